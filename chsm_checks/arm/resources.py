@@ -1,0 +1,107 @@
+"""Reading the resources a Cloud HSM backup depends on, and sending backup and restore.
+
+Reads return typed snapshots. ``post_backup`` and ``post_restore`` send without asking whether
+they should: call them only through ``chsm_checks.guard``, which decides that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import versions
+from .client import ArmClient
+from .errors import ArmError, ErrorDetail
+from .lro import OperationResult, PollPolicy, wait_for_operation
+from .snapshots import (
+    ClusterSnapshot,
+    ContainerSnapshot,
+    IdentitySnapshot,
+    PrivateEndpointSnapshot,
+    RoleAssignment,
+    StorageAccountSnapshot,
+)
+
+
+def get_cluster(client: ArmClient, cluster_id: str) -> ClusterSnapshot:
+    return ClusterSnapshot.from_arm(client.get_json(cluster_id, versions.CLUSTERS))
+
+
+def get_identity(client: ArmClient, identity_id: str) -> IdentitySnapshot:
+    return IdentitySnapshot.from_arm(client.get_json(identity_id, versions.MANAGED_IDENTITY))
+
+
+def get_storage_account(client: ArmClient, account_id: str) -> StorageAccountSnapshot:
+    return StorageAccountSnapshot.from_arm(client.get_json(account_id, versions.STORAGE))
+
+
+def get_container(client: ArmClient, container_id: str) -> ContainerSnapshot:
+    return ContainerSnapshot.from_arm(client.get_json(container_id, versions.STORAGE))
+
+
+def get_private_endpoint(client: ArmClient, endpoint_id: str) -> PrivateEndpointSnapshot:
+    return PrivateEndpointSnapshot.from_arm(client.get_json(endpoint_id, versions.NETWORK))
+
+
+def list_role_assignments(client: ArmClient, scope: str, principal_id: str) -> list[RoleAssignment]:
+    """Assignments to ``principal_id`` at, above and below ``scope`` (all pages)."""
+    path = scope.rstrip("/") + "/providers/Microsoft.Authorization/roleAssignments"
+    return [
+        RoleAssignment.from_arm(item)
+        for item in client.list_pages(
+            path, versions.ROLE_ASSIGNMENTS, params={"$filter": f"principalId eq '{principal_id}'"}
+        )
+    ]
+
+
+def _start_and_wait(
+    client: ArmClient, cluster_id: str, operation: str, body: dict[str, Any], policy: PollPolicy
+) -> OperationResult:
+    try:
+        first = client.send("POST", f"{cluster_id}/{operation}", api_version=versions.CLUSTERS, json=body)
+    except ArmError as exc:
+        # A 4xx the service chose to answer is its verdict on the request; anything else is not.
+        if exc.status is None or exc.status >= 500 or exc.status in (408, 429):
+            raise
+        return OperationResult(
+            operation=operation,
+            status="Rejected",
+            error=ErrorDetail(code=exc.code, message=exc.message, target=exc.target),
+            http_status=exc.status,
+        )
+
+    def status_url(job_id: str) -> str:
+        path = f"{cluster_id}/{operation}OperationStatus/{job_id}"
+        return str(client.url(path, versions.CLUSTERS))
+
+    return wait_for_operation(
+        client, first, operation=operation, policy=policy, status_url_for_job=status_url
+    )
+
+
+def post_backup(
+    client: ArmClient, cluster_id: str, container_uri: str, policy: PollPolicy
+) -> OperationResult:
+    """POST ``/backup`` and wait for the job. Unguarded: use ``chsm_checks.guard``."""
+    return _start_and_wait(
+        client, cluster_id, "backup", {"azureStorageBlobContainerUri": container_uri}, policy
+    )
+
+
+def post_restore(
+    client: ArmClient, cluster_id: str, container_uri: str, backup_id: str, policy: PollPolicy
+) -> OperationResult:
+    """POST ``/restore`` and wait for the job. Unguarded: use ``chsm_checks.guard``."""
+    body = {"azureStorageBlobContainerUri": container_uri, "backupId": backup_id}
+    return _start_and_wait(client, cluster_id, "restore", body, policy)
+
+
+__all__ = [
+    "get_cluster",
+    "get_container",
+    "get_identity",
+    "get_private_endpoint",
+    "get_storage_account",
+    "list_role_assignments",
+    "post_backup",
+    "post_restore",
+]

@@ -1,0 +1,19 @@
+"""The api-versions chsm-checks speaks, pinned in one table. No "latest" discovery."""
+
+from __future__ import annotations
+
+from typing import Final
+
+API_VERSIONS: Final[dict[str, str]] = {
+    "Microsoft.HardwareSecurityModules/cloudHsmClusters": "2025-03-31",
+    "Microsoft.Storage/storageAccounts": "2025-01-01",
+    "Microsoft.Network/privateEndpoints": "2024-07-01",
+    "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
+    "Microsoft.Authorization/roleAssignments": "2022-04-01",
+}
+
+CLUSTERS: Final = API_VERSIONS["Microsoft.HardwareSecurityModules/cloudHsmClusters"]
+STORAGE: Final = API_VERSIONS["Microsoft.Storage/storageAccounts"]
+NETWORK: Final = API_VERSIONS["Microsoft.Network/privateEndpoints"]
+MANAGED_IDENTITY: Final = API_VERSIONS["Microsoft.ManagedIdentity/userAssignedIdentities"]
+ROLE_ASSIGNMENTS: Final = API_VERSIONS["Microsoft.Authorization/roleAssignments"]

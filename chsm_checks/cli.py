@@ -1,0 +1,192 @@
+"""The ``chsm-checks`` command.
+
+Heavy imports (pytest, vcrpy, azure-identity, uvicorn) happen inside the commands, so ``--help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import __version__
+from .errors import ConfigError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
+SCENARIOS_MODULE = Path("steps/test_scenarios.py")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chsm-checks",
+        description="Validation and compliance evidence for Azure Cloud HSM backup and restore.",
+    )
+    parser.add_argument("--version", action="version", version=f"chsm-checks {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the Gherkin scenarios and write reports/<run-id>/",
+        description="Exit codes: 0 all passed, 1 findings, 2 usage or configuration error, "
+        "3 something could not be evaluated.",
+    )
+    run.add_argument("--mode", choices=("replay", "record", "live"), default="replay")
+    run.add_argument("--target", default="targets/reference.toml", help="target file")
+    run.add_argument("--cassettes", default="cassettes", help="cassette directory")
+    run.add_argument("--allow-mutations", action="store_true", help="allow backup/restore (live, record)")
+    run.add_argument("--reports", default="reports", help="where reports/<run-id>/ goes")
+    run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
+
+    sandbox = commands.add_parser("sandbox", help="the local ARM stand-in")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_commands.add_parser("serve", help="serve the sandbox on loopback until stopped")
+    serve.add_argument("--state", required=True, help="state directory (created and seeded if empty)")
+    serve.add_argument("--port", type=int, default=8765, help="port (0 picks a free one; default 8765)")
+    serve.add_argument("--seed", type=int, default=1, help="seed for a new state (default 1)")
+    serve.add_argument("--reset", action="store_true", help="re-seed the state before serving")
+    serve.add_argument("--lro-style", choices=("live", "spec"), default="live")
+    serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After: N on 202s")
+    serve.add_argument("--backup-seconds", type=float, default=1.5)
+    serve.add_argument("--restore-seconds", type=float, default=2.5)
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"chsm-checks: {message}", file=sys.stderr)
+    return code
+
+
+def _run_id(reports: Path, mode: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = reports / f"{stamp}-{mode}"
+    n = 2
+    while candidate.exists():
+        candidate = reports / f"{stamp}-{mode}-{n}"
+        n += 1
+    return candidate
+
+
+def _point_latest(reports: Path, run_dir: Path) -> None:
+    latest = reports / "latest"
+    tmp = reports / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(tmp, latest)
+
+
+def _listening(url: str) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from .target import load_target
+
+    try:
+        target = load_target(args.target)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if not SCENARIOS_MODULE.is_file():
+        return _fail(f"{SCENARIOS_MODULE}: not found; run chsm-checks from the project checkout")
+    cassettes = Path(args.cassettes)
+    if args.mode == "replay" and not cassettes.is_dir():
+        return _fail(f"{cassettes}: cassette directory not found")
+    if args.mode != "replay" and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
+        return _fail(
+            f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
+            "start it with: chsm-checks sandbox serve --state .sandbox"
+        )
+
+    import pytest
+
+    reports = Path(args.reports)
+    run_dir = _run_id(reports, args.mode)
+    run_dir.mkdir(parents=True)
+    pytest_args = [
+        str(SCENARIOS_MODULE),
+        "-p",
+        "no:cacheprovider",
+        "--gherkin-terminal-reporter",
+        "-v",
+        "--tb=short",
+        f"--mode={args.mode}",
+        f"--target={args.target}",
+        f"--cassettes={cassettes}",
+        f"--chsm-reports={run_dir}",
+        f"--junitxml={run_dir / 'junit.xml'}",
+        f"--cucumberjson={run_dir / 'cucumber.json'}",
+        f"--alluredir={run_dir / 'allure-results'}",
+    ]
+    if args.allow_mutations:
+        pytest_args.append("--allow-mutations")
+    if args.keyword:
+        pytest_args += ["-k", args.keyword]
+    status = pytest.main(pytest_args + list(args.pytest_args))
+    _point_latest(reports, run_dir)
+    summary_path = run_dir / "summary.json"
+    if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_USAGE
+    if not summary_path.is_file():
+        return _fail(
+            f"{summary_path}: the run wrote no summary (pytest exit {int(status)})", EXIT_NOT_EVALUATED
+        )
+    from .outcomes import exit_code
+
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    counts = summary["counts"]
+    shown = ", ".join(
+        f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n or k in ("passed", "failed")
+    )
+    print(
+        f"chsm-checks: {summary['evidence']} {args.mode} run of {target.name}: {shown}; reports in {run_dir}"
+    )
+    if status == pytest.ExitCode.INTERRUPTED:
+        return EXIT_NOT_EVALUATED
+    return exit_code(counts)
+
+
+def _command_sandbox_serve(args: argparse.Namespace) -> int:
+    from .sandbox import SandboxSettings, serve
+
+    settings = SandboxSettings(
+        seed=args.seed,
+        lro_style=args.lro_style,
+        retry_after=args.retry_after,
+        backup_seconds=args.backup_seconds,
+        restore_seconds=args.restore_seconds,
+    )
+
+    def ready(base_url: str) -> None:
+        print(base_url, flush=True)
+
+    try:
+        serve(Path(args.state), port=args.port, settings=settings, reset=args.reset, ready=ready)
+    except OSError as exc:
+        return _fail(f"--port {args.port}: cannot listen: {exc.strerror}")
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``chsm-checks`` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _command_run(args)
+    return _command_sandbox_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The exception tree of chsm-checks, drawn in one place.
+
+Every error a person may have to act on carries what they need to act: the file and field for
+configuration, the ARM code, status, request id, method and URL for the service, the request for a
+replay that has no recording of it.
+"""
+
+from __future__ import annotations
+
+
+class ChsmError(Exception):
+    """Base of every error chsm-checks raises on purpose."""
+
+
+class ConfigError(ChsmError):
+    """A file the user gave (target, cassette directory, option) is unusable. Exit code 2."""
+
+
+class CouldNotEvaluate(ChsmError):
+    """Something needed for a verdict could not be read. The outcome is *error*, never a pass."""
+
+
+class ReplayMissError(CouldNotEvaluate):
+    """Replay met a request that the cassette does not hold."""
+
+    def __init__(self, method: str, url: str, cassette: str) -> None:
+        self.method = method
+        self.url = url
+        self.cassette = cassette
+        super().__init__(f"replay: {method} {url} is not recorded in {cassette}")
+
+
+class OperationTimeout(CouldNotEvaluate):
+    """A long-running operation did not reach a terminal state within its time budget."""
+
+
+__all__ = [
+    "ChsmError",
+    "ConfigError",
+    "CouldNotEvaluate",
+    "OperationTimeout",
+    "ReplayMissError",
+]

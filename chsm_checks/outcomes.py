@@ -1,0 +1,43 @@
+"""Scenario outcomes, and how a pytest result becomes one.
+
+An assertion that fails is a *finding* (``failed``). Any other exception means the scenario could
+not be evaluated (``error``) — never a pass. A scenario skipped on purpose, with a reason, is
+``not_applicable``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NoReturn
+
+import pytest
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+    WAIVED = "waived"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    message: str = ""
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """End the scenario as not applicable, on purpose, with ``reason``."""
+    pytest.skip(reason)
+
+
+def exit_code(counts: dict[str, int]) -> int:
+    """0 all passed or waived, 1 findings, 3 something could not be evaluated."""
+    if counts.get(Outcome.ERROR, 0) or counts.get(Outcome.NOT_RUN, 0):
+        return 3
+    if counts.get(Outcome.FAILED, 0):
+        return 1
+    return 0

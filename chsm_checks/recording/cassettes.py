@@ -1,0 +1,173 @@
+"""Cassettes: vcrpy recordings of a scenario's ARM traffic, with provenance.
+
+Replay uses record mode ``none`` over a transport that cannot reach any network, so a request the
+cassette does not hold is an error naming it, never a call to Azure. Record mode writes nothing
+through vcrpy: the scenario's interactions are written by ``write_cassette`` after the scenario,
+and only if it finished without an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import vcr
+import yaml
+from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.patch import PATCHER_NAMES
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.serialize import serialize
+from vcr.serializers import yamlserializer
+
+from .. import __version__
+from ..arm.versions import API_VERSIONS
+from ..errors import ConfigError, ReplayMissError
+from .scrub import SCRUB_PROFILE_VERSION, Scrubber
+
+CASSETTE_FORMAT = "chsm-checks/cassette/1"
+MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a cassette came from. Only ``recorded_at`` changes between two identical recordings."""
+
+    recorded_at: str
+    target_kind: str
+    target_name: str
+    cloud: str
+    scenario: str
+    tool_version: str = __version__
+    api_versions: dict[str, str] | None = None
+    scrub_profile: str = SCRUB_PROFILE_VERSION
+    format: str = CASSETTE_FORMAT
+
+    @classmethod
+    def now(cls, *, target_kind: str, target_name: str, cloud: str, scenario: str) -> Provenance:
+        stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return cls(stamp, target_kind, target_name, cloud, scenario, api_versions=dict(API_VERSIONS))
+
+    @classmethod
+    def from_metadata(cls, path: Path, data: Any) -> Provenance:
+        if not isinstance(data, dict) or data.get("format") != CASSETTE_FORMAT:
+            raise ConfigError(f"{path}: metadata.provenance: missing or not {CASSETTE_FORMAT}")
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise ConfigError(f"{path}: metadata.provenance: {exc}") from None
+
+
+class _NoSave:
+    """A vcrpy persister that never writes: record mode writes cassettes itself, and only on success."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str, serializer: Any) -> Any:
+        raise CassetteNotFoundError()
+
+    @staticmethod
+    def save_cassette(cassette_path: str, cassette_dict: Any, serializer: Any) -> None:
+        return None
+
+
+class _NetworkBlocked(httpx.BaseTransport):
+    """Replay's transport: vcrpy answers from the cassette; nothing here ever reaches a network.
+
+    vcrpy patches ``httpx.MockTransport`` while a cassette is in use, so the inner transport's
+    handler runs only when vcrpy is not active at all — and then it refuses too.
+    """
+
+    def __init__(self, cassette: str) -> None:
+        self._cassette = cassette
+        self._inner = httpx.MockTransport(self._refuse)
+
+    def _refuse(self, request: httpx.Request) -> httpx.Response:
+        raise ReplayMissError(request.method, str(request.url), self._cassette)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._inner.handle_request(request)
+        except CannotOverwriteExistingCassetteException:
+            raise ReplayMissError(request.method, str(request.url), self._cassette) from None
+
+
+def _vcr(scrubber: Scrubber, record_mode: str) -> vcr.VCR:
+    config = vcr.VCR(
+        serializer="yaml",
+        record_mode=record_mode,
+        match_on=MATCH_ON,
+        before_record_request=scrubber.request,
+        before_record_response=scrubber.response,
+        decode_compressed_response=True,
+        # Only httpx carries ARM traffic; sign-in (azure-identity) must never be intercepted or stored.
+        skip_patchers=[name for name in PATCHER_NAMES if name != "httpx"],
+    )
+    if record_mode != "none":
+        config.register_persister(_NoSave)
+    return config
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a feature or scenario name."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:100] or "unnamed"
+
+
+def read_provenance(path: Path) -> Provenance:
+    """Validate a cassette file safely (no YAML tags) and return its provenance."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: cassette not found (record it with --mode record)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: not a readable cassette: {first}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise ConfigError(f"{path}: interactions: missing; not a cassette")
+    metadata = data.get("metadata")
+    return Provenance.from_metadata(path, metadata.get("provenance") if isinstance(metadata, dict) else None)
+
+
+@contextmanager
+def replaying(path: Path, scrubber: Scrubber) -> Iterator[httpx.BaseTransport]:
+    """Yield a transport that answers only from the cassette at ``path``."""
+    read_provenance(path)
+    with _vcr(scrubber, "none").use_cassette(str(path)):
+        yield _NetworkBlocked(str(path))
+
+
+@contextmanager
+def recording(scrubber: Scrubber) -> Iterator[Any]:
+    """Record this block's httpx traffic (scrubbed) into an in-memory cassette, yielded."""
+    scrubber.dropped_fields.clear()
+    with (
+        tempfile.TemporaryDirectory(prefix="chsm-rec-") as tmp,
+        _vcr(scrubber, "all").use_cassette(os.path.join(tmp, "unsaved.yaml")) as cassette,
+    ):
+        yield cassette
+
+
+def write_cassette(path: Path, cassette: Any, provenance: Provenance, scrubber: Scrubber) -> None:
+    """Write the recorded interactions with their provenance, atomically."""
+    metadata: dict[str, Any] = {"provenance": asdict(provenance)}
+    if scrubber.dropped_fields:
+        metadata["dropped_fields"] = sorted(scrubber.dropped_fields)
+    text = serialize(
+        {
+            "requests": [request for request, _ in cassette.data],
+            "responses": [response for _, response in cassette.data],
+            "metadata": metadata,
+        },
+        yamlserializer,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

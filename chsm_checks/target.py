@@ -1,0 +1,258 @@
+"""The target file: what a run checks, read from TOML and validated at load.
+
+A bad file fails with one line naming the file and the field (``targets/x.toml: source.cluster:
+...``). Secrets never live here: the HSM password is named by an environment variable.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
+from .errors import ConfigError
+
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+ResourceGroup = Annotated[str, Field(pattern=r"^[-\w.()]{0,89}[-\w()]$")]
+ClusterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{3,23}$")]
+AccountName = Annotated[str, Field(pattern=r"^[a-z0-9]{3,24}$")]
+ContainerName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
+ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ClusterRef(_Strict):
+    """A Cloud HSM cluster by resource group and name."""
+
+    resource_group: ResourceGroup
+    cluster: ClusterName
+
+
+class StorageRef(_Strict):
+    """The storage account and blob container that hold backups."""
+
+    resource_group: ResourceGroup
+    account: AccountName
+    container: ContainerName
+
+
+class NamedResource(_Strict):
+    """Any other resource by resource group and name."""
+
+    resource_group: ResourceGroup
+    name: ResourceName
+
+
+class ArmSettings(_Strict):
+    """How patient the ARM client is. Defaults follow what the live service needs."""
+
+    poll_interval_seconds: float = Field(30.0, gt=0, le=600)
+    operation_timeout_seconds: float = Field(3600.0, gt=0)
+    request_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    max_attempts: int = Field(6, ge=1, le=20)
+    retry_budget_seconds: float = Field(300.0, gt=0)
+
+
+class NegativeResources(_Strict):
+    """Resources that exist only to prove rejections (optional; scenarios needing them are skipped)."""
+
+    unwritable_container_uri: str | None = None
+
+    @field_validator("unwritable_container_uri")
+    @classmethod
+    def _no_query(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_container_uri(value)
+        return value
+
+
+class HsmSettings(_Strict):
+    """Where the Cloud HSM utilities live and which crypto user logs in."""
+
+    mgmt_util: str = "/opt/azurecloudhsm/bin/azcloudhsm_mgmt_util"
+    util: str = "/opt/azurecloudhsm/bin/azcloudhsm_util"
+    resource_cfg: list[str] = Field(
+        default_factory=lambda: ["/opt/azurecloudhsm/bin/azcloudhsm_resource.cfg"], min_length=1
+    )
+    user: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    password_env: str | None = Field(None, pattern=_ENV_NAME)
+
+
+class TargetFile(_Strict):
+    """The validated content of a target file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    description: str = ""
+    cloud: str | None = None
+    arm_endpoint: str | None = None
+    subscription_id: str = Field(pattern=_GUID)
+    source: ClusterRef
+    destination: ClusterRef
+    storage: StorageRef
+    identity: NamedResource
+    private_endpoint: NamedResource
+    arm: ArmSettings = ArmSettings()
+    negative: NegativeResources = NegativeResources()
+    hsm: HsmSettings = HsmSettings()
+
+    @field_validator("cloud")
+    @classmethod
+    def _known_cloud(cls, value: str | None) -> str | None:
+        if value is not None and value not in KNOWN_CLOUDS:
+            known = ", ".join(KNOWN_CLOUDS)
+            raise ValueError(f"unknown cloud {value!r}; expected one of {known} (or arm_endpoint)")
+        return value
+
+    @field_validator("arm_endpoint")
+    @classmethod
+    def _loopback_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if not is_loopback_url(value):
+            raise ValueError(f"{value!r} is not on loopback; use 'cloud' for Azure")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"{value!r} must be a bare origin such as http://127.0.0.1:8765")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_cloud(self) -> TargetFile:
+        if (self.cloud is None) == (self.arm_endpoint is None):
+            raise ValueError("set exactly one of 'cloud' (Azure) or 'arm_endpoint' (the sandbox)")
+        return self
+
+
+class Target:
+    """A loaded target: the file's content plus everything derived from it."""
+
+    def __init__(self, path: Path, spec: TargetFile) -> None:
+        self.path = path
+        self.spec = spec
+        self.cloud: Cloud = (
+            KNOWN_CLOUDS[spec.cloud] if spec.cloud is not None else sandbox_cloud(spec.arm_endpoint or "")
+        )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> Literal["sandbox", "azure"]:
+        """``sandbox`` for a loopback endpoint, ``azure`` for a real cloud."""
+        return "sandbox" if self.cloud.is_loopback else "azure"
+
+    @property
+    def subscription_id(self) -> str:
+        return self.spec.subscription_id
+
+    def resource_id(self, resource_group: str, provider_type: str, name: str) -> str:
+        """The ARM id of a resource in this target's subscription."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
+            f"/providers/{provider_type}/{name}"
+        )
+
+    def cluster_id(self, ref: ClusterRef) -> str:
+        return self.resource_id(
+            ref.resource_group, "Microsoft.HardwareSecurityModules/cloudHsmClusters", ref.cluster
+        )
+
+    @property
+    def source_id(self) -> str:
+        return self.cluster_id(self.spec.source)
+
+    @property
+    def destination_id(self) -> str:
+        return self.cluster_id(self.spec.destination)
+
+    @property
+    def storage_account_id(self) -> str:
+        s = self.spec.storage
+        return self.resource_id(s.resource_group, "Microsoft.Storage/storageAccounts", s.account)
+
+    @property
+    def container_id(self) -> str:
+        return f"{self.storage_account_id}/blobServices/default/containers/{self.spec.storage.container}"
+
+    @property
+    def identity_id(self) -> str:
+        i = self.spec.identity
+        return self.resource_id(i.resource_group, "Microsoft.ManagedIdentity/userAssignedIdentities", i.name)
+
+    @property
+    def private_endpoint_id(self) -> str:
+        p = self.spec.private_endpoint
+        return self.resource_id(p.resource_group, "Microsoft.Network/privateEndpoints", p.name)
+
+    @property
+    def container_uri(self) -> str:
+        """The blob container URI backups are written to: no query string, ever."""
+        s = self.spec.storage
+        return f"https://{s.account}.blob.{self.cloud.storage_suffix}/{s.container}"
+
+
+def _check_container_uri(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or not parts.path.strip("/"):
+        raise ValueError(f"{value!r} is not an https blob container URI")
+    if parts.query or parts.fragment:
+        raise ValueError("carries a query string; SAS tokens are not supported for Cloud HSM backup")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] == "string_pattern_mismatch":
+        msg = f"{err.get('input')!r} is not a valid value"
+    more = exc.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{_field_path(tuple(err['loc']))}: {msg}{suffix}"
+
+
+def _same_cluster(a: ClusterRef, b: ClusterRef) -> bool:
+    return (a.resource_group.lower(), a.cluster.lower()) == (b.resource_group.lower(), b.cluster.lower())
+
+
+def load_target(path: str | Path) -> Target:
+    """Read and validate a target file; raise ``ConfigError`` with one line naming file and field."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: target file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read target file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        spec = TargetFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{p}: {_first_error(exc)}") from None
+    if _same_cluster(spec.source, spec.destination):
+        raise ConfigError(
+            f"{p}: destination: names the source cluster; a restore into the source is unsupported"
+        )
+    return Target(p, spec)

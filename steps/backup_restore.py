@@ -1,0 +1,158 @@
+"""Steps for features/backup_restore.feature: parse, call one library function, publish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from chsm_checks import expect, guard
+from chsm_checks.arm.client import ArmClient
+from chsm_checks.arm.lro import OperationResult
+from chsm_checks.arm.resources import get_cluster
+from chsm_checks.guard import Refusal
+from chsm_checks.outcomes import not_applicable
+from chsm_checks.run import RunContext
+from chsm_checks.target import Target
+
+
+@dataclass(frozen=True)
+class Clusters:
+    source_id: str
+    destination_id: str
+
+
+@given("the target's source and destination clusters", target_fixture="clusters")
+def clusters(target: Target) -> Clusters:
+    return Clusters(target.source_id, target.destination_id)
+
+
+def _cluster_id(clusters: Clusters, which: str) -> str:
+    return clusters.source_id if which == "source" else clusters.destination_id
+
+
+@given(parsers.parse('the {which:w} cluster reads "{state}"'))
+@then(parsers.parse('the {which:w} cluster reads "{state}"'))
+def cluster_reads(arm: ArmClient, clusters: Clusters, which: str, state: str) -> None:
+    expect.activation_is(get_cluster(arm, _cluster_id(clusters, which)), state)
+
+
+@given("the destination cluster has already been activated")
+def destination_already_active(arm: ArmClient, clusters: Clusters) -> None:
+    state = get_cluster(arm, clusters.destination_id).activation_state
+    if state != "Active":
+        not_applicable(f"the destination reads {state!r}; this check needs it activated (by a restore)")
+
+
+@given("a container the cluster's identity may not write", target_fixture="container_uri")
+def unwritable_container(target: Target) -> str:
+    uri = target.spec.negative.unwritable_container_uri
+    if uri is None:
+        not_applicable("the target names no negative.unwritable_container_uri")
+    return uri
+
+
+@when("the source cluster is backed up into the target's container", target_fixture="outcome")
+@given("a completed backup of the source cluster", target_fixture="outcome")
+def backup_into_target_container(
+    arm: ArmClient, chsm_run: RunContext, target: Target
+) -> OperationResult | Refusal:
+    return _backup(arm, chsm_run, target, target.container_uri)
+
+
+@when("the source cluster is backed up into that container", target_fixture="outcome")
+def backup_into_container(
+    arm: ArmClient, chsm_run: RunContext, target: Target, container_uri: str
+) -> OperationResult | Refusal:
+    return _backup(arm, chsm_run, target, container_uri)
+
+
+@when(
+    "the source cluster is backed up into the target's container with a SAS token appended",
+    target_fixture="outcome",
+)
+def backup_with_sas(arm: ArmClient, chsm_run: RunContext, target: Target) -> OperationResult | Refusal:
+    # A syntactically complete SAS query; its signature is fake and it is never sent anywhere.
+    sas = "?sv=2022-11-02&ss=b&srt=co&sp=rwdlac&se=2030-01-01T00:00:00Z&spr=https&sig=FAKE-SIGNATURE"
+    return _backup(arm, chsm_run, target, target.container_uri + sas)
+
+
+def _backup(arm: ArmClient, run: RunContext, target: Target, uri: str) -> OperationResult | Refusal:
+    return guard.request_backup(
+        arm,
+        cluster_id=target.source_id,
+        container_uri=uri,
+        allow_mutations=run.allow_mutations,
+        policy=run.poll_policy,
+    )
+
+
+@when("that backup is restored into the destination cluster", target_fixture="outcome")
+def restore_that_backup(
+    arm: ArmClient, chsm_run: RunContext, target: Target, outcome: OperationResult | Refusal
+) -> OperationResult | Refusal:
+    backup_id = expect.has_backup_id(expect.ends_with_status(outcome, "Succeeded"))
+    return _restore(arm, chsm_run, target, target.destination_id, backup_id)
+
+
+@when(parsers.parse("a backup is restored into the {which:w} cluster"), target_fixture="outcome")
+def restore_probe(
+    arm: ArmClient, chsm_run: RunContext, target: Target, clusters: Clusters, which: str
+) -> OperationResult | Refusal:
+    return _restore(arm, chsm_run, target, _cluster_id(clusters, which), guard.PROBE_BACKUP_ID)
+
+
+def _restore(
+    arm: ArmClient, run: RunContext, target: Target, destination_id: str, backup_id: str
+) -> OperationResult | Refusal:
+    return guard.request_restore(
+        arm,
+        source_id=target.source_id,
+        destination_id=destination_id,
+        container_uri=target.container_uri,
+        backup_id=backup_id,
+        allow_mutations=run.allow_mutations,
+        policy=run.poll_policy,
+    )
+
+
+@then(parsers.parse('the {operation:w} ends "{status}"'))
+def operation_ends(outcome: OperationResult | Refusal, operation: str, status: str) -> None:
+    assert expect.ends_with_status(outcome, status).operation == operation
+
+
+@then("the backup id has the form cloudhsm-<uuid>-<digits>")
+def backup_id_form(outcome: OperationResult | Refusal, request: pytest.FixtureRequest) -> None:
+    backup_id = expect.has_backup_id(expect.operation_sent(outcome))
+    request.node.user_properties.append(("backupId", backup_id))
+
+
+@then("the backup does not succeed")
+def backup_does_not_succeed(outcome: OperationResult | Refusal) -> None:
+    expect.did_not_succeed(outcome)
+
+
+@then("the service's error code is captured")
+def error_code_captured(outcome: OperationResult | Refusal, request: pytest.FixtureRequest) -> None:
+    code = expect.has_error_code(expect.operation_sent(outcome))
+    request.node.user_properties.append(("serviceErrorCode", code))
+
+
+@then(parsers.parse('the {operation:w} is refused as "{reason}"'))
+def refused_as(
+    outcome: OperationResult | Refusal, operation: str, reason: str, request: pytest.FixtureRequest
+) -> None:
+    refusal = expect.refused_as(outcome, reason)
+    assert refusal.operation == operation
+    request.node.user_properties.append(("refusal", refusal.message))
+
+
+@then("no request was sent")
+def no_request_sent(arm: ArmClient) -> None:
+    expect.nothing_sent(arm)
+
+
+@then("no restore request was sent")
+def no_restore_sent(arm: ArmClient) -> None:
+    expect.no_request(arm, "POST", "/restore")
