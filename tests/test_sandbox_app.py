@@ -7,8 +7,10 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from httpx import Response
 
 import chsm_checks.sandbox
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
@@ -40,13 +42,13 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def arm_error(response: object) -> str:
+def arm_error(response: Response) -> str:
     """The ARM error code of a response, after checking the error body's shape."""
-    body = response.json()  # type: ignore[attr-defined]
+    body = response.json()
     assert set(body) == {"error"}
     error = body["error"]
     assert {"code", "message", "details", "additionalInfo"} <= set(error)
-    assert error["details"] == [] and error["additionalInfo"] == []
+    assert (error["details"], error["additionalInfo"]) == ([], [])
     code: str = error["code"]
     return code
 
@@ -84,14 +86,19 @@ def test_cluster_has_the_live_shape(client: TestClient) -> None:
     assert props["statusMessage"] is None
     assert len(props["hsms"]) == 3
     for n, hsm in enumerate(props["hsms"], start=1):
-        assert re.fullmatch(rf"hsm{n}\.chsm-source-[0-9a-z]{{13}}\.privatelink\.cloudhsm\.azure\.net", hsm["fqdn"])
-        assert hsm["state"] == "Allocated" and hsm["stateMessage"] is None
+        assert re.fullmatch(
+            rf"hsm{n}\.chsm-source-[0-9a-z]{{13}}\.privatelink\.cloudhsm\.azure\.net", hsm["fqdn"]
+        )
+        assert (hsm["state"], hsm["stateMessage"]) == ("Allocated", None)
     dest = client.get(f"{CLUSTERS}/chsm-dest?{HSM_API}").json()
     assert (dest["location"], dest["properties"]["activationState"]) == ("ukwest", "NotActivated")
 
 
 def test_provider_and_type_segments_are_case_insensitive(client: TestClient) -> None:
-    path = CLUSTERS.replace("Microsoft.HardwareSecurityModules/cloudHsmClusters", "microsoft.hardwaresecuritymodules/CLOUDHSMCLUSTERS")
+    path = CLUSTERS.replace(
+        "Microsoft.HardwareSecurityModules/cloudHsmClusters",
+        "microsoft.hardwaresecuritymodules/CLOUDHSMCLUSTERS",
+    )
 
     response = client.get(f"{path}/chsm-source?{HSM_API}")
 
@@ -164,7 +171,10 @@ def test_missing_or_wrong_api_version_is_refused(client: TestClient, url: str) -
 @pytest.mark.parametrize(
     ("url", "code"),
     [
-        (f"{CLUSTERS.replace(SUB, sandbox_guid(2, 'subscription'))}/chsm-source?{HSM_API}", "SubscriptionNotFound"),
+        (
+            f"{CLUSTERS.replace(SUB, sandbox_guid(2, 'subscription'))}/chsm-source?{HSM_API}",
+            "SubscriptionNotFound",
+        ),
         (f"{CLUSTERS.replace('rg-chsm-sandbox', 'rg-other')}/chsm-source?{HSM_API}", "ResourceGroupNotFound"),
         (f"{CLUSTERS}/chsm-missing?{HSM_API}", "ResourceNotFound"),
         (f"{GROUP}/providers/Microsoft.Storage/storageAccounts/nosuchacct?{STORAGE_API}", "ResourceNotFound"),
@@ -191,7 +201,9 @@ def test_every_arm_answer_carries_the_arm_headers(client: TestClient) -> None:
     answers = [
         client.get(f"{CLUSTERS}/chsm-source?{HSM_API}"),
         client.get(f"{CLUSTERS}/chsm-source"),
-        client.post(f"{CLUSTERS}/chsm-source/backup?{HSM_API}", json={"azureStorageBlobContainerUri": CONTAINER_URI}),
+        client.post(
+            f"{CLUSTERS}/chsm-source/backup?{HSM_API}", json={"azureStorageBlobContainerUri": CONTAINER_URI}
+        ),
     ]
 
     request_ids = [r.headers["x-ms-request-id"] for r in answers]
@@ -210,7 +222,7 @@ def test_authorization_header_is_ignored(client: TestClient) -> None:
     assert response.status_code == 200
 
 
-def follow_pages(client: TestClient, url: str) -> list[dict[str, object]]:
+def follow_pages(client: TestClient, url: str) -> list[dict[str, Any]]:
     """Every page of a list, following absolute nextLinks."""
     pages = []
     next_url: str | None = url
@@ -235,8 +247,8 @@ def test_cluster_lists_page_by_the_configured_size(tmp_path: Path) -> None:
     by_group = follow_pages(client, f"{CLUSTERS}?{HSM_API}")
 
     for pages in (by_subscription, by_group):
-        assert [len(p["value"]) for p in pages] == [1, 1]  # type: ignore[arg-type]
-        assert [p["value"][0]["name"] for p in pages] == ["chsm-source", "chsm-dest"]  # type: ignore[index]
+        assert [len(p["value"]) for p in pages] == [1, 1]
+        assert [p["value"][0]["name"] for p in pages] == ["chsm-source", "chsm-dest"]
         assert "nextLink" not in pages[-1]
 
 
@@ -246,9 +258,9 @@ def test_role_assignments_at_above_and_below_a_scope_page_with_nextlink(tmp_path
 
     pages = follow_pages(client, url)
 
-    assignments = [a for p in pages for a in p["value"]]  # type: ignore[attr-defined]
+    assignments = [a for p in pages for a in p["value"]]
     assert len(pages) == 2
-    assert "api-version=2022-04-01" in pages[0]["nextLink"]  # type: ignore[operator]
+    assert "api-version=2022-04-01" in pages[0]["nextLink"]
     scopes = [a["properties"]["scope"] for a in assignments]
     assert scopes == [ACCOUNT, f"/subscriptions/{SUB}"]  # one below the group, one above it
     storage = assignments[0]
@@ -265,11 +277,13 @@ def test_role_assignments_at_above_and_below_a_scope_page_with_nextlink(tmp_path
 
 
 def test_role_assignments_filter_by_principal(client: TestClient) -> None:
-    def assignments(scope: str) -> list[dict[str, object]]:
-        url = f"{scope}/providers/Microsoft.Authorization/roleAssignments?{RBAC_API}"
-        response = client.get(url, params={"$filter": f"principalId eq '{PRINCIPAL}'"})
+    def assignments(scope: str) -> list[dict[str, Any]]:
+        url = f"{scope}/providers/Microsoft.Authorization/roleAssignments"
+        response = client.get(
+            url, params={"api-version": "2022-04-01", "$filter": f"principalId eq '{PRINCIPAL}'"}
+        )
         assert response.status_code == 200, response.text
-        value: list[dict[str, object]] = response.json()["value"]
+        value: list[dict[str, Any]] = response.json()["value"]
         return value
 
     assert len(assignments(f"{ACCOUNT}/blobServices/default/containers/chsm-backups")) == 1
@@ -278,9 +292,9 @@ def test_role_assignments_filter_by_principal(client: TestClient) -> None:
 
 
 def test_role_assignments_refuse_an_unknown_filter(client: TestClient) -> None:
-    url = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?{RBAC_API}"
+    url = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments"
 
-    response = client.get(url, params={"$filter": "atScope()"})
+    response = client.get(url, params={"api-version": "2022-04-01", "$filter": "atScope()"})
 
     assert response.status_code == 400
     assert arm_error(response) == "InvalidQueryParameterValue"
@@ -318,7 +332,10 @@ def test_same_seed_gives_byte_identical_bodies(tmp_path: Path) -> None:
         done = client.get(backup.headers["location"])
         restore = client.post(
             f"{CLUSTERS}/chsm-dest/restore?{HSM_API}",
-            json={"azureStorageBlobContainerUri": CONTAINER_URI, "backupId": done.json()["properties"]["backupId"]},
+            json={
+                "azureStorageBlobContainerUri": CONTAINER_URI,
+                "backupId": done.json()["properties"]["backupId"],
+            },
         )
         return [
             client.get(f"{CLUSTERS}?{HSM_API}").content,
@@ -328,7 +345,9 @@ def test_same_seed_gives_byte_identical_bodies(tmp_path: Path) -> None:
             done.content,
             client.get(restore.headers["location"]).content,
             client.get(f"{CLUSTERS}/chsm-dest?{HSM_API}").content,
-            client.get(f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?{RBAC_API}").content,
+            client.get(
+                f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?{RBAC_API}"
+            ).content,
         ]
 
     first = transcript(tmp_path / "a")
@@ -356,7 +375,9 @@ def test_state_persists_across_app_recreation(tmp_path: Path) -> None:
     state = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
     assert state["settings"]["page_size"] == 7
     fresh = TestClient(create_app(tmp_path, reset=True))
-    assert fresh.get(f"{CLUSTERS}/chsm-dest?{HSM_API}").json()["properties"]["activationState"] == "NotActivated"
+    assert (
+        fresh.get(f"{CLUSTERS}/chsm-dest?{HSM_API}").json()["properties"]["activationState"] == "NotActivated"
+    )
 
 
 def test_state_seeded_with_another_seed_is_refused(tmp_path: Path) -> None:

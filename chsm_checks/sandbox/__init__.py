@@ -1,0 +1,15 @@
+"""A local stand-in for Azure Resource Manager, serving a seeded Cloud HSM backup/restore world.
+
+``create_app`` gives the Starlette app (for in-process tests); ``serve`` runs it with uvicorn on a
+loopback port. Everything it returns is deterministic for a seed and a sequence of requests.
+"""
+
+from __future__ import annotations
+
+from chsm_checks.sandbox.app import create_app
+from chsm_checks.sandbox.server import serve
+from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.wire import API_VERSIONS
+from chsm_checks.sandbox.world import seed_state
+
+__all__ = ["API_VERSIONS", "SandboxSettings", "create_app", "seed_state", "serve"]

@@ -1,0 +1,67 @@
+"""``/_sandbox/…``: endpoints for tests to read and steer the sandbox. They are not ARM and not logged."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from chsm_checks.sandbox.jobs import complete_due_jobs
+from chsm_checks.sandbox.state import SandboxStore
+from chsm_checks.sandbox.wire import JSON_MEDIA_TYPE, ArmFault, render_json
+from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
+
+
+def control_routes(store: SandboxStore) -> list[BaseRoute]:
+    """Routes (to mount under ``/_sandbox``) bound to ``store``."""
+
+    async def get_state(request: Request) -> Response:
+        with store.transaction() as state:
+            complete_due_jobs(state, time.time())
+            return _json(200, state)
+
+    async def get_requests(request: Request) -> Response:
+        return _json(200, store.requests())
+
+    async def reset(request: Request) -> Response:
+        store.reset()
+        with store.transaction() as state:
+            return _json(200, state)
+
+    async def patch_cluster(request: Request) -> Response:
+        try:
+            patch: Any = json.loads(await request.body())
+        except ValueError:
+            patch = None
+        if not isinstance(patch, dict):
+            return _fault(
+                ArmFault(400, "InvalidRequestContent", "The body must be a JSON object of properties.")
+            )
+        name = request.path_params["name"].lower()
+        with store.transaction() as state:
+            complete_due_jobs(state, time.time())
+            for cluster in resources_of_type(state, CLUSTER_TYPE):
+                if cluster["name"].lower() == name:
+                    cluster["properties"].update(patch)
+                    return _json(200, cluster)
+        return _fault(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
+
+    return [
+        Route("/state", get_state, methods=["GET"]),
+        Route("/requests", get_requests, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
+    ]
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(render_json(body), status_code=status, media_type=JSON_MEDIA_TYPE)
+
+
+def _fault(fault: ArmFault) -> Response:
+    reply = fault.reply()
+    return _json(reply.status, reply.body)

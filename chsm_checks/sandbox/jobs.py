@@ -1,0 +1,233 @@
+"""Backup and restore jobs: judged when accepted, finished by real elapsed time, dated by a logical clock.
+
+The outcome is decided at POST time (a restore target must be ``NotActivated`` *then*); the effects
+(a stored backup id, a destination's new activation state) apply once, when the sandbox first sees
+the job finished. Timestamps come from a clock kept in the state, so they repeat run after run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from chsm_checks.sandbox.access import can_write_blobs
+from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
+from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.wire import JsonObject
+from chsm_checks.sandbox.world import (
+    STORAGE_TYPE,
+    cluster_principal,
+    find_resource,
+    next_number,
+    resources_of_type,
+)
+
+JobKind = Literal["backup", "restore"]
+
+EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
+EPOCH_UNIX_US = int(EPOCH.timestamp()) * 1_000_000
+_UNIX_EPOCH_DOTNET_US = 62_135_596_800 * 1_000_000  # 0001-01-01 to 1970-01-01
+
+
+@dataclass(frozen=True)
+class OperationRequest:
+    """A parsed backup or restore body. ``backup_id`` is None for a backup."""
+
+    container_uri: str
+    account: str
+    container: str
+    backup_id: str | None
+
+
+def arm_time(offset_us: int) -> str:
+    """The logical clock reading ``offset_us`` as ARM writes times: seven fractional digits and ``Z``."""
+    return (EPOCH + timedelta(microseconds=offset_us)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def dotnet_ticks(offset_us: int) -> int:
+    """The clock reading in .NET ticks (100 ns since year 1): 18 digits, like ARM's ``t`` parameter."""
+    return (EPOCH_UNIX_US + offset_us + _UNIX_EPOCH_DOTNET_US) * 10
+
+
+def start_job(
+    state: JsonObject,
+    settings: SandboxSettings,
+    cluster: JsonObject,
+    request: OperationRequest,
+    kind: JobKind,
+    *,
+    validate: bool,
+    now: float,
+) -> JsonObject:
+    """Record a new job on ``cluster``, its outcome already decided, and advance the logical clock."""
+    number = next_number(state, "job")
+    seconds = settings.backup_seconds if kind == "backup" else settings.restore_seconds
+    start_us: int = state["clock_us"]
+    end_us = start_us + round(seconds * 1_000_000)
+    state["clock_us"] = end_us
+    error = (
+        _backup_fault(state, cluster, request)
+        if kind == "backup"
+        else _restore_fault(state, cluster, request)
+    )
+    backup_id = request.backup_id
+    if kind == "backup" and error is None and not validate:
+        # The 16 digits are microseconds since 1970, which is what the live suffix looks like.
+        guid = sandbox_guid(settings.seed, "backup", next_number(state, "backup"))
+        backup_id = f"cloudhsm-{guid}-{EPOCH_UNIX_US + start_us}"
+    job: JsonObject = {
+        "job_id": sandbox_hex(settings.seed, "job", number),
+        "kind": kind,
+        "validate": validate,
+        "cluster_id": cluster["id"],
+        "container_uri": request.container_uri,
+        "container_id": _container_id(state, request),
+        # For a backup: the id it produced; for a restore: the id it asked for.
+        "backup_id": backup_id,
+        "start_us": start_us,
+        "end_us": end_us,
+        "seconds": seconds,
+        "created_at": now,
+        "error": error,
+        "applied": False,
+    }
+    state["jobs"].append(job)
+    return job
+
+
+def job_is_done(job: JsonObject, now: float) -> bool:
+    """Whether the job's real-time duration has elapsed."""
+    return now - float(job["created_at"]) >= float(job["seconds"])
+
+
+def find_job(state: JsonObject, job_id: str, kind: JobKind, cluster_id: str) -> JsonObject | None:
+    """The job ``job_id`` of ``kind`` on ``cluster_id``, if there is one."""
+    for job in state["jobs"]:
+        if (
+            job["job_id"] == job_id.lower()
+            and job["kind"] == kind
+            and job["cluster_id"].lower() == cluster_id.lower()
+        ):
+            found: JsonObject = job
+            return found
+    return None
+
+
+def complete_due_jobs(state: JsonObject, now: float) -> None:
+    """Apply, once and in order, the effects of every job that has finished by ``now``."""
+    for job in state["jobs"]:
+        if job["applied"] or not job_is_done(job, now):
+            continue
+        job["applied"] = True
+        if job["validate"]:
+            continue
+        if job["kind"] == "backup":
+            if job["error"] is None:
+                state["backups"].setdefault(job["container_id"], []).append(job["backup_id"])
+            continue
+        destination = find_resource(state, job["cluster_id"])
+        if destination is None:
+            continue
+        if job["error"] is None:
+            destination["properties"]["activationState"] = "Active"
+        elif job["error"]["code"] == "RestoreTargetNotEligible":
+            # The documented hazard: restoring onto an activated cluster leaves it nonfunctional.
+            destination["properties"]["activationState"] = "Failed"
+
+
+def job_result(job: JsonObject) -> JsonObject:
+    """The 200 body of a finished job, shaped as the live service shapes it."""
+    error: JsonObject | None = job["error"]
+    status = "Succeeded" if error is None else "Failed"
+    properties: JsonObject = {}
+    if job["kind"] == "backup":
+        if job["backup_id"] is not None:
+            properties["backupId"] = job["backup_id"]
+        properties["azureStorageBlobContainerUri"] = job["container_uri"]
+        properties["status"] = status
+        properties["statusDetails"] = _status_details(job)
+    else:
+        # Live restore results carry no statusDetails and no backupId.
+        properties["status"] = status
+    properties["startTime"] = arm_time(job["start_us"])
+    properties["endTime"] = arm_time(job["end_us"])
+    properties["jobId"] = job["job_id"]
+    if error is not None:
+        properties["error"] = {"code": error["code"], "message": error["message"]}
+    return {"properties": properties}
+
+
+def _status_details(job: JsonObject) -> str:
+    if job["error"] is not None:
+        message: str = job["error"]["message"]
+        return message
+    if job["validate"]:
+        return "Backup validation completed successfully."
+    return "Backup operation completed successfully."
+
+
+def _storage_account(state: JsonObject, name: str) -> JsonObject | None:
+    for account in resources_of_type(state, STORAGE_TYPE):
+        if account["name"].lower() == name:
+            return account
+    return None
+
+
+def _container_id(state: JsonObject, request: OperationRequest) -> str | None:
+    account = _storage_account(state, request.account)
+    if account is None:
+        return None
+    container = find_resource(state, f"{account['id']}/blobServices/default/containers/{request.container}")
+    return None if container is None else str(container["id"])
+
+
+def _fault(code: str, message: str) -> JsonObject:
+    return {"code": code, "message": message}
+
+
+def _storage_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
+    """What stops the cluster's identity writing to the container, checked as the service would."""
+    if _storage_account(state, request.account) is None:
+        return _fault("StorageAccountNotFound", f"The storage account '{request.account}' was not found.")
+    container_id = _container_id(state, request)
+    if container_id is None:
+        return _fault("ContainerNotFound", f"The container '{request.container}' does not exist.")
+    if not can_write_blobs(state, cluster_principal(state, cluster), container_id):
+        return _fault(
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission. The managed "
+            f"identity of cluster '{cluster['name']}' has no Storage Blob Data Contributor role on "
+            f"'{request.account}/{request.container}'.",
+        )
+    return None
+
+
+def _backup_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
+    activation = cluster["properties"].get("activationState")
+    if activation != "Active":
+        return _fault(
+            "ClusterNotActivated",
+            f"Backup requires an activated cluster; '{cluster['name']}' is in activation state "
+            f"'{activation}'.",
+        )
+    return _storage_fault(state, cluster, request)
+
+
+def _restore_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
+    fault = _storage_fault(state, cluster, request)
+    if fault is not None:
+        return fault
+    if request.backup_id not in state["backups"].get(_container_id(state, request), []):
+        return _fault(
+            "BackupNotFound",
+            f"The backup '{request.backup_id}' was not found in '{request.account}/{request.container}'.",
+        )
+    activation = cluster["properties"].get("activationState")
+    if activation != "NotActivated":
+        return _fault(
+            "RestoreTargetNotEligible",
+            f"A restore needs a destination in activation state 'NotActivated'; '{cluster['name']}' is "
+            f"'{activation}'.",
+        )
+    return None

@@ -1,0 +1,77 @@
+"""Serve the sandbox with uvicorn on a loopback socket, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+
+from chsm_checks.sandbox.app import create_app
+from chsm_checks.sandbox.settings import SandboxSettings
+
+
+def serve(
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    settings: SandboxSettings | None = None,
+    reset: bool = False,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the sandbox on ``host:port`` (``port=0`` picks a free one) until SIGINT or SIGTERM.
+
+    ``ready`` receives the base URL, e.g. ``http://127.0.0.1:54321``, once the socket is listening.
+    Only loopback hosts are accepted: the sandbox has no authentication.
+    """
+    family = _loopback_family(host)
+    app = create_app(state_dir, settings, reset=reset)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        # Listening before announcing lets early clients queue instead of being refused.
+        sock.listen(128)
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+        if ready is not None:
+            ready(f"http://{shown}:{bound_port}")
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        with _quiet_exit_signals():
+            server.run(sockets=[sock])
+
+
+def _loopback_family(host: str) -> socket.AddressFamily:
+    """The address family for ``host``, or ValueError unless it is a loopback address."""
+    if host == "localhost":
+        return socket.AF_INET
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"the sandbox serves only on a loopback address, not {host!r}") from None
+    if not address.is_loopback:
+        raise ValueError(f"the sandbox serves only on a loopback address, not {host!r}")
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+@contextmanager
+def _quiet_exit_signals() -> Iterator[None]:
+    """Make SIGINT/SIGTERM end :func:`serve` by returning.
+
+    uvicorn shuts down on these signals and then re-raises them to the previous handlers, which would
+    turn a clean stop into KeyboardInterrupt or death by SIGTERM; no-op handlers absorb the re-raise.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,100 @@
+"""What the sandbox puts on the wire: pinned api-versions, ARM error bodies, JSON and headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from chsm_checks.sandbox.ids import sandbox_guid
+
+JsonObject = dict[str, Any]
+
+# One api-version per resource type, the ones the harness pins; the sandbox refuses any other.
+API_VERSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "Microsoft.HardwareSecurityModules/cloudHsmClusters": "2025-03-31",
+        "Microsoft.Storage/storageAccounts": "2025-01-01",
+        "Microsoft.Network/privateEndpoints": "2024-07-01",
+        "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
+        "Microsoft.Authorization/roleAssignments": "2022-04-01",
+    }
+)
+
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ArmReply:
+    """One ARM answer before headers common to all answers are added. ``body=None`` is an empty body."""
+
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ArmFault(Exception):
+    """An ARM error answer, raised where the fault is found and rendered once by the app."""
+
+    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+
+    def reply(self) -> ArmReply:
+        """The fault as ARM sends it: ``{"error": {code, message, target?, details, additionalInfo}}``."""
+        error: JsonObject = {"code": self.code, "message": self.message}
+        if self.target is not None:
+            error["target"] = self.target
+        error["details"] = []
+        error["additionalInfo"] = []
+        return ArmReply(self.status, {"error": error})
+
+
+def require_api_version(query: Mapping[str, str], resource_type: str) -> None:
+    """Refuse a request whose ``api-version`` is missing or not the one pinned for ``resource_type``."""
+    expected = API_VERSIONS[resource_type]
+    given = query.get("api-version")
+    if given != expected:
+        problem = "is required" if given is None else f"'{given}' is invalid"
+        raise ArmFault(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version query parameter {problem}. The supported version for resource type "
+            f"'{resource_type}' in this sandbox is '{expected}'.",
+            target="api-version",
+        )
+
+
+def render_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON in insertion order, so the same state always gives the same bytes."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def arm_headers(state: JsonObject, request_number: int, *, write: bool) -> dict[str, str]:
+    """Headers every ARM answer carries, numbered by the request counter so they are reproducible.
+
+    ``x-ms-operation-identifier`` names the caller's tenant and object id, as the live service does,
+    so that the harness's scrubbing has something real to remove.
+    """
+    seed = int(state["settings"]["seed"])
+    correlation = sandbox_guid(seed, "correlation", request_number)
+    headers = {
+        "cache-control": "no-cache",
+        "pragma": "no-cache",
+        "expires": "-1",
+        "x-ms-request-id": sandbox_guid(seed, "request", request_number),
+        "x-ms-correlation-request-id": correlation,
+        "x-ms-ratelimit-remaining-subscription-global-reads": "3749",
+        "x-ms-ratelimit-remaining-subscription-global-writes": "2999",
+        "x-ms-operation-identifier": (
+            f"tenantId={state['tenant_id']},objectId={state['operator_principal_id']}/uksouth/{correlation}"
+        ),
+    }
+    if write:
+        headers["x-ms-ratelimit-remaining-subscription-writes"] = "799"
+    return headers

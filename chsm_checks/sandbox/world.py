@@ -1,0 +1,321 @@
+"""The seeded world: one resource group holding two clusters, an identity, storage and a private endpoint.
+
+Resource bodies are stored exactly as ARM returns them, so a GET is a lookup. Sandbox bookkeeping
+(counters, jobs, backups) sits beside them in snake_case keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
+from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.wire import ArmFault, JsonObject
+
+STATE_FORMAT = 1
+RESOURCE_GROUP = "rg-chsm-sandbox"
+SOURCE_CLUSTER = "chsm-source"
+DEST_CLUSTER = "chsm-dest"
+IDENTITY = "id-chsm-backup"
+BACKUP_ACCOUNT = "chsmbackupsbx"
+NO_ACCESS_ACCOUNT = "chsmnoaccesssbx"
+CONTAINER = "chsm-backups"
+HOME_LOCATION = "uksouth"
+
+CLUSTER_TYPE = "Microsoft.HardwareSecurityModules/cloudHsmClusters"
+STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
+CONTAINER_TYPE = "Microsoft.Storage/storageAccounts/blobServices/containers"
+IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+PRIVATE_ENDPOINT_TYPE = "Microsoft.Network/privateEndpoints"
+ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
+ROLE_DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions"
+
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def seed_state(settings: SandboxSettings) -> JsonObject:
+    """A fresh sandbox state for ``settings.seed``: the same seed always gives the same state."""
+    seed = settings.seed
+    sub = sandbox_guid(seed, "subscription")
+    tenant = sandbox_guid(seed, "tenant")
+    group_id = f"/subscriptions/{sub}/resourceGroups/{RESOURCE_GROUP}"
+    identity_id = f"{group_id}/providers/{IDENTITY_TYPE}/{IDENTITY}"
+    principal = sandbox_guid(seed, "principal", 1)
+    # The operator is who "calls" the sandbox: it appears in x-ms-operation-identifier and owns the
+    # subscription, which gives the role-assignment listing something above the storage scope.
+    operator = sandbox_guid(seed, "principal", 2)
+    subnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm/subnets/snet-storage"
+
+    resources: list[JsonObject] = [
+        _cluster(seed, 1, group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id),
+        _cluster(seed, 2, group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id),
+        {
+            "id": identity_id,
+            "name": IDENTITY,
+            "type": IDENTITY_TYPE,
+            "location": HOME_LOCATION,
+            "tags": {},
+            "properties": {
+                "principalId": principal,
+                "clientId": sandbox_guid(seed, "client", 1),
+                "tenantId": tenant,
+            },
+        },
+    ]
+    # Both accounts are configured alike; only the role assignment tells them apart.
+    for n, account in enumerate((BACKUP_ACCOUNT, NO_ACCESS_ACCOUNT), start=1):
+        account_id = f"{group_id}/providers/{STORAGE_TYPE}/{account}"
+        pe_name = f"pe-{account}-blob"
+        pe_id = f"{group_id}/providers/{PRIVATE_ENDPOINT_TYPE}/{pe_name}"
+        resources.append(_storage_account(seed, n, account_id, account, pe_id, pe_name))
+        resources.append(
+            {
+                "id": f"{account_id}/blobServices/default/containers/{CONTAINER}",
+                "name": CONTAINER,
+                "type": CONTAINER_TYPE,
+                "properties": {"publicAccess": "None"},
+            }
+        )
+        resources.append(
+            _private_endpoint(pe_id, pe_name, account, account_id, subnet_id, f"10.20.1.{3 + n}")
+        )
+
+    backup_account_id = f"{group_id}/providers/{STORAGE_TYPE}/{BACKUP_ACCOUNT}"
+    role_assignments = [
+        _role_assignment(
+            seed, 1, backup_account_id, sub, STORAGE_BLOB_DATA_CONTRIBUTOR, principal, "ServicePrincipal"
+        ),
+        _role_assignment(seed, 2, f"/subscriptions/{sub}", sub, OWNER, operator, "User"),
+    ]
+    return {
+        "format": STATE_FORMAT,
+        "settings": settings.to_json(),
+        "subscription_id": sub,
+        "tenant_id": tenant,
+        "operator_principal_id": operator,
+        "resource_groups": [RESOURCE_GROUP],
+        "resources": resources,
+        "role_assignments": role_assignments,
+        "backups": {},
+        "jobs": [],
+        "counters": {"request": 0, "job": 0, "backup": 0},
+        "clock_us": 0,
+        "received_tokens": 0,
+    }
+
+
+def _domain_label(seed: int, n: int) -> str:
+    """13 lower-case letters and digits, like the suffix the service appends to HSM host names."""
+    value = int(sandbox_hex(seed, "domainlabel", n), 16)
+    chars = []
+    for _ in range(13):
+        value, digit = divmod(value, 36)
+        chars.append(_BASE36[digit])
+    return "".join(chars)
+
+
+def _cluster(
+    seed: int, n: int, group_id: str, name: str, location: str, activation: str, identity_id: str
+) -> JsonObject:
+    label = f"{name}-{_domain_label(seed, n)}"
+    return {
+        "id": f"{group_id}/providers/{CLUSTER_TYPE}/{name}",
+        "name": name,
+        "type": CLUSTER_TYPE,
+        "location": location,
+        "sku": {"family": "B", "name": "Standard_B1"},
+        "tags": {},
+        # The live service returns nulls here; the principal is read from the identity resource.
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {identity_id: {"principalId": None, "clientId": None}},
+        },
+        "properties": {
+            "provisioningState": "Succeeded",
+            "activationState": activation,
+            "autoGeneratedDomainNameLabelScope": "TenantReuse",
+            "hsms": [
+                {
+                    "fqdn": f"hsm{i}.{label}.privatelink.cloudhsm.azure.net",
+                    "state": "Allocated",
+                    "stateMessage": None,
+                }
+                for i in (1, 2, 3)
+            ],
+            "publicNetworkAccess": "Disabled",
+            "privateEndpointConnections": [],
+            "statusMessage": None,
+        },
+    }
+
+
+def _storage_account(seed: int, n: int, account_id: str, name: str, pe_id: str, pe_name: str) -> JsonObject:
+    connection_name = f"{pe_name}.{sandbox_guid(seed, 'privateendpointconnection', n)}"
+    return {
+        "id": account_id,
+        "name": name,
+        "type": STORAGE_TYPE,
+        "location": HOME_LOCATION,
+        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "kind": "StorageV2",
+        "tags": {},
+        "properties": {
+            "privateEndpointConnections": [
+                {
+                    "id": f"{account_id}/privateEndpointConnections/{connection_name}",
+                    "name": connection_name,
+                    "type": f"{STORAGE_TYPE}/privateEndpointConnections",
+                    "properties": {
+                        "privateEndpoint": {"id": pe_id},
+                        # Storage spells it actionRequired (singular); Network says actionsRequired.
+                        "privateLinkServiceConnectionState": {
+                            "status": "Approved",
+                            "description": "Auto-Approved",
+                            "actionRequired": "None",
+                        },
+                        "provisioningState": "Succeeded",
+                    },
+                }
+            ],
+            "minimumTlsVersion": "TLS1_2",
+            "allowBlobPublicAccess": False,
+            "allowSharedKeyAccess": False,
+            "allowCrossTenantReplication": False,
+            "networkAcls": {
+                "bypass": "AzureServices",
+                "virtualNetworkRules": [],
+                "ipRules": [],
+                "defaultAction": "Deny",
+            },
+            "supportsHttpsTrafficOnly": True,
+            "publicNetworkAccess": "Disabled",
+            "primaryEndpoints": {"blob": f"https://{name}.blob.core.windows.net/"},
+            "provisioningState": "Succeeded",
+            "primaryLocation": HOME_LOCATION,
+            "statusOfPrimary": "available",
+        },
+    }
+
+
+def _private_endpoint(
+    pe_id: str, pe_name: str, account: str, account_id: str, subnet_id: str, ip_address: str
+) -> JsonObject:
+    return {
+        "id": pe_id,
+        "name": pe_name,
+        "type": PRIVATE_ENDPOINT_TYPE,
+        "location": HOME_LOCATION,
+        "tags": {},
+        "properties": {
+            "subnet": {"id": subnet_id},
+            "privateLinkServiceConnections": [
+                {
+                    "id": f"{pe_id}/privateLinkServiceConnections/{pe_name}",
+                    "name": pe_name,
+                    "type": f"{PRIVATE_ENDPOINT_TYPE}/privateLinkServiceConnections",
+                    "properties": {
+                        "provisioningState": "Succeeded",
+                        "privateLinkServiceId": account_id,
+                        "groupIds": ["blob"],
+                        "privateLinkServiceConnectionState": {
+                            "status": "Approved",
+                            "description": "Auto-Approved",
+                            "actionsRequired": "None",
+                        },
+                    },
+                }
+            ],
+            "manualPrivateLinkServiceConnections": [],
+            "customDnsConfigs": [{"fqdn": f"{account}.blob.core.windows.net", "ipAddresses": [ip_address]}],
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def _role_assignment(
+    seed: int, n: int, scope: str, sub: str, role: str, principal: str, principal_type: str
+) -> JsonObject:
+    name = sandbox_guid(seed, "roleassignment", n)
+    return {
+        "id": f"{scope}/providers/{ROLE_ASSIGNMENT_TYPE}/{name}",
+        "name": name,
+        "type": ROLE_ASSIGNMENT_TYPE,
+        "properties": {
+            "roleDefinitionId": f"/subscriptions/{sub}/providers/{ROLE_DEFINITION_TYPE}/{role}",
+            "principalId": principal,
+            "principalType": principal_type,
+            "scope": scope,
+        },
+    }
+
+
+def find_resource(state: JsonObject, resource_id: str) -> JsonObject | None:
+    """The stored resource with this id, compared case-insensitively as ARM does."""
+    wanted = resource_id.rstrip("/").lower()
+    for resource in state["resources"]:
+        if resource["id"].lower() == wanted:
+            found: JsonObject = resource
+            return found
+    return None
+
+
+def resources_of_type(state: JsonObject, resource_type: str) -> list[JsonObject]:
+    """Every stored resource of ``resource_type``, in seeding order."""
+    wanted = resource_type.lower()
+    return [r for r in state["resources"] if r["type"].lower() == wanted]
+
+
+def require_subscription(state: JsonObject, sub: str) -> str:
+    """The canonical subscription id, or 404 ``SubscriptionNotFound``."""
+    if sub.lower() != state["subscription_id"].lower():
+        raise ArmFault(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+    canonical: str = state["subscription_id"]
+    return canonical
+
+
+def require_group(state: JsonObject, sub: str, group: str) -> str:
+    """The canonical resource group name, or 404 ``SubscriptionNotFound`` / ``ResourceGroupNotFound``."""
+    require_subscription(state, sub)
+    for name in state["resource_groups"]:
+        if name.lower() == group.lower():
+            canonical: str = name
+            return canonical
+    raise ArmFault(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+
+
+def require_resource(state: JsonObject, resource_id: str) -> JsonObject:
+    """The resource at ``resource_id`` (which must lie in a resource group), or the ARM 404 for it."""
+    parts = resource_id.strip("/").split("/")
+    require_group(state, parts[1], parts[3])
+    resource = find_resource(state, resource_id)
+    if resource is None:
+        # ARM names the top-level type and name of the missing resource and its group.
+        kind = "/".join(parts[5:7])
+        raise ArmFault(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{kind}/{'/'.join(parts[7:])}' under resource group '{parts[3]}' was not found. "
+            "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        )
+    return resource
+
+
+def cluster_principal(state: JsonObject, cluster: JsonObject) -> str | None:
+    """The principal id of the cluster's managed identity, read from the identity resource."""
+    identities: dict[str, Any] = (cluster.get("identity") or {}).get("userAssignedIdentities") or {}
+    for identity_id in identities:
+        identity = find_resource(state, identity_id)
+        if identity is not None:
+            principal: str | None = identity["properties"].get("principalId")
+            return principal
+    return None
+
+
+def next_number(state: JsonObject, counter: str) -> int:
+    """Advance one of the state's counters (request, job, backup) and return its new value, from 1."""
+    counters: dict[str, int] = state["counters"]
+    counters[counter] = counters.get(counter, 0) + 1
+    return counters[counter]

@@ -1,0 +1,1 @@
+"""Helpers for the harness's own tests: a real sandbox process, the CLI as a subprocess."""

@@ -1,0 +1,108 @@
+"""Real processes for end-to-end tests: the sandbox server and the chsm-checks command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_NETWORK = Path(__file__).resolve().parent / "no_network"
+
+
+@dataclass
+class Sandbox:
+    """A running ``chsm-checks sandbox serve`` process."""
+
+    url: str
+    state_dir: Path
+
+    def get(self, path: str) -> Any:
+        return httpx.get(self.url + path, timeout=5).json()
+
+    def post(self, path: str) -> Any:
+        return httpx.post(self.url + path, timeout=5).json()
+
+    def patch_cluster(self, name: str, properties: dict[str, Any]) -> None:
+        httpx.patch(f"{self.url}/_sandbox/clusters/{name}", json=properties, timeout=5).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        data = self.get("/_sandbox/requests")
+        return data if isinstance(data, list) else data.get("requests", [])
+
+
+@contextmanager
+def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
+    """Start the sandbox on a free loopback port; stop it afterwards."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chsm_checks",
+            "sandbox",
+            "serve",
+            "--state",
+            str(state_dir),
+            "--port",
+            "0",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            proc.kill()
+            raise RuntimeError(f"sandbox did not start: {url!r} {proc.stderr.read() if proc.stderr else ''}")
+        yield Sandbox(url, state_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, cwd: Path = ROOT, offline: bool = False, timeout: float = 300) -> CliResult:
+    """Run ``chsm-checks`` as a person would; ``offline`` makes every network connect fail."""
+    env = dict(os.environ)
+    if offline:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_NETWORK), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "chsm_checks", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def summary(report_dir: Path) -> dict[str, Any]:
+    """The summary.json of the newest run under ``report_dir``."""
+    return json.loads((report_dir / "latest" / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,91 @@
+"""The README's first command, end to end: the shipped recordings replay offline."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.processes import ROOT, run_cli, summary
+
+SHIPPED = ROOT / "cassettes"
+EXPECTED_SCENARIOS = 6
+
+
+def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
+    result = run_cli("run", "--reports", str(tmp_path), offline=True)
+
+    assert result.returncode == 0, result.output
+    report = summary(tmp_path)
+    assert report["mode"] == "replay"
+    assert report["evidence"] == "REPLAY"
+    assert report["counts"]["passed"] == EXPECTED_SCENARIOS
+    assert len(report["scenarios"]) == EXPECTED_SCENARIOS
+    for entry in report["scenarios"]:
+        assert entry["provenance"]["origin"] == "sandbox"
+        assert len(entry["provenance"]["sha256"]) == 64
+    run_dir = (tmp_path / "latest").resolve()
+    assert (run_dir / "junit.xml").read_text().count("<testcase") == EXPECTED_SCENARIOS
+    assert (run_dir / "cucumber.json").is_file()
+    assert any((run_dir / "allure-results").glob("*-result.json"))
+    assert "REPLAY replay run of reference: 6 passed, 0 failed" in result.stdout
+
+
+def test_every_scenario_carries_control_and_severity_tags(tmp_path: Path) -> None:
+    run_cli("run", "--reports", str(tmp_path), offline=True)
+    for entry in summary(tmp_path)["scenarios"]:
+        tags = entry["tags"]
+        assert any(t.startswith(("nist-", "mcsb-")) for t in tags), entry["name"]
+        assert sum(t.startswith("severity-") for t in tags) == 1, entry["name"]
+
+
+def _copy_shipped(tmp_path: Path) -> Path:
+    cassettes = tmp_path / "cassettes"
+    shutil.copytree(SHIPPED, cassettes)
+    return cassettes
+
+
+def test_replay_of_a_missing_interaction_is_an_error_naming_the_request(tmp_path: Path) -> None:
+    cassettes = _copy_shipped(tmp_path)
+    path = next(cassettes.rglob("a_backup_of_the_activated_source_cluster*.yaml"))
+    data = yaml.safe_load(path.read_text())
+    removed = data["interactions"].pop(1)  # the backup POST
+    path.write_text(yaml.safe_dump(data))
+
+    result = run_cli("run", "--cassettes", str(cassettes), "--reports", str(tmp_path / "r"), offline=True)
+
+    assert result.returncode == 3, result.output
+    entry = next(e for e in summary(tmp_path / "r")["scenarios"] if "activated source" in e["name"])
+    assert entry["outcome"] == "error"
+    assert "ReplayMissError" in entry["message"]
+    assert "POST" in entry["message"]
+    assert "/chsm-source/backup" in entry["message"]
+    assert removed["request"]["method"] == "POST"
+    assert "Traceback" not in result.output
+
+
+def test_replay_never_reaches_the_network_even_for_an_unrecorded_request(tmp_path: Path) -> None:
+    cassettes = _copy_shipped(tmp_path)
+    for path in cassettes.rglob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        data["interactions"] = []
+        path.write_text(yaml.safe_dump(data))
+
+    result = run_cli("run", "--cassettes", str(cassettes), "--reports", str(tmp_path / "r"), offline=True)
+
+    report = summary(tmp_path / "r")
+    by_outcome = {e["name"]: e["outcome"] for e in report["scenarios"]}
+    # The refusals that send nothing still pass; everything that needed ARM is an error, not a pass.
+    assert by_outcome["A restore into the source cluster is refused before any request is sent"] == "passed"
+    assert report["counts"]["error"] == 4
+    assert "network is unavailable" not in result.output
+    assert result.returncode == 3
+
+
+@pytest.mark.parametrize("scenario", ["restore into the source", "SAS token"])
+def test_refusal_cassettes_hold_no_interactions(scenario: str) -> None:
+    matches = [p for p in SHIPPED.rglob("*.yaml") if scenario.lower().replace(" ", "_") in p.name]
+    assert len(matches) == 1
+    assert yaml.safe_load(matches[0].read_text())["interactions"] == []
