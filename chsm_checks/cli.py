@@ -142,13 +142,15 @@ def _command_run(args: argparse.Namespace) -> int:
     summary_path = run_dir / "summary.json"
     if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
-    if not summary_path.is_file():
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
+    if status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"]):
+        return _fail("the features could not be collected (see the errors above)")
+    if summary is None:
         return _fail(
             f"{summary_path}: the run wrote no summary (pytest exit {int(status)})", EXIT_NOT_EVALUATED
         )
     from .outcomes import exit_code
 
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
     counts = summary["counts"]
     shown = ", ".join(
         f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n or k in ("passed", "failed")

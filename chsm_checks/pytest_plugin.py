@@ -1,58 +1,29 @@
-"""The chsm-checks pytest plugin: options, run state, per-scenario ARM client and cassette, outcomes.
+"""The chsm-checks pytest plugin: options, run state, the per-scenario ARM client, outcomes, summary.
 
 Loaded through the ``pytest11`` entry point. It stays declarative: the work is in the library.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from . import __version__
 from .arm.client import ArmClient
-from .arm.versions import API_VERSIONS
 from .errors import ChsmError, ConfigError
 from .outcomes import Outcome, Verdict
-from .recording import Provenance, read_provenance, recording, replaying, slug, write_cassette
+from .reports import ScenarioEntry, write_summary
 from .run import MODES, RunContext
+from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .target import Target, load_target
 
 RUN_KEY = pytest.StashKey[RunContext]()
-SCENARIO_KEY = pytest.StashKey["ScenarioInfo"]()
+ENTRIES_KEY = pytest.StashKey[list[ScenarioEntry]]()
+SCENARIO_KEY = pytest.StashKey[ScenarioInfo]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
-TIMING_KEY = pytest.StashKey[float]()
-
-
-@dataclass(frozen=True)
-class ScenarioInfo:
-    """What a collected test is, in Gherkin terms."""
-
-    feature_file: str
-    feature: str
-    name: str
-    tags: tuple[str, ...]
-    example: str | None
-    cassette: Path
-
-    @property
-    def title(self) -> str:
-        return self.name if self.example is None else f"{self.name} [{self.example}]"
-
-
-@dataclass
-class _Results:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-
-RESULTS_KEY = pytest.StashKey[_Results]()
+STARTED_KEY = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,40 +40,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="let live and record runs send backup and restore requests",
     )
     group.addoption("--chsm-reports", default=None, help="write summary.json into this directory")
-
-
-# -- collection ----------------------------------------------------------------------------------
-
-
-def _scenario_template(item: pytest.Item) -> Any:
-    # The one place that reads pytest-bdd internals (pinned to 9.x): which scenario a test runs.
-    from pytest_bdd.scenario import scenario_wrapper_template_registry
-
-    obj = getattr(item, "obj", None)
-    return scenario_wrapper_template_registry.get(obj) if obj is not None else None
-
-
-def _scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) -> ScenarioInfo | None:
-    template = _scenario_template(item)
-    if template is None:
-        return None
-    feature_path = Path(template.feature.filename)
-    try:
-        rel = feature_path.resolve().relative_to(features_root.resolve())
-    except ValueError:
-        rel = Path(feature_path.name)
-    callspec = getattr(item, "callspec", None)
-    example = callspec.id if callspec is not None else None
-    name = slug(template.name) + (f"__{slug(example)}" if example else "")
-    rule_tags = template.rule.tags if template.rule is not None else set()
-    return ScenarioInfo(
-        feature_file=rel.as_posix(),
-        feature=template.feature.name,
-        name=template.name,
-        tags=tuple(sorted(set(template.tags) | set(template.feature.tags) | set(rule_tags))),
-        example=example,
-        cassette=cassette_dir / rel.with_suffix("") / f"{name}.yaml",
-    )
 
 
 def _run_context(config: pytest.Config) -> RunContext:
@@ -122,10 +59,8 @@ def _run_context(config: pytest.Config) -> RunContext:
     return run
 
 
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    if not any(_scenario_template(item) is not None for item in items):
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(is_scenario(item) for item in items):
         return
     run = _run_context(config)
     features_root = Path(str(config.getini("bdd_features_base_dir") or "features"))
@@ -133,7 +68,7 @@ def pytest_collection_modifyitems(
         features_root = config.rootpath / features_root
     missing: list[Path] = []
     for item in items:
-        info = _scenario_info(item, run.cassette_dir, features_root)
+        info = scenario_info(item, run.cassette_dir, features_root)
         if info is None:
             continue
         item.stash[SCENARIO_KEY] = info
@@ -142,10 +77,25 @@ def pytest_collection_modifyitems(
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise pytest.UsageError(f"{missing[0]}: cassette not found{more}; record it with --mode record")
-    config.stash[RESULTS_KEY] = _Results()
+    config.stash[ENTRIES_KEY] = []
 
 
 # -- outcomes --------------------------------------------------------------------------------------
+
+
+def _verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> Verdict | None:
+    excinfo = call.excinfo
+    if report.skipped and excinfo is not None:
+        return Verdict(Outcome.NOT_APPLICABLE, str(getattr(excinfo.value, "msg", excinfo.value)))
+    if report.failed and excinfo is not None:
+        exc = excinfo.value
+        if report.when == "call" and isinstance(exc, AssertionError):
+            return Verdict(Outcome.FAILED, str(exc).split("\nassert ")[0].strip())
+        lines = str(exc).strip().splitlines()
+        return Verdict(Outcome.ERROR, f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
+    if report.passed and report.when == "call":
+        return Verdict(Outcome.PASSED)
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -155,54 +105,37 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if SCENARIO_KEY not in item.stash:
         return report
+    verdict = _verdict(report, call)
+    if call.excinfo is not None and isinstance(call.excinfo.value, ChsmError) and report.failed:
+        # Our own errors already say what a person needs; a traceback would only bury it.
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     previous = item.stash.get(VERDICT_KEY, None)
-    verdict: Verdict | None = None
-    if report.skipped and call.excinfo is not None:
-        reason = call.excinfo.value.msg if hasattr(call.excinfo.value, "msg") else str(call.excinfo.value)
-        verdict = Verdict(Outcome.NOT_APPLICABLE, str(reason))
-    elif report.failed and call.excinfo is not None:
-        exc = call.excinfo.value
-        if report.when == "call" and isinstance(exc, AssertionError):
-            verdict = Verdict(Outcome.FAILED, str(exc).split("\nassert ")[0].strip())
-        else:
-            verdict = Verdict(Outcome.ERROR, _one_line(exc))
-            if isinstance(exc, ChsmError):
-                # Our own errors already say what a person needs; a traceback would only bury it.
-                report.longrepr = f"{type(exc).__name__}: {exc}"
-    elif report.passed and report.when == "call":
-        verdict = Verdict(Outcome.PASSED)
-    if verdict is not None and (previous is None or previous.outcome in (Outcome.PASSED,)):
+    if verdict is not None and (previous is None or previous.outcome is Outcome.PASSED):
         item.stash[VERDICT_KEY] = verdict
+    entries = item.config.stash.get(ENTRIES_KEY, None)
+    if report.when == "teardown" and entries is not None:
+        # Teardown is the last phase of every item, whatever happened before it.
+        final = item.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN, "did not run"))
+        started = item.stash.get(STARTED_KEY, time.monotonic())
+        entries.append(_entry(item, item.stash[SCENARIO_KEY], final, time.monotonic() - started))
     return report
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    item.stash[TIMING_KEY] = time.monotonic()
+    item.stash[STARTED_KEY] = time.monotonic()
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    info = item.stash.get(SCENARIO_KEY, None)
-    results = item.config.stash.get(RESULTS_KEY, None)
-    if info is None or results is None:
-        return
-    verdict = item.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN))
-    results.entries.append(
-        {
-            "feature": info.feature,
-            "feature_file": info.feature_file,
-            "name": info.title,
-            "nodeid": item.nodeid,
-            "tags": list(info.tags),
-            "outcome": verdict.outcome.value,
-            "message": verdict.message,
-            "cassette": info.cassette.as_posix(),
-            "duration_seconds": round(time.monotonic() - item.stash.get(TIMING_KEY, time.monotonic()), 3),
-        }
+def _entry(item: pytest.Item, info: ScenarioInfo, verdict: Verdict, duration: float) -> ScenarioEntry:
+    return ScenarioEntry(
+        feature=info.feature,
+        feature_file=info.feature_file,
+        name=info.title,
+        nodeid=item.nodeid,
+        tags=info.tags,
+        outcome=verdict.outcome,
+        message=verdict.message,
+        cassette=info.cassette.as_posix(),
+        duration_seconds=round(duration, 3),
     )
 
 
@@ -221,64 +154,41 @@ def target(chsm_run: RunContext) -> Target:
     return chsm_run.target
 
 
-def _progress_writer(config: pytest.Config) -> Any:
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Progress lines for a person watching a live run, written past pytest's output capture."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
 
     def write(message: str) -> None:
-        if reporter is None:
-            return
-        if capture is not None:
+        if reporter is not None and capture is not None:
             with capture.global_and_fixture_disabled():
                 reporter.write_line(f"    … {message}")
-        else:
-            reporter.write_line(f"    … {message}")
 
     return write
 
 
 @pytest.fixture
 def arm(request: pytest.FixtureRequest, chsm_run: RunContext) -> Iterator[ArmClient]:
-    """An ARM client for this scenario: over its cassette in replay, recording in record mode."""
+    """An ARM client for this scenario. Scenarios tagged ``@guard`` get a read-only one."""
     info = request.node.stash.get(SCENARIO_KEY, None)
     if info is None:
         raise ConfigError("the 'arm' fixture serves Gherkin scenarios only")
-    read_only = request.node.get_closest_marker("guard") is not None
-    run = chsm_run
 
-    def client(transport: Any = None) -> ArmClient:
-        return ArmClient(
-            run.target.cloud,
-            credential=run.credential(),
-            transport=transport,
-            clock=run.new_clock(),
-            retry=run.retry_policy,
-            timeout_seconds=run.target.spec.arm.request_timeout_seconds,
-            replay=run.mode == "replay",
-            read_only=read_only,
-            on_event=None if run.mode == "replay" else _progress_writer(request.config),
-        )
+    def keep_recording() -> bool:
+        # Errors leave no cassette; a not-applicable scenario never replaces an existing one.
+        verdict = request.node.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN))
+        if verdict.outcome is Outcome.NOT_APPLICABLE:
+            return not info.cassette.exists()
+        return verdict.outcome in (Outcome.PASSED, Outcome.FAILED)
 
-    if run.mode == "replay":
-        with replaying(info.cassette, run.scrubber) as transport, client(transport) as c:
-            yield c
-        return
-    if run.mode == "live":
-        with client() as c:
-            yield c
-        return
-    with recording(run.scrubber) as cassette, client() as c:
-        yield c
-    verdict = request.node.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN))
-    keep_existing = verdict.outcome is Outcome.NOT_APPLICABLE and info.cassette.exists()
-    if verdict.outcome in (Outcome.PASSED, Outcome.FAILED, Outcome.NOT_APPLICABLE) and not keep_existing:
-        provenance = Provenance.now(
-            target_kind=run.target.kind,
-            target_name=run.target.name,
-            cloud=run.target.cloud.name,
-            scenario=f"{info.feature_file}: {info.title}",
-        )
-        write_cassette(info.cassette, cassette, provenance, run.scrubber)
+    with chsm_run.scenario_client(
+        info.cassette,
+        info.label,
+        read_only=request.node.get_closest_marker("guard") is not None,
+        on_event=_progress_writer(request.config),
+        keep_recording=keep_recording,
+    ) as client:
+        yield client
 
 
 # -- summary ---------------------------------------------------------------------------------------
@@ -287,63 +197,13 @@ def arm(request: pytest.FixtureRequest, chsm_run: RunContext) -> Iterator[ArmCli
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     out = config.getoption("--chsm-reports")
-    results = config.stash.get(RESULTS_KEY, None)
+    entries = config.stash.get(ENTRIES_KEY, None)
     run = config.stash.get(RUN_KEY, None)
-    if out is None or results is None or run is None:
+    if out is None or entries is None or run is None:
         return
-    seen = {e["nodeid"] for e in results.entries}
+    seen = {e.nodeid for e in entries}
     for item in session.items:
         info = item.stash.get(SCENARIO_KEY, None)
         if info is not None and item.nodeid not in seen:
-            results.entries.append(
-                {"feature": info.feature, "feature_file": info.feature_file, "name": info.title,
-                 "nodeid": item.nodeid, "tags": list(info.tags), "outcome": Outcome.NOT_RUN.value,
-                 "message": "did not run", "cassette": info.cassette.as_posix(), "duration_seconds": 0.0}
-            )  # fmt: skip
-    if run.mode == "replay":
-        for entry in results.entries:
-            entry["provenance"] = _replay_provenance(Path(entry["cassette"]))
-    counts = {o.value: 0 for o in Outcome}
-    for entry in results.entries:
-        counts[entry["outcome"]] += 1
-    summary = {
-        "tool": "chsm-checks",
-        "tool_version": __version__,
-        "mode": run.mode,
-        "evidence": "REPLAY" if run.mode == "replay" else "LIVE",
-        "target": {
-            "name": run.target.name,
-            "path": run.target.path.as_posix(),
-            "kind": run.target.kind,
-            "cloud": run.target.cloud.name,
-        },
-        "allow_mutations": run.allow_mutations,
-        "api_versions": dict(API_VERSIONS),
-        "started": run.started_at.isoformat().replace("+00:00", "Z"),
-        "finished": _utc_now(),
-        "pytest_exit_status": int(exitstatus),
-        "counts": counts,
-        "scenarios": results.entries,
-    }
-    path = Path(out) / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-
-
-def _replay_provenance(path: Path) -> dict[str, Any]:
-    try:
-        provenance = read_provenance(path)
-    except ChsmError as exc:
-        return {"cassette": path.as_posix(), "problem": str(exc)}
-    return {
-        "cassette": path.as_posix(),
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "recorded_at": provenance.recorded_at,
-        "origin": provenance.target_kind,
-        "target": provenance.target_name,
-        "tool_version": provenance.tool_version,
-    }
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            entries.append(_entry(item, info, Verdict(Outcome.NOT_RUN, "did not run"), 0.0))
+    write_summary(Path(out) / "summary.json", run, entries, exitstatus)

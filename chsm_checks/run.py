@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from .arm.client import ArmClient, default_credential
 from .arm.clock import Clock, RealClock, VirtualClock
 from .arm.lro import PollPolicy
 from .arm.retry import RetryPolicy
-from .recording.scrub import Scrubber
+from .recording import Provenance, Scrubber, recording, replaying, write_cassette
 from .target import Target
 
 if TYPE_CHECKING:
@@ -49,8 +52,6 @@ class RunContext:
         if self.mode == "replay" or self.target.cloud.is_loopback:
             return None
         if self._credential is None:
-            from .arm.client import default_credential
-
             self._credential = default_credential(self.target.cloud)
         return self._credential
 
@@ -69,3 +70,57 @@ class RunContext:
             default_interval_seconds=arm.poll_interval_seconds,
             timeout_seconds=arm.operation_timeout_seconds,
         )
+
+    def _client(
+        self, transport: Any, *, read_only: bool, on_event: Callable[[str], None] | None
+    ) -> ArmClient:
+        return ArmClient(
+            self.target.cloud,
+            credential=self.credential(),
+            transport=transport,
+            clock=self.new_clock(),
+            retry=self.retry_policy,
+            timeout_seconds=self.target.spec.arm.request_timeout_seconds,
+            replay=self.mode == "replay",
+            read_only=read_only,
+            on_event=None if self.mode == "replay" else on_event,
+        )
+
+    @contextmanager
+    def scenario_client(
+        self,
+        cassette: Path,
+        scenario: str,
+        *,
+        read_only: bool,
+        on_event: Callable[[str], None] | None,
+        keep_recording: Callable[[], bool],
+    ) -> Iterator[ArmClient]:
+        """An ARM client for one scenario: over its cassette in replay, recording it in record mode.
+
+        In record mode the cassette is written after the block, only if ``keep_recording()`` says so.
+        """
+        if self.mode == "replay":
+            with (
+                replaying(cassette, self.scrubber) as transport,
+                self._client(transport, read_only=read_only, on_event=on_event) as client,
+            ):
+                yield client
+            return
+        if self.mode == "live":
+            with self._client(None, read_only=read_only, on_event=on_event) as client:
+                yield client
+            return
+        with (
+            recording(self.scrubber) as recorded,
+            self._client(None, read_only=read_only, on_event=on_event) as client,
+        ):
+            yield client
+        if keep_recording():
+            provenance = Provenance.now(
+                target_kind=self.target.kind,
+                target_name=self.target.name,
+                cloud=self.target.cloud.name,
+                scenario=scenario,
+            )
+            write_cassette(cassette, recorded, provenance, self.scrubber)

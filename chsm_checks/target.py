@@ -6,6 +6,7 @@ A bad file fails with one line naming the file and the field (``targets/x.toml: 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from .errors import ConfigError
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 ResourceGroup = Annotated[str, Field(pattern=r"^[-\w.()]{0,89}[-\w()]$")]
 ClusterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{3,23}$")]
@@ -211,7 +213,9 @@ def _check_container_uri(value: str) -> None:
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
+    # Keys come from the user's file: quote any that could break the one-line message.
+    parts = (str(p) if _PLAIN_KEY.fullmatch(str(p)) else repr(str(p)) for p in loc)
+    return ".".join(parts) or "(top level)"
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -225,7 +229,8 @@ def _first_error(exc: ValidationError) -> str:
         msg = f"{err.get('input')!r} is not a valid value"
     more = exc.error_count() - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{_field_path(tuple(err['loc']))}: {msg}{suffix}"
+    line = f"{_field_path(tuple(err['loc']))}: {msg}{suffix}"
+    return line.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _same_cluster(a: ClusterRef, b: ClusterRef) -> bool:

@@ -73,3 +73,37 @@ def test_record_without_a_running_sandbox_says_how_to_start_it(tmp_path: Path) -
     assert result.returncode == 2
     assert "nothing listens on http://127.0.0.1:9" in result.stderr
     assert "chsm-checks sandbox serve" in result.stderr
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    for name in ("features", "steps", "targets", "cassettes"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, copy / name)
+    return copy
+
+
+def test_an_unregistered_gherkin_tag_is_a_usage_error(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    feature = project / "features" / "backup_restore.feature"
+    feature.write_text(feature.read_text().replace("@mcsb-im-8", "@mcsb-im-9"))
+
+    result = run_cli("run", cwd=project, offline=True)
+
+    assert result.returncode == 2
+    assert "'mcsb-im-9' not found in `markers`" in result.output
+    assert "could not be collected" in result.stderr
+
+
+def test_an_unknown_step_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    feature = project / "features" / "backup_restore.feature"
+    feature.write_text(
+        feature.read_text().replace("And no request was sent", "And nothing at all happened", 1)
+    )
+
+    result = run_cli("run", "--reports", str(tmp_path / "r"), cwd=project, offline=True)
+
+    assert result.returncode == 3
+    assert "StepDefinitionNotFoundError" in result.output

@@ -137,7 +137,8 @@ def wait_for_operation(
                     f"{operation}: HTTP {response.status_code} gave no Azure-AsyncOperation, "
                     "Location or jobId to follow"
                 )
-            poll_url = status_url_for_job(job_id)
+            # Remember it: a later 202 from the job status URL may carry no location either.
+            poll_url = location = status_url_for_job(job_id)
         advised = retry_after_seconds(response)
         wait = float(advised) if advised is not None else policy.default_interval_seconds
         elapsed = clock.now() - started

@@ -85,8 +85,9 @@ def build_retrying(
     def should_stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.max_attempts:
             return True
+        # tenacity has already drawn the wait it will sleep (upcoming_sleep); judge that one.
         # Never send before Retry-After allows, and never wait past the budget: give up instead.
-        return clock.now() - started + next_wait(state) > policy.budget_seconds
+        return clock.now() - started + state.upcoming_sleep > policy.budget_seconds
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is None or state.outcome is None or state.next_action is None:

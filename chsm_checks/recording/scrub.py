@@ -164,7 +164,7 @@ class Scrubber:
         parts = urlsplit(request.uri)
         if (parts.hostname or "").lower() in SIGN_IN_HOSTS or "/oauth2/" in parts.path:
             return None
-        if parts.path.startswith("/metadata/identity"):
+        if parts.path.lower().startswith(("/metadata/identity", "/msi/")):
             return None
         scrubbed = copy.deepcopy(request)
         scrubbed.uri = self.url(request.uri)

@@ -1,0 +1,86 @@
+"""``summary.json``: what ran, against what, and how each scenario ended."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..arm.versions import API_VERSIONS
+from ..errors import ChsmError
+from ..outcomes import Outcome
+from ..recording import read_provenance
+from ..run import RunContext
+
+
+@dataclass(frozen=True)
+class ScenarioEntry:
+    feature: str
+    feature_file: str
+    name: str
+    nodeid: str
+    tags: tuple[str, ...]
+    outcome: Outcome
+    message: str
+    cassette: str
+    duration_seconds: float
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def replay_provenance(path: Path) -> dict[str, Any]:
+    """Where a replayed observation came from: the cassette, its hash and its recorded provenance."""
+    try:
+        provenance = read_provenance(path)
+    except ChsmError as exc:
+        return {"cassette": path.as_posix(), "problem": str(exc)}
+    return {
+        "cassette": path.as_posix(),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "recorded_at": provenance.recorded_at,
+        "origin": provenance.target_kind,
+        "target": provenance.target_name,
+        "tool_version": provenance.tool_version,
+    }
+
+
+def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exitstatus: int) -> None:
+    """Write ``summary.json``; replayed scenarios carry their cassette's provenance."""
+    scenarios = []
+    for entry in entries:
+        data: dict[str, Any] = asdict(entry)
+        data["tags"] = list(entry.tags)
+        data["outcome"] = entry.outcome.value
+        if run.mode == "replay":
+            data["provenance"] = replay_provenance(Path(entry.cassette))
+        scenarios.append(data)
+    counts = {o.value: 0 for o in Outcome}
+    for entry in entries:
+        counts[entry.outcome.value] += 1
+    summary = {
+        "tool": "chsm-checks",
+        "tool_version": __version__,
+        "mode": run.mode,
+        "evidence": "REPLAY" if run.mode == "replay" else "LIVE",
+        "target": {
+            "name": run.target.name,
+            "path": run.target.path.as_posix(),
+            "kind": run.target.kind,
+            "cloud": run.target.cloud.name,
+        },
+        "allow_mutations": run.allow_mutations,
+        "api_versions": dict(API_VERSIONS),
+        "started": _utc(run.started_at),
+        "finished": _utc(datetime.now(UTC)),
+        "pytest_exit_status": int(exitstatus),
+        "counts": counts,
+        "scenarios": scenarios,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,68 @@
+"""What a collected pytest item is in Gherkin terms: feature, scenario, tags, cassette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .recording import slug
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    """One Gherkin scenario (or one example row of an outline) as collected."""
+
+    feature_file: str
+    feature: str
+    name: str
+    tags: tuple[str, ...]
+    example: str | None
+    cassette: Path
+
+    @property
+    def title(self) -> str:
+        return self.name if self.example is None else f"{self.name} [{self.example}]"
+
+    @property
+    def label(self) -> str:
+        """``<feature file>: <title>``: how provenance names the scenario."""
+        return f"{self.feature_file}: {self.title}"
+
+
+def _template(item: pytest.Item) -> Any:
+    # The one place that reads pytest-bdd internals (pinned to 9.x): which scenario a test runs.
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    obj = getattr(item, "obj", None)
+    return scenario_wrapper_template_registry.get(obj) if obj is not None else None
+
+
+def is_scenario(item: pytest.Item) -> bool:
+    return _template(item) is not None
+
+
+def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) -> ScenarioInfo | None:
+    """The scenario ``item`` runs, with the cassette path it records to and replays from."""
+    template = _template(item)
+    if template is None:
+        return None
+    feature_path = Path(template.feature.filename)
+    try:
+        rel = feature_path.resolve().relative_to(features_root.resolve())
+    except ValueError:
+        rel = Path(feature_path.name)
+    callspec = getattr(item, "callspec", None)
+    example = callspec.id if callspec is not None else None
+    name = slug(template.name) + (f"__{slug(example)}" if example else "")
+    rule_tags = template.rule.tags if template.rule is not None else set()
+    return ScenarioInfo(
+        feature_file=rel.as_posix(),
+        feature=template.feature.name,
+        name=template.name,
+        tags=tuple(sorted(set(template.tags) | set(template.feature.tags) | set(rule_tags))),
+        example=example,
+        cassette=cassette_dir / rel.with_suffix("") / f"{name}.yaml",
+    )

@@ -1,0 +1,143 @@
+"""The pytest plugin, driven through pytester: outcomes, and which scenarios get a cassette."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ROOT, Sandbox, sandbox_process
+
+FEATURE = """\
+Feature: Demo
+  @severity-low
+  Scenario: Reading works
+    When the source cluster is read
+    Then nothing is wrong
+
+  @severity-low
+  Scenario: A finding
+    When the source cluster is read
+    Then the cluster is called "somebody-else"
+
+  @severity-low
+  Scenario: Something breaks
+    When the source cluster is read
+    Then the harness breaks
+
+  @severity-low
+  Scenario: Not applicable here
+    When the source cluster is read
+    Then it does not apply
+"""
+
+STEPS = """\
+from pytest_bdd import parsers, then, when
+
+from chsm_checks.arm.resources import get_cluster
+from chsm_checks.outcomes import not_applicable
+
+
+@when("the source cluster is read", target_fixture="cluster")
+def read(arm, target):
+    return get_cluster(arm, target.source_id)
+
+
+@then("nothing is wrong")
+def fine(cluster):
+    assert cluster.name == "chsm-source"
+
+
+@then(parsers.parse('the cluster is called "{name}"'))
+def called(cluster, name):
+    assert cluster.name == name, f"cluster is called {cluster.name}"
+
+
+@then("the harness breaks")
+def breaks(cluster):
+    raise RuntimeError("the harness broke")
+
+
+@then("it does not apply")
+def skip(cluster):
+    not_applicable("not here")
+"""
+
+INI = """\
+[pytest]
+bdd_features_base_dir = features
+markers =
+    severity-low: low
+"""
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    with sandbox_process(tmp_path / "sandbox-state") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, sandbox: Sandbox) -> pytest.Pytester:
+    pytester.makeini(INI)
+    (pytester.path / "features").mkdir()
+    (pytester.path / "features" / "demo.feature").write_text(FEATURE)
+    pytester.makeconftest(STEPS)
+    pytester.makepyfile(test_scenarios="from pytest_bdd import scenarios\nscenarios('demo.feature')\n")
+    target = (ROOT / "targets" / "sandbox.toml").read_text().replace("http://127.0.0.1:8765", sandbox.url)
+    (pytester.path / "target.toml").write_text(target)
+    return pytester
+
+
+def _run(project: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, str]]:
+    result = project.runpytest_subprocess(
+        "--target=target.toml", "--cassettes=cassettes", "--chsm-reports=out", "-p", "no:cacheprovider", *args
+    )
+    summary = json.loads((project.path / "out" / "summary.json").read_text())
+    return result, {e["name"]: e["outcome"] for e in summary["scenarios"]}
+
+
+def test_outcomes_and_cassettes_in_record_mode(project: pytest.Pytester) -> None:
+    _, outcomes = _run(project, "--mode=record")
+
+    assert outcomes == {
+        "Reading works": "passed",
+        "A finding": "failed",
+        "Something breaks": "error",
+        "Not applicable here": "not_applicable",
+    }
+    written = sorted(p.name for p in (project.path / "cassettes" / "demo").glob("*.yaml"))
+    # A cassette is written only for a scenario that finished without an error.
+    assert written == ["a_finding.yaml", "not_applicable_here.yaml", "reading_works.yaml"]
+
+
+def test_replay_reproduces_the_recorded_outcomes(project: pytest.Pytester) -> None:
+    _run(project, "--mode=record")
+    (project.path / "cassettes" / "demo" / "something_breaks.yaml").write_text(
+        (project.path / "cassettes" / "demo" / "reading_works.yaml").read_text()
+    )
+
+    result, outcomes = _run(project)  # replay is the default
+
+    assert outcomes["Reading works"] == "passed"
+    assert outcomes["A finding"] == "failed"
+    assert outcomes["Not applicable here"] == "not_applicable"
+    result.stdout.fnmatch_lines(["*RuntimeError: the harness broke*"])
+
+
+def test_an_unknown_tag_is_a_usage_error(project: pytest.Pytester) -> None:
+    feature = project.path / "features" / "demo.feature"
+    feature.write_text(
+        feature.read_text().replace(
+            "@severity-low\n  Scenario: A finding", "@sevrity-low\n  Scenario: A finding"
+        )
+    )
+
+    result = project.runpytest_subprocess(
+        "--target=target.toml", "--strict-markers", "-p", "no:cacheprovider"
+    )
+
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*sevrity-low*not found in `markers` configuration option*"])

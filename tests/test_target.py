@@ -1,0 +1,226 @@
+"""Target files: the shipped ones load, and a bad one fails with one line naming file and field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chsm_checks.errors import ConfigError
+from chsm_checks.target import load_target
+
+TARGETS = Path(__file__).resolve().parent.parent / "targets"
+SUB = "5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"
+
+
+def _valid() -> dict[str, Any]:
+    return {
+        "name": "unit",
+        "arm_endpoint": "http://127.0.0.1:8765",
+        "subscription_id": SUB,
+        "source": {"resource_group": "rg-a", "cluster": "chsm-source"},
+        "destination": {"resource_group": "rg-b", "cluster": "chsm-dest"},
+        "storage": {"resource_group": "rg-a", "account": "chsmbackup", "container": "chsm-backups"},
+        "identity": {"resource_group": "rg-a", "name": "id-chsm"},
+        "private_endpoint": {"resource_group": "rg-a", "name": "pe-chsm-blob"},
+    }
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """Enough TOML for target files: scalars at the top, then one level of tables."""
+    scalars = [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    tables = [
+        f"[{k}]\n" + "\n".join(f"{json.dumps(kk)} = {json.dumps(vv)}" for kk, vv in v.items())
+        for k, v in data.items()
+        if isinstance(v, dict)
+    ]
+    return "\n".join(scalars) + "\n\n" + "\n\n".join(tables) + "\n"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "target.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("file", "kind", "endpoint"),
+    [
+        ("sandbox.toml", "sandbox", "http://127.0.0.1:8765"),
+        ("reference.toml", "sandbox", "http://127.0.0.1:8765"),
+        ("example-live.toml", "azure", "https://management.azure.com"),
+    ],
+)
+def test_shipped_targets_load(file: str, kind: str, endpoint: str) -> None:
+    target = load_target(TARGETS / file)
+
+    assert target.kind == kind
+    assert target.cloud.arm_endpoint == endpoint
+    assert target.source_id != target.destination_id
+    assert target.source_id.startswith(f"/subscriptions/{target.subscription_id}/resourceGroups/")
+    assert target.container_uri.startswith("https://")
+    assert "?" not in target.container_uri
+
+
+def test_a_valid_file_derives_ids_and_the_container_uri(tmp_path: Path) -> None:
+    target = load_target(_write(tmp_path, _toml(_valid())))
+
+    assert target.destination_id == (
+        f"/subscriptions/{SUB}/resourceGroups/rg-b/providers/Microsoft.HardwareSecurityModules"
+        "/cloudHsmClusters/chsm-dest"
+    )
+    assert target.container_id.endswith(
+        "/storageAccounts/chsmbackup/blobServices/default/containers/chsm-backups"
+    )
+    assert target.container_uri == "https://chsmbackup.blob.core.windows.net/chsm-backups"
+    assert target.spec.arm.poll_interval_seconds == 30.0
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return edit
+
+
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return edit
+
+
+def _both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        for e in edits:
+            e(data)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "names"),
+    [
+        pytest.param(_set("colour", "blue"), ["colour", "unknown field"], id="unknown-top-level-field"),
+        pytest.param(
+            _set("source.region", "uksouth"), ["source.region", "unknown field"], id="unknown-nested"
+        ),
+        pytest.param(_drop("storage"), ["storage", "missing"], id="missing-table"),
+        pytest.param(_drop("source.cluster"), ["source.cluster", "missing"], id="missing-field"),
+        pytest.param(_set("subscription_id", "not-a-guid"), ["subscription_id", "not-a-guid"], id="bad-guid"),
+        pytest.param(_set("subscription_id", SUB + "0"), ["subscription_id"], id="guid-with-an-extra-digit"),
+        pytest.param(
+            _both(_drop("arm_endpoint"), _set("cloud", "AzureMars")),
+            ["cloud", "AzureMars"],
+            id="unknown-cloud",
+        ),
+        pytest.param(_set("cloud", "AzureCloud"), ["cloud", "arm_endpoint"], id="both-cloud-and-endpoint"),
+        pytest.param(_drop("arm_endpoint"), ["cloud", "arm_endpoint"], id="neither-cloud-nor-endpoint"),
+        pytest.param(
+            _set("arm_endpoint", "https://management.azure.com"),
+            ["arm_endpoint", "loopback"],
+            id="non-loopback",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://127.0.0.1:8765/api"),
+            ["arm_endpoint", "bare origin"],
+            id="endpoint-path",
+        ),
+        pytest.param(
+            _set(
+                "negative.unwritable_container_uri",
+                "https://noaccess.blob.core.windows.net/c?sv=1&sig=SeCrEt",
+            ),
+            ["negative.unwritable_container_uri", "query string"],
+            id="sas-in-negative-container",
+        ),
+        pytest.param(_set("storage.account", "Bad_Account"), ["storage.account"], id="bad-account-name"),
+        pytest.param(_set("arm.max_attempts", 0), ["arm.max_attempts"], id="max-attempts-zero"),
+        pytest.param(
+            _set("destination", {"resource_group": "RG-A", "cluster": "CHSM-SOURCE"}),
+            ["destination", "source"],
+            id="destination-is-source",
+        ),
+    ],
+)
+def test_a_bad_file_fails_with_one_line_naming_file_and_field(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None], names: list[str]
+) -> None:
+    data = _valid()
+    edit(data)
+    path = _write(tmp_path, _toml(data))
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+    for name in names:
+        assert name in message
+    assert "SeCrEt" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        pytest.param('name = "unterminated\n', ["not valid TOML"], id="malformed"),
+        pytest.param("name = 1\nname = 2\n", ["not valid TOML"], id="duplicate-key"),
+        pytest.param("", ["name", "missing"], id="empty"),
+    ],
+)
+def test_a_file_that_is_not_a_target_fails_with_one_line(tmp_path: Path, text: str, names: list[str]) -> None:
+    path = _write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+    for name in names:
+        assert name in message
+
+
+def test_a_field_name_with_a_newline_still_gives_one_line(tmp_path: Path) -> None:
+    data = _valid()
+    data["evil\nname"] = 1
+    path = _write(tmp_path, _toml(data))
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+    assert "unknown field" in message
+
+
+def test_a_file_that_is_not_utf8_fails_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_bytes(b'name = "\xff"\n')
+
+    with pytest.raises(ConfigError, match="UTF-8") as excinfo:
+        load_target(path)
+
+    assert str(excinfo.value).startswith(f"{path}: ")
+
+
+def test_a_missing_file_fails_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+
+    assert str(excinfo.value) == f"{path}: target file not found"
