@@ -32,8 +32,14 @@ class RunContext:
     cassette_dir: Path
     allow_mutations_flag: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    _credential: TokenCredential | None = None
-    _scrubber: Scrubber | None = None
+    _credential: TokenCredential | None = field(default=None, repr=False)
+    _scrubber: Scrubber | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Reports show fixture values; this one says what the run is and nothing more.
+        return (
+            f"RunContext(mode={self.mode}, target={self.target.name}, allow_mutations={self.allow_mutations})"
+        )
 
     @property
     def allow_mutations(self) -> bool:

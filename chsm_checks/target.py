@@ -145,6 +145,9 @@ class Target:
             KNOWN_CLOUDS[spec.cloud] if spec.cloud is not None else sandbox_cloud(spec.arm_endpoint or "")
         )
 
+    def __repr__(self) -> str:
+        return f"Target({self.spec.name!r}, {self.path.as_posix()!r})"
+
     @property
     def name(self) -> str:
         return self.spec.name

@@ -104,6 +104,9 @@ class ArmClient:
             headers={"User-Agent": f"chsm-checks/{__version__}", "Accept": "application/json"},
         )
 
+    def __repr__(self) -> str:
+        return f"ArmClient({self.cloud.arm_endpoint!r}, exchanges={len(self.exchanges)})"
+
     def close(self) -> None:
         self._http.close()
 

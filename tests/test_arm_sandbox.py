@@ -9,7 +9,16 @@ import pytest
 
 from chsm_checks.arm import ArmClient, PollPolicy, RealClock
 from chsm_checks.arm.clouds import sandbox_cloud
-from chsm_checks.arm.resources import get_cluster, post_backup, post_restore
+from chsm_checks.arm.resources import (
+    get_cluster,
+    get_container,
+    get_identity,
+    get_private_endpoint,
+    get_storage_account,
+    list_role_assignments,
+    post_backup,
+    post_restore,
+)
 from chsm_checks.errors import CouldNotEvaluate, OperationTimeout
 from tests.support.processes import Sandbox, sandbox_process
 
@@ -113,3 +122,29 @@ def test_an_operation_past_its_timeout_is_an_error_not_a_result(tmp_path: Path) 
             )
     assert isinstance(raised.value, CouldNotEvaluate)
     assert sum(clock.sleeps) <= 1.0
+
+
+def test_every_snapshot_reads_from_the_sandbox(live_sandbox: Sandbox) -> None:
+    account = f"{RG}/Microsoft.Storage/storageAccounts/chsmbackupsbx"
+    with _client(live_sandbox, CountingClock()) as client:
+        cluster = get_cluster(client, SOURCE)
+        identity_id = cluster.identities[0].resource_id
+        identity = get_identity(client, identity_id)
+        storage = get_storage_account(client, account)
+        container = get_container(client, f"{account}/blobServices/default/containers/chsm-backups")
+        endpoint = get_private_endpoint(
+            client, f"{RG}/Microsoft.Network/privateEndpoints/pe-chsmbackupsbx-blob"
+        )
+        assert identity.principal_id is not None
+        assignments = list_role_assignments(client, account, identity.principal_id)
+
+    assert (cluster.activation_state, cluster.sku_family, len(cluster.hsms)) == ("Active", "B", 3)
+    assert cluster.identities[0].principal_id is None  # as the live service answers
+    assert identity.name == "id-chsm-backup"
+    assert storage.allow_shared_key_access is False
+    assert storage.minimum_tls_version == "TLS1_2"
+    assert [c.status for c in storage.private_endpoint_connections] == ["Approved"]
+    assert container.public_access == "None"
+    assert endpoint.connections[0].group_ids == ("blob",)
+    assert [a.role_guid for a in assignments] == ["ba92f5b4-2d11-453d-a403-e96b0029c9fe"]
+    assert all(a.principal_id == identity.principal_id for a in assignments)
