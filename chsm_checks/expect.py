@@ -12,6 +12,10 @@ from .arm.client import ArmClient
 from .arm.lro import OperationResult
 from .arm.snapshots import ClusterSnapshot
 from .guard import Refusal, RefusalReason
+from .hsm.drill import UserView
+from .hsm.errors import HsmSessionError
+from .hsm.inventory import KeyInventory
+from .hsm.parsers import KeyUtilResult
 from .outcomes import not_applicable
 
 BACKUP_ID = re.compile(
@@ -77,3 +81,39 @@ def nothing_sent(arm: ArmClient) -> None:
 def no_request(arm: ArmClient, method: str, path_fragment: str) -> None:
     count = arm.count(method, path_fragment)
     assert count == 0, f"{count} {method} request(s) to …{path_fragment} were sent"
+
+
+def no_findings(findings: list[str]) -> None:
+    """Every finding, in one message; none expected."""
+    assert not findings, "; ".join(findings)
+
+
+def finding_mentions(findings: list[str], text: str) -> None:
+    assert any(text in f for f in findings), (
+        f"no finding mentions {text.strip()!r}: {findings or 'none at all'}"
+    )
+
+
+def usable_source_inventory(keys: KeyInventory, users: UserView) -> None:
+    """An inventory worth comparing against: a successful login, keys, and a crypto user."""
+    assert keys.login.ok, f"the crypto user could not log in to the source: 0x{keys.login.returned.code:02x}"
+    assert keys.keys, "the crypto user sees no keys on the source: there is nothing to prove a restore with"
+    crypto_users = [u for listing in users.users.by_server.values() for u in listing if u.user_type == "CU"]
+    assert crypto_users, "the source lists no crypto user"
+
+
+def refused_login(result: KeyUtilResult, code: int) -> None:
+    assert result.returned.code == code, (
+        f"loginHSM returned 0x{result.returned.code:02x} ({result.returned.message}), not 0x{code:02x}"
+    )
+    wrong = [n for n in result.nodes if n.code & 0xFF != code]
+    assert result.nodes, "the login printed no node lines"
+    assert not wrong, "nodes answered otherwise: " + ", ".join(
+        f"node {n.node_id} 0x{n.code:x}" for n in wrong
+    )
+
+
+def timed_out(outcome: object, command: str) -> None:
+    assert isinstance(outcome, HsmSessionError), f"{command} answered instead of timing out: {outcome!r}"
+    assert outcome.command.startswith(command), f"the error names {outcome.command!r}, not {command!r}"
+    assert "no answer within" in outcome.problem, f"the error is not a timeout: {outcome.problem}"

@@ -13,7 +13,8 @@ import pytest
 
 from .arm.client import ArmClient
 from .errors import ChsmError, ConfigError
-from .outcomes import Outcome, Verdict
+from .hsm.runner import HsmRunner
+from .outcomes import Outcome, Verdict, not_applicable
 from .reports import ScenarioEntry, write_summary
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
@@ -54,6 +55,7 @@ def _run_context(config: pytest.Config) -> RunContext:
             target=target,
             cassette_dir=Path(config.getoption("--cassettes")),
             allow_mutations_flag=config.getoption("--allow-mutations"),
+            report_dir=Path(out) if (out := config.getoption("--chsm-reports")) else None,
         )
         config.stash[RUN_KEY] = run
     return run
@@ -72,11 +74,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if info is None:
             continue
         item.stash[SCENARIO_KEY] = info
-        if run.mode == "replay" and not info.cassette.is_file():
-            missing.append(info.cassette)
+        if run.mode == "replay":
+            wanted = [info.cassette] + ([info.transcript] if "hsm" in info.tags else [])
+            missing += [path for path in wanted if not path.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise pytest.UsageError(f"{missing[0]}: cassette not found{more}; record it with --mode record")
+        raise pytest.UsageError(f"{missing[0]}: recording not found{more}; record it with --mode record")
     config.stash[ENTRIES_KEY] = []
 
 
@@ -174,21 +177,36 @@ def arm(request: pytest.FixtureRequest, chsm_run: RunContext) -> Iterator[ArmCli
     if info is None:
         raise ConfigError("the 'arm' fixture serves Gherkin scenarios only")
 
-    def keep_recording() -> bool:
-        # Errors leave no cassette; a not-applicable scenario never replaces an existing one.
-        verdict = request.node.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN))
-        if verdict.outcome is Outcome.NOT_APPLICABLE:
-            return not info.cassette.exists()
-        return verdict.outcome in (Outcome.PASSED, Outcome.FAILED)
-
     with chsm_run.scenario_client(
         info.cassette,
         info.label,
         read_only=request.node.get_closest_marker("guard") is not None,
         on_event=_progress_writer(request.config),
-        keep_recording=keep_recording,
+        keep_recording=lambda: _keep_recording(request.node, info.cassette),
     ) as client:
         yield client
+
+
+def _keep_recording(item: pytest.Item, path: Path) -> bool:
+    # Errors leave no recording; a not-applicable scenario never replaces an existing one.
+    verdict = item.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN))
+    if verdict.outcome is Outcome.NOT_APPLICABLE:
+        return not path.exists()
+    return verdict.outcome in (Outcome.PASSED, Outcome.FAILED)
+
+
+@pytest.fixture
+def hsm(request: pytest.FixtureRequest, chsm_run: RunContext, tmp_path: Path) -> Iterator[HsmRunner]:
+    """HSM utility sessions for this scenario (tag it ``@hsm``): live, recorded or replayed."""
+    info = request.node.stash.get(SCENARIO_KEY, None)
+    if info is None or "hsm" not in info.tags:
+        raise ConfigError("the 'hsm' fixture serves Gherkin scenarios tagged @hsm")
+    if chsm_run.target.spec.hsm is None:
+        not_applicable(f"{chsm_run.target.path} names no [hsm] utilities")
+    runner = chsm_run.hsm_runner(info.transcript, tmp_path)
+    yield runner
+    if _keep_recording(request.node, info.transcript):
+        runner.save(chsm_run.provenance(info.label))
 
 
 # -- summary ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +15,11 @@ from .arm.client import ArmClient, default_credential
 from .arm.clock import Clock, RealClock, VirtualClock
 from .arm.lro import PollPolicy
 from .arm.retry import RetryPolicy
+from .errors import ConfigError, CouldNotEvaluate
+from .hsm.drill import SourceInventory
+from .hsm.inventory import KeyInventory, UserInventory
+from .hsm.runner import HsmRunner
+from .hsm.sessions import Timeouts
 from .recording import Provenance, Scrubber, recording, replaying, write_cassette
 from .target import Target
 
@@ -21,6 +28,17 @@ if TYPE_CHECKING:
 
 Mode = Literal["replay", "record", "live"]
 MODES: tuple[Mode, ...] = ("replay", "record", "live")
+
+
+def ask_on_terminal(prompt: str) -> str | None:
+    """Ask a person at the controlling terminal; ``None`` when there is none (CI, a pipe)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        return None
+    import getpass
+
+    return getpass.getpass(prompt)
 
 
 @dataclass
@@ -32,6 +50,10 @@ class RunContext:
     cassette_dir: Path
     allow_mutations_flag: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    hsm_password_source: Callable[[str], str | None] | None = field(default=None, repr=False)
+    report_dir: Path | None = None
+    _source_inventory: SourceInventory | None = field(default=None, repr=False)
+    _hsm_password: str | None = field(default=None, repr=False)
     _credential: TokenCredential | None = field(default=None, repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
 
@@ -123,10 +145,65 @@ class RunContext:
         ):
             yield client
         if keep_recording():
-            provenance = Provenance.now(
-                target_kind=self.target.kind,
-                target_name=self.target.name,
-                cloud=self.target.cloud.name,
-                scenario=scenario,
+            write_cassette(cassette, recorded, self.provenance(scenario), self.scrubber)
+
+    def hsm_password(self) -> str:
+        """The crypto user's password: from the environment variable the target names, or asked for.
+
+        Never from the target file; kept in memory only, and redacted from every transcript.
+        """
+        if self._hsm_password is None:
+            hsm = self.target.spec.hsm
+            name = hsm.password_env if hsm is not None else None
+            value = os.environ.get(name) if name else None
+            if not value and self.mode != "replay":
+                ask = self.hsm_password_source or ask_on_terminal
+                value = ask(f"HSM password for crypto user {hsm.user if hsm else '?'}: ")
+            if not value:
+                where = f"set {name}" if name else "set [hsm] password_env in the target"
+                raise ConfigError(f"{self.target.path}: hsm.password_env: no HSM password: {where}")
+            self._hsm_password = value
+        return self._hsm_password
+
+    def hsm_runner(self, transcript: Path, workdir: Path) -> HsmRunner:
+        """HSM utility sessions for one scenario, in this run's mode."""
+        hsm = self.target.spec.hsm
+        if hsm is None:
+            raise ConfigError(f"{self.target.path}: hsm: the target names no HSM utilities")
+        return HsmRunner(
+            mode=self.mode,
+            mgmt_util=hsm.mgmt_util,
+            util=hsm.util,
+            mgmt_config=hsm.resource_cfg[0],
+            transcript_path=transcript,
+            workdir=workdir,
+            timeouts=Timeouts(startup=hsm.startup_timeout_seconds, command=hsm.command_timeout_seconds),
+            password=self.hsm_password,
+        )
+
+    def provenance(self, scenario: str) -> Provenance:
+        """Provenance for a recording made now by this run."""
+        return Provenance.now(
+            target_kind=self.target.kind,
+            target_name=self.target.name,
+            cloud=self.target.cloud.name,
+            scenario=scenario,
+        )
+
+    def keep_source_inventory(self, keys: KeyInventory, users: UserInventory) -> None:
+        """Keep the source's inventory for the restore checks, and as evidence beside the reports."""
+        self._source_inventory = SourceInventory(keys, users)
+        if self.report_dir is not None:
+            evidence = self.report_dir / "evidence" / "hsm-source-inventory.json"
+            evidence.parent.mkdir(parents=True, exist_ok=True)
+            body = {"mode": self.mode, "keys": keys.to_json()["keys"], "users": users.to_json()}
+            evidence.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+
+    def source_inventory(self) -> SourceInventory:
+        """The source inventory taken earlier in this run; an error if none was."""
+        if self._source_inventory is None:
+            raise CouldNotEvaluate(
+                "no source inventory was taken before the backup in this run "
+                "(backup_restore.feature: 'The source cluster's keys and users are inventoried')"
             )
-            write_cassette(cassette, recorded, provenance, self.scrubber)
+        return self._source_inventory

@@ -27,6 +27,11 @@ class ScenarioInfo:
         return self.name if self.example is None else f"{self.name} [{self.example}]"
 
     @property
+    def transcript(self) -> Path:
+        """Where the scenario's HSM utility sessions are recorded, beside its cassette."""
+        return self.cassette.with_suffix(".transcript.yaml")
+
+    @property
     def label(self) -> str:
         """``<feature file>: <title>``: how provenance names the scenario."""
         return f"{self.feature_file}: {self.title}"

@@ -77,16 +77,39 @@ class NegativeResources(_Strict):
         return value
 
 
+_UTILITY_NAMES = {
+    "mgmt_util": ("azcloudhsm_mgmt_util", "azcloudhsm_mgmt_util.exe"),
+    "util": ("azcloudhsm_util", "azcloudhsm_util.exe"),
+}
+
+
 class HsmSettings(_Strict):
-    """Where the Cloud HSM utilities live and which crypto user logs in."""
+    """Where the Cloud HSM utilities live, which crypto user logs in, and how patient to be.
+
+    Linux layouts of both SDK generations (``/opt/azurecloudhsm/bin/`` and
+    ``/usr/local/bin/AzureCloudHSM-ClientSDK-<ver>/``) and Windows ``.exe`` names are accepted.
+    The password comes from the environment variable ``password_env`` (or a prompt), never from here.
+    """
 
     mgmt_util: str = "/opt/azurecloudhsm/bin/azcloudhsm_mgmt_util"
     util: str = "/opt/azurecloudhsm/bin/azcloudhsm_util"
     resource_cfg: list[str] = Field(
-        default_factory=lambda: ["/opt/azurecloudhsm/bin/azcloudhsm_resource.cfg"], min_length=1
+        default_factory=lambda: ["/opt/azurecloudhsm/bin/azcloudhsm_resource.cfg"], min_length=1, max_length=4
     )
-    user: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    user: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     password_env: str | None = Field(None, pattern=_ENV_NAME)
+    manage_resource_cfg: bool = False
+    restart_client_command: list[str] | None = Field(None, min_length=1)
+    startup_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    command_timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("mgmt_util", "util")
+    @classmethod
+    def _utility_name(cls, value: str, info: Any) -> str:
+        names = _UTILITY_NAMES[info.field_name]
+        if value.replace("\\", "/").rsplit("/", 1)[-1] not in names:
+            raise ValueError(f"{value!r} does not name {' or '.join(names)}")
+        return value
 
 
 class TargetFile(_Strict):
@@ -104,7 +127,7 @@ class TargetFile(_Strict):
     private_endpoint: NamedResource
     arm: ArmSettings = ArmSettings()
     negative: NegativeResources = NegativeResources()
-    hsm: HsmSettings = HsmSettings()
+    hsm: HsmSettings | None = None
 
     @field_validator("cloud")
     @classmethod
@@ -156,6 +179,13 @@ class Target:
     def kind(self) -> Literal["sandbox", "azure"]:
         """``sandbox`` for a loopback endpoint, ``azure`` for a real cloud."""
         return "sandbox" if self.cloud.is_loopback else "azure"
+
+    @property
+    def hsm_settings(self) -> HsmSettings:
+        """The ``[hsm]`` section; a configuration error when the target has none."""
+        if self.spec.hsm is None:
+            raise ConfigError(f"{self.path}: hsm: the target names no HSM utilities")
+        return self.spec.hsm
 
     @property
     def subscription_id(self) -> str:

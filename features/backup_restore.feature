@@ -8,6 +8,13 @@ Feature: Cloud HSM backup and restore through ARM long-running operations
   Background:
     Given the target's source and destination clusters
 
+  @nist-cp-9-1 @nist-sc-12 @mcsb-br-4 @severity-high @hsm
+  Scenario: The source cluster's keys and users are inventoried before the backup
+    Given the HSM client configuration points at the source cluster
+    When the crypto user inventories the source cluster's keys
+    And the management utility lists the source cluster's users
+    Then the source inventory is kept for the restore checks
+
   @nist-cp-9 @mcsb-br-1 @mcsb-br-2 @severity-critical @mutating
   Scenario: A backup of the activated source cluster completes and yields a backup id
     Given the source cluster reads "Active"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT, run_cli
+from tests.support.processes import ROOT, project_copy, run_cli
 
 
 def _target(tmp_path: Path, text: str) -> Path:
@@ -57,7 +57,7 @@ def test_a_missing_cassette_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_cli("run", "--cassettes", str(cassettes), "--reports", str(tmp_path / "r"), offline=True)
 
     assert result.returncode == 2, result.output
-    assert f"{victim}: cassette not found" in result.output
+    assert f"{victim}: recording not found" in result.output
     assert "Traceback" not in result.output
 
 
@@ -75,17 +75,8 @@ def test_record_without_a_running_sandbox_says_how_to_start_it(tmp_path: Path) -
     assert "chsm-checks sandbox serve" in result.stderr
 
 
-def _project_copy(tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    for name in ("features", "steps", "targets", "cassettes"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("conftest.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, copy / name)
-    return copy
-
-
 def test_an_unregistered_gherkin_tag_is_a_usage_error(tmp_path: Path) -> None:
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
     feature = project / "features" / "backup_restore.feature"
     feature.write_text(feature.read_text().replace("@mcsb-im-8", "@mcsb-im-9"))
 
@@ -97,7 +88,7 @@ def test_an_unregistered_gherkin_tag_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_step_is_an_error_not_a_skip(tmp_path: Path) -> None:
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
     feature = project / "features" / "backup_restore.feature"
     feature.write_text(
         feature.read_text().replace("And no request was sent", "And nothing at all happened", 1)

@@ -1,4 +1,4 @@
-"""Record against the real sandbox process, then replay the new cassettes with the network unavailable."""
+"""Record against the real sandbox process, then replay the new recordings with the network unavailable."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.processes import ROOT, Sandbox, run_cli, sandbox_process, summary
-
-SANDBOX_TARGET = (ROOT / "targets" / "sandbox.toml").read_text()
+from tests.support.processes import ROOT, Sandbox, project_copy, run_cli, sandbox_process, summary
 
 
-def _sandbox_target(tmp_path: Path, sandbox: Sandbox) -> Path:
-    path = tmp_path / "sandbox.toml"
-    path.write_text(SANDBOX_TARGET.replace("http://127.0.0.1:8765", sandbox.url))
-    return path
+def _point_target_at(project: Path, sandbox: Sandbox) -> str:
+    target = project / "targets" / "sandbox.toml"
+    target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
+    return "targets/sandbox.toml"
 
 
 def _outcomes(report_dir: Path) -> dict[str, str]:
@@ -24,34 +22,37 @@ def _outcomes(report_dir: Path) -> dict[str, str]:
 
 def _without_stamp(path: Path) -> object:
     data = yaml.safe_load(path.read_text())
-    data["metadata"]["provenance"].pop("recorded_at")
+    provenance = data["metadata"]["provenance"] if "metadata" in data else data["provenance"]
+    provenance.pop("recorded_at")
     return data
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A project copy whose cassettes were re-recorded against a fresh sandbox in its .sandbox."""
     tmp_path = tmp_path_factory.mktemp("recorded")
-    cassettes = tmp_path / "cassettes"
-    with sandbox_process(tmp_path / "state") as sandbox:
-        target = _sandbox_target(tmp_path, sandbox)
+    project = project_copy(tmp_path)
+    cassettes = project / "cassettes"
+    for old in cassettes.rglob("*.yaml"):
+        old.unlink()
+    with sandbox_process(project / ".sandbox") as sandbox:
+        target = _point_target_at(project, sandbox)
         result = run_cli(
-            "run", "--mode", "record", "--allow-mutations", "--target", str(target),
-            "--cassettes", str(cassettes), "--reports", str(tmp_path / "record"),
+            "run", "--mode", "record", "--allow-mutations", "--target", target,
+            "--reports", str(tmp_path / "record"), cwd=project,
         )  # fmt: skip
         assert result.returncode == 0, result.output
         # The guard's scenarios ran against the real server: it never saw a restore into the source.
         posts = [r for r in sandbox.requests() if r["method"] == "POST"]
         assert [p["path"].rsplit("/", 1)[-1] for p in posts] == ["backup", "backup", "restore", "backup"]
         assert sandbox.get("/_sandbox/state")["received_tokens"] == 0
-    return cassettes, tmp_path
+    return project, tmp_path
 
 
 def test_record_then_replay_offline_gives_the_same_outcomes(recorded: tuple[Path, Path]) -> None:
-    cassettes, tmp_path = recorded
+    project, tmp_path = recorded
 
-    replay = run_cli(
-        "run", "--cassettes", str(cassettes), "--reports", str(tmp_path / "replay"), offline=True
-    )
+    replay = run_cli("run", "--reports", str(tmp_path / "replay"), cwd=project, offline=True)
 
     assert replay.returncode == 0, replay.output
     assert _outcomes(tmp_path / "replay") == _outcomes(tmp_path / "record")
@@ -59,8 +60,9 @@ def test_record_then_replay_offline_gives_the_same_outcomes(recorded: tuple[Path
     assert summary(tmp_path / "record")["evidence"] == "LIVE"
 
 
-def test_a_fresh_recording_matches_the_shipped_cassettes_byte_for_byte(recorded: tuple[Path, Path]) -> None:
-    cassettes, _ = recorded
+def test_a_fresh_recording_matches_the_shipped_one_byte_for_byte(recorded: tuple[Path, Path]) -> None:
+    project, _ = recorded
+    cassettes = project / "cassettes"
     new = sorted(p.relative_to(cassettes) for p in cassettes.rglob("*.yaml"))
     shipped = sorted(p.relative_to(ROOT / "cassettes") for p in (ROOT / "cassettes").rglob("*.yaml"))
     assert new == shipped
@@ -68,22 +70,31 @@ def test_a_fresh_recording_matches_the_shipped_cassettes_byte_for_byte(recorded:
         assert _without_stamp(cassettes / rel) == _without_stamp(ROOT / "cassettes" / rel), rel
 
 
-def test_recorded_cassettes_hold_no_sandbox_ids_ports_or_signatures(recorded: tuple[Path, Path]) -> None:
-    cassettes, _ = recorded
-    text = "\n".join(p.read_text() for p in cassettes.rglob("*.yaml"))
-    assert "5a4db0c5-bb2d" not in text  # the sandbox subscription
-    assert "x-ms-operation-identifier" not in text
-    assert "127.0.0.1:" not in text
+def test_recordings_hold_no_sandbox_ids_ports_signatures_or_passwords(recorded: tuple[Path, Path]) -> None:
+    project, tmp_path = recorded
+    written = [p for p in (project / "cassettes").rglob("*") if p.is_file()]
+    written += [p for p in (tmp_path / "record").rglob("*") if p.is_file()]
+    text = "\n".join(p.read_text(errors="replace") for p in written)
+    cassette_text = "\n".join(p.read_text() for p in (project / "cassettes").rglob("*.yaml"))
+    assert "5a4db0c5-bb2d" not in cassette_text  # the sandbox subscription
+    assert "x-ms-operation-identifier" not in cassette_text
+    assert "127.0.0.1:" not in cassette_text
     for param in ("t", "c", "s", "h"):
-        assert f"&{param}=REDACTED" in text
-    assert "authorization:" not in text.lower()
-    assert "bearer" not in text.lower()
+        assert f"&{param}=REDACTED" in cassette_text
+    assert "authorization:" not in cassette_text.lower()
+    assert "bearer" not in cassette_text.lower()
+    assert "sandbox-cu-password" not in text
+    assert "chsm-checks-wrong-password" not in text
 
 
 def test_live_without_allow_mutations_sends_no_backup_or_restore(tmp_path: Path) -> None:
-    with sandbox_process(tmp_path / "state") as sandbox:
-        target = _sandbox_target(tmp_path, sandbox)
-        result = run_cli("run", "--mode", "live", "--target", str(target), "--reports", str(tmp_path / "r"))
+    project = project_copy(tmp_path)
+    with sandbox_process(project / ".sandbox") as sandbox:
+        target = _point_target_at(project, sandbox)
+        result = run_cli(
+            "run", "--mode", "live", "--target", target, "--reports", str(tmp_path / "r"),
+            "--", "-m", "not hsm", cwd=project,
+        )  # fmt: skip
         methods = {r["method"] for r in sandbox.requests()}
 
     assert methods <= {"GET"}
@@ -96,12 +107,13 @@ def test_live_without_allow_mutations_sends_no_backup_or_restore(tmp_path: Path)
 
 
 def test_the_guard_refuses_a_restore_into_an_activated_destination_on_the_sandbox(tmp_path: Path) -> None:
-    with sandbox_process(tmp_path / "state") as sandbox:
+    project = project_copy(tmp_path)
+    with sandbox_process(project / ".sandbox") as sandbox:
         sandbox.patch_cluster("chsm-dest", {"activationState": "Active"})
-        target = _sandbox_target(tmp_path, sandbox)
+        target = _point_target_at(project, sandbox)
         run_cli(
-            "run", "--mode", "live", "--allow-mutations", "--target", str(target),
-            "--reports", str(tmp_path / "r"), "-k", "already_activated",
+            "run", "--mode", "live", "--allow-mutations", "--target", target,
+            "--reports", str(tmp_path / "r"), "-k", "already_activated", cwd=project,
         )  # fmt: skip
         requests = sandbox.requests()
 

@@ -51,18 +51,29 @@ class Provenance:
     format: str = CASSETTE_FORMAT
 
     @classmethod
-    def now(cls, *, target_kind: str, target_name: str, cloud: str, scenario: str) -> Provenance:
+    def now(
+        cls, *, target_kind: str, target_name: str, cloud: str, scenario: str, format: str = CASSETTE_FORMAT
+    ) -> Provenance:
         stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        return cls(stamp, target_kind, target_name, cloud, scenario, api_versions=dict(API_VERSIONS))
+        return cls(
+            stamp, target_kind, target_name, cloud, scenario, api_versions=dict(API_VERSIONS), format=format
+        )
 
     @classmethod
-    def from_metadata(cls, path: Path, data: Any) -> Provenance:
-        if not isinstance(data, dict) or data.get("format") != CASSETTE_FORMAT:
-            raise ConfigError(f"{path}: metadata.provenance: missing or not {CASSETTE_FORMAT}")
+    def from_metadata(
+        cls,
+        path: Path,
+        data: Any,
+        *,
+        expected_format: str = CASSETTE_FORMAT,
+        field: str = "metadata.provenance",
+    ) -> Provenance:
+        if not isinstance(data, dict) or data.get("format") != expected_format:
+            raise ConfigError(f"{path}: {field}: missing or not {expected_format}")
         try:
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError as exc:
-            raise ConfigError(f"{path}: metadata.provenance: {exc}") from None
+            raise ConfigError(f"{path}: {field}: {exc}") from None
 
 
 class _NoSave:

@@ -2,6 +2,10 @@
 
 ``create_app`` gives the Starlette app (for in-process tests); ``serve`` runs it with uvicorn on a
 loopback port. Everything it returns is deterministic for a seed and a sequence of requests.
+
+Each cluster also holds what the HSM utilities see (nodes, users, keys; :mod:`.hsm_state`), served to
+the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`) whose wrappers
+``serve`` writes under ``<state_dir>/hsm-client/bin/``.
 """
 
 from __future__ import annotations

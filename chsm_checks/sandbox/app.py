@@ -73,7 +73,11 @@ def create_app(state_dir: Path, settings: SandboxSettings | None = None, *, rese
 
     ``settings`` defaults to those stored in the state, or :class:`SandboxSettings` for a new one.
     """
-    store = SandboxStore(state_dir, settings, reset=reset)
+    return app_for_store(SandboxStore(state_dir, settings, reset=reset))
+
+
+def app_for_store(store: SandboxStore) -> Starlette:
+    """The sandbox app over an open ``store``."""
     return Starlette(
         routes=[
             Mount("/_sandbox", routes=control_routes(store)),

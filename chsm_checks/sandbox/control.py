@@ -1,4 +1,7 @@
-"""``/_sandbox/…``: endpoints for tests to read and steer the sandbox. They are not ARM and not logged."""
+"""``/_sandbox/…``: endpoints for tests to read and steer the sandbox. They are not ARM and not logged.
+
+``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from chsm_checks.sandbox.hsm_client import write_resource_cfg
+from chsm_checks.sandbox.hsm_control import hsm_routes
 from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.state import SandboxStore
-from chsm_checks.sandbox.wire import JSON_MEDIA_TYPE, ArmFault, render_json
+from chsm_checks.sandbox.wire import ArmFault, fault_response, json_response
 from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
 
 
@@ -22,15 +27,16 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
     async def get_state(request: Request) -> Response:
         with store.transaction() as state:
             complete_due_jobs(state, time.time())
-            return _json(200, state)
+            return json_response(200, state)
 
     async def get_requests(request: Request) -> Response:
-        return _json(200, store.requests())
+        return json_response(200, store.requests())
 
     async def reset(request: Request) -> Response:
         store.reset()
         with store.transaction() as state:
-            return _json(200, state)
+            write_resource_cfg(store.state_dir, state, replace=True)
+            return json_response(200, state)
 
     async def patch_cluster(request: Request) -> Response:
         try:
@@ -38,7 +44,7 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
         except ValueError:
             patch = None
         if not isinstance(patch, dict):
-            return _fault(
+            return fault_response(
                 ArmFault(400, "InvalidRequestContent", "The body must be a JSON object of properties.")
             )
         name = request.path_params["name"].lower()
@@ -47,21 +53,13 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
             for cluster in resources_of_type(state, CLUSTER_TYPE):
                 if cluster["name"].lower() == name:
                     cluster["properties"].update(patch)
-                    return _json(200, cluster)
-        return _fault(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
+                    return json_response(200, cluster)
+        return fault_response(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
 
     return [
         Route("/state", get_state, methods=["GET"]),
         Route("/requests", get_requests, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
+        Mount("/hsm", routes=hsm_routes(store)),
     ]
-
-
-def _json(status: int, body: Any) -> Response:
-    return Response(render_json(body), status_code=status, media_type=JSON_MEDIA_TYPE)
-
-
-def _fault(fault: ArmFault) -> Response:
-    reply = fault.reply()
-    return _json(reply.status, reply.body)

@@ -1,8 +1,9 @@
 """Backup and restore jobs: judged when accepted, finished by real elapsed time, dated by a logical clock.
 
 The outcome is decided at POST time (a restore target must be ``NotActivated`` *then*); the effects
-(a stored backup id, a destination's new activation state) apply once, when the sandbox first sees
-the job finished. Timestamps come from a clock kept in the state, so they repeat run after run.
+(a stored backup id with a copy of the source's HSM users and keys; a destination's new activation
+state and those users and keys) apply once, when the sandbox first sees the job finished.
+Timestamps come from a clock kept in the state, so they repeat run after run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from chsm_checks.sandbox.access import can_write_blobs
+from chsm_checks.sandbox.hsm_state import backup_snapshot, restore_snapshot
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import JsonObject
@@ -125,12 +127,16 @@ def complete_due_jobs(state: JsonObject, now: float) -> None:
         if job["kind"] == "backup":
             if job["error"] is None:
                 state["backups"].setdefault(job["container_id"], []).append(job["backup_id"])
+                state["hsm_backups"][job["backup_id"]] = backup_snapshot(state["hsm"][job["cluster_id"]])
             continue
         destination = find_resource(state, job["cluster_id"])
         if destination is None:
             continue
         if job["error"] is None:
             destination["properties"]["activationState"] = "Active"
+            snapshot = state["hsm_backups"].get(job["backup_id"])
+            if snapshot is not None:  # None for a backup taken before the sandbox kept HSM contents
+                restore_snapshot(state["hsm"][destination["id"]], snapshot)
         elif job["error"]["code"] == "RestoreTargetNotEligible":
             # The documented hazard: restoring onto an activated cluster leaves it nonfunctional.
             destination["properties"]["activationState"] = "Failed"

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import uvicorn
 
-from chsm_checks.sandbox.app import create_app
+from chsm_checks.sandbox.app import app_for_store
+from chsm_checks.sandbox.hsm_client import write_client_files
 from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.state import SandboxStore
 
 
 def serve(
@@ -27,11 +29,13 @@ def serve(
 ) -> None:
     """Run the sandbox on ``host:port`` (``port=0`` picks a free one) until SIGINT or SIGTERM.
 
-    ``ready`` receives the base URL, e.g. ``http://127.0.0.1:54321``, once the socket is listening.
+    ``ready`` receives the base URL, e.g. ``http://127.0.0.1:54321``, once the socket is listening
+    and ``<state_dir>/hsm-client/bin/`` holds the HSM utility wrappers for that URL.
     Only loopback hosts are accepted: the sandbox has no authentication.
     """
     family = _loopback_family(host)
-    app = create_app(state_dir, settings, reset=reset)
+    store = SandboxStore(state_dir, settings, reset=reset)
+    app = app_for_store(store)
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -39,8 +43,11 @@ def serve(
         sock.listen(128)
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+        base_url = f"http://{shown}:{bound_port}"
+        with store.transaction() as state:
+            write_client_files(state_dir, base_url, state, reset=reset)
         if ready is not None:
-            ready(f"http://{shown}:{bound_port}")
+            ready(base_url)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         with _quiet_exit_signals():
             server.run(sockets=[sock])

@@ -29,6 +29,7 @@ class SandboxStore:
     def __init__(
         self, state_dir: Path, settings: SandboxSettings | None = None, *, reset: bool = False
     ) -> None:
+        self.state_dir = state_dir
         self.path = state_dir / STATE_FILE
         # Re-entrant so the request log can be written from inside a transaction.
         self._lock = threading.RLock()
@@ -47,6 +48,10 @@ class SandboxStore:
             raise ValueError(
                 f"{self.path}: not a sandbox state file ({exc}); start it with reset=True"
             ) from exc
+        if isinstance(state, dict) and state.get("format") == 1 and isinstance(state.get("settings"), dict):
+            # Format 1 predates the clusters' HSM contents: give them the seeded ones.
+            seeded = seed_state(SandboxSettings.from_json(state["settings"]))
+            state.update(format=STATE_FORMAT, hsm=seeded["hsm"], hsm_backups={})
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(
                 f"{self.path}: not a sandbox state file of format {STATE_FORMAT}; start with reset=True"

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from starlette.responses import Response
+
 from chsm_checks.sandbox.ids import sandbox_guid
 
 JsonObject = dict[str, Any]
@@ -73,6 +75,17 @@ def require_api_version(query: Mapping[str, str], resource_type: str) -> None:
 def render_json(body: Any) -> bytes:
     """Compact UTF-8 JSON in insertion order, so the same state always gives the same bytes."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(status: int, body: Any) -> Response:
+    """A JSON answer of the sandbox's control routes."""
+    return Response(render_json(body), status_code=status, media_type=JSON_MEDIA_TYPE)
+
+
+def fault_response(fault: ArmFault) -> Response:
+    """An :class:`ArmFault` as a control route's answer."""
+    reply = fault.reply()
+    return json_response(reply.status, reply.body)
 
 
 def arm_headers(state: JsonObject, request_number: int, *, write: bool) -> dict[str, str]:

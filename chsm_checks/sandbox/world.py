@@ -1,18 +1,20 @@
 """The seeded world: one resource group holding two clusters, an identity, storage and a private endpoint.
 
 Resource bodies are stored exactly as ARM returns them, so a GET is a lookup. Sandbox bookkeeping
-(counters, jobs, backups) sits beside them in snake_case keys.
+(counters, jobs, backups, and what the HSM utilities see inside each cluster) sits beside them in
+snake_case keys.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import ArmFault, JsonObject
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 RESOURCE_GROUP = "rg-chsm-sandbox"
 SOURCE_CLUSTER = "chsm-source"
 DEST_CLUSTER = "chsm-dest"
@@ -49,9 +51,11 @@ def seed_state(settings: SandboxSettings) -> JsonObject:
     operator = sandbox_guid(seed, "principal", 2)
     subnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm/subnets/snet-storage"
 
+    source = _cluster(seed, 1, group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id)
+    dest = _cluster(seed, 2, group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id)
     resources: list[JsonObject] = [
-        _cluster(seed, 1, group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id),
-        _cluster(seed, 2, group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id),
+        source,
+        dest,
         {
             "id": identity_id,
             "name": IDENTITY,
@@ -100,6 +104,11 @@ def seed_state(settings: SandboxSettings) -> JsonObject:
         "resources": resources,
         "role_assignments": role_assignments,
         "backups": {},
+        "hsm": {
+            source["id"]: seed_hsm_cluster(seed, source, 2, populated=True),
+            dest["id"]: seed_hsm_cluster(seed, dest, 3, populated=False),
+        },
+        "hsm_backups": {},
         "jobs": [],
         "counters": {"request": 0, "job": 0, "backup": 0},
         "clock_us": 0,

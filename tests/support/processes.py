@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,9 +87,18 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, cwd: Path = ROOT, offline: bool = False, timeout: float = 300) -> CliResult:
+SANDBOX_CU_PASSWORD = "sandbox-cu-password"
+
+
+def run_cli(
+    *args: str,
+    cwd: Path = ROOT,
+    offline: bool = False,
+    timeout: float = 300,
+    env_extra: dict[str, str] | None = None,
+) -> CliResult:
     """Run ``chsm-checks`` as a person would; ``offline`` makes every network connect fail."""
-    env = dict(os.environ)
+    env = dict(os.environ) | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD} | (env_extra or {})
     if offline:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_NETWORK), env.get("PYTHONPATH")]))
     proc = subprocess.run(
@@ -106,3 +116,13 @@ def run_cli(*args: str, cwd: Path = ROOT, offline: bool = False, timeout: float 
 def summary(report_dir: Path) -> dict[str, Any]:
     """The summary.json of the newest run under ``report_dir``."""
     return json.loads((report_dir / "latest" / "summary.json").read_text(encoding="utf-8"))
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of what ``chsm-checks run`` reads from a checkout, to run from and change freely."""
+    copy = tmp_path / "project"
+    for name in ("features", "steps", "targets", "cassettes"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, copy / name)
+    return copy

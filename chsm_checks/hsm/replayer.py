@@ -1,0 +1,86 @@
+"""The transcript replayer: stands in for a utility, under the same pexpect code path.
+
+``python -m chsm_checks.hsm.replayer <transcript> <session index> <utility>`` prints what the
+utility printed and checks every line typed at it against the recorded (redacted) line; on a
+mismatch it says so and exits 3. No time passes: it answers as soon as it is asked — except where
+the recording says the utility hung, which it reproduces. Kept light: no imports beyond YAML and
+the redaction rules, so replay starts quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .redact import redact_line
+
+EXIT_MISMATCH = 3
+EXIT_INPUT_ENDED = 4
+
+
+def _raw_output() -> None:
+    # The recording already holds the terminal's CRLFs: stop the pty from adding more.
+    if os.isatty(1):
+        import termios
+
+        attrs = termios.tcgetattr(1)
+        attrs[1] &= ~termios.OPOST
+        termios.tcsetattr(1, termios.TCSANOW, attrs)
+
+
+def _write(text: str) -> None:
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def _safe_name(name: Any) -> str:
+    text = str(name)
+    if not text or "/" in text or "\\" in text or text in (".", "..") or text.startswith("."):
+        raise ValueError(f"refusing to write {text!r}: not a plain file name")
+    return text
+
+
+def replay(events: list[dict[str, Any]]) -> int:
+    """Act out one recorded session on stdin/stdout; the process exit code to use."""
+    for event in events:
+        kind, value = next(iter(event.items()))
+        if kind == "out":
+            _write(str(value))
+        elif kind == "file":
+            Path(_safe_name(value["name"])).write_text(str(value["content"]), encoding="utf-8")
+        elif kind == "in":
+            line = sys.stdin.readline()
+            if not line:
+                return EXIT_INPUT_ENDED
+            got = redact_line(line.rstrip("\r\n"))
+            if got != value:
+                _write(f"\r\nchsm-checks replay mismatch: expected {value!r}, got {got!r}\r\n")
+                return EXIT_MISMATCH
+        elif kind == "hang":
+            while True:
+                signal.pause()
+        elif kind == "exit":
+            return int(value or 0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    path, index, utility = (argv if argv is not None else sys.argv[1:])[:3]
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    sessions = data.get("sessions") or []
+    position = int(index)
+    if position >= len(sessions) or sessions[position].get("utility") != utility:
+        recorded = sessions[position].get("utility") if position < len(sessions) else "nothing"
+        _write(f"chsm-checks replay mismatch: session {position} is {recorded}, not {utility}\r\n")
+        return EXIT_MISMATCH
+    _raw_output()
+    return replay(sessions[position]["events"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

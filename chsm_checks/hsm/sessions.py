@@ -1,0 +1,287 @@
+"""pexpect sessions with ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util``.
+
+One class per utility over one driver. Every command has an explicit timeout; the prompts that
+would hang a run are recognised and answered safely (``Retry/rollBack/Ignore`` → roll back,
+``(y/n)`` → no) or end the session (a password prompt). A login is sent once: a failure is
+returned with its code and never retried, because repeated failures lock the user out.
+Passwords are typed at the prompt, never put on the spawned process's argument list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pexpect
+
+from .errors import HsmSessionError
+from .parsers import (
+    ClusterInfo,
+    FindKeyResult,
+    HsmParseError,
+    KeyInfo,
+    KeyUtilResult,
+    MgmtStartup,
+    ReturnCode,
+    ServerResult,
+    parse_attributes,
+    parse_cluster_info,
+    parse_find_key,
+    parse_get_attribute,
+    parse_key_info,
+    parse_list_users,
+    parse_login,
+    parse_mgmt_startup,
+    parse_return_code,
+    parse_server_results,
+)
+from .transcript import SessionRecorder
+
+_RBI = re.compile(r"Retry/rollBack/Ignore\?\s*\(R/B/I\):\s?\Z")
+_YES_NO = re.compile(r"\(y/n\)\?\s?\Z")
+_PASSWORD = re.compile(r"(?i)(?:enter|new|re-?enter)?\s*password\s*:\s?\Z")
+TAIL_LINES = 12
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    startup: float = 60.0
+    command: float = 30.0
+
+
+def _tail(text: str) -> str:
+    lines = [line for line in text.replace("\r", "").split("\n") if line.strip()]
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+class UtilityDriver:
+    """A spawned utility: send a line, wait for the prompt, answer what must never hang a run."""
+
+    def __init__(
+        self,
+        utility: str,
+        argv: list[str],
+        prompt: re.Pattern[str],
+        *,
+        cwd: Path,
+        env: dict[str, str] | None,
+        timeouts: Timeouts,
+        recorder: SessionRecorder | None,
+    ) -> None:
+        self.utility = utility
+        self.prompt = prompt
+        self.timeouts = timeouts
+        self.recorder = recorder
+        self.typed: list[str] = []
+        self.cwd = cwd
+        try:
+            self.child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                cwd=str(cwd),
+                env=env,
+                encoding="utf-8",
+                codec_errors="replace",
+                echo=False,
+                timeout=timeouts.command,
+                dimensions=(50, 250),
+            )
+        except pexpect.ExceptionPexpect as exc:
+            raise HsmSessionError(utility, "(start)", "the utility to start", str(exc), "") from None
+        # pexpect's default pauses (50 ms before each send, 100 ms around close) add up to seconds.
+        self.child.delaybeforesend = None
+        self.child.delayafterclose = 0.01
+        self.child.delayafterterminate = 0.01
+        self.child.logfile_read = recorder
+
+    def wait(self, command: str, timeout: float) -> str:
+        """Output up to the next prompt, answering interactive questions on the way."""
+        collected: list[str] = []
+        patterns = [self.prompt, _RBI, _YES_NO, _PASSWORD, pexpect.EOF, pexpect.TIMEOUT]
+        while True:
+            index = self.child.expect(patterns, timeout=timeout)
+            collected.append(
+                str(self.child.before) + (self.child.after if isinstance(self.child.after, str) else "")
+            )
+            if index == 0:
+                return "".join(collected)
+            if index == 1:
+                self._answer("B")  # roll back: never retry, never ignore a failure
+            elif index == 2:
+                self._answer("n")  # never agree to a critical operation
+            elif index == 3:
+                self._fail(command, "a password prompt the harness does not answer", "".join(collected))
+            elif index == 4:
+                status = self._exit_status()
+                self._fail(command, f"the utility exited (status {status})", "".join(collected))
+            else:
+                if self.recorder is not None:
+                    self.recorder.hung()
+                self.kill()
+                self._fail(command, f"no answer within {timeout:g} s", "".join(collected))
+
+    def _answer(self, reply: str) -> None:
+        if self.recorder is not None:
+            self.recorder.typed(reply)
+        self.typed.append(reply)
+        self.child.sendline(reply)
+
+    def _fail(self, command: str, problem: str, output: str) -> None:
+        raise HsmSessionError(
+            self.utility, command, f"the {self.prompt.pattern!r} prompt", problem, _tail(output)
+        )
+
+    def _exit_status(self) -> int | None:
+        self.child.close()
+        status = self.child.exitstatus
+        if self.recorder is not None:
+            self.recorder.ended(status)
+        return status if isinstance(status, int) else None
+
+    def start(self) -> str:
+        return self.wait("(start)", self.timeouts.startup)
+
+    def run(self, command: str, timeout: float | None = None) -> str:
+        """Type ``command`` and return what the utility printed before its next prompt."""
+        if self.recorder is not None:
+            self.recorder.typed(command)
+        self.typed.append(command.split(" ", 1)[0])
+        self.child.sendline(command)
+        return self.wait(command, timeout if timeout is not None else self.timeouts.command)
+
+    def finish(self, command: str) -> None:
+        """Type the leaving command and wait for the utility to exit."""
+        if not self.child.isalive():
+            return
+        if self.recorder is not None:
+            self.recorder.typed(command)
+        self.child.sendline(command)
+        try:
+            self.child.expect(pexpect.EOF, timeout=self.timeouts.command)
+        except pexpect.TIMEOUT:
+            self.kill()
+            return
+        self._exit_status()
+
+    def kill(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+def _parsed(driver: UtilityDriver, command: str, output: str, parse: Callable[[str], Any]) -> Any:
+    try:
+        return parse(output)
+    except HsmParseError as exc:
+        raise HsmSessionError(driver.utility, command, exc.what, "unparseable output", exc.tail) from None
+
+
+class MgmtUtilSession:
+    """``azcloudhsm_mgmt_util <resource cfg>``: prompt ``cloudmgmt>`` (``serverN>`` in server scope)."""
+
+    UTILITY = "azcloudhsm_mgmt_util"
+    PROMPT = re.compile(r"(?:cloudmgmt|server\d+)>\s?\Z")
+
+    def __init__(self, driver: UtilityDriver) -> None:
+        self.driver = driver
+        self.startup: MgmtStartup | None = None
+
+    def start(self) -> MgmtStartup:
+        output = self.driver.start()
+        self.startup = _parsed(self.driver, "(start)", output, parse_mgmt_startup)
+        return self.startup
+
+    def cluster_info(self) -> ClusterInfo:
+        output = self.driver.run("getClusterInfo")
+        result: ClusterInfo = _parsed(self.driver, "getClusterInfo", output, parse_cluster_info)
+        return result
+
+    def login(self, role: str, user: str, password: str) -> tuple[ServerResult, ...]:
+        """One attempt; a failure is returned, never retried."""
+        output = self.driver.run(f"loginHSM {role} {user} {password}")
+        return _parsed(self.driver, "loginHSM", output, lambda text: parse_server_results(text, "loginHSM"))  # type: ignore[no-any-return]
+
+    def list_users(self) -> Any:
+        output = self.driver.run("listUsers")
+        return _parsed(self.driver, "listUsers", output, parse_list_users)
+
+    def logout(self) -> tuple[ServerResult, ...]:
+        output = self.driver.run("logoutHSM")
+        return _parsed(self.driver, "logoutHSM", output, lambda text: parse_server_results(text, "logoutHSM"))  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.driver.finish("quit")
+
+
+class KeyUtilSession:
+    """``azcloudhsm_util`` (no arguments: it talks to the local client daemon): prompt ``Command:``."""
+
+    UTILITY = "azcloudhsm_util"
+    PROMPT = re.compile(r"Command:\s?\Z")
+
+    def __init__(self, driver: UtilityDriver, read_file: Callable[[Path], str]) -> None:
+        self.driver = driver
+        self._read_file = read_file
+
+    def start(self) -> str:
+        return self.driver.start()
+
+    def login(self, user: str, password: str) -> KeyUtilResult:
+        """One CU login attempt; a failure is returned with its code, never retried."""
+        output = self.driver.run(f"loginHSM -u CU -s {user} -p {password}")
+        result: KeyUtilResult = _parsed(self.driver, "loginHSM", output, parse_login)
+        return result
+
+    def find_keys(
+        self,
+        *,
+        key_class: int | None = None,
+        key_type: int | None = None,
+        label: str | None = None,
+        key_id: str | None = None,
+        timeout: float | None = None,
+    ) -> FindKeyResult:
+        parts = ["findKey"]
+        for flag, value in (("-c", key_class), ("-t", key_type), ("-l", label), ("-id", key_id)):
+            if value is not None:
+                parts += [flag, str(value)]
+        command = " ".join(parts)
+        output = self.driver.run(command, timeout)
+        result: FindKeyResult = _parsed(self.driver, command, output, parse_find_key)
+        return result
+
+    def attributes(self, handle: int) -> dict[str, str]:
+        """Every attribute of a key (``getAttribute -a 512``), read from the file the tool writes."""
+        name = f"attrs-{handle}.txt"
+        command = f"getAttribute -o {handle} -a 512 -out {name}"
+        output = self.driver.run(command)
+        returned: ReturnCode = _parsed(self.driver, command, output, parse_get_attribute)
+        if not returned.ok:
+            raise HsmSessionError(
+                self.UTILITY,
+                command,
+                "Cfm3GetAttribute 0x00",
+                f"returned 0x{returned.code:02x}",
+                _tail(output),
+            )
+        text = self._read_file(self.driver.cwd / name)
+        attributes: dict[str, str] = _parsed(self.driver, command, text, parse_attributes)
+        return attributes
+
+    def key_info(self, handle: int) -> KeyInfo:
+        command = f"getKeyInfo -k {handle}"
+        output = self.driver.run(command)
+        result: KeyInfo = _parsed(self.driver, command, output, parse_key_info)
+        return result
+
+    def logout(self) -> ReturnCode:
+        output = self.driver.run("logoutHSM")
+        result: ReturnCode = _parsed(
+            self.driver, "logoutHSM", output, lambda text: parse_return_code(text, "Cfm3LogoutHSM")
+        )
+        return result
+
+    def close(self) -> None:
+        self.driver.finish("exit")

@@ -1,0 +1,131 @@
+"""Transcripts: recordings of HSM utility sessions, like cassettes for HTTP.
+
+A transcript holds, per session in order, what the harness typed (redacted), what the utility
+printed (redacted), the files the harness read afterwards (``getAttribute -out``), a hang, and how
+the session ended; plus the configuration files a scenario read. Secrets are redacted before
+anything enters a ``Transcript``: the raw text exists only in the recorder's pending buffer.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from ..recording.cassettes import Provenance
+from .redact import redact_line, redact_text
+
+TRANSCRIPT_FORMAT = "chsm-checks/transcript/1"
+EVENT_KINDS = ("out", "in", "file", "hang", "exit")
+
+
+@dataclass
+class SessionRecord:
+    """One utility session: which utility, then its events in order."""
+
+    utility: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Transcript:
+    """Every HSM session and configuration read of one scenario."""
+
+    sessions: list[SessionRecord] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    provenance: Provenance | None = None
+
+    def to_yaml(self) -> str:
+        data: dict[str, Any] = {
+            "format": TRANSCRIPT_FORMAT,
+            "provenance": asdict(self.provenance) if self.provenance else None,
+            "files": dict(sorted(self.files.items())),
+            "sessions": [{"utility": s.utility, "events": s.events} for s in self.sessions],
+        }
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+
+    def write(self, path: Path) -> None:
+        """Write atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(self.to_yaml())
+        os.replace(tmp, path)
+
+
+def load_transcript(path: Path) -> Transcript:
+    """Load and validate a transcript (safe YAML only); ``ConfigError`` names the file and field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: transcript not found (record it with --mode record)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: not a readable transcript: {first}") from None
+    if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
+        raise ConfigError(f"{path}: format: not {TRANSCRIPT_FORMAT}")
+    provenance = Provenance.from_metadata(
+        path, data.get("provenance"), expected_format=TRANSCRIPT_FORMAT, field="provenance"
+    )
+    files = data.get("files") or {}
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise ConfigError(f"{path}: files: must map paths to text")
+    sessions: list[SessionRecord] = []
+    for n, raw in enumerate(data.get("sessions") or []):
+        where = f"{path}: sessions[{n}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("utility"), str):
+            raise ConfigError(f"{where}.utility: missing")
+        events = raw.get("events")
+        if not isinstance(events, list):
+            raise ConfigError(f"{where}.events: missing")
+        for m, event in enumerate(events):
+            if not isinstance(event, dict) or len(event) != 1 or next(iter(event)) not in EVENT_KINDS:
+                raise ConfigError(f"{where}.events[{m}]: not one of {', '.join(EVENT_KINDS)}")
+        sessions.append(SessionRecord(raw["utility"], events))
+    return Transcript(sessions, {str(k): v for k, v in files.items()}, provenance)
+
+
+class SessionRecorder:
+    """Collects one live session's events, redacting each piece before keeping it.
+
+    pexpect calls ``write`` with everything read from the utility (``logfile_read``); output is held
+    until the next command is typed, so a secret split across two reads is still caught whole.
+    """
+
+    def __init__(self, record: SessionRecord, secrets: list[str]) -> None:
+        self._record = record
+        self._secrets = secrets
+        self._pending: list[str] = []
+
+    # pexpect's logfile interface
+    def write(self, text: str) -> None:
+        self._pending.append(text)
+
+    def flush(self) -> None:
+        """pexpect flushes its logfile after each read; output is kept until the next event."""
+
+    def _flush_output(self) -> None:
+        if self._pending:
+            self._record.events.append({"out": redact_text("".join(self._pending), self._secrets)})
+            self._pending.clear()
+
+    def typed(self, line: str) -> None:
+        self._flush_output()
+        self._record.events.append({"in": redact_text(redact_line(line), self._secrets)})
+
+    def file_read(self, name: str, content: str) -> None:
+        # Before the command's output: in replay the file must exist once the prompt is back.
+        self._record.events.append({"file": {"name": name, "content": redact_text(content, self._secrets)}})
+
+    def hung(self) -> None:
+        self._flush_output()
+        self._record.events.append({"hang": True})
+
+    def ended(self, status: int | None) -> None:
+        self._flush_output()
+        self._record.events.append({"exit": status})

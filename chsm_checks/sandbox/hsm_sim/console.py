@@ -1,0 +1,111 @@
+"""What both simulators share: the terminal they talk on, the sandbox they ask, the cfg they read."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+
+from chsm_checks.sandbox.wire import JsonObject
+
+PORT = 2225
+VERSION = "2.09.07.02"
+
+
+class EndOfInput(Exception):
+    """Standard input closed: the simulator ends as if told to quit."""
+
+
+class Console:
+    """Lines in from stdin, text out to stdout, flushed at once so a pty shows every prompt."""
+
+    def write(self, text: str) -> None:
+        """Print ``text`` as it is (add the newlines yourself)."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def read_line(self) -> str:
+        """The next line typed, without its line ending; :class:`EndOfInput` when stdin closes."""
+        line = sys.stdin.readline()
+        if not line:
+            raise EndOfInput
+        return line.rstrip("\r\n")
+
+    def ask(self, prompt: str, answers: str) -> str:
+        """Ask until the first letter typed is one of ``answers`` (any case); return it in upper case."""
+        while True:
+            self.write(prompt)
+            answer = self.read_line().strip()[:1].upper()
+            if answer and answer in answers.upper():
+                return answer
+
+
+class Sandbox:
+    """The sandbox's ``/_sandbox/hsm`` routes, seen from one HSM host name."""
+
+    def __init__(self, base_url: str, hostname: str) -> None:
+        self._path = "/by-host/" + quote(hostname, safe="")
+        # A fresh connection per request: on a kept-alive one, each small request waits out the
+        # peer's delayed ACK (about 40 ms), which a command-by-command session would feel.
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/_sandbox/hsm",
+            timeout=10,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    def view(self) -> JsonObject | None:
+        """The cluster as the HSMs see it now, or None if no cluster has this host."""
+        response = self._http.get(self._path)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        view: JsonObject = response.json()
+        return view
+
+    def login(self, role: str, user: str, password: str) -> str:
+        """One login attempt, counted by the sandbox: ``success``, ``bad-password``, ``locked``,
+        ``no-such-user`` or ``wrong-role``."""
+        response = self._http.post(
+            self._path + "/login", json={"role": role, "user": user, "password": password}
+        )
+        response.raise_for_status()
+        result: str = response.json()["result"]
+        return result
+
+
+def read_bootstrap_host(cfg_path: str) -> str | None:
+    """The first server's hostname in an ``azcloudhsm_resource.cfg``, or None if there is none."""
+    try:
+        with open(cfg_path, encoding="utf-8") as handle:
+            cfg: Any = json.load(handle)
+        hostname = cfg["servers"][0]["hostname"]
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+    return hostname if isinstance(hostname, str) and hostname else None
+
+
+def hangs_on(view: JsonObject | None, command: str) -> bool:
+    """Whether the sandbox asks this command to hang (the fault names a command, any case)."""
+    hang_on = None if view is None else view["faults"].get("hang_on")
+    return isinstance(hang_on, str) and hang_on.lower() == command.lower()
+
+
+def hang() -> NoReturn:
+    """Never answer again, like a tool stuck on a dead connection; only a signal ends this."""
+    while True:
+        time.sleep(3600)
+
+
+def node_for_host(view: JsonObject | None, hostname: str) -> JsonObject | None:
+    """The node of ``view`` whose host name is ``hostname``."""
+    if view is None:
+        return None
+    for node in view["nodes"]:
+        if node["hostname"].lower() == hostname.lower():
+            found: JsonObject = node
+            return found
+    return None

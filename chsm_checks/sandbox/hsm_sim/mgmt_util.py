@@ -1,0 +1,206 @@
+"""``azcloudhsm_mgmt_util <cfg>``: the management utility, printing what docs/hsm-utilities.md shows.
+
+It connects to the cfg's host (server 0) and then to the other nodes it learns of. Every command
+re-reads the cluster from the sandbox, so a node made unreachable between commands is seen as down.
+"""
+
+from __future__ import annotations
+
+from chsm_checks.sandbox.hsm_sim.console import (
+    PORT,
+    VERSION,
+    Console,
+    EndOfInput,
+    Sandbox,
+    hang,
+    hangs_on,
+    node_for_host,
+    read_bootstrap_host,
+)
+from chsm_checks.sandbox.wire import JsonObject
+
+PROMPT = "cloudmgmt>"
+BANNER = f"""Liquidsec MGMT Util Version            :       {VERSION}
+SDK API Version                        :       {VERSION}
+SDK Package Version                    :       2.0.1.0
+
+Connecting to the server(s), it may take time
+depending on the server(s) load, please wait...
+
+"""
+RECEIVED = f"Received server version : {VERSION}, SDK version: {VERSION}, SDK Package Version: 2.0.1.0"
+CAUTION = """*************************CAUTION********************************
+This is a CRITICAL operation, should be done on all nodes in the
+cluster. The changes are NOT synchronized automatically with the
+nodes on which this operation is not executed or failed, please
+ensure this operation is executed on all nodes in the cluster.
+****************************************************************
+
+"""
+CRITICAL_COMMANDS = frozenset({"createuser", "deleteuser", "changepswd", "syncuser", "synckey"})
+LOGIN_ERRORS = {
+    "bad-password": "RET_USER_LOGIN_FAILURE",
+    "locked": "RET_USER_LOCKED_OUT",
+    "no-such-user": "RET_USER_NOT_INITIALIZED",
+    "wrong-role": "RET_INVALID_USER_TYPE",
+}
+NOT_CONNECTED = "Server {server} is not connected"
+USERS_HEADER = (
+    "    User Id             User Type       User Name            MofnPubKey    LoginFailureCnt         2FA\n"
+)
+
+
+def run(sandbox_url: str, cfg_path: str) -> int:
+    """Connect as the real tool does, then serve commands until ``quit`` or end of input."""
+    console = Console()
+    console.write(BANNER)
+    host = read_bootstrap_host(cfg_path)
+    if host is None:
+        console.write(f"Could not read a server hostname from {cfg_path}\n")
+    sandbox = Sandbox(sandbox_url, host or "")
+    view = None if host is None else sandbox.view()
+    bootstrap = node_for_host(view, host or "")
+    if view is None or bootstrap is None or not bootstrap["reachable"]:
+        shown = host or "<none>"
+        console.write(f"Connetion to server {shown}({shown}) on port {PORT} failed\n")
+        console.write("No server is connected, exiting...\n")
+        return 1
+    _connect(console, [bootstrap, *(node for node in view["nodes"] if node is not bootstrap)])
+    session = MgmtSession(console, sandbox)
+    try:
+        while True:
+            console.write(session.prompt())
+            if not session.handle(console.read_line()):
+                return 0
+    except EndOfInput:
+        return 0
+
+
+def _connect(console: Console, nodes: list[JsonObject]) -> None:
+    for n, node in enumerate(nodes):
+        if n == 1:
+            console.write("Connecting to servers in the cluster.\n\n")
+        server, ip = node["server"], node["ip"]
+        console.write(f"Connecting to 'server {server}': hostname '{ip}', port {PORT}...\n")
+        if node["reachable"]:
+            console.write(
+                f"{RECEIVED}\nConnected to 'server {server}': hostname '{ip}', port {PORT}...\n\n"
+                f"E2E enabled on server {server}({ip})\n\n"
+            )
+        else:
+            console.write(f"Connetion to server {ip}({ip}) on port {PORT} failed\n\n")
+    for node in nodes:
+        if not node["reachable"]:
+            console.write(f"Server {node['server']}({node['ip']}) is not connected\n")
+
+
+class MgmtSession:
+    """The command loop's state: the server scope (``server N``) and nothing else worth keeping."""
+
+    def __init__(self, console: Console, sandbox: Sandbox) -> None:
+        self.console = console
+        self.sandbox = sandbox
+        self.scope: int | None = None
+
+    def prompt(self) -> str:
+        """``cloudmgmt>``, or ``server0>`` inside ``server 0``."""
+        return PROMPT if self.scope is None else f"server{self.scope}>"
+
+    def handle(self, line: str) -> bool:
+        """Run one command line; False when the tool should end."""
+        words = line.split()
+        if not words:
+            return True
+        command, args = words[0], words[1:]
+        view = self.sandbox.view()
+        if hangs_on(view, command):
+            hang()
+        nodes: list[JsonObject] = [] if view is None else view["nodes"]
+        servers = [n for n in nodes if n["reachable"] and self.scope in (None, n["server"])]
+        name = command.lower()
+        if name == "quit" or (name == "exit" and self.scope is None):
+            self.console.write("disconnecting from servers, please wait...\n")
+            return False
+        if name == "exit":
+            self.scope = None
+        elif name == "server":
+            self._enter_scope(args, nodes)
+        elif name == "getclusterinfo":
+            self._cluster_info(nodes, servers)
+        elif name == "loginhsm":
+            self._login(args, servers)
+        elif name == "logouthsm":
+            for node in servers:
+                self.console.write(f"logoutHSM success{self._on(node)}\n")
+        elif name == "listusers":
+            self._list_users(view, servers)
+        elif name in CRITICAL_COMMANDS:
+            self.console.write(CAUTION)
+            if self.console.ask("Do you want to continue(y/n)?", "YN") == "Y":
+                self.console.write(f"{command} failed: RET_NOT_SUPPORTED_BY_SANDBOX\n")
+        else:
+            self.console.write(f"Invalid command: {command}\n")
+        return True
+
+    def _on(self, node: JsonObject) -> str:
+        # Inside a server scope the replies are bare.
+        return "" if self.scope is not None else f" on server {node['server']}({node['ip']})"
+
+    def _enter_scope(self, args: list[str], nodes: list[JsonObject]) -> None:
+        wanted = [n for n in nodes if len(args) == 1 and str(n["server"]) == args[0]]
+        if not wanted:
+            self.console.write("Syntax: server <server number>\n")
+        elif not wanted[0]["reachable"]:
+            self.console.write(NOT_CONNECTED.format(server=args[0]) + "\n")
+        else:
+            self.scope = wanted[0]["server"]
+
+    def _cluster_info(self, nodes: list[JsonObject], servers: list[JsonObject]) -> None:
+        if servers:
+            first = servers[0]
+            self.console.write(f"\nCluster info from server {first['server']}({first['ip']}):\n")
+            self.console.write(f"{'Node Id':<16}{'Hostname':<56}Port\n")
+            for node in nodes:
+                self.console.write(f"{node['node_id']:<16}{node['hostname']:<53}   {PORT}\n")
+        for node in nodes:
+            if not node["reachable"]:
+                self.console.write(NOT_CONNECTED.format(server=node["server"]) + "\n")
+
+    def _login(self, args: list[str], servers: list[JsonObject]) -> None:
+        if len(args) != 3:
+            self.console.write("Syntax: loginHSM <user type> <user name> <password>\n")
+            return
+        role, user, password = args
+        for node in servers:
+            while True:
+                result = self.sandbox.login(role, user, password)
+                if result == "success":
+                    self.console.write(f"loginHSM success{self._on(node)}\n")
+                    break
+                self.console.write(f"loginHSM failed: {LOGIN_ERRORS.get(result, result)}\n")
+                if self.scope is not None:
+                    return
+                self.console.write(f"loginHSM failed{self._on(node)}\n")
+                answer = self.console.ask("Retry/rollBack/Ignore?(R/B/I):", "RBI")
+                if answer == "B":
+                    self.console.write("Rolling back loginHSM on the servers that succeeded\n")
+                    return
+                if answer == "I":
+                    break
+
+    def _list_users(self, view: JsonObject | None, servers: list[JsonObject]) -> None:
+        users: list[JsonObject] = [] if view is None else view["users"]
+        for node in servers:
+            if self.scope is None:
+                self.console.write(f"Users on server {node['server']}({node['ip']}):\n")
+            self.console.write(f"Number of users found:{len(users)}\n\n")
+            self.console.write(USERS_HEADER)
+            for user in users:
+                self.console.write(
+                    f"{user['user_id']:>10}{'':14}{user['type']:<16}{user['name']:<26}"
+                    f"{_yes_no(user['mofn']):<17}{user['failures']:<16}{_yes_no(user['twofa'])}\n"
+                )
+
+
+def _yes_no(flag: bool) -> str:
+    return "YES" if flag else "NO"

@@ -1,0 +1,151 @@
+"""Steps that drive the HSM utilities: the source inventory and the restore validation."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from chsm_checks import expect, faults
+from chsm_checks.arm.client import ArmClient
+from chsm_checks.arm.resources import get_cluster
+from chsm_checks.hsm import drill
+from chsm_checks.hsm.errors import HsmSessionError
+from chsm_checks.hsm.inventory import KeyInventory
+from chsm_checks.hsm.parsers import FindKeyResult
+from chsm_checks.hsm.runner import HsmRunner
+from chsm_checks.run import RunContext
+from chsm_checks.target import Target
+
+
+@given("the HSM client configuration points at the source cluster")
+def configuration_points_at_source(arm: ArmClient, hsm: HsmRunner, target: Target) -> None:
+    host = drill.hsm1_host(get_cluster(arm, target.source_id))
+    expect.no_findings(drill.configuration_findings(hsm, target.hsm_settings.resource_cfg, host))
+
+
+@when("the crypto user inventories the source cluster's keys", target_fixture="source_keys")
+def source_keys(hsm: HsmRunner, target: Target) -> KeyInventory:
+    return drill.key_inventory(hsm, target.hsm_settings.user)
+
+
+@when("the management utility lists the source cluster's users", target_fixture="source_users")
+def source_users(hsm: HsmRunner) -> drill.UserView:
+    return drill.user_view(hsm)
+
+
+@then("the source inventory is kept for the restore checks")
+def keep_source_inventory(
+    chsm_run: RunContext, source_keys: KeyInventory, source_users: drill.UserView
+) -> None:
+    expect.usable_source_inventory(source_keys, source_users)
+    chsm_run.keep_source_inventory(source_keys, source_users.users)
+
+
+@given("the source inventory taken before the backup in this run", target_fixture="source_inventory")
+def source_inventory(chsm_run: RunContext) -> drill.SourceInventory:
+    return chsm_run.source_inventory()
+
+
+@given("the target's restored destination cluster", target_fixture="destination_host")
+def destination_host(arm: ArmClient, target: Target) -> str:
+    return drill.hsm1_host(get_cluster(arm, target.destination_id))
+
+
+@when("the HSM client configuration is pointed at the destination cluster")
+def point_at_destination(hsm: HsmRunner, chsm_run: RunContext, target: Target, destination_host: str) -> None:
+    drill.point_configuration_if_managed(hsm, target.hsm_settings, destination_host, chsm_run.allow_mutations)
+
+
+@then("every configuration file names the destination cluster's hsm1 private-link host")
+def configuration_names_destination(hsm: HsmRunner, target: Target, destination_host: str) -> None:
+    expect.no_findings(drill.configuration_findings(hsm, target.hsm_settings.resource_cfg, destination_host))
+
+
+@when("the management utility reads the destination's cluster information", target_fixture="cluster_view")
+def read_cluster_view(hsm: HsmRunner) -> drill.ClusterView:
+    return drill.cluster_view(hsm)
+
+
+@then(parsers.parse("it lists {count:d} nodes and reports none of them not connected"))
+def all_nodes_connected(cluster_view: drill.ClusterView, count: int) -> None:
+    expect.no_findings(drill.node_findings(cluster_view, count))
+
+
+@then(parsers.parse("the node check reports server {server:d} not connected"))
+def node_reported(cluster_view: drill.ClusterView, server: int) -> None:
+    expect.finding_mentions(drill.node_findings(cluster_view), f"server {server} ")
+
+
+@when("the crypto user inventories the destination cluster's keys", target_fixture="destination_keys")
+def destination_keys(hsm: HsmRunner, target: Target) -> KeyInventory:
+    return drill.key_inventory(hsm, target.hsm_settings.user)
+
+
+@then("every source key is on the destination with the same label, class, type and attributes")
+def same_keys(
+    source_inventory: drill.SourceInventory, destination_keys: KeyInventory, request: pytest.FixtureRequest
+) -> None:
+    comparison = drill.compare_keys(source_inventory.keys, destination_keys)
+    expect.no_findings([d for d in comparison.differences if "not on the source" not in d])
+    request.node.user_properties.append(
+        ("matchedKeys(sourceHandle->destinationHandle)", str(comparison.matched))
+    )
+
+
+@then("the destination holds no key the source did not")
+def no_extra_keys(source_inventory: drill.SourceInventory, destination_keys: KeyInventory) -> None:
+    comparison = drill.compare_keys(source_inventory.keys, destination_keys)
+    expect.no_findings([d for d in comparison.differences if "not on the source" in d])
+
+
+@when("the management utility lists the destination cluster's users", target_fixture="destination_users")
+def destination_users(hsm: HsmRunner) -> drill.UserView:
+    return drill.user_view(hsm)
+
+
+@then("every node lists the same users as the source")
+def same_users(source_inventory: drill.SourceInventory, destination_users: drill.UserView) -> None:
+    expect.no_findings(drill.compare_users(source_inventory.users, destination_users.users).differences)
+
+
+@then("every node reported success for the login and for findKey")
+def nodes_answered(destination_keys: KeyInventory) -> None:
+    expect.no_findings(drill.login_and_find_findings(destination_keys))
+
+
+@given(parsers.parse("destination node {node:d} is unreachable"))
+def node_unreachable(chsm_run: RunContext, target: Target, node: int, request: pytest.FixtureRequest) -> None:
+    faults.node_unreachable(chsm_run, target.spec.destination.cluster, node, request.addfinalizer)
+
+
+@given(parsers.parse("the destination's utilities never answer {command}"))
+def never_answer(chsm_run: RunContext, target: Target, command: str, request: pytest.FixtureRequest) -> None:
+    faults.command_hangs(chsm_run, target.spec.destination.cluster, command, request.addfinalizer)
+
+
+@when("the crypto user logs in to the destination with a wrong password", target_fixture="wrong_login")
+def log_in_wrongly(hsm: HsmRunner, target: Target) -> drill.WrongLogin:
+    return drill.wrong_login(hsm, target.hsm_settings.user)
+
+
+@then(parsers.parse("the login is refused with return code {code} on every node"))
+def login_refused(wrong_login: drill.WrongLogin, code: str) -> None:
+    expect.refused_login(wrong_login.result, int(code, 16))
+
+
+@then("the login was attempted exactly once")
+def attempted_once(wrong_login: drill.WrongLogin) -> None:
+    assert wrong_login.login_attempts == 1, f"loginHSM was typed {wrong_login.login_attempts} times"
+
+
+@when(
+    parsers.parse("the crypto user runs findKey with a {seconds:d} second timeout"),
+    target_fixture="find_outcome",
+)
+def find_with_timeout(hsm: HsmRunner, target: Target, seconds: int) -> FindKeyResult | HsmSessionError:
+    return drill.find_keys_within(hsm, target.hsm_settings.user, seconds)
+
+
+@then("the session ends as an error naming findKey and the timeout")
+def ended_with_timeout(find_outcome: FindKeyResult | HsmSessionError) -> None:
+    expect.timed_out(find_outcome, "findKey")
