@@ -1,0 +1,119 @@
+"""Transcripts: tampering is caught by the replayer, broken files are configuration errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chsm_checks.errors import ConfigError, ReplayMissError
+from chsm_checks.hsm import drill
+from chsm_checks.hsm.errors import HsmSessionError
+from chsm_checks.hsm.redact import REDACTED, redact_text
+from chsm_checks.hsm.runner import HsmRunner
+from chsm_checks.hsm.sessions import Timeouts
+from chsm_checks.hsm.transcript import load_transcript
+from tests.support.processes import ROOT
+
+SHIPPED = (
+    ROOT
+    / "cassettes"
+    / "restore_validation"
+    / "every_node_answers_success_for_the_login_and_for_findkey.transcript.yaml"
+)
+
+
+def _replay_runner(transcript: Path, workdir: Path) -> HsmRunner:
+    return HsmRunner(
+        mode="replay", mgmt_util="azcloudhsm_mgmt_util", util="azcloudhsm_util", mgmt_config="unused.cfg",
+        transcript_path=transcript, workdir=workdir, timeouts=Timeouts(10, 5), password=lambda: "never-asked",
+    )  # fmt: skip
+
+
+def _copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "t.transcript.yaml"
+    shutil.copy(SHIPPED, copy)
+    return copy
+
+
+def test_the_shipped_transcript_replays(tmp_path: Path) -> None:
+    inventory = drill.key_inventory(_replay_runner(_copy(tmp_path), tmp_path), "cu1")
+    assert inventory.login.ok
+    assert len(inventory.keys) == 5
+    assert drill.login_and_find_findings(inventory) == []
+
+
+def test_a_changed_command_fails_replay_loudly(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    events = data["sessions"][0]["events"]
+    position = next(i for i, e in enumerate(events) if e.get("in") == "findKey")
+    events[position] = {"in": "findKey -l someone-elses-key"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    with pytest.raises(HsmSessionError) as raised:
+        drill.key_inventory(_replay_runner(path, tmp_path), "cu1")
+
+    assert raised.value.command == "findKey"
+    assert "replay mismatch" in raised.value.tail
+    assert "someone-elses-key" in raised.value.tail
+
+
+def test_a_session_the_transcript_lacks_is_a_replay_miss(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["sessions"] = []
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    with pytest.raises(ReplayMissError):
+        drill.key_inventory(_replay_runner(path, tmp_path), "cu1")
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ("sessions: [unclosed", "not a readable transcript"),
+        ("format: something-else\n", "format:"),
+        ("!!python/object/apply:os.system ['true']\n", "not a readable transcript"),
+    ],
+)
+def test_a_broken_transcript_is_a_configuration_error(tmp_path: Path, content: str, field: str) -> None:
+    path = tmp_path / "bad.transcript.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_transcript(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert field in str(raised.value)
+
+
+def test_an_event_of_an_unknown_kind_is_a_configuration_error(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["sessions"][0]["events"].insert(1, {"shell": "rm -rf /"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"sessions\[0\]\.events\[1\]"):
+        load_transcript(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Command:  loginHSM -u CU -s cu1 -p Pw!x^7&z\r\n", "Pw!x^7&z"),
+        ("cloudmgmt>loginHSM CO admin adm1n-pa55\n", "adm1n-pa55"),
+        ("createUser CU bob n3w-Pass!\n", "n3w-Pass!"),
+        ("changePswd CU bob n3w-Pass!\n", "n3w-Pass!"),
+        ("export azcloudhsm_password=s3cret-v4lue\n", "s3cret-v4lue"),
+        ("HSM_PASSWORD=s3cret-v4lue ./run\n", "s3cret-v4lue"),
+    ],
+)
+def test_documented_password_positions_are_redacted(text: str, secret: str) -> None:
+    redacted = redact_text(text)
+    assert secret not in redacted
+    assert REDACTED in redacted
+
+
+def test_a_known_secret_is_redacted_wherever_it_appears_even_across_lines() -> None:
+    text = "partial echo: abc\r\nthe password Canary-7731 appears in free text\r\n"
+    assert "Canary-7731" not in redact_text(text, ["Canary-7731"])
