@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +21,23 @@ from .errors import ConfigError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 SCENARIOS_MODULE = Path("steps/test_scenarios.py")
+
+
+class _SandboxProfiles:
+    """The sandbox's profile names as ``--profile`` choices, read only when ``sandbox serve`` is parsed
+    or its help shown: the sandbox package imports starlette and uvicorn."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    @staticmethod
+    def _names() -> list[str]:
+        from .sandbox.profiles import PROFILES
+
+        return list(PROFILES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cassettes", default="cassettes", help="cassette directory")
     run.add_argument("--allow-mutations", action="store_true", help="allow backup/restore (live, record)")
     run.add_argument("--reports", default="reports", help="where reports/<run-id>/ goes")
+    run.add_argument("--waivers", help="waiver file (default: the target's 'waivers')")
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
 
@@ -50,11 +69,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--state", required=True, help="state directory (created and seeded if empty)")
     serve.add_argument("--port", type=int, default=8765, help="port (0 picks a free one; default 8765)")
     serve.add_argument("--seed", type=int, default=1, help="seed for a new state (default 1)")
+    serve.add_argument(
+        "--profile",
+        choices=_SandboxProfiles(),
+        default="compliant",
+        metavar="NAME",
+        help="environment of a new state, compliant or one fault away from it: %(choices)s "
+        "(default %(default)s)",
+    )
     serve.add_argument("--reset", action="store_true", help="re-seed the state before serving")
     serve.add_argument("--lro-style", choices=("live", "spec"), default="live")
     serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After: N on 202s")
     serve.add_argument("--backup-seconds", type=float, default=1.5)
     serve.add_argument("--restore-seconds", type=float, default=2.5)
+    profiles = sandbox_commands.add_parser(
+        "record-profiles",
+        help="record the catalogue against every faulty sandbox profile (for the harness's own tests)",
+    )
+    profiles.add_argument("--out", default="cassettes/profiles", help="where (default cassettes/profiles)")
+    profiles.add_argument("--target", default="targets/sandbox.toml", help="the sandbox target to adapt")
     return parser
 
 
@@ -137,6 +170,8 @@ def _command_run(args: argparse.Namespace) -> int:
         pytest_args.append("--allow-mutations")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
+    if args.waivers:
+        pytest_args.append(f"--waivers={args.waivers}")
     status = pytest.main(pytest_args + list(args.pytest_args))
     _point_latest(reports, run_dir)
     summary_path = run_dir / "summary.json"
@@ -168,6 +203,7 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
 
     settings = SandboxSettings(
         seed=args.seed,
+        profile=args.profile,
         lro_style=args.lro_style,
         retry_after=args.retry_after,
         backup_seconds=args.backup_seconds,
@@ -181,6 +217,8 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
         serve(Path(args.state), port=args.port, settings=settings, reset=args.reset, ready=ready)
     except OSError as exc:
         return _fail(f"--port {args.port}: cannot listen: {exc.strerror}")
+    except ValueError as exc:  # a state seeded otherwise, or a bad setting
+        return _fail(f"--state {args.state}: {exc}")
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -191,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _command_run(args)
+    if args.sandbox_command == "record-profiles":
+        from .record_profiles import record_all
+
+        return record_all(Path(args.out), Path(args.target))
     return _command_sandbox_serve(args)
 
 

@@ -11,6 +11,8 @@ import re
 from .arm.client import ArmClient
 from .arm.lro import OperationResult
 from .arm.snapshots import ClusterSnapshot
+from .checks.model import Finding, Status
+from .errors import CouldNotEvaluate
 from .guard import Refusal, RefusalReason
 from .hsm.drill import UserView
 from .hsm.errors import HsmSessionError
@@ -117,3 +119,14 @@ def timed_out(outcome: object, command: str) -> None:
     assert isinstance(outcome, HsmSessionError), f"{command} answered instead of timing out: {outcome!r}"
     assert outcome.command.startswith(command), f"the error names {outcome.command!r}, not {command!r}"
     assert "no answer within" in outcome.problem, f"the error is not a timeout: {outcome.problem}"
+
+
+def findings_hold(findings: list[Finding]) -> None:
+    """Could-not-read findings make the scenario an error; failed ones a finding; waived ones pass, marked."""
+    errors = [f.message for f in findings if f.status is Status.ERROR]
+    if errors:
+        raise CouldNotEvaluate("; ".join(errors))
+    failures = [f.message for f in findings if f.status is Status.FAILED]
+    assert not failures, "; ".join(failures)
+    if findings and all(f.status is Status.NOT_APPLICABLE for f in findings):
+        not_applicable("; ".join(f.message for f in findings))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .arm.client import ArmClient
+from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
@@ -25,6 +26,7 @@ ENTRIES_KEY = pytest.StashKey[list[ScenarioEntry]]()
 SCENARIO_KEY = pytest.StashKey[ScenarioInfo]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
 STARTED_KEY = pytest.StashKey[float]()
+FINDINGS_KEY = pytest.StashKey[list[Finding]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="let live and record runs send backup and restore requests",
     )
     group.addoption("--chsm-reports", default=None, help="write summary.json into this directory")
+    group.addoption("--waivers", default=None, help="waiver file (default: the target's 'waivers')")
 
 
 def _run_context(config: pytest.Config) -> RunContext:
@@ -56,11 +59,17 @@ def _run_context(config: pytest.Config) -> RunContext:
             cassette_dir=Path(config.getoption("--cassettes")),
             allow_mutations_flag=config.getoption("--allow-mutations"),
             report_dir=Path(out) if (out := config.getoption("--chsm-reports")) else None,
+            waivers_path=Path(w) if (w := config.getoption("--waivers")) else None,
         )
+        try:
+            run.load_waivers()
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
         config.stash[RUN_KEY] = run
     return run
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: only what will run needs a recording
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not any(is_scenario(item) for item in items):
         return
@@ -109,6 +118,9 @@ def pytest_runtest_makereport(
     if SCENARIO_KEY not in item.stash:
         return report
     verdict = _verdict(report, call)
+    waived = [f for f in item.stash.get(FINDINGS_KEY, []) if f.status is Status.WAIVED]
+    if verdict is not None and verdict.outcome is Outcome.PASSED and waived:
+        verdict = Verdict(Outcome.WAIVED, "; ".join(f"{f.message} (waived)" for f in waived))
     if call.excinfo is not None and isinstance(call.excinfo.value, ChsmError) and report.failed:
         # Our own errors already say what a person needs; a traceback would only bury it.
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
@@ -130,6 +142,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _entry(item: pytest.Item, info: ScenarioInfo, verdict: Verdict, duration: float) -> ScenarioEntry:
     return ScenarioEntry(
+        findings=tuple(f.to_json() for f in item.stash.get(FINDINGS_KEY, [])),
         feature=info.feature,
         feature_file=info.feature_file,
         name=info.title,
@@ -168,6 +181,13 @@ def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
                 reporter.write_line(f"    … {message}")
 
     return write
+
+
+@pytest.fixture
+def findings(request: pytest.FixtureRequest) -> list[Finding]:
+    """The scenario's findings: steps add to it, reports show every one (waived ones marked)."""
+    found: list[Finding] = request.node.stash.setdefault(FINDINGS_KEY, [])
+    return found
 
 
 @pytest.fixture
@@ -225,3 +245,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if info is not None and item.nodeid not in seen:
             entries.append(_entry(item, info, Verdict(Outcome.NOT_RUN, "did not run"), 0.0))
     write_summary(Path(out) / "summary.json", run, entries, exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    run = terminalreporter.config.stash.get(RUN_KEY, None)
+    if run is not None and run.waiver_notes:
+        terminalreporter.section("chsm-checks waivers")
+        for note in run.waiver_notes:
+            terminalreporter.write_line(note)

@@ -15,6 +15,11 @@ from .arm.client import ArmClient, default_credential
 from .arm.clock import Clock, RealClock, VirtualClock
 from .arm.lro import PollPolicy
 from .arm.retry import RetryPolicy
+from .checks.catalogue import Catalogue, load_catalogue
+from .checks.environment import Environment
+from .checks.evaluate import evaluate
+from .checks.model import Finding
+from .checks.waivers import WaiverBook, load_waivers
 from .errors import ConfigError, CouldNotEvaluate
 from .hsm.drill import SourceInventory
 from .hsm.inventory import KeyInventory, UserInventory
@@ -52,6 +57,10 @@ class RunContext:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     hsm_password_source: Callable[[str], str | None] | None = field(default=None, repr=False)
     report_dir: Path | None = None
+    waivers_path: Path | None = None
+    waiver_notes: list[str] = field(default_factory=list, repr=False)
+    _catalogue: Catalogue | None = field(default=None, repr=False)
+    _waivers: WaiverBook | None = field(default=None, repr=False)
     _source_inventory: SourceInventory | None = field(default=None, repr=False)
     _hsm_password: str | None = field(default=None, repr=False)
     _credential: TokenCredential | None = field(default=None, repr=False)
@@ -207,3 +216,26 @@ class RunContext:
                 "(backup_restore.feature: 'The source cluster's keys and users are inventoried')"
             )
         return self._source_inventory
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The checks' metadata joined with the framework mappings."""
+        if self._catalogue is None:
+            self._catalogue = load_catalogue()
+        return self._catalogue
+
+    def load_waivers(self) -> None:
+        """Read the waiver file (``--waivers``, else the target's ``waivers``); errors are ConfigError."""
+        path = self.waivers_path or self.target.waivers_path
+        self._waivers = load_waivers(path, self.catalogue) if path is not None else None
+
+    def judge(self, check_id: str, environment: Environment) -> list[Finding]:
+        """Evaluate one catalogue check and apply the waivers in force now."""
+        if check_id not in self.catalogue:
+            raise ConfigError(f"unknown check {check_id!r}: it is not in the catalogue")
+        findings = evaluate(check_id, environment)
+        if self._waivers is None:
+            return findings
+        applied = self._waivers.apply(findings, datetime.now(UTC))
+        self.waiver_notes.extend(note for note in applied.notes() if note not in self.waiver_notes)
+        return list(applied.findings)

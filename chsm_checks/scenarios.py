@@ -63,11 +63,13 @@ def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) ->
     example = callspec.id if callspec is not None else None
     name = slug(template.name) + (f"__{slug(example)}" if example else "")
     rule_tags = template.rule.tags if template.rule is not None else set()
+    # An outline's Examples block can carry tags too: pytest-bdd makes them marks of its rows.
+    example_tags = {mark.name for mark in getattr(callspec, "marks", ())} if callspec is not None else set()
     return ScenarioInfo(
         feature_file=rel.as_posix(),
         feature=template.feature.name,
         name=template.name,
-        tags=tuple(sorted(set(template.tags) | set(template.feature.tags) | set(rule_tags))),
+        tags=tuple(sorted(set(template.tags) | set(template.feature.tags) | set(rule_tags) | example_tags)),
         example=example,
         cassette=cassette_dir / rel.with_suffix("") / f"{name}.yaml",
     )

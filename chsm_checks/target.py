@@ -7,14 +7,14 @@ A bad file fails with one line naming the file and the field (``targets/x.toml: 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
+from .config_files import StrictModel, validated
 from .errors import ConfigError
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -28,18 +28,14 @@ ContainerName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$
 ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class ClusterRef(_Strict):
+class ClusterRef(StrictModel):
     """A Cloud HSM cluster by resource group and name."""
 
     resource_group: ResourceGroup
     cluster: ClusterName
 
 
-class StorageRef(_Strict):
+class StorageRef(StrictModel):
     """The storage account and blob container that hold backups."""
 
     resource_group: ResourceGroup
@@ -47,14 +43,23 @@ class StorageRef(_Strict):
     container: ContainerName
 
 
-class NamedResource(_Strict):
+class NamedResource(StrictModel):
     """Any other resource by resource group and name."""
 
     resource_group: ResourceGroup
     name: ResourceName
 
 
-class ArmSettings(_Strict):
+class PrivateEndpointRef(StrictModel):
+    """The storage account's blob private endpoint, and the virtual network it must sit in."""
+
+    resource_group: ResourceGroup
+    name: ResourceName
+    virtual_network: ResourceName
+    virtual_network_resource_group: ResourceGroup | None = None
+
+
+class ArmSettings(StrictModel):
     """How patient the ARM client is. Defaults follow what the live service needs."""
 
     poll_interval_seconds: float = Field(30.0, gt=0, le=600)
@@ -64,7 +69,7 @@ class ArmSettings(_Strict):
     retry_budget_seconds: float = Field(300.0, gt=0)
 
 
-class NegativeResources(_Strict):
+class NegativeResources(StrictModel):
     """Resources that exist only to prove rejections (optional; scenarios needing them are skipped)."""
 
     unwritable_container_uri: str | None = None
@@ -83,7 +88,7 @@ _UTILITY_NAMES = {
 }
 
 
-class HsmSettings(_Strict):
+class HsmSettings(StrictModel):
     """Where the Cloud HSM utilities live, which crypto user logs in, and how patient to be.
 
     Linux layouts of both SDK generations (``/opt/azurecloudhsm/bin/`` and
@@ -112,7 +117,7 @@ class HsmSettings(_Strict):
         return value
 
 
-class TargetFile(_Strict):
+class TargetFile(StrictModel):
     """The validated content of a target file."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
@@ -124,7 +129,8 @@ class TargetFile(_Strict):
     destination: ClusterRef
     storage: StorageRef
     identity: NamedResource
-    private_endpoint: NamedResource
+    private_endpoint: PrivateEndpointRef
+    waivers: str | None = None
     arm: ArmSettings = ArmSettings()
     negative: NegativeResources = NegativeResources()
     hsm: HsmSettings | None = None
@@ -231,6 +237,21 @@ class Target:
         return self.resource_id(p.resource_group, "Microsoft.Network/privateEndpoints", p.name)
 
     @property
+    def virtual_network_id(self) -> str:
+        """The virtual network the private endpoint's subnet must belong to."""
+        p = self.spec.private_endpoint
+        return self.resource_id(
+            p.virtual_network_resource_group or p.resource_group,
+            "Microsoft.Network/virtualNetworks",
+            p.virtual_network,
+        )
+
+    @property
+    def waivers_path(self) -> Path | None:
+        """The waiver file the target names, relative to the target file."""
+        return (self.path.parent / self.spec.waivers) if self.spec.waivers else None
+
+    @property
     def container_uri(self) -> str:
         """The blob container URI backups are written to: no query string, ever."""
         s = self.spec.storage
@@ -245,27 +266,6 @@ def _check_container_uri(value: str) -> None:
         raise ValueError("carries a query string; SAS tokens are not supported for Cloud HSM backup")
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    # Keys come from the user's file: quote any that could break the one-line message.
-    parts = (str(p) if _PLAIN_KEY.fullmatch(str(p)) else repr(str(p)) for p in loc)
-    return ".".join(parts) or "(top level)"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    elif err["type"] == "string_pattern_mismatch":
-        msg = f"{err.get('input')!r} is not a valid value"
-    more = exc.error_count() - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    line = f"{_field_path(tuple(err['loc']))}: {msg}{suffix}"
-    return line.replace("\r", "\\r").replace("\n", "\\n")
-
-
 def _same_cluster(a: ClusterRef, b: ClusterRef) -> bool:
     return (a.resource_group.lower(), a.cluster.lower()) == (b.resource_group.lower(), b.cluster.lower())
 
@@ -273,22 +273,7 @@ def _same_cluster(a: ClusterRef, b: ClusterRef) -> bool:
 def load_target(path: str | Path) -> Target:
     """Read and validate a target file; raise ``ConfigError`` with one line naming file and field."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: target file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read target file: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    try:
-        spec = TargetFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{p}: {_first_error(exc)}") from None
+    spec = validated(TargetFile, p, what="target file")
     if _same_cluster(spec.source, spec.destination):
         raise ConfigError(
             f"{p}: destination: names the source cluster; a restore into the source is unsupported"

@@ -64,7 +64,11 @@ def test_a_fresh_recording_matches_the_shipped_one_byte_for_byte(recorded: tuple
     project, _ = recorded
     cassettes = project / "cassettes"
     new = sorted(p.relative_to(cassettes) for p in cassettes.rglob("*.yaml"))
-    shipped = sorted(p.relative_to(ROOT / "cassettes") for p in (ROOT / "cassettes").rglob("*.yaml"))
+    shipped = sorted(
+        rel
+        for p in (ROOT / "cassettes").rglob("*.yaml")
+        if (rel := p.relative_to(ROOT / "cassettes")).parts[0] != "profiles"  # recorded by record-profiles
+    )
     assert new == shipped
     for rel in new:
         assert _without_stamp(cassettes / rel) == _without_stamp(ROOT / "cassettes" / rel), rel

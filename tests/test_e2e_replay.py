@@ -11,7 +11,7 @@ import yaml
 from tests.support.processes import ROOT, run_cli, summary
 
 SHIPPED = ROOT / "cassettes"
-EXPECTED_SCENARIOS = 15
+EXPECTED_SCENARIOS = 33
 
 
 def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
@@ -89,7 +89,9 @@ def test_replay_never_reaches_the_network_even_for_an_unrecorded_request(tmp_pat
 
 @pytest.mark.parametrize("scenario", ["restore into the source", "SAS token"])
 def test_refusal_cassettes_hold_no_interactions(scenario: str) -> None:
-    matches = [p for p in SHIPPED.rglob("*.yaml") if scenario.lower().replace(" ", "_") in p.name]
+    matches = [
+        p for p in (SHIPPED / "backup_restore").glob("*.yaml") if scenario.lower().replace(" ", "_") in p.name
+    ]
     matches = [p for p in matches if not p.name.endswith(".transcript.yaml")]
     assert len(matches) == 1
     assert yaml.safe_load(matches[0].read_text())["interactions"] == []

@@ -25,7 +25,7 @@ def _valid() -> dict[str, Any]:
         "destination": {"resource_group": "rg-b", "cluster": "chsm-dest"},
         "storage": {"resource_group": "rg-a", "account": "chsmbackup", "container": "chsm-backups"},
         "identity": {"resource_group": "rg-a", "name": "id-chsm"},
-        "private_endpoint": {"resource_group": "rg-a", "name": "pe-chsm-blob"},
+        "private_endpoint": {"resource_group": "rg-a", "name": "pe-chsm-blob", "virtual_network": "vnet-a"},
     }
 
 

@@ -148,6 +148,7 @@ class StorageAccountSnapshot:
     allow_blob_public_access: bool | None
     allow_cross_tenant_replication: bool | None
     private_endpoint_connections: tuple[EndpointConnection, ...]
+    blob_endpoint: str | None = None
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> StorageAccountSnapshot:
@@ -178,6 +179,7 @@ class StorageAccountSnapshot:
                 )
                 for c in _list(props.get("privateEndpointConnections"))
             ),
+            blob_endpoint=_str(_get(props, "primaryEndpoints", "blob")),
         )
 
 

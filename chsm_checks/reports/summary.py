@@ -28,6 +28,7 @@ class ScenarioEntry:
     message: str
     cassette: str
     duration_seconds: float
+    findings: tuple[dict[str, Any], ...] = ()
 
 
 def _utc(moment: datetime) -> str:
@@ -56,6 +57,7 @@ def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exi
     for entry in entries:
         data: dict[str, Any] = asdict(entry)
         data["tags"] = list(entry.tags)
+        data["findings"] = list(entry.findings)
         data["outcome"] = entry.outcome.value
         if run.mode == "replay":
             data["provenance"] = replay_provenance(Path(entry.cassette))
@@ -80,6 +82,7 @@ def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exi
         "finished": _utc(datetime.now(UTC)),
         "pytest_exit_status": int(exitstatus),
         "counts": counts,
+        "waiver_notes": list(run.waiver_notes),
         "scenarios": scenarios,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,17 @@ loopback port. Everything it returns is deterministic for a seed and a sequence 
 Each cluster also holds what the HSM utilities see (nodes, users, keys; :mod:`.hsm_state`), served to
 the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`) whose wrappers
 ``serve`` writes under ``<state_dir>/hsm-client/bin/``.
+
+``SandboxSettings.profile`` picks the world seeded: the compliant one or one fault away from it
+(:mod:`.profiles`).
 """
 
 from __future__ import annotations
 
 from chsm_checks.sandbox.app import create_app
+from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.server import serve
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import API_VERSIONS
-from chsm_checks.sandbox.world import seed_state
 
 __all__ = ["API_VERSIONS", "SandboxSettings", "create_app", "seed_state", "serve"]

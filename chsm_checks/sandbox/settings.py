@@ -1,9 +1,11 @@
-"""How a sandbox behaves: its seed, the long-running-operation style it imitates, and its pace."""
+"""How a sandbox behaves: its seed and profile, the long-running-operation style it imitates, its pace."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
+
+from chsm_checks.sandbox.profiles import PROFILES
 
 LroStyle = Literal["live", "spec"]
 
@@ -12,12 +14,16 @@ LroStyle = Literal["live", "spec"]
 class SandboxSettings:
     """Knobs of one sandbox; stored in its state file so a restart behaves the same.
 
+    ``profile`` names the world seeded (see :data:`.profiles.PROFILES`): ``"compliant"``, or that
+    world with one fault in it.
+
     ``lro_style="live"`` answers a backup or restore with a lone ``location`` header, as the live
     service did in June 2025; ``"spec"`` adds ``Azure-AsyncOperation`` and ``Retry-After`` as the
     REST specification's examples do. ``retry_after`` forces a ``Retry-After`` value in either style.
     """
 
     seed: int = 1
+    profile: str = "compliant"
     lro_style: LroStyle = "live"
     retry_after: int | None = None
     backup_seconds: float = 1.5
@@ -25,6 +31,8 @@ class SandboxSettings:
     page_size: int = 100
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
         if self.lro_style not in ("live", "spec"):
             raise ValueError(f"lro_style must be 'live' or 'spec', not {self.lro_style!r}")
         if self.retry_after is not None and self.retry_after < 0:

@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import JsonObject
-from chsm_checks.sandbox.world import STATE_FORMAT, seed_state
+from chsm_checks.sandbox.world import STATE_FORMAT
 
 STATE_FILE = "state.json"
 
@@ -58,12 +59,16 @@ class SandboxStore:
             )
         stored = SandboxSettings.from_json(state["settings"])
         if settings is not None:
-            # A different seed means a different world; silently mixing the two would lie to the tests.
-            if settings.seed != stored.seed:
-                raise ValueError(
-                    f"{self.path} was seeded with seed {stored.seed}, not {settings.seed}; "
-                    "start with reset=True to re-seed"
-                )
+            # A different seed or profile means a different world; silently mixing two would lie to the tests.
+            for name, wanted, found in (
+                ("seed", settings.seed, stored.seed),
+                ("profile", settings.profile, stored.profile),
+            ):
+                if wanted != found:
+                    raise ValueError(
+                        f"{self.path} was seeded with {name} {found}, not {wanted}; "
+                        "start with reset=True to re-seed"
+                    )
             state["settings"] = settings.to_json()
         return state
 

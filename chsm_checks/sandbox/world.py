@@ -2,17 +2,20 @@
 
 Resource bodies are stored exactly as ARM returns them, so a GET is a lookup. Sandbox bookkeeping
 (counters, jobs, backups, and what the HSM utilities see inside each cluster) sits beside them in
-snake_case keys.
+snake_case keys. This is the compliant world; :mod:`.profiles` seeds it and then applies one fault.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
-from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import ArmFault, JsonObject
+
+if TYPE_CHECKING:
+    # Only a type here: settings validates profile names, and the profiles build on this module.
+    from chsm_checks.sandbox.settings import SandboxSettings
 
 STATE_FORMAT = 2
 RESOURCE_GROUP = "rg-chsm-sandbox"
@@ -38,8 +41,8 @@ OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def seed_state(settings: SandboxSettings) -> JsonObject:
-    """A fresh sandbox state for ``settings.seed``: the same seed always gives the same state."""
+def compliant_state(settings: SandboxSettings) -> JsonObject:
+    """The compliant world for ``settings.seed``, before any profile: the same seed gives the same state."""
     seed = settings.seed
     sub = sandbox_guid(seed, "subscription")
     tenant = sandbox_guid(seed, "tenant")
@@ -56,18 +59,7 @@ def seed_state(settings: SandboxSettings) -> JsonObject:
     resources: list[JsonObject] = [
         source,
         dest,
-        {
-            "id": identity_id,
-            "name": IDENTITY,
-            "type": IDENTITY_TYPE,
-            "location": HOME_LOCATION,
-            "tags": {},
-            "properties": {
-                "principalId": principal,
-                "clientId": sandbox_guid(seed, "client", 1),
-                "tenantId": tenant,
-            },
-        },
+        identity_resource(identity_id, IDENTITY, principal, sandbox_guid(seed, "client", 1), tenant),
     ]
     # Both accounts are configured alike; only the role assignment tells them apart.
     for n, account in enumerate((BACKUP_ACCOUNT, NO_ACCESS_ACCOUNT), start=1):
@@ -158,6 +150,18 @@ def _cluster(
             "privateEndpointConnections": [],
             "statusMessage": None,
         },
+    }
+
+
+def identity_resource(identity_id: str, name: str, principal: str, client: str, tenant: str) -> JsonObject:
+    """A user-assigned managed identity as ARM returns it."""
+    return {
+        "id": identity_id,
+        "name": name,
+        "type": IDENTITY_TYPE,
+        "location": HOME_LOCATION,
+        "tags": {},
+        "properties": {"principalId": principal, "clientId": client, "tenantId": tenant},
     }
 
 

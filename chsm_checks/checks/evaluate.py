@@ -1,0 +1,177 @@
+"""Each check id, wired to what it reads and to the pure function that judges it.
+
+A resource the check needs that could not be read gives an *error* finding naming it; one that
+does not exist gives a *failed* finding; nothing here ever turns "could not read" into a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from ..arm.snapshots import ClusterSnapshot, RoleAssignment, StorageAccountSnapshot
+from ..errors import ConfigError
+from . import access, clusters, storage, uris
+from .environment import Environment
+from .model import Finding, error, failed
+from .observed import Observed
+
+T = TypeVar("T")
+Evaluator = Callable[[Environment], list[Finding]]
+
+
+class _Unusable(Exception):
+    """A needed resource is missing or unreadable: the finding that says so ends the check."""
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+
+
+def _need(check: str, observed: Observed[T], what: str) -> T:
+    name = observed.resource_id.rsplit("/", 1)[-1]
+    if observed.problem is not None:
+        raise _Unusable(
+            error(check, observed.resource_id, f"could not read {what} {name}: {observed.problem}")
+        )
+    if observed.missing or observed.value is None:
+        raise _Unusable(failed(check, observed.resource_id, f"{what} {name} does not exist"))
+    return observed.value
+
+
+def _clusters(env: Environment, check: str) -> Iterator[ClusterSnapshot]:
+    """The source and the destination (once, if the target named one cluster twice)."""
+    seen: set[str] = set()
+    for role in ("source", "destination"):
+        observed = env.cluster(role)
+        if observed.resource_id.lower() not in seen:
+            seen.add(observed.resource_id.lower())
+            yield _need(check, observed, f"{role} cluster")
+
+
+def _identities(env: Environment, check: str) -> dict[str, tuple[str, list[str]]]:
+    """Identities the clusters use, deduplicated case-insensitively: id → (id as named, cluster names)."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for cluster in _clusters(env, check):
+        for ident in cluster.identities:
+            found.setdefault(ident.resource_id.lower(), (ident.resource_id, []))[1].append(cluster.name)
+    return found
+
+
+def _per_cluster(check: str, judge: Callable[[ClusterSnapshot], Finding]) -> Evaluator:
+    return lambda env: [judge(cluster) for cluster in _clusters(env, check)]
+
+
+def _one_cluster(check: str, role: str, judge: Callable[[ClusterSnapshot], Finding]) -> Evaluator:
+    return lambda env: [judge(_need(check, env.cluster(role), f"{role} cluster"))]
+
+
+def _account(check: str, judge: Callable[[StorageAccountSnapshot, Environment], Finding]) -> Evaluator:
+    return lambda env: [judge(_need(check, env.storage_account(), "storage account"), env)]
+
+
+IdentityJudge = Callable[[str, str, list[RoleAssignment], Environment], Finding]
+
+
+def _per_identity(check: str, judge: IdentityJudge) -> Evaluator:
+    """For each identity the clusters use: resolve its principal, read its role assignments, judge."""
+
+    def run(env: Environment) -> list[Finding]:
+        findings = []
+        for identity_id, _ in _identities(env, check).values():
+            try:
+                identity = _need(check, env.identity(identity_id), "identity")
+                if not identity.principal_id:
+                    raise _Unusable(error(check, identity_id, f"identity {identity.name} names no principal"))
+                assignments = _need(check, env.role_assignments(identity.principal_id), "role assignments of")
+                findings.append(judge(identity_id, identity.principal_id, assignments, env))
+            except _Unusable as exc:
+                findings.append(exc.finding)
+        return findings or [
+            failed(check, env.target.source_id, "the clusters name no user-assigned identity")
+        ]
+
+    return run
+
+
+def _identity_resolvable(env: Environment) -> list[Finding]:
+    check = "identity.resolvable"
+    found = _identities(env, check)
+    if not found:
+        return [failed(check, env.target.source_id, "the clusters name no user-assigned identity")]
+    return [clusters.identity_resolvable(env.identity(rid), users) for rid, users in found.values()]
+
+
+def _distinct(env: Environment) -> list[Finding]:
+    check = "clusters.distinct"
+    observed = {
+        role: _need(check, env.cluster(role), f"{role} cluster").id for role in ("source", "destination")
+    }
+    return [clusters.distinct(env.target.source_id, env.target.destination_id, observed)]
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    "identity.single-user-assigned": _per_cluster(
+        "identity.single-user-assigned", clusters.single_user_assigned
+    ),
+    "identity.resolvable": _identity_resolvable,
+    "clusters.provisioned": _per_cluster("clusters.provisioned", clusters.provisioned),
+    "clusters.sku": _per_cluster("clusters.sku", clusters.sku),
+    "clusters.source-active": _one_cluster("clusters.source-active", "source", clusters.source_active),
+    "clusters.destination-not-activated": _one_cluster(
+        "clusters.destination-not-activated", "destination", clusters.destination_not_activated
+    ),
+    "clusters.distinct": _distinct,
+    "storage.shared-key-disabled": _account(
+        "storage.shared-key-disabled", lambda account, env: storage.shared_key_disabled(account)
+    ),
+    "storage.private-endpoint": _account(
+        "storage.private-endpoint",
+        lambda account, env: storage.private_endpoint(
+            account, env.private_endpoint(), env.target.virtual_network_id
+        ),
+    ),
+    "storage.public-network": _account(
+        "storage.public-network",
+        lambda account, env: storage.public_network(account, env.target.virtual_network_id),
+    ),
+    "storage.https-only": _account("storage.https-only", lambda account, env: storage.https_only(account)),
+    "storage.minimum-tls": _account("storage.minimum-tls", lambda account, env: storage.minimum_tls(account)),
+    "storage.blob-anonymous-access": _account(
+        "storage.blob-anonymous-access", lambda account, env: storage.blob_anonymous_access(account)
+    ),
+    "storage.cross-tenant-replication": _account(
+        "storage.cross-tenant-replication", lambda account, env: storage.cross_tenant_replication(account)
+    ),
+    "storage.container-private": lambda env: [
+        storage.container_private(_need("storage.container-private", env.container(), "container"))
+    ],
+    "access.blob-data-contributor": _per_identity(
+        "access.blob-data-contributor",
+        lambda iid, pid, assignments, env: access.holds_blob_data_contributor(
+            iid, pid, assignments, env.target.storage_account_id, env.target.container_id
+        ),
+    ),
+    "access.least-privilege": _per_identity(
+        "access.least-privilege",
+        lambda iid, pid, assignments, env: access.least_privilege(
+            iid, pid, assignments, env.target.storage_account_id
+        ),
+    ),
+    "requests.no-sas": _account(
+        "requests.no-sas",
+        lambda account, env: uris.container_uri_is_plain(
+            env.target.container_uri, account.name, account.blob_endpoint, account.id
+        ),
+    ),
+}
+
+
+def evaluate(check_id: str, env: Environment) -> list[Finding]:
+    """Every finding of one check against the environment."""
+    evaluator = EVALUATORS.get(check_id)
+    if evaluator is None:
+        raise ConfigError(f"unknown check {check_id!r}; known: {', '.join(sorted(EVALUATORS))}")
+    try:
+        return evaluator(env)
+    except _Unusable as exc:
+        return [exc.finding]

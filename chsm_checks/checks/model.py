@@ -1,0 +1,68 @@
+"""Findings: one per resource a check looked at, each a sentence naming that resource."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .waivers import Waiver
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # could not read what the check needs: never a pass
+    NOT_APPLICABLE = "not_applicable"
+    WAIVED = "waived"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check concluded about one resource."""
+
+    check_id: str
+    resource_id: str
+    status: Status
+    message: str
+    observed: Mapping[str, Any] = field(default_factory=dict)
+    waiver: Waiver | None = None
+
+    @property
+    def resource_name(self) -> str:
+        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+    def waived_by(self, waiver: Waiver) -> Finding:
+        """This failed finding, waived: it stays visible, marked, with the waiver's fields."""
+        return replace(self, status=Status.WAIVED, waiver=waiver)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "check": self.check_id,
+            "resource": self.resource_id,
+            "status": self.status.value,
+            "message": self.message,
+        }
+        if self.observed:
+            data["observed"] = dict(self.observed)
+        if self.waiver is not None:
+            data["waiver"] = self.waiver.to_json()
+        return data
+
+
+def passed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
+    return Finding(check_id, resource_id, Status.PASSED, message, observed)
+
+
+def failed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
+    return Finding(check_id, resource_id, Status.FAILED, message, observed)
+
+
+def error(check_id: str, resource_id: str, message: str) -> Finding:
+    return Finding(check_id, resource_id, Status.ERROR, message)
+
+
+def not_applicable(check_id: str, resource_id: str, message: str) -> Finding:
+    return Finding(check_id, resource_id, Status.NOT_APPLICABLE, message)

@@ -1,0 +1,24 @@
+"""Checks of what the harness itself will send. Pure functions."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .model import Finding, failed, passed
+
+
+def container_uri_is_plain(
+    container_uri: str, account_name: str, blob_endpoint: str | None, account_id: str
+) -> Finding:
+    """The URI the target will send has no query (no SAS) and points at the checked account."""
+    check = "requests.no-sas"
+    parts = urlsplit(container_uri)
+    if parts.query or parts.fragment:
+        return failed(check, account_id, "the container URI carries a query string (a SAS token)")
+    host = (parts.hostname or "").lower()
+    expected = urlsplit(blob_endpoint).hostname if blob_endpoint else None
+    if not host.startswith(f"{account_name.lower()}.") or (expected and host != expected.lower()):
+        return failed(
+            check, account_id, f"the container URI names {host}, not storage account {account_name}"
+        )
+    return passed(check, account_id, f"the container URI names {account_name} and carries no SAS token")

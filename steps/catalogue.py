@@ -1,0 +1,25 @@
+"""Steps for the configuration catalogue: read the environment, judge one check, publish its findings."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then
+
+from chsm_checks import expect
+from chsm_checks.arm.client import ArmClient
+from chsm_checks.checks.environment import Environment
+from chsm_checks.checks.model import Finding
+from chsm_checks.run import RunContext
+from chsm_checks.target import Target
+
+
+@given("the target's environment as ARM reports it", target_fixture="environment")
+def environment(arm: ArmClient, target: Target) -> Environment:
+    return Environment(arm, target)
+
+
+@then(parsers.parse('the "{check_id}" check holds for {subject}'))
+def check_holds(
+    environment: Environment, chsm_run: RunContext, findings: list[Finding], check_id: str, subject: str
+) -> None:
+    findings.extend(chsm_run.judge(check_id, environment))
+    expect.findings_hold(findings)
