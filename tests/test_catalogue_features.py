@@ -1,4 +1,4 @@
-"""The features and the catalogue agree: every check is stated, and its scenario's control tags match the mappings."""
+"""The features and the catalogue agree: every check is stated; its control tags match the mappings."""
 
 from __future__ import annotations
 
