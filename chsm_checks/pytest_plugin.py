@@ -118,7 +118,16 @@ def pytest_runtest_makereport(
     if SCENARIO_KEY not in item.stash:
         return report
     verdict = _verdict(report, call)
-    waived = [f for f in item.stash.get(FINDINGS_KEY, []) if f.status is Status.WAIVED]
+    found = item.stash.get(FINDINGS_KEY, [])
+    if report.when == "call":
+        # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included.
+        for f in found:
+            if f.status is not Status.PASSED:
+                waiver = (
+                    f" [waived by {f.waiver.approver} until {f.waiver.expires:%Y-%m-%d}]" if f.waiver else ""
+                )
+                item.user_properties.append((f"{f.status.value}:{f.check_id}", f"{f.message}{waiver}"))
+    waived = [f for f in found if f.status is Status.WAIVED]
     if verdict is not None and verdict.outcome is Outcome.PASSED and waived:
         verdict = Verdict(Outcome.WAIVED, "; ".join(f"{f.message} (waived)" for f in waived))
     if call.excinfo is not None and isinstance(call.excinfo.value, ChsmError) and report.failed:

@@ -159,6 +159,19 @@ class Catalogue:
         return self.frameworks[framework].controls[control_id]
 
 
+def markdown_table(catalogue: Catalogue) -> str:
+    """The catalogue as the README shows it: check, condition, what it reads, controls, severity."""
+    rows = ["| check | condition | reads | controls | severity |", "|---|---|---|---|---|"]
+    for meta in sorted(catalogue.checks.values(), key=lambda m: m.id):
+        controls = ", ".join(
+            f"{c.tag.split('-', 1)[0].upper()} {c.control_id.upper()}"
+            for c in sorted(meta.controls, key=lambda c: c.tag)
+        )
+        reads = ", ".join(str(r).replace("_", " ") for r in meta.reads)
+        rows.append(f"| `{meta.id}` | {meta.title} | {reads} | {controls} | {meta.severity.value} |")
+    return "\n".join(rows) + "\n"
+
+
 def load_catalogue(directory: Path | None = None) -> Catalogue:
     """Load ``catalogue.toml`` and ``mappings/*.toml`` from ``directory`` (default: the package's own).
 
@@ -260,4 +273,5 @@ __all__ = [
     "ResourceKind",
     "Severity",
     "load_catalogue",
+    "markdown_table",
 ]
