@@ -17,8 +17,13 @@ BROADER_ROLES = {
 
 
 def _covers(scope: str, resource_id: str) -> bool:
-    """Whether an assignment at ``scope`` applies to ``resource_id`` (the scope is it or an ancestor)."""
+    """Whether an assignment at ``scope`` applies to ``resource_id`` (the scope is it or an ancestor).
+
+    ARM lists management-group (and root) assignments for a resource only when they apply to it.
+    """
     scope, resource = scope.rstrip("/").lower(), resource_id.rstrip("/").lower()
+    if scope == "" or scope.startswith("/providers/microsoft.management/managementgroups/"):
+        return True
     return resource == scope or resource.startswith(scope + "/")
 
 

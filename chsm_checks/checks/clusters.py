@@ -106,8 +106,11 @@ def distinct(source_id: str, destination_id: str, observed: Mapping[str, str]) -
         (observed.get("source", source_id), observed.get("destination", destination_id)),
     ]
     if any(same_resource(a, b) for a, b in ids):
+        name = destination_id.rstrip("/").rsplit("/", 1)[-1]
         return failed(
-            check, destination_id, "the destination is the source cluster: a restore into it is unsupported"
+            check,
+            destination_id,
+            f"the destination {name} is the source cluster: a restore into it is unsupported",
         )
     return passed(
         check, destination_id, f"the destination {destination_id.rsplit('/', 1)[-1]} is not the source"

@@ -24,7 +24,9 @@ from ..target import Target
 from .observed import Observed
 
 T = TypeVar("T")
-NOT_FOUND_CODES = frozenset({"ResourceNotFound", "NotFound", "ResourceGroupNotFound", "ContainerNotFound"})
+NOT_FOUND_CODES = frozenset(
+    {"ResourceNotFound", "NotFound", "ResourceGroupNotFound", "ContainerNotFound", "ParentResourceNotFound"}
+)
 
 
 class Environment:

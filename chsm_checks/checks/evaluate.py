@@ -82,8 +82,17 @@ def _per_identity(check: str, judge: IdentityJudge) -> Evaluator:
                 identity = _need(check, env.identity(identity_id), "identity")
                 if not identity.principal_id:
                     raise _Unusable(error(check, identity_id, f"identity {identity.name} names no principal"))
-                assignments = _need(check, env.role_assignments(identity.principal_id), "role assignments of")
-                findings.append(judge(identity_id, identity.principal_id, assignments, env))
+                listed = env.role_assignments(identity.principal_id)
+                if listed.problem is not None or listed.value is None:
+                    why = listed.problem or "the list is missing"
+                    raise _Unusable(
+                        error(
+                            check,
+                            identity_id,
+                            f"could not read the role assignments of {identity.name}: {why}",
+                        )
+                    )
+                findings.append(judge(identity_id, identity.principal_id, listed.value, env))
             except _Unusable as exc:
                 findings.append(exc.finding)
         return findings or [

@@ -49,11 +49,14 @@ def private_endpoint(
     blob = [c for c in links if "blob" in c.group_ids]
     if not blob:
         problems.append(f"it has no connection to {account.name} with group id 'blob'")
-    states = {c.status for c in blob} | {
+    account_side = [
         c.status
         for c in account.private_endpoint_connections
         if c.private_endpoint_id and same_resource(c.private_endpoint_id, pe.id)
-    }
+    ]
+    if blob and not account_side:
+        problems.append(f"storage account {account.name} lists no connection from it")
+    states = {c.status for c in blob} | set(account_side)
     if blob and states != {"Approved"}:
         problems.append(f"its connection state is {', '.join(sorted(str(s) for s in states))}, not Approved")
     if problems:

@@ -13,8 +13,12 @@ def container_uri_is_plain(
     """The URI the target will send has no query (no SAS) and points at the checked account."""
     check = "requests.no-sas"
     parts = urlsplit(container_uri)
-    if parts.query or parts.fragment:
-        return failed(check, account_id, "the container URI carries a query string (a SAS token)")
+    if parts.query:
+        return failed(
+            check, account_id, f"the container URI for {account_name} carries a query string (a SAS token)"
+        )
+    if parts.fragment:
+        return failed(check, account_id, f"the container URI for {account_name} carries a fragment")
     host = (parts.hostname or "").lower()
     expected = urlsplit(blob_endpoint).hostname if blob_endpoint else None
     if not host.startswith(f"{account_name.lower()}.") or (expected and host != expected.lower()):

@@ -1,0 +1,199 @@
+"""ARM-shaped JSON for the check tests: the resources of targets/reference.toml, overridable.
+
+Tests build snapshots with the snapshots' own ``from_arm`` so every table also exercises parsing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chsm_checks.checks.model import Finding, Status
+
+SUB = "00000000-0000-0000-0000-000000000000"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
+_CLUSTERS = f"{RG}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters"
+SOURCE_ID = f"{_CLUSTERS}/chsm-source"
+DESTINATION_ID = f"{_CLUSTERS}/chsm-dest"
+IDENTITY_ID = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-chsm-backup"
+OTHER_IDENTITY_ID = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-chsm-other"
+PRINCIPAL_ID = "11111111-1111-1111-1111-111111111111"
+OTHER_PRINCIPAL_ID = "22222222-2222-2222-2222-222222222222"
+ACCOUNT_ID = f"{RG}/providers/Microsoft.Storage/storageAccounts/chsmbackupsbx"
+OTHER_ACCOUNT_ID = f"{RG}/providers/Microsoft.Storage/storageAccounts/chsmbackupsbxold"
+CONTAINER_ID = f"{ACCOUNT_ID}/blobServices/default/containers/chsm-backups"
+OTHER_CONTAINER_ID = f"{ACCOUNT_ID}/blobServices/default/containers/chsm-scratch"
+ENDPOINT_ID = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-chsmbackupsbx-blob"
+VNET_ID = f"{RG}/providers/Microsoft.Network/virtualNetworks/vnet-chsm"
+SUBNET_ID = f"{VNET_ID}/subnets/snet-endpoints"
+# Shares a prefix with vnet-chsm: a naive startswith would mistake it for ours.
+OTHER_SUBNET_ID = f"{RG}/providers/Microsoft.Network/virtualNetworks/vnet-chsm-other/subnets/snet-a"
+CONTAINER_URI = "https://chsmbackupsbx.blob.core.windows.net/chsm-backups"
+BLOB_ENDPOINT = "https://chsmbackupsbx.blob.core.windows.net/"
+
+ABSENT = object()  # an override that removes the key instead of setting it
+
+
+def _apply(body: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set (or, with ``ABSENT``, remove) keys; a dotted key reaches into nested objects."""
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = body
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is ABSENT:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return body
+
+
+def cluster_json(cluster_id: str = SOURCE_ID, **overrides: Any) -> dict[str, Any]:
+    """A healthy cluster as the live service sends it (user-assigned identity ids come back null)."""
+    body: dict[str, Any] = {
+        "id": cluster_id,
+        "name": cluster_id.rsplit("/", 1)[-1],
+        "type": "Microsoft.HardwareSecurityModules/cloudHsmClusters",
+        "location": "uksouth",
+        "sku": {"family": "B", "name": "Standard_B1"},
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {IDENTITY_ID: {"principalId": None, "clientId": None}},
+        },
+        "properties": {
+            "provisioningState": "Succeeded",
+            "activationState": "Active",
+            "publicNetworkAccess": "Disabled",
+            "hsms": [
+                {"fqdn": "hsm1.chsm-source.cloudhsm.azure.net", "state": "Active", "stateMessage": None}
+            ],
+        },
+    }
+    return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def identity_json(identity_id: str = IDENTITY_ID, principal_id: Any = PRINCIPAL_ID) -> dict[str, Any]:
+    return {
+        "id": identity_id,
+        "name": identity_id.rsplit("/", 1)[-1],
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "properties": {
+            "principalId": principal_id,
+            "clientId": "33333333-3333-3333-3333-333333333333",
+            "tenantId": "44444444-4444-4444-4444-444444444444",
+        },
+    }
+
+
+def account_json(**overrides: Any) -> dict[str, Any]:
+    """A storage account that passes every check; ``properties__x=...`` overrides ``properties.x``."""
+    body: dict[str, Any] = {
+        "id": ACCOUNT_ID,
+        "name": "chsmbackupsbx",
+        "type": "Microsoft.Storage/storageAccounts",
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_ZRS"},
+        "properties": {
+            "allowSharedKeyAccess": False,
+            "publicNetworkAccess": "Disabled",
+            "networkAcls": {
+                "defaultAction": "Deny",
+                "bypass": "AzureServices",
+                "virtualNetworkRules": [],
+                "ipRules": [],
+            },
+            "minimumTlsVersion": "TLS1_2",
+            "supportsHttpsTrafficOnly": True,
+            "allowBlobPublicAccess": False,
+            "allowCrossTenantReplication": False,
+            "primaryEndpoints": {"blob": BLOB_ENDPOINT},
+            "privateEndpointConnections": [account_connection()],
+        },
+    }
+    return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def account_connection(endpoint_id: str = ENDPOINT_ID, status: str = "Approved") -> dict[str, Any]:
+    """A private endpoint connection as the storage account lists it (no groupIds on this side)."""
+    return {
+        "id": f"{ACCOUNT_ID}/privateEndpointConnections/{endpoint_id.rsplit('/', 1)[-1]}.conn",
+        "properties": {
+            "privateEndpoint": {"id": endpoint_id},
+            "privateLinkServiceConnectionState": {
+                "status": status,
+                "description": "",
+                "actionRequired": "None",
+            },
+        },
+    }
+
+
+def link(
+    service_id: str = ACCOUNT_ID, group_ids: list[str] | None = None, status: str = "Approved"
+) -> dict[str, Any]:
+    """A private link service connection as the private endpoint lists it."""
+    return {
+        "name": "conn",
+        "properties": {
+            "privateLinkServiceId": service_id,
+            "groupIds": ["blob"] if group_ids is None else group_ids,
+            "privateLinkServiceConnectionState": {"status": status, "actionsRequired": "None"},
+        },
+    }
+
+
+def endpoint_json(
+    subnet_id: str = SUBNET_ID,
+    links: list[dict[str, Any]] | None = None,
+    manual_links: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": ENDPOINT_ID,
+        "name": "pe-chsmbackupsbx-blob",
+        "type": "Microsoft.Network/privateEndpoints",
+        "properties": {
+            "subnet": {"id": subnet_id},
+            "privateLinkServiceConnections": [link()] if links is None else links,
+            "manualPrivateLinkServiceConnections": manual_links or [],
+            "customDnsConfigs": [
+                {"fqdn": "chsmbackupsbx.blob.core.windows.net", "ipAddresses": ["10.0.1.4"]}
+            ],
+        },
+    }
+
+
+def container_json(container_id: str = CONTAINER_ID, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": container_id,
+        "name": container_id.rsplit("/", 1)[-1],
+        "type": "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "properties": {"publicAccess": "None"},
+    }
+    return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def assignment_json(
+    role: str, scope: str, principal_id: str = PRINCIPAL_ID, *, prefixed: bool = True
+) -> dict[str, Any]:
+    """A role assignment; ``role`` is a GUID, sent with or without the subscription prefix."""
+    prefix = f"/subscriptions/{SUB}" if prefixed else ""
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{role[:8]}-assignment",
+        "type": "Microsoft.Authorization/roleAssignments",
+        "name": f"{role[:8]}-assignment",
+        "properties": {
+            "roleDefinitionId": f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            "principalId": principal_id,
+            "principalType": "ServicePrincipal",
+            "scope": scope,
+        },
+    }
+
+
+def name_of(resource_id: str) -> str:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def assert_finding(finding: Finding, status: Status, check_id: str, resource_id: str) -> None:
+    """The finding's verdict, check and resource, and a message that names that resource."""
+    assert (finding.status, finding.check_id, finding.resource_id) == (status, check_id, resource_id), finding
+    assert name_of(resource_id) in finding.message, finding.message

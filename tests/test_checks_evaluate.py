@@ -1,0 +1,329 @@
+"""Each check id against a fake ARM: missing is *failed*, unreadable is *error*, reads are shared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from check_fixtures import (
+    ACCOUNT_ID,
+    CONTAINER_ID,
+    DESTINATION_ID,
+    ENDPOINT_ID,
+    IDENTITY_ID,
+    OTHER_IDENTITY_ID,
+    OTHER_PRINCIPAL_ID,
+    PRINCIPAL_ID,
+    SOURCE_ID,
+    VNET_ID,
+    account_json,
+    assert_finding,
+    assignment_json,
+    cluster_json,
+    container_json,
+    endpoint_json,
+    identity_json,
+    name_of,
+)
+
+from chsm_checks.arm.client import ArmClient
+from chsm_checks.arm.clock import VirtualClock
+from chsm_checks.arm.clouds import sandbox_cloud
+from chsm_checks.arm.retry import RetryPolicy
+from chsm_checks.checks.environment import Environment
+from chsm_checks.checks.evaluate import EVALUATORS, evaluate
+from chsm_checks.checks.model import Status
+from chsm_checks.errors import ConfigError
+from chsm_checks.target import Target, load_target
+
+REFERENCE = Path(__file__).resolve().parents[1] / "targets" / "reference.toml"
+SBDC = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+ROLE_ASSIGNMENTS = "/providers/Microsoft.Authorization/roleAssignments"
+
+ACCOUNT_CHECKS = [
+    "storage.shared-key-disabled",
+    "storage.private-endpoint",
+    "storage.public-network",
+    "storage.https-only",
+    "storage.minimum-tls",
+    "storage.blob-anonymous-access",
+    "storage.cross-tenant-replication",
+    "requests.no-sas",
+]
+IDENTITY_CHECKS = ["identity.resolvable", "access.blob-data-contributor", "access.least-privilege"]
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def ok(body: dict[str, Any]) -> Answer:
+    return lambda request: httpx.Response(200, json=body)
+
+
+def arm_error(status: int, code: str) -> Answer:
+    return lambda request: httpx.Response(status, json={"error": {"code": code, "message": f"{code} (test)"}})
+
+
+def not_json(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"<html>gateway</html>", headers={"content-type": "text/html"})
+
+
+class FakeArm:
+    """Answers GETs by resource id (case-insensitive); role assignments by the principal filtered on."""
+
+    def __init__(self) -> None:
+        dest = cluster_json(DESTINATION_ID, properties__activationState="NotActivated")
+        self.answers: dict[str, Answer] = {
+            SOURCE_ID: ok(cluster_json(SOURCE_ID)),
+            DESTINATION_ID: ok(dest),
+            IDENTITY_ID: ok(identity_json()),
+            OTHER_IDENTITY_ID: ok(identity_json(OTHER_IDENTITY_ID, OTHER_PRINCIPAL_ID)),
+            ACCOUNT_ID: ok(account_json()),
+            CONTAINER_ID: ok(container_json()),
+            ENDPOINT_ID: ok(endpoint_json()),
+        }
+        self.assignments: dict[str, list[dict[str, Any]]] = {
+            PRINCIPAL_ID: [assignment_json(SBDC, ACCOUNT_ID)],
+            OTHER_PRINCIPAL_ID: [assignment_json(SBDC, ACCOUNT_ID, OTHER_PRINCIPAL_ID)],
+        }
+        self.assignment_answer: Answer | None = None
+        self.requests: list[httpx.Request] = []
+
+    def set(self, resource_id: str, answer: Answer) -> None:
+        self.answers[resource_id] = answer
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = unquote(request.url.path)
+        if path.lower().endswith(ROLE_ASSIGNMENTS.lower()):
+            if self.assignment_answer is not None:
+                return self.assignment_answer(request)
+            principal = request.url.params["$filter"].split("'")[1]
+            return httpx.Response(200, json={"value": self.assignments.get(principal, [])})
+        answers = {k.lower(): v for k, v in self.answers.items()}
+        if path.lower() not in answers:
+            return arm_error(404, "ResourceNotFound")(request)
+        return answers[path.lower()](request)
+
+    def role_assignment_reads(self) -> list[str]:
+        return [
+            r.url.params["$filter"]
+            for r in self.requests
+            if r.url.path.lower().endswith(ROLE_ASSIGNMENTS.lower())
+        ]
+
+
+@pytest.fixture(scope="module")
+def target() -> Target:
+    return load_target(REFERENCE)
+
+
+@pytest.fixture
+def fake() -> FakeArm:
+    return FakeArm()
+
+
+@pytest.fixture
+def env(fake: FakeArm, target: Target) -> Iterator[Environment]:
+    client = ArmClient(
+        sandbox_cloud("http://127.0.0.1:8765"),
+        transport=httpx.MockTransport(fake.handle),
+        clock=VirtualClock(),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    with client:
+        yield Environment(client, target)
+
+
+def test_the_fixtures_name_the_reference_target(target: Target) -> None:
+    assert (target.source_id, target.destination_id) == (SOURCE_ID, DESTINATION_ID)
+    assert (target.storage_account_id, target.container_id) == (ACCOUNT_ID, CONTAINER_ID)
+    assert (target.identity_id, target.private_endpoint_id) == (IDENTITY_ID, ENDPOINT_ID)
+    assert target.virtual_network_id == VNET_ID
+
+
+@pytest.mark.parametrize("check_id", sorted(EVALUATORS))
+def test_every_check_passes_on_a_compliant_environment(check_id: str, env: Environment) -> None:
+    findings = evaluate(check_id, env)
+    assert findings
+    assert all(f.status is Status.PASSED and f.check_id == check_id for f in findings), findings
+
+
+@pytest.mark.parametrize("check_id", [*ACCOUNT_CHECKS, "storage.container-private"])
+def test_a_missing_storage_account_fails_every_storage_check(
+    check_id: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(ACCOUNT_ID, arm_error(404, "ResourceNotFound"))
+    fake.set(CONTAINER_ID, arm_error(404, "ResourceNotFound"))
+    (finding,) = evaluate(check_id, env)
+    resource = CONTAINER_ID if check_id == "storage.container-private" else ACCOUNT_ID
+    assert_finding(finding, Status.FAILED, check_id, resource)
+    assert "does not exist" in finding.message
+
+
+UNREADABLE = [
+    pytest.param(arm_error(500, "InternalServerError"), "HTTP 500", id="http-500"),
+    pytest.param(lambda request: httpx.Response(503, content=b""), "HTTP 503", id="http-503-empty"),
+    pytest.param(arm_error(403, "AuthorizationFailed"), "AuthorizationFailed", id="http-403"),
+    pytest.param(arm_error(404, "SubscriptionNotFound"), "SubscriptionNotFound", id="404-other-code"),
+    pytest.param(not_json, "MalformedResponse", id="non-json-200"),
+]
+
+
+@pytest.mark.parametrize(("answer", "reason"), UNREADABLE)
+@pytest.mark.parametrize("check_id", [*ACCOUNT_CHECKS, "storage.container-private"])
+def test_an_unreadable_storage_account_is_an_error_never_a_pass(
+    check_id: str, answer: Answer, reason: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(ACCOUNT_ID, answer)
+    fake.set(CONTAINER_ID, answer)
+    (finding,) = evaluate(check_id, env)
+    resource = CONTAINER_ID if check_id == "storage.container-private" else ACCOUNT_ID
+    assert_finding(finding, Status.ERROR, check_id, resource)
+    assert reason in finding.message
+
+
+def test_a_500_is_an_error_after_every_retry(fake: FakeArm, target: Target) -> None:
+    fake.set(ACCOUNT_ID, arm_error(500, "InternalServerError"))
+    clock = VirtualClock()
+    client = ArmClient(
+        sandbox_cloud("http://127.0.0.1:8765"),
+        transport=httpx.MockTransport(fake.handle),
+        clock=clock,
+        retry=RetryPolicy(max_attempts=3),
+    )
+    with client:
+        env = Environment(client, target)
+        findings = [f for check in ACCOUNT_CHECKS for f in evaluate(check, env)]
+    assert {f.status for f in findings} == {Status.ERROR}
+    assert len(fake.requests) == 3, "one read of the account, retried, then remembered for every check"
+    assert len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize(("answer", "reason"), UNREADABLE)
+def test_an_unreadable_private_endpoint_is_an_error(
+    answer: Answer, reason: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(ENDPOINT_ID, answer)
+    (finding,) = evaluate("storage.private-endpoint", env)
+    assert_finding(finding, Status.ERROR, "storage.private-endpoint", ENDPOINT_ID)
+    assert reason in finding.message
+
+
+def test_a_missing_private_endpoint_fails_on_the_account(fake: FakeArm, env: Environment) -> None:
+    fake.set(ENDPOINT_ID, arm_error(404, "ResourceNotFound"))
+    (finding,) = evaluate("storage.private-endpoint", env)
+    assert_finding(finding, Status.FAILED, "storage.private-endpoint", ACCOUNT_ID)
+    assert name_of(ENDPOINT_ID) in finding.message
+
+
+def test_an_unknown_check_id_is_a_configuration_error(fake: FakeArm, env: Environment) -> None:
+    with pytest.raises(ConfigError, match=r"unknown check 'storage\.nonsense'"):
+        evaluate("storage.nonsense", env)
+    assert fake.requests == []
+
+
+def _share_identity(fake: FakeArm, spelling: str) -> None:
+    """Both clusters name the same identity; the destination spells its id differently."""
+    uai = {spelling: {"principalId": None, "clientId": None}}
+    dest = cluster_json(
+        DESTINATION_ID, properties__activationState="NotActivated", identity__userAssignedIdentities=uai
+    )
+    fake.set(DESTINATION_ID, ok(dest))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param(IDENTITY_ID, id="same-case"),
+        pytest.param(IDENTITY_ID.upper(), id="upper-case"),
+        pytest.param(IDENTITY_ID.replace("resourceGroups", "resourcegroups"), id="lower-resourcegroups"),
+    ],
+)
+@pytest.mark.parametrize("check_id", IDENTITY_CHECKS)
+def test_an_identity_shared_by_both_clusters_gives_one_finding(
+    check_id: str, spelling: str, fake: FakeArm, env: Environment
+) -> None:
+    _share_identity(fake, spelling)
+    (finding,) = evaluate(check_id, env)
+    assert_finding(finding, Status.PASSED, check_id, IDENTITY_ID)
+    reads = [r for r in fake.requests if "userassignedidentities" in r.url.path.lower()]
+    assert len(reads) == 1
+
+
+def test_a_shared_identity_names_both_clusters(fake: FakeArm, env: Environment) -> None:
+    _share_identity(fake, IDENTITY_ID.upper())
+    (finding,) = evaluate("identity.resolvable", env)
+    assert "chsm-source, chsm-dest" in finding.message
+
+
+@pytest.mark.parametrize("check_id", IDENTITY_CHECKS)
+def test_distinct_identities_give_one_finding_each(check_id: str, fake: FakeArm, env: Environment) -> None:
+    _share_identity(fake, OTHER_IDENTITY_ID)
+    findings = evaluate(check_id, env)
+    assert [f.resource_id for f in findings] == [IDENTITY_ID, OTHER_IDENTITY_ID]
+    for finding, identity in zip(findings, (IDENTITY_ID, OTHER_IDENTITY_ID), strict=True):
+        assert_finding(finding, Status.PASSED, check_id, identity)
+
+
+@pytest.mark.parametrize(
+    ("other_identity", "principals"),
+    [
+        pytest.param(IDENTITY_ID.upper(), [PRINCIPAL_ID], id="shared-identity"),
+        pytest.param(OTHER_IDENTITY_ID, [PRINCIPAL_ID, OTHER_PRINCIPAL_ID], id="two-identities"),
+    ],
+)
+def test_role_assignments_are_read_once_per_principal(
+    other_identity: str, principals: list[str], fake: FakeArm, env: Environment
+) -> None:
+    _share_identity(fake, other_identity)
+    for check_id in [*IDENTITY_CHECKS, *IDENTITY_CHECKS]:
+        evaluate(check_id, env)
+    assert fake.role_assignment_reads() == [f"principalId eq '{p}'" for p in principals]
+
+
+@pytest.mark.parametrize("check_id", ["access.blob-data-contributor", "access.least-privilege"])
+def test_unreadable_role_assignments_are_an_error_on_the_identity(
+    check_id: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.assignment_answer = arm_error(500, "InternalServerError")
+    (finding,) = evaluate(check_id, env)
+    assert finding.status is Status.ERROR
+    assert "HTTP 500" in finding.message
+    # The finding is about the identity, like every other finding of these checks.
+    assert_finding(finding, Status.ERROR, check_id, IDENTITY_ID)
+
+
+@pytest.mark.parametrize("check_id", IDENTITY_CHECKS)
+def test_a_missing_identity_fails(check_id: str, fake: FakeArm, env: Environment) -> None:
+    fake.set(IDENTITY_ID, arm_error(404, "ResourceNotFound"))
+    (finding,) = evaluate(check_id, env)
+    assert_finding(finding, Status.FAILED, check_id, IDENTITY_ID)
+    assert "does not exist" in finding.message
+
+
+@pytest.mark.parametrize("check_id", IDENTITY_CHECKS)
+def test_an_unreadable_identity_is_an_error(check_id: str, fake: FakeArm, env: Environment) -> None:
+    fake.set(IDENTITY_ID, arm_error(500, "InternalServerError"))
+    (finding,) = evaluate(check_id, env)
+    assert_finding(finding, Status.ERROR, check_id, IDENTITY_ID)
+    assert fake.role_assignment_reads() == []
+
+
+@pytest.mark.parametrize(
+    ("check_id", "status"),
+    [
+        pytest.param("identity.resolvable", Status.FAILED, id="resolvable"),
+        pytest.param("access.blob-data-contributor", Status.ERROR, id="blob-data-contributor"),
+        pytest.param("access.least-privilege", Status.ERROR, id="least-privilege"),
+    ],
+)
+def test_an_identity_without_a_principal_is_never_a_pass(
+    check_id: str, status: Status, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(IDENTITY_ID, ok(identity_json(principal_id=None)))
+    (finding,) = evaluate(check_id, env)
+    assert_finding(finding, status, check_id, IDENTITY_ID)
