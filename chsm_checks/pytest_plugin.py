@@ -14,6 +14,7 @@ import pytest
 from .arm.client import ArmClient
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError
+from .evidence import ScenarioEvidence
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .reports import ScenarioEntry, write_summary
@@ -27,6 +28,8 @@ SCENARIO_KEY = pytest.StashKey[ScenarioInfo]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
 STARTED_KEY = pytest.StashKey[float]()
 FINDINGS_KEY = pytest.StashKey[list[Finding]]()
+EVIDENCE_KEY = pytest.StashKey[ScenarioEvidence]()
+ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,6 +86,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if info is None:
             continue
         item.stash[SCENARIO_KEY] = info
+        _label_for_allure(item, info, run)
         if run.mode == "replay":
             wanted = [info.cassette] + ([info.transcript] if "hsm" in info.tags else [])
             missing += [path for path in wanted if not path.is_file()]
@@ -90,6 +94,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise pytest.UsageError(f"{missing[0]}: recording not found{more}; record it with --mode record")
     config.stash[ENTRIES_KEY] = []
+
+
+def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) -> None:
+    """Severity as Allure severity; controls and REPLAY/LIVE as labels an auditor can filter on."""
+    label = pytest.mark.allure_label
+    for tag in info.tags:
+        if tag.startswith("severity-"):
+            item.add_marker(
+                label(ALLURE_SEVERITY.get(tag.removeprefix("severity-"), "normal"), label_type="severity")
+            )
+        elif tag.startswith(("nist-", "cis-", "mcsb-")):
+            item.add_marker(label(tag, label_type="control"))
+    item.add_marker(label("REPLAY" if run.mode == "replay" else "LIVE", label_type="evidence"))
+    item.add_marker(label(info.expected, label_type="expected"))
 
 
 # -- outcomes --------------------------------------------------------------------------------------
@@ -150,6 +168,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _entry(item: pytest.Item, info: ScenarioInfo, verdict: Verdict, duration: float) -> ScenarioEntry:
+    run = item.config.stash[RUN_KEY]
+    try:
+        provenance = run.provenance_of(info.cassette, info.transcript if "hsm" in info.tags else None)
+    except ChsmError as exc:  # e.g. the credential could not name its identity
+        provenance = {"kind": "LIVE" if run.mode != "replay" else "REPLAY", "problem": str(exc)}
+    if EVIDENCE_KEY in item.stash:
+        item.stash[EVIDENCE_KEY].add_json("provenance", provenance, attach=False)
     return ScenarioEntry(
         findings=tuple(f.to_json() for f in item.stash.get(FINDINGS_KEY, [])),
         feature=info.feature,
@@ -161,6 +186,10 @@ def _entry(item: pytest.Item, info: ScenarioInfo, verdict: Verdict, duration: fl
         message=verdict.message,
         cassette=info.cassette.as_posix(),
         duration_seconds=round(duration, 3),
+        rule=info.rule,
+        expected=info.expected,
+        evidence=tuple(item.stash[EVIDENCE_KEY].files) if EVIDENCE_KEY in item.stash else (),
+        provenance=provenance,
     )
 
 
@@ -200,7 +229,21 @@ def findings(request: pytest.FixtureRequest) -> list[Finding]:
 
 
 @pytest.fixture
-def arm(request: pytest.FixtureRequest, chsm_run: RunContext) -> Iterator[ArmClient]:
+def evidence(request: pytest.FixtureRequest, chsm_run: RunContext) -> ScenarioEvidence:
+    """The scenario's evidence folder; ARM exchanges and HSM sessions land here and in Allure."""
+    info = request.node.stash.get(SCENARIO_KEY, None)
+    if info is None:
+        raise ConfigError("the 'evidence' fixture serves Gherkin scenarios only")
+    if EVIDENCE_KEY not in request.node.stash:
+        request.node.stash[EVIDENCE_KEY] = ScenarioEvidence(chsm_run.report_dir, info.feature_file, info.slug)
+    found: ScenarioEvidence = request.node.stash[EVIDENCE_KEY]
+    return found
+
+
+@pytest.fixture
+def arm(
+    request: pytest.FixtureRequest, chsm_run: RunContext, evidence: ScenarioEvidence
+) -> Iterator[ArmClient]:
     """An ARM client for this scenario. Scenarios tagged ``@guard`` get a read-only one."""
     info = request.node.stash.get(SCENARIO_KEY, None)
     if info is None:
@@ -212,6 +255,7 @@ def arm(request: pytest.FixtureRequest, chsm_run: RunContext) -> Iterator[ArmCli
         read_only=request.node.get_closest_marker("guard") is not None,
         on_event=_progress_writer(request.config),
         keep_recording=lambda: _keep_recording(request.node, info.cassette),
+        evidence=evidence,
     ) as client:
         yield client
 
@@ -225,14 +269,16 @@ def _keep_recording(item: pytest.Item, path: Path) -> bool:
 
 
 @pytest.fixture
-def hsm(request: pytest.FixtureRequest, chsm_run: RunContext, tmp_path: Path) -> Iterator[HsmRunner]:
+def hsm(
+    request: pytest.FixtureRequest, chsm_run: RunContext, tmp_path: Path, evidence: ScenarioEvidence
+) -> Iterator[HsmRunner]:
     """HSM utility sessions for this scenario (tag it ``@hsm``): live, recorded or replayed."""
     info = request.node.stash.get(SCENARIO_KEY, None)
     if info is None or "hsm" not in info.tags:
         raise ConfigError("the 'hsm' fixture serves Gherkin scenarios tagged @hsm")
     if chsm_run.target.spec.hsm is None:
         not_applicable(f"{chsm_run.target.path} names no [hsm] utilities")
-    runner = chsm_run.hsm_runner(info.transcript, tmp_path)
+    runner = chsm_run.hsm_runner(info.transcript, tmp_path, evidence)
     yield runner
     if _keep_recording(request.node, info.transcript):
         runner.save(chsm_run.provenance(info.label))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
 
 from .arm.client import ArmClient, default_credential
 from .arm.clock import Clock, RealClock, VirtualClock
@@ -21,11 +25,13 @@ from .checks.evaluate import evaluate
 from .checks.model import Finding
 from .checks.waivers import WaiverBook, load_waivers
 from .errors import ConfigError, CouldNotEvaluate
+from .evidence import ScenarioEvidence, exchange_record
 from .hsm.drill import SourceInventory
 from .hsm.inventory import KeyInventory, UserInventory
 from .hsm.runner import HsmRunner
 from .hsm.sessions import Timeouts
-from .recording import Provenance, Scrubber, recording, replaying, write_cassette
+from .hsm.transcript import load_transcript
+from .recording import Provenance, Scrubber, read_provenance, recording, replaying, write_cassette
 from .target import Target
 
 if TYPE_CHECKING:
@@ -33,6 +39,31 @@ if TYPE_CHECKING:
 
 Mode = Literal["replay", "record", "live"]
 MODES: tuple[Mode, ...] = ("replay", "record", "live")
+
+
+def replay_provenance(path: Path) -> dict[str, Any]:
+    """A recording's provenance as evidence: its path, SHA-256, when and from what it was recorded."""
+    if not path.is_file():
+        return {"recording": path.as_posix(), "problem": "not found"}
+    try:
+        if path.name.endswith(".transcript.yaml"):
+            provenance = load_transcript(path).provenance
+        else:
+            provenance = read_provenance(path)
+    except ConfigError as exc:
+        return {"recording": path.as_posix(), "problem": str(exc)}
+    data: dict[str, Any] = {
+        "recording": path.as_posix(),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    if provenance is not None:
+        data |= {
+            "recorded_at": provenance.recorded_at,
+            "origin": provenance.target_kind,
+            "target": provenance.target_name,
+            "tool_version": provenance.tool_version,
+        }
+    return data
 
 
 def ask_on_terminal(prompt: str) -> str | None:
@@ -109,8 +140,19 @@ class RunContext:
         )
 
     def _client(
-        self, transport: Any, *, read_only: bool, on_event: Callable[[str], None] | None
+        self,
+        transport: Any,
+        *,
+        read_only: bool,
+        on_event: Callable[[str], None] | None,
+        evidence: ScenarioEvidence | None = None,
     ) -> ArmClient:
+        def keep(request: httpx.Request, response: httpx.Response, attempt: int) -> None:
+            if evidence is not None and (
+                record := exchange_record(self.scrubber, request, response, attempt)
+            ):
+                evidence.exchange(record)
+
         return ArmClient(
             self.target.cloud,
             credential=self.credential(),
@@ -121,6 +163,7 @@ class RunContext:
             replay=self.mode == "replay",
             read_only=read_only,
             on_event=None if self.mode == "replay" else on_event,
+            on_exchange=keep,
         )
 
     @contextmanager
@@ -132,6 +175,7 @@ class RunContext:
         read_only: bool,
         on_event: Callable[[str], None] | None,
         keep_recording: Callable[[], bool],
+        evidence: ScenarioEvidence | None = None,
     ) -> Iterator[ArmClient]:
         """An ARM client for one scenario: over its cassette in replay, recording it in record mode.
 
@@ -140,17 +184,17 @@ class RunContext:
         if self.mode == "replay":
             with (
                 replaying(cassette, self.scrubber) as transport,
-                self._client(transport, read_only=read_only, on_event=on_event) as client,
+                self._client(transport, read_only=read_only, on_event=on_event, evidence=evidence) as client,
             ):
                 yield client
             return
         if self.mode == "live":
-            with self._client(None, read_only=read_only, on_event=on_event) as client:
+            with self._client(None, read_only=read_only, on_event=on_event, evidence=evidence) as client:
                 yield client
             return
         with (
             recording(self.scrubber) as recorded,
-            self._client(None, read_only=read_only, on_event=on_event) as client,
+            self._client(None, read_only=read_only, on_event=on_event, evidence=evidence) as client,
         ):
             yield client
         if keep_recording():
@@ -174,7 +218,9 @@ class RunContext:
             self._hsm_password = value
         return self._hsm_password
 
-    def hsm_runner(self, transcript: Path, workdir: Path) -> HsmRunner:
+    def hsm_runner(
+        self, transcript: Path, workdir: Path, evidence: ScenarioEvidence | None = None
+    ) -> HsmRunner:
         """HSM utility sessions for one scenario, in this run's mode."""
         hsm = self.target.spec.hsm
         if hsm is None:
@@ -188,6 +234,11 @@ class RunContext:
             workdir=workdir,
             timeouts=Timeouts(startup=hsm.startup_timeout_seconds, command=hsm.command_timeout_seconds),
             password=self.hsm_password,
+            on_session_end=(
+                (lambda record: evidence.add_yaml(f"hsm-{record.utility}", asdict(record)))
+                if evidence is not None
+                else None
+            ),
         )
 
     def provenance(self, scenario: str) -> Provenance:
@@ -239,3 +290,39 @@ class RunContext:
         applied = self._waivers.apply(findings, datetime.now(UTC))
         self.waiver_notes.extend(note for note in applied.notes() if note not in self.waiver_notes)
         return list(applied.findings)
+
+    def identity_used(self) -> dict[str, str]:
+        """Who made the live observations: the token's tenant and object ids (pseudonymised on request)."""
+        credential = self.credential()
+        if credential is None:
+            return {"identity": "none: the sandbox on loopback needs no token"}
+        claims = token_claims(credential.get_token(self.target.cloud.token_scope).token)
+        object_id = str(claims.get("oid", "unknown"))
+        if self.target.spec.pseudonymise_identity:
+            object_id = "pseudonym-" + hashlib.sha256(object_id.encode()).hexdigest()[:16]
+        return {"object_id": object_id, "tenant_id": str(claims.get("tid", "unknown"))}
+
+    def provenance_of(self, cassette: Path, transcript: Path | None) -> dict[str, Any]:
+        """Where a scenario's observations come from. A replay is never labelled LIVE."""
+        if self.mode == "replay":
+            recorded = {"kind": "REPLAY", **replay_provenance(cassette)}
+            if transcript is not None and transcript.is_file():
+                recorded["transcript"] = replay_provenance(transcript)
+            return recorded
+        return {
+            "kind": "LIVE",
+            "mode": self.mode,
+            "endpoint": self.target.cloud.arm_endpoint,
+            "cloud": self.target.cloud.name,
+            **self.identity_used(),
+        }
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT access token, read without verifying it (only to say who ran the checks)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

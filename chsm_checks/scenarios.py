@@ -21,10 +21,21 @@ class ScenarioInfo:
     tags: tuple[str, ...]
     example: str | None
     cassette: Path
+    rule: str | None = None
 
     @property
     def title(self) -> str:
         return self.name if self.example is None else f"{self.name} [{self.example}]"
+
+    @property
+    def expected(self) -> str:
+        """What the scenario's configuration should meet: ``rejected`` for refusals, else ``supported``."""
+        return "rejected" if {"guard", "negative"} & set(self.tags) else "supported"
+
+    @property
+    def slug(self) -> str:
+        """The scenario's file name stem (shared by its cassette, transcript and evidence folder)."""
+        return self.cassette.stem
 
     @property
     def transcript(self) -> Path:
@@ -72,4 +83,5 @@ def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) ->
         tags=tuple(sorted(set(template.tags) | set(template.feature.tags) | set(rule_tags) | example_tags)),
         example=example,
         cassette=cassette_dir / rel.with_suffix("") / f"{name}.yaml",
+        rule=template.rule.name if template.rule is not None else None,
     )

@@ -131,6 +131,8 @@ class TargetFile(StrictModel):
     identity: NamedResource
     private_endpoint: PrivateEndpointRef
     waivers: str | None = None
+    # Evidence names the identity that ran the checks; set this to record a pseudonym of its object id.
+    pseudonymise_identity: bool = False
     arm: ArmSettings = ArmSettings()
     negative: NegativeResources = NegativeResources()
     hsm: HsmSettings | None = None

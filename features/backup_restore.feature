@@ -30,13 +30,13 @@ Feature: Cloud HSM backup and restore through ARM long-running operations
     Then the restore ends "Succeeded"
     And the destination cluster reads "Active"
 
-  @nist-cp-10 @nist-si-10 @severity-critical @guard
+  @nist-cp-10 @severity-critical @guard
   Scenario: A restore into the source cluster is refused before any request is sent
     When a backup is restored into the source cluster
     Then the restore is refused as "restore-into-source"
     And no request was sent
 
-  @nist-cp-10 @nist-si-10 @severity-critical @guard
+  @nist-cp-10 @severity-critical @guard
   Scenario: A restore into an already activated cluster is refused before any restore request is sent
     Given the destination cluster has already been activated
     When a backup is restored into the destination cluster

@@ -87,6 +87,7 @@ class ArmClient:
         replay: bool = False,
         read_only: bool = False,
         on_event: Callable[[str], None] | None = None,
+        on_exchange: Callable[[httpx.Request, httpx.Response, int], None] | None = None,
     ) -> None:
         self.cloud = cloud
         self.clock: Clock = clock or RealClock()
@@ -96,6 +97,7 @@ class ArmClient:
         self.exchanges: list[Exchange] = []
         self._credential = credential
         self._on_event = on_event
+        self._on_exchange = on_exchange
         self._http = httpx.Client(
             transport=transport,
             timeout=timeout_seconds,
@@ -171,7 +173,10 @@ class ArmClient:
         def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            return self._http.send(request)
+            response = self._http.send(request)
+            if self._on_exchange is not None:
+                self._on_exchange(request, response, attempts)
+            return response
 
         try:
             response: httpx.Response = build_retrying(self.retry, self.clock, method, self.event)(attempt)

@@ -39,6 +39,7 @@ class HsmRunner:
         workdir: Path,
         timeouts: Timeouts,
         password: Callable[[], str],
+        on_session_end: Callable[[SessionRecord], None] | None = None,
     ) -> None:
         self.mode = mode
         self.mgmt_util = mgmt_util
@@ -48,6 +49,7 @@ class HsmRunner:
         self.workdir = workdir
         self.timeouts = timeouts
         self._password = password
+        self._on_session_end = on_session_end
         self.secrets: list[str] = []
         self.transcript = load_transcript(transcript_path) if mode == "replay" else Transcript()
         self._started = 0
@@ -90,10 +92,10 @@ class HsmRunner:
                 )
             # The session runs in its own working directory: paths from the target are the caller's.
             argv = [str(executable)] + [str(Path(a).resolve()) for a in argv[1:]]
-            if self.mode == "record":
-                record = SessionRecord(utility)
-                self.transcript.sessions.append(record)
-                recorder = SessionRecorder(record, self.secrets)
+            # Live runs keep the transcript too, as evidence; only record mode writes it as a cassette.
+            record = SessionRecord(utility)
+            self.transcript.sessions.append(record)
+            recorder = SessionRecorder(record, self.secrets)
         return UtilityDriver(
             utility,
             argv,
@@ -115,6 +117,7 @@ class HsmRunner:
             session.close()
         finally:
             driver.kill()
+            self._session_ended()
 
     @contextmanager
     def key_session(self) -> Iterator[KeyUtilSession]:
@@ -127,12 +130,17 @@ class HsmRunner:
             session.close()
         finally:
             driver.kill()
+            self._session_ended()
+
+    def _session_ended(self) -> None:
+        """Hand the session just ended (as recorded, or as replayed) to whoever keeps evidence."""
+        if self._on_session_end is not None and self._started <= len(self.transcript.sessions):
+            self._on_session_end(self.transcript.sessions[self._started - 1])
 
     def _read_output_file(self, path: Path) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
-        record = self.transcript.sessions[-1] if self.mode == "record" else None
-        if record is not None:
-            SessionRecorder(record, self.secrets).file_read(path.name, text)
+        if self.mode != "replay":
+            SessionRecorder(self.transcript.sessions[-1], self.secrets).file_read(path.name, text)
         return text
 
     # -- files --------------------------------------------------------------------------------------

@@ -29,26 +29,14 @@ class ScenarioEntry:
     cassette: str
     duration_seconds: float
     findings: tuple[dict[str, Any], ...] = ()
+    rule: str | None = None
+    expected: str = "supported"
+    evidence: tuple[str, ...] = ()
+    provenance: dict[str, Any] | None = None
 
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def replay_provenance(path: Path) -> dict[str, Any]:
-    """Where a replayed observation came from: the cassette, its hash and its recorded provenance."""
-    try:
-        provenance = read_provenance(path)
-    except ChsmError as exc:
-        return {"cassette": path.as_posix(), "problem": str(exc)}
-    return {
-        "cassette": path.as_posix(),
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "recorded_at": provenance.recorded_at,
-        "origin": provenance.target_kind,
-        "target": provenance.target_name,
-        "tool_version": provenance.tool_version,
-    }
 
 
 def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exitstatus: int) -> None:
@@ -59,8 +47,7 @@ def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exi
         data["tags"] = list(entry.tags)
         data["findings"] = list(entry.findings)
         data["outcome"] = entry.outcome.value
-        if run.mode == "replay":
-            data["provenance"] = replay_provenance(Path(entry.cassette))
+        data["evidence"] = list(entry.evidence)
         scenarios.append(data)
     counts = {o.value: 0 for o in Outcome}
     for entry in entries:
@@ -68,6 +55,7 @@ def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exi
     summary = {
         "tool": "chsm-checks",
         "tool_version": __version__,
+        "run_id": path.parent.name,
         "mode": run.mode,
         "evidence": "REPLAY" if run.mode == "replay" else "LIVE",
         "target": {
