@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from . import __version__
 from .arm.client import ArmClient
+from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError
 from .evidence import ScenarioEvidence
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .reports import ScenarioEntry, write_summary
+from .reports.allure_results import mask_parameters, write_environment
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .target import Target, load_target
@@ -280,6 +283,7 @@ def hsm(
         not_applicable(f"{chsm_run.target.path} names no [hsm] utilities")
     runner = chsm_run.hsm_runner(info.transcript, tmp_path, evidence)
     yield runner
+    chsm_run.secrets.update(runner.secrets)
     if _keep_recording(request.node, info.transcript):
         runner.save(chsm_run.provenance(info.label))
 
@@ -300,6 +304,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if info is not None and item.nodeid not in seen:
             entries.append(_entry(item, info, Verdict(Outcome.NOT_RUN, "did not run"), 0.0))
     write_summary(Path(out) / "summary.json", run, entries, exitstatus)
+    alluredir = config.getoption("--alluredir", None)
+    if alluredir:
+        mask_parameters(Path(alluredir), run.secrets)
+        write_environment(Path(alluredir), run_environment(run, config.rootpath))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -308,3 +316,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("chsm-checks waivers")
         for note in run.waiver_notes:
             terminalreporter.write_line(note)
+
+
+def run_environment(run: RunContext, root: Path) -> dict[str, str]:
+    """The run's environment, as the Allure report's environment section shows it."""
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%H", "--", "features"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    environment = {
+        "chsm-checks": __version__,
+        "evidence": "REPLAY" if run.mode == "replay" else "LIVE",
+        "mode": run.mode,
+        "target": f"{run.target.name} ({run.target.kind}, {run.target.cloud.name})",
+        "features-commit": commit or "unknown (not a git checkout)",
+    }
+    environment |= {
+        f"api-version.{kind.rsplit('/', 1)[-1]}": version for kind, version in API_VERSIONS.items()
+    }
+    return environment

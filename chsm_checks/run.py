@@ -88,6 +88,7 @@ class RunContext:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     hsm_password_source: Callable[[str], str | None] | None = field(default=None, repr=False)
     report_dir: Path | None = None
+    secrets: set[str] = field(default_factory=set, repr=False)
     waivers_path: Path | None = None
     waiver_notes: list[str] = field(default_factory=list, repr=False)
     _catalogue: Catalogue | None = field(default=None, repr=False)
