@@ -14,10 +14,14 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import __version__
-from .errors import ConfigError
+from .errors import ChsmError, ConfigError
+
+if TYPE_CHECKING:
+    from .evidence.bundle import SigningKey
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 SCENARIOS_MODULE = Path("steps/test_scenarios.py")
@@ -60,8 +64,42 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-mutations", action="store_true", help="allow backup/restore (live, record)")
     run.add_argument("--reports", default="reports", help="where reports/<run-id>/ goes")
     run.add_argument("--waivers", help="waiver file (default: the target's 'waivers')")
+    run.add_argument(
+        "--oscal-version", choices=("1.1.2", "1.1.3", "1.2.1"), default="1.1.3", help="OSCAL version (1.1.3)"
+    )
+    run.add_argument(
+        "--no-html",
+        dest="html",
+        action="store_false",
+        help="skip the Allure HTML report even if Allure 3 is installed",
+    )
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
+    _add_signing_options(run)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a run directory against its signed manifest",
+        description="Exit codes: 0 every file matches and the signature holds, 1 otherwise, 2 usage error.",
+    )
+    verify.add_argument("run_dir", metavar="DIR", help="a run directory, e.g. reports/latest")
+    verify.add_argument(
+        "--public-key", metavar="PATH", help="the signer's Ed25519 public key (PEM); only then is it trusted"
+    )
+    report = commands.add_parser(
+        "report",
+        help="rebuild a run's matrix, OSCAL document and Allure HTML report, then seal it again",
+    )
+    report.add_argument(
+        "run_dir", metavar="DIR", nargs="?", default="reports/latest", help="(reports/latest)"
+    )
+    report.add_argument("--oscal-version", choices=("1.1.2", "1.1.3", "1.2.1"), default="1.1.3")
+    _add_signing_options(report)
+
+    merge = commands.add_parser("merge", help="merge sealed run directories (shards) into one sealed bundle")
+    merge.add_argument("run_dirs", nargs="+", metavar="DIR", help="the shards' run directories")
+    merge.add_argument("--out", required=True, metavar="DIR", help="the merged run directory (new or empty)")
+    _add_signing_options(merge)
 
     sandbox = commands.add_parser("sandbox", help="the local ARM stand-in")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -89,6 +127,36 @@ def _parser() -> argparse.ArgumentParser:
     profiles.add_argument("--out", default="cassettes/profiles", help="where (default cassettes/profiles)")
     profiles.add_argument("--target", default="targets/sandbox.toml", help="the sandbox target to adapt")
     return parser
+
+
+def _add_signing_options(parser: argparse.ArgumentParser) -> None:
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument(
+        "--signing-key",
+        metavar="PATH",
+        help="Ed25519 private key (PEM, PKCS8, unencrypted) to sign the manifest with; without it or "
+        "--signing-key-env a key is generated and the bundle is not signed by a trusted key",
+    )
+    key.add_argument("--signing-key-env", metavar="NAME", help="environment variable holding that key's PEM")
+
+
+def _signing_key(args: argparse.Namespace) -> SigningKey:
+    from .evidence.bundle import load_signing_key
+
+    return load_signing_key(Path(args.signing_key) if args.signing_key else None, args.signing_key_env)
+
+
+def seal(run_dir: Path, key: SigningKey) -> None:
+    """Write the run's manifest and sign it: the last write to a run directory."""
+    from .evidence.bundle import sign
+
+    sign(run_dir, key)
+    print(f"chsm-checks: sealed {run_dir}: {_trust_note(key)}")
+
+
+def _trust_note(key: SigningKey) -> str:
+    advice = "" if key.trusted else "; pass --signing-key or --signing-key-env to sign with a trusted key"
+    return key.statement + advice
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -129,6 +197,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
     try:
         target = load_target(args.target)
+        key = _signing_key(args)
     except ConfigError as exc:
         return _fail(str(exc))
     if not SCENARIOS_MODULE.is_file():
@@ -193,9 +262,72 @@ def _command_run(args: argparse.Namespace) -> int:
     print(
         f"chsm-checks: {summary['evidence']} {args.mode} run of {target.name}: {shown}; reports in {run_dir}"
     )
+    try:
+        from .reports.build import build_reports
+
+        _notes(build_reports(run_dir, oscal_version=args.oscal_version, html=args.html))
+        seal(run_dir, key)
+    except ChsmError as exc:
+        return _fail(str(exc), EXIT_NOT_EVALUATED)
     if status == pytest.ExitCode.INTERRUPTED:
         return EXIT_NOT_EVALUATED
     return exit_code(counts)
+
+
+def _command_verify(args: argparse.Namespace) -> int:
+    from .evidence.bundle import verify
+
+    try:
+        result = verify(Path(args.run_dir), Path(args.public_key) if args.public_key else None)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print("\n".join(result.report()))
+    return EXIT_OK if result.ok else EXIT_FINDINGS
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"chsm-checks: {note}")
+
+
+def _command_report(args: argparse.Namespace) -> int:
+    from .evidence.bundle import verify
+    from .reports.build import build_reports
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "summary.json").is_file():
+        return _fail(f"{run_dir}: not a run directory (no summary.json)")
+    try:
+        key = _signing_key(args)
+        if (run_dir / "MANIFEST.sha256").exists() and not verify(run_dir).ok:
+            # Re-sealing would bless whatever changed since the run: refuse instead.
+            return _fail(
+                f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
+            )
+        _notes(build_reports(run_dir, oscal_version=args.oscal_version))
+        seal(run_dir, key)
+    except ChsmError as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
+def _command_merge(args: argparse.Namespace) -> int:
+    from .evidence.bundle import merge
+
+    try:
+        key = _signing_key(args)
+        from .reports.build import build_reports
+
+        out = merge(
+            [Path(d) for d in args.run_dirs],
+            Path(args.out),
+            key,
+            rebuild=lambda merged: _notes(build_reports(merged)),
+        )
+    except ChsmError as exc:
+        return _fail(str(exc))
+    print(f"chsm-checks: merged {len(args.run_dirs)} runs into {out}: {_trust_note(key)}")
+    return EXIT_OK
 
 
 def _command_sandbox_serve(args: argparse.Namespace) -> int:
@@ -229,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _command_run(args)
+    if args.command == "verify":
+        return _command_verify(args)
+    if args.command == "merge":
+        return _command_merge(args)
+    if args.command == "report":
+        return _command_report(args)
     if args.sandbox_command == "record-profiles":
         from .record_profiles import record_all
 

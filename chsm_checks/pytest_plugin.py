@@ -16,7 +16,7 @@ from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError
-from .evidence import ScenarioEvidence
+from .evidence.store import ScenarioEvidence
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .reports import ScenarioEntry, write_summary

@@ -25,7 +25,7 @@ from .checks.evaluate import evaluate
 from .checks.model import Finding
 from .checks.waivers import WaiverBook, load_waivers
 from .errors import ConfigError, CouldNotEvaluate
-from .evidence import ScenarioEvidence, exchange_record
+from .evidence.store import ScenarioEvidence, exchange_record
 from .hsm.drill import SourceInventory
 from .hsm.inventory import KeyInventory, UserInventory
 from .hsm.runner import HsmRunner

@@ -1,7 +1,4 @@
-"""Evidence: what each scenario observed, as files in the run's ``evidence/`` and Allure attachments."""
+"""Evidence: per-scenario files and Allure attachments (``store``), and the signed bundle (``bundle``).
 
-from __future__ import annotations
-
-from .store import ScenarioEvidence, exchange_record
-
-__all__ = ["ScenarioEvidence", "exchange_record"]
+Kept empty so ``chsm-checks verify`` loads only what verifying needs.
+"""

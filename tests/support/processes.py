@@ -115,7 +115,8 @@ def run_cli(
 
 def summary(report_dir: Path) -> dict[str, Any]:
     """The summary.json of the newest run under ``report_dir``."""
-    return json.loads((report_dir / "latest" / "summary.json").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads((report_dir / "latest" / "summary.json").read_text(encoding="utf-8"))
+    return loaded
 
 
 def project_copy(tmp_path: Path) -> Path:

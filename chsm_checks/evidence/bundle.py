@@ -1,0 +1,602 @@
+"""A run directory as a sealed evidence bundle: a manifest of every file, signed with Ed25519.
+
+Layout added to a run directory by :func:`sign`::
+
+    SIGNER.json              who signed, with what key, and whether that key is trusted (listed)
+    MANIFEST.sha256          ``<sha256>  <path>`` for every other file; ``sha256sum -c`` reads it
+    MANIFEST.sha256.sig      base64 of the raw 64-byte Ed25519 signature over MANIFEST.sha256
+    MANIFEST.sha256.pub.pem  the public half of the signing key
+
+The bundled public key only shows that the files are unchanged since someone sealed them; that
+*you* trust the signer is shown only by verifying with a public key obtained elsewhere.
+
+A verifier treats the bundle as hostile: it reads only regular files it found by walking the
+directory without following links, and never a path the manifest names unless the walk found it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ..errors import ChsmError, ConfigError
+
+MANIFEST = "MANIFEST.sha256"
+SIGNATURE = "MANIFEST.sha256.sig"
+PUBLIC_KEY = "MANIFEST.sha256.pub.pem"
+SIGNER = "SIGNER.json"
+SEAL_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
+GENERATED = "generated for this run"
+# Merged by relative path across shards; every other file of a shard goes to shards/<name>/.
+MERGED_TREES = ("evidence", "allure-results")
+
+_LINE = re.compile(r"([0-9a-f]{64})  (.+)")
+
+
+class BundleError(ChsmError):
+    """A run directory cannot be sealed, or run directories cannot be merged."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An Ed25519 private key and where it came from: ``path``, ``environment`` or generated."""
+
+    private_key: Ed25519PrivateKey
+    trusted: bool
+    source: str
+
+    @property
+    def public_key_sha256(self) -> str:
+        return _fingerprint(self.private_key.public_key())
+
+    @property
+    def statement(self) -> str:
+        """One sentence on what the signature with this key is worth."""
+        if not self.trusted:
+            return f"not signed by a trusted key: the key was {GENERATED} and discarded"
+        where = "a key file" if self.source == "path" else "an environment variable"
+        return f"signed with the Ed25519 key from {where} (sha256:{self.public_key_sha256})"
+
+
+@dataclass
+class Verification:
+    """What :func:`verify` found; ``ok`` when every file matches, the signature holds and nothing is amiss."""
+
+    run_dir: Path
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    signature_ok: bool = False
+    trusted: bool = False
+    matched: int = 0
+    public_key_sha256: str | None = None
+    signer: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.signature_ok and not (self.missing or self.extra or self.changed or self.problems)
+
+    @property
+    def verdict(self) -> str:
+        if not self.signature_ok:
+            seal = "signature does not hold"
+        elif self.trusted:
+            seal = f"signed by a trusted key (Ed25519 sha256:{self.public_key_sha256})"
+        elif self.signer is not None and self.signer.get("source") == GENERATED:
+            seal = f"not signed by a trusted key: the key was {GENERATED}"
+        else:
+            seal = "not signed by a trusted key: give --public-key to check the signer"
+        if self.ok:
+            return f"{self.run_dir}: all {self.matched} files match {MANIFEST}; {seal}"
+        counts = [
+            f"{len(items)} {label}"
+            for items, label in (
+                (self.missing, "missing"),
+                (self.extra, "extra"),
+                (self.changed, "changed"),
+                (self.problems, "problem" if len(self.problems) == 1 else "problems"),
+            )
+            if items
+        ]
+        detail = f" ({', '.join(counts)})" if counts else ""
+        return f"{self.run_dir}: does not verify{detail}; {seal}"
+
+    def report(self) -> list[str]:
+        """One line per missing, extra or changed file and per problem, then the verdict."""
+        return [
+            *(f"missing: {path}" for path in self.missing),
+            *(f"extra: {path}" for path in self.extra),
+            *(f"changed: {path}" for path in self.changed),
+            *(f"problem: {problem}" for problem in self.problems),
+            self.verdict,
+        ]
+
+
+@dataclass(frozen=True)
+class _Tree:
+    files: list[str]
+    irregular: list[tuple[str, str]]
+
+
+def _walk(root: Path) -> _Tree:
+    """Regular files under ``root`` as sorted POSIX paths, and what is not one; links are not followed."""
+    files: list[str] = []
+    irregular: list[tuple[str, str]] = []
+
+    def visit(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_symlink():
+                    irregular.append((relative, "a symbolic link"))
+                elif entry.is_dir(follow_symlinks=False):
+                    visit(entry.path, relative + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(relative)
+                else:
+                    irregular.append((relative, "not a regular file"))
+
+    visit(str(root), "")
+    return _Tree(sorted(files), sorted(irregular))
+
+
+def _open_regular(path: Path) -> int:
+    # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after the walk is refused, not read.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BundleError(f"{path}: not a regular file")
+    return fd
+
+
+def _read(path: Path) -> bytes:
+    with open(_open_regular(path), "rb") as stream:
+        return stream.read()
+
+
+def _sha256(path: Path) -> str:
+    with open(_open_regular(path), "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _unlistable(path: str) -> str | None:
+    """Why ``path`` cannot be a manifest line, or ``None``."""
+    if path.startswith("/"):
+        return "an absolute path"
+    if "\\" in path:
+        return "a backslash in the path"
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        return "a control character in the path"
+    parts = path.split("/")
+    if ".." in parts:
+        return "a path out of the run directory"
+    if "" in parts or "." in parts:
+        return "not a plain relative path"
+    if path in SEAL_FILES:
+        return "the manifest cannot list its own seal"
+    return None
+
+
+def _fingerprint(key: Ed25519PublicKey) -> str:
+    """sha256 of the DER SubjectPublicKeyInfo, as ``openssl pkey -pubin -outform DER | sha256sum``."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def write_manifest(run_dir: Path) -> Path:
+    """Write ``MANIFEST.sha256`` over every regular file of ``run_dir`` but the seal files.
+
+    Refuses a directory holding symbolic links, special files or names a manifest line cannot carry.
+    """
+    tree = _walk(run_dir)
+    refused = [f"{path}: {why}" for path, why in tree.irregular]
+    refused += [
+        f"{path}: {why}" for path in tree.files if path not in SEAL_FILES and (why := _unlistable(path))
+    ]
+    if refused:
+        raise BundleError(f"{run_dir}: cannot be sealed: {'; '.join(refused)}")
+    lines = [f"{_sha256(run_dir / path)}  {path}\n" for path in tree.files if path not in SEAL_FILES]
+    manifest = run_dir / MANIFEST
+    manifest.write_text("".join(lines), encoding="utf-8", newline="\n")
+    return manifest
+
+
+def load_signing_key(path: Path | None, env_name: str | None) -> SigningKey:
+    """The Ed25519 key from a PEM file or an environment variable; without either, a new untrusted one."""
+    if path is not None and env_name is not None:
+        raise ConfigError("--signing-key and --signing-key-env: give one, not both")
+    if path is not None:
+        where = f"--signing-key {path}"
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read: {exc.strerror}") from exc
+        return SigningKey(_private_key(pem, where), trusted=True, source="path")
+    if env_name is not None:
+        where = f"--signing-key-env {env_name}"
+        text = os.environ.get(env_name, "")
+        if not text.strip():
+            raise ConfigError(f"{where}: the environment variable is not set or empty")
+        return SigningKey(_private_key(text.encode("utf-8"), where), trusted=True, source="environment")
+    return SigningKey(Ed25519PrivateKey.generate(), trusted=False, source=GENERATED)
+
+
+def _private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError as exc:  # encrypted
+        raise ConfigError(f"{where}: the key is encrypted; an unencrypted PKCS8 PEM key is needed") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"{where}: not a PEM private key (PKCS8, unencrypted)") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{where}: a {type(key).__name__.removeprefix('_')} key; an Ed25519 key is needed")
+    return key
+
+
+def _public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def sign(run_dir: Path, key: SigningKey) -> str:
+    """Seal ``run_dir``: write SIGNER.json, the manifest (which lists it), the signature and public key.
+
+    Returns the statement written to SIGNER.json, saying whether the key was trusted.
+    """
+    signer = {
+        "algorithm": "Ed25519",
+        "trusted": key.trusted,
+        "source": key.source,
+        "public_key_sha256": key.public_key_sha256,
+        "statement": key.statement,
+    }
+    (run_dir / SIGNER).write_text(json.dumps(signer, indent=2) + "\n", encoding="utf-8")
+    manifest = write_manifest(run_dir).read_bytes()
+    signature = base64.b64encode(key.private_key.sign(manifest)).decode("ascii")
+    (run_dir / SIGNATURE).write_text(signature + "\n", encoding="ascii")
+    public = key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (run_dir / PUBLIC_KEY).write_bytes(public)
+    return key.statement
+
+
+def _symlink_on(root: Path, path: str) -> str | None:
+    """The first component of ``path`` under ``root`` that is a symbolic link (lstat only, never followed)."""
+    current = root
+    for part in path.split("/"):
+        current = current / part
+        if current.is_symlink():
+            return current.relative_to(root).as_posix()
+    return None
+
+
+def _listed(manifest: bytes, root: Path, problems: list[str]) -> dict[str, str]:
+    try:
+        text = manifest.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{MANIFEST}: not UTF-8 text")
+        return {}
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    else:
+        problems.append(f"{MANIFEST}: does not end with a newline")
+    listed: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        match = _LINE.fullmatch(line)
+        if match is None:
+            problems.append(f"{MANIFEST} line {number}: malformed: {line[:120]!r}")
+            continue
+        digest, path = match.groups()
+        if why := _unlistable(path):
+            problems.append(f"{MANIFEST} line {number}: {why}: {path!r}")
+        elif link := _symlink_on(root, path):
+            problems.append(f"{MANIFEST} line {number}: {path!r} passes through the symbolic link {link}")
+        elif path in listed:
+            problems.append(f"{MANIFEST} line {number}: {path!r} is listed twice")
+        else:
+            listed[path] = digest
+    return listed
+
+
+def _decoded_signature(text: bytes) -> bytes | None:
+    try:
+        signature = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return signature if len(signature) == 64 else None
+
+
+def verify(run_dir: Path, public_key: Path | None = None) -> Verification:
+    """Check every file of ``run_dir`` against its manifest, and the manifest against its signature.
+
+    With ``public_key`` the signature is checked with it and, when it holds, the bundle is trusted;
+    without, the bundled public key is used and the result is never trusted.
+    """
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such directory")
+    verifying_key: Ed25519PublicKey | None = None
+    if public_key is not None:
+        try:
+            verifying_key = _public_key(public_key.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"--public-key {public_key}: cannot read: {exc.strerror}") from exc
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise ConfigError(f"--public-key {public_key}: not a PEM Ed25519 public key") from exc
+
+    root = run_dir.resolve()
+    result = Verification(run_dir)
+    tree = _walk(root)
+    files = set(tree.files)
+    result.problems += [f"{path}: {why}; a bundle holds regular files only" for path, why in tree.irregular]
+
+    manifest = _read(root / MANIFEST) if MANIFEST in files else None
+    if manifest is None:
+        result.problems.append(f"{MANIFEST}: not found")
+    listed = _listed(manifest, root, result.problems) if manifest is not None else {}
+    for path, digest in listed.items():
+        if path not in files:
+            result.missing.append(path)
+            continue
+        try:
+            actual = _sha256(root / path)
+        except (OSError, BundleError) as exc:  # replaced since the walk
+            result.problems.append(f"{path}: cannot be read: {exc}")
+            continue
+        if actual != digest:
+            result.changed.append(path)
+        else:
+            result.matched += 1
+    result.extra = sorted(files - listed.keys() - SEAL_FILES)
+
+    signed_by = _signing_public_key(root, files, manifest, verifying_key, public_key, result.problems)
+    if signed_by is not None:
+        result.signature_ok = True
+        result.public_key_sha256 = _fingerprint(signed_by)
+        result.trusted = public_key is not None
+        result.signer = _signer(root, listed, result)
+    return result
+
+
+def _signing_public_key(
+    root: Path,
+    files: set[str],
+    manifest: bytes | None,
+    verifying_key: Ed25519PublicKey | None,
+    public_key: Path | None,
+    problems: list[str],
+) -> Ed25519PublicKey | None:
+    """The key the signature holds with over ``manifest``: the one given, else the bundled one."""
+    key_name = f"--public-key {public_key}"
+    if verifying_key is None:
+        key_name = f"the bundled public key {PUBLIC_KEY}"
+        if PUBLIC_KEY not in files:
+            problems.append(f"{PUBLIC_KEY}: not found")
+        else:
+            try:
+                verifying_key = _public_key(_read(root / PUBLIC_KEY))
+            except (ValueError, UnsupportedAlgorithm):
+                problems.append(f"{PUBLIC_KEY}: not a PEM Ed25519 public key")
+    signature: bytes | None = None
+    if SIGNATURE not in files:
+        problems.append(f"{SIGNATURE}: not found")
+    else:
+        signature = _decoded_signature(_read(root / SIGNATURE))
+        if signature is None:
+            problems.append(f"{SIGNATURE}: not a base64 Ed25519 signature")
+    if manifest is None or verifying_key is None or signature is None:
+        return None
+    try:
+        verifying_key.verify(signature, manifest)
+    except InvalidSignature:
+        problems.append(f"{SIGNATURE}: does not hold over {MANIFEST} with {key_name}")
+        return None
+    return verifying_key
+
+
+def _signer(root: Path, listed: dict[str, str], result: Verification) -> dict[str, Any] | None:
+    """SIGNER.json, when the signed manifest covers it unchanged and it names the key that signed."""
+    if SIGNER not in listed:
+        result.problems.append(f"{SIGNER}: not covered by {MANIFEST}")
+        return None
+    if SIGNER in result.missing or SIGNER in result.changed:
+        return None
+    try:
+        signer = json.loads(_read(root / SIGNER))
+    except ValueError:
+        signer = None
+    if not isinstance(signer, dict):
+        result.problems.append(f"{SIGNER}: not a JSON object")
+        return None
+    if signer.get("public_key_sha256") != result.public_key_sha256:
+        result.problems.append(
+            f"{SIGNER}: names the key sha256:{signer.get('public_key_sha256')}, "
+            f"but sha256:{result.public_key_sha256} signed"
+        )
+    return signer
+
+
+@dataclass(frozen=True)
+class _Shard:
+    name: str
+    root: Path
+    summary: dict[str, Any]
+    manifest_sha256: str
+    public_key_sha256: str | None
+
+
+def _shard(run_dir: Path) -> _Shard:
+    check = verify(run_dir)
+    if not check.ok:
+        raise BundleError(f"{check.verdict}; see: chsm-checks verify {run_dir}")
+    root = run_dir.resolve()
+    try:
+        summary = json.loads(_read(root / "summary.json"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{run_dir}: summary.json: not readable JSON ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise BundleError(f"{run_dir}: summary.json: not a chsm-checks summary")
+    manifest_sha256 = hashlib.sha256(_read(root / MANIFEST)).hexdigest()
+    return _Shard(root.name, root, summary, manifest_sha256, check.public_key_sha256)
+
+
+def _comparable_target(summary: dict[str, Any]) -> Any:
+    # The target file's path differs between machines running the same target.
+    target = summary.get("target")
+    return {k: v for k, v in target.items() if k != "path"} if isinstance(target, dict) else target
+
+
+def _merged_summary(shards: list[_Shard], run_id: str) -> dict[str, Any]:
+    first = shards[0]
+    for shard in shards[1:]:
+        for name, value in (("mode", lambda s: s.get("mode")), ("target", _comparable_target)):
+            if value(shard.summary) != value(first.summary):
+                raise BundleError(
+                    f"{shard.root}: {name} {value(shard.summary)!r} differs from "
+                    f"{first.root}'s {value(first.summary)!r}; only runs of one {name} are merged"
+                )
+    scenarios: list[Any] = []
+    counts: dict[str, int] = {}
+    waiver_notes: list[Any] = []
+    owner: dict[str, Path] = {}
+    for shard in shards:
+        try:
+            for scenario in shard.summary["scenarios"]:
+                nodeid = scenario["nodeid"]
+                if nodeid in owner:
+                    raise BundleError(
+                        f"{shard.root}: scenario {nodeid} also ran in {owner[nodeid]}; "
+                        "shards must not overlap"
+                    )
+                owner[nodeid] = shard.root
+                scenarios.append(scenario)
+            for outcome, n in shard.summary["counts"].items():
+                counts[outcome] = counts.get(outcome, 0) + int(n)
+            waiver_notes += [n for n in shard.summary.get("waiver_notes", []) if n not in waiver_notes]
+            datetime.fromisoformat(shard.summary["started"])
+            datetime.fromisoformat(shard.summary["finished"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{shard.root}: summary.json: not a chsm-checks summary ({exc!r})") from exc
+    return first.summary | {
+        "run_id": run_id,
+        "allow_mutations": any(s.summary.get("allow_mutations") for s in shards),
+        "started": min((s.summary["started"] for s in shards), key=datetime.fromisoformat),
+        "finished": max((s.summary["finished"] for s in shards), key=datetime.fromisoformat),
+        "pytest_exit_status": max(int(s.summary.get("pytest_exit_status", 0)) for s in shards),
+        "counts": counts,
+        "waiver_notes": waiver_notes,
+        "scenarios": scenarios,
+        "merged_from": [
+            {
+                "run_id": s.summary.get("run_id", s.name),
+                "manifest_sha256": s.manifest_sha256,
+                "public_key_sha256": s.public_key_sha256,
+            }
+            for s in shards
+        ],
+    }
+
+
+def _copy_plan(shards: list[_Shard]) -> dict[str, Path]:
+    """Destination path in the merged bundle → source file; a path two shards fill differently is refused."""
+    plan: dict[str, tuple[Path, _Shard]] = {}
+    for shard in shards:
+        for path in _walk(shard.root).files:
+            top, _, rest = path.partition("/")
+            target = path if top in MERGED_TREES and rest else f"shards/{shard.name}/{path}"
+            source = shard.root / path
+            if target in plan:
+                earlier, owner = plan[target]
+                if _sha256(earlier) != _sha256(source):
+                    raise BundleError(f"{target}: differs between {owner.root} and {shard.root}")
+                continue
+            plan[target] = (source, shard)
+    return {target: source for target, (source, _) in plan.items()}
+
+
+def merge(
+    run_dirs: list[Path],
+    out: Path,
+    key: SigningKey,
+    rebuild: Callable[[Path], None] | None = None,
+) -> Path:
+    """Merge sealed run directories (shards of one run) into ``out``, a new sealed bundle.
+
+    Each input must verify. Evidence and Allure results merge by path; every other file of a shard,
+    its seal included, is kept under ``shards/<name>/``. ``summary.json`` is rebuilt from the
+    shards' and lists them in ``merged_from``; ``rebuild(out)`` then regenerates what derives from it.
+    """
+    if not run_dirs:
+        raise ConfigError("merge: no run directories given")
+    shards = [_shard(run_dir) for run_dir in run_dirs]
+    names: dict[str, Path] = {}
+    for shard in shards:
+        if shard.name in names:
+            raise BundleError(f"{shard.root}: has the name of {names[shard.name]}; each shard needs its own")
+        names[shard.name] = shard.root
+    destination = out.resolve()
+    for shard in shards:
+        if destination.is_relative_to(shard.root):
+            raise ConfigError(f"--out {out}: inside the input {shard.root}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not an empty directory")
+    summary = _merged_summary(shards, destination.name)
+    plan = _copy_plan(shards)
+
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        for target, source in plan.items():
+            (out / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, out / target)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if rebuild is not None:
+            rebuild(out)
+        sign(out, key)
+    except BaseException:
+        # Leave no half-merged bundle: out is as it was, absent or empty.
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        if created:
+            out.rmdir()
+        raise
+    return out
+
+
+__all__ = [
+    "GENERATED",
+    "MANIFEST",
+    "PUBLIC_KEY",
+    "SIGNATURE",
+    "SIGNER",
+    "BundleError",
+    "SigningKey",
+    "Verification",
+    "load_signing_key",
+    "merge",
+    "sign",
+    "verify",
+    "write_manifest",
+]

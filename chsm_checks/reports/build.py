@@ -1,0 +1,54 @@
+"""After a run (or a merge): the reports built from ``summary.json`` and the evidence.
+
+The configuration matrix and the OSCAL assessment results always; the single-file Allure HTML
+report when the Allure 3 command line (``npm install -g allure``) is on PATH. The OSCAL document is
+validated against the official NIST schema before the run is sealed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..checks.catalogue import load_catalogue
+from ..errors import CouldNotEvaluate
+from .matrix import write_matrix
+from .oscal import DEFAULT_OSCAL_VERSION, validate, write_assessment_results
+
+ALLURE_INSTALL = "npm install -g allure"
+
+
+def allure_html(run_dir: Path) -> str:
+    """Build ``allure-report/index.html`` (one self-contained file); a sentence saying what happened."""
+    allure = shutil.which("allure")
+    if allure is None:
+        return f"no Allure HTML report: the Allure 3 command line is not installed ({ALLURE_INSTALL})"
+    version = subprocess.run([allure, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    if not version.startswith("3."):
+        return f"no Allure HTML report: `allure` is version {version or 'unknown'}, not 3.x ({ALLURE_INSTALL})"
+    out = run_dir / "allure-report"
+    done = subprocess.run(
+        [allure, "awesome", str(run_dir / "allure-results"), "-o", str(out), "--single-file"],
+        capture_output=True, text=True, check=False, cwd=run_dir,
+    )  # fmt: skip
+    if done.returncode != 0 or not (out / "index.html").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CouldNotEvaluate(f"allure exited {done.returncode} building {out}: {tail[0]}")
+    return f"Allure HTML report: {out / 'index.html'}"
+
+
+def build_reports(run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True) -> list[str]:
+    """Write the matrix, the OSCAL document (validated) and, if possible, the Allure HTML report."""
+    notes = []
+    md, page = write_matrix(run_dir)
+    notes.append(f"configuration matrix: {page}")
+    document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
+    problems = validate(json.loads(document_path.read_text(encoding="utf-8")), oscal_version)
+    if problems:
+        raise CouldNotEvaluate(f"{document_path} does not validate against OSCAL {oscal_version}: {problems[0]}")
+    notes.append(f"OSCAL {oscal_version} assessment results (valid): {document_path}")
+    if html:
+        notes.append(allure_html(run_dir))
+    return notes

@@ -1,0 +1,471 @@
+"""The configuration matrix: for each configuration, what the tutorial expects and what the run observed.
+
+It is the page a compliance lead reads first, written beside ``summary.json`` as ``matrix.md`` and
+``matrix.html``. One row per scenario (each outline example its own row), grouped by feature and
+Rule. A replay says so on top, with when its recordings were made: it can never pass for a live run.
+The HTML is one self-contained file (inline CSS, no script, nothing fetched); every text in it comes
+from files and is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+_COUNTED = (
+    ("passed", "passed"),
+    ("failed", "failed"),
+    ("error", "error"),
+    ("not_applicable", "not applicable"),
+    ("waived", "waived"),
+    ("not_run", "not run"),
+)
+# outcome -> (mark, status word); the mark is never the only signal: the word and colour go with it.
+_STATUS = {
+    "passed": ("✔", "passed"),
+    "failed": ("✘", "failed"),
+    "error": ("?", "error"),
+    "not_run": ("?", "not run"),
+    "not_applicable": ("–", "not applicable"),
+    "waived": ("–", "waived"),
+}
+_FRAMEWORKS = (("nist-", "NIST"), ("cis-", "CIS"), ("mcsb-", "MCSB"))
+_COLUMNS = ("Configuration", "Expected", "Observed", "Status", "Controls", "Severity", "Evidence")
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    expected: str
+    outcome: str
+    observed: str
+    details: tuple[str, ...]
+    mark: str
+    status: str
+    controls: tuple[str, ...]
+    severity: str
+    evidence: tuple[str, ...]  # safe relative hrefs, in the summary's order
+    folder: str | None  # safe relative href of the scenario's evidence folder
+
+
+@dataclass(frozen=True)
+class _Group:
+    feature: str
+    feature_file: str
+    rules: dict[str | None, list[_Row]]
+
+
+# -- reading the summary ---------------------------------------------------------------------------
+
+
+def _observed(scenario: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The observed verdict and the lines that explain it."""
+    outcome, expected = scenario["outcome"], scenario.get("expected", "supported")
+    message = " ".join(str(scenario.get("message") or "").split())
+    findings = scenario.get("findings") or []
+
+    said = (message,) if message else ()
+
+    def of(status: str) -> list[Mapping[str, Any]]:
+        return [f for f in findings if f.get("status") == status]
+
+    if outcome == "passed":
+        return expected, ()
+    if outcome == "failed":
+        lines = [f"finding: {f['message']} [{f['check']}]" for f in of("failed")]
+        return f"NOT {expected}", tuple(lines or [f"finding: {message}"])
+    if outcome == "error":
+        lines = [f"{f['message']} [{f['check']}]" for f in of("error")]
+        return "could not evaluate", (message or "no reason was recorded", *lines)
+    if outcome == "not_applicable":
+        return "not applicable", (message or "no reason was recorded",)
+    if outcome == "waived":
+        return "waived", tuple(_waiver_line(f) for f in of("waived")) or said
+    if outcome == "not_run":
+        return "did not run", () if message == "did not run" else said
+    return f"unknown outcome {outcome!r}", said
+
+
+def _waiver_line(finding: Mapping[str, Any]) -> str:
+    waiver = finding.get("waiver") or {}
+    approver = waiver.get("approver", "an unnamed approver")
+    expires = str(waiver.get("expires", "an unknown date"))[:10]
+    ticket = f" ({waiver['ticket']})" if waiver.get("ticket") else ""
+    return f"waived by {approver} until {expires}{ticket}: {finding['message']} [{finding['check']}]"
+
+
+def _control(tag: str) -> tuple[int, str] | None:
+    """``nist-cp-9-1`` → ``NIST CP-9(1)``, ``cis-9.3.4`` → ``CIS 9.3.4``, ``mcsb-pa-7`` → ``MCSB PA-7``."""
+    for order, (prefix, framework) in enumerate(_FRAMEWORKS):
+        if tag.startswith(prefix):
+            rest = tag.removeprefix(prefix)
+            if framework == "NIST":
+                parts = rest.upper().split("-")
+                rest = "-".join(parts[:2]) + "".join(f"({e})" for e in parts[2:])
+            elif framework == "MCSB":
+                rest = rest.upper()
+            return order, f"{framework} {rest}"
+    return None
+
+
+def _controls(tags: Iterable[str]) -> tuple[str, ...]:
+    found = [c for c in (_control(t) for t in tags) if c is not None]
+    return tuple(text for _, text in sorted(found, key=lambda c: c[0]))
+
+
+def _href(path: str) -> str | None:
+    """A relative link inside the run directory, or ``None`` for a path that would leave it."""
+    parts = PurePosixPath(path).parts
+    if not parts or parts[0] == "/" or ".." in parts or "\\" in path:
+        return None
+    return quote(PurePosixPath(*parts).as_posix())
+
+
+def _folder(paths: list[str]) -> str | None:
+    parents = [PurePosixPath(p).parent.parts for p in paths if _href(p) is not None]
+    if not parents:
+        return None
+    common: list[str] = []
+    for level in zip(*parents, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return quote("/".join(common)) + "/" if common else None
+
+
+def _row(scenario: Mapping[str, Any]) -> _Row:
+    outcome = str(scenario["outcome"])
+    observed, details = _observed(scenario)
+    mark, status = _STATUS.get(outcome, ("?", outcome))
+    tags = [str(t) for t in scenario.get("tags") or []]
+    severity = next((t.removeprefix("severity-") for t in tags if t.startswith("severity-")), "—")
+    paths = [str(p) for p in scenario.get("evidence") or []]
+    return _Row(
+        name=str(scenario["name"]),
+        expected=str(scenario.get("expected", "supported")),
+        outcome=outcome,
+        observed=observed,
+        details=details,
+        mark=mark,
+        status=status,
+        controls=_controls(tags),
+        severity=severity,
+        evidence=tuple(h for h in (_href(p) for p in paths) if h is not None),
+        folder=_folder(paths),
+    )
+
+
+def _groups(summary: Mapping[str, Any]) -> list[_Group]:
+    """Rows by feature, then by Rule, each in the order the run met them."""
+    groups: dict[tuple[str, str], _Group] = {}
+    for scenario in summary["scenarios"]:
+        key = (str(scenario["feature"]), str(scenario.get("feature_file", "")))
+        group = groups.setdefault(key, _Group(*key, rules={}))
+        group.rules.setdefault(scenario.get("rule"), []).append(_row(scenario))
+    return list(groups.values())
+
+
+def _evidence_kind(summary: Mapping[str, Any]) -> str:
+    kind = summary.get("evidence")
+    if kind not in ("REPLAY", "LIVE"):
+        raise ValueError(f"summary.json: evidence: expected 'REPLAY' or 'LIVE', got {kind!r}")
+    return str(kind)
+
+
+def _moment(text: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text)).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _when(text: object) -> str:
+    moment = _moment(text)
+    return _stamp(moment) if moment else str(text or "—")
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _provenance_line(summary: Mapping[str, Any], kind: str) -> str:
+    """What the observations are: replayed from recordings made when, or read live in this run."""
+    provenances = [scenario.get("provenance") or {} for scenario in summary["scenarios"]]
+    if kind == "LIVE":
+        endpoints = sorted({str(p["endpoint"]) for p in provenances if p.get("endpoint")})
+        through = f" through {', '.join(endpoints)}" if endpoints else ""
+        return f"observations read from the target during this run{through}"
+    stamps: list[datetime] = []
+    origins: set[str] = set()
+    for provenance in provenances:
+        for recorded in (provenance, provenance.get("transcript") or {}):
+            moment = _moment(recorded.get("recorded_at"))
+            stamps += [moment] if moment else []
+            origins |= {str(recorded["origin"])} if recorded.get("origin") else set()
+    first, last = (min(stamps), max(stamps)) if stamps else (None, None)
+    if first is None or last is None:
+        made = "at times the recordings do not state"
+    elif first == last:
+        made = f"on {_stamp(first)}"
+    elif first.date() == last.date():
+        made = f"on {first:%Y-%m-%d} between {first:%H:%M:%S} and {last:%H:%M:%S} UTC"
+    else:
+        made = f"between {_stamp(first)} and {_stamp(last)}"
+    against = f" against {', '.join(sorted(origins))}" if origins else ""
+    return (
+        f"observations replayed from recordings made {made}{against}; "
+        "nothing was read from the target in this run"
+    )
+
+
+def _target_name(summary: Mapping[str, Any]) -> str:
+    return str((summary.get("target") or {}).get("name", "?"))
+
+
+def _target(summary: Mapping[str, Any]) -> str:
+    target = summary.get("target") or {}
+    return f"{_target_name(summary)} ({target.get('kind', '?')}, cloud {target.get('cloud', '?')})"
+
+
+def _counts(summary: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    counts = summary.get("counts") or {}
+    return [(key, label, int(counts.get(key, 0))) for key, label in _COUNTED]
+
+
+def _facts(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("Tool", f"{summary.get('tool', 'chsm-checks')} {summary.get('tool_version', '')}".strip()),
+        ("Target", _target(summary)),
+        ("Mode", str(summary.get("mode", "?"))),
+        ("Run", str(summary.get("run_id", "?"))),
+        ("Started", _when(summary.get("started"))),
+        ("Finished", _when(summary.get("finished"))),
+    ]
+
+
+_LEGEND = (
+    "Expected: supported — the tutorial requires this configuration and it must hold; "
+    "rejected — the tutorial calls it unsupported and it must be refused."
+)
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&])")
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown table cell: one line, Markdown and HTML syntax escaped, ``|`` included."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _md_evidence(row: _Row) -> str:
+    if not row.evidence:
+        return "none recorded"
+    first = row.evidence[0]
+    links = [f"[{_md(PurePosixPath(first).name)}]({first})"]
+    if row.folder:
+        links.append(f"[folder]({row.folder}) ({len(row.evidence)} files)")
+    return " · ".join(links)
+
+
+def render_markdown(summary: Mapping[str, Any]) -> str:
+    """The matrix as Markdown: a header with the REPLAY/LIVE badge and counts, then a table per feature."""
+    kind = _evidence_kind(summary)
+    counts = " · ".join(f"{n} {label}" for _, label, n in _counts(summary))
+    lines = [
+        f"# Configuration matrix — {_md(_target_name(summary))}",
+        "",
+        f"> **{kind}** — {_md(_provenance_line(summary, kind))}.",
+        "",
+        f"**{counts}**",
+        "",
+        *(f"- **{key}:** {_md(value)}" for key, value in _facts(summary)),
+    ]
+    notes = [str(n) for n in summary.get("waiver_notes") or []]
+    if notes:
+        lines += ["", "**Waiver notes**", "", *(f"- {_md(n)}" for n in notes)]
+    lines += ["", _md(_LEGEND)]
+    for group in _groups(summary):
+        lines += ["", f"## {_md(group.feature)}", "", f"`{group.feature_file.replace('`', '')}`", ""]
+        lines += ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        for rule, rows in group.rules.items():
+            for row in rows:
+                configuration = f"{_md(rule)} › {_md(row.name)}" if rule else _md(row.name)
+                observed = f"**{_md(row.observed)}**"
+                if row.details:
+                    observed += " — " + "<br>".join(_md(d) for d in row.details)
+                cells = [
+                    configuration,
+                    _md(row.expected),
+                    observed,
+                    f"{row.mark} {_md(row.status)}",
+                    _md(", ".join(row.controls) or "—"),
+                    _md(row.severity),
+                    _md_evidence(row),
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_CSS = """
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328;
+  background: #f6f8fa; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+header, main { max-width: 1600px; margin: 0 auto; padding: 8px 24px; }
+h1 { font-size: 26px; margin: 8px 0 4px; }
+h2 { font-size: 19px; margin: 28px 0 2px; }
+.file { color: #59636e; margin: 0 0 8px; font-family: ui-monospace, monospace; font-size: 13px; }
+.badge { display: flex; gap: 16px; align-items: center; padding: 14px 20px; border-radius: 8px;
+  border: 3px solid; font-size: 16px; }
+.badge strong { font-size: 34px; letter-spacing: 3px; padding: 2px 14px; border-radius: 6px; color: #fff; }
+.badge.replay { background: repeating-linear-gradient(135deg, #fff8c5 0 18px, #fbefa6 18px 36px);
+  border-color: #9a6700; }
+.badge.replay strong { background: #9a6700; }
+.badge.live { background: #ddf4ff; border-color: #0550ae; }
+.badge.live strong { background: #0550ae; }
+.counts { display: flex; flex-wrap: wrap; gap: 10px; list-style: none; padding: 0; margin: 16px 0; }
+.counts li { min-width: 130px; padding: 8px 14px; border-radius: 8px; background: #fff;
+  border: 1px solid #d1d9e0; border-top: 6px solid var(--c); }
+.counts .n { display: block; font-size: 32px; font-weight: 700; color: var(--c); }
+.counts li.zero { opacity: .55; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; }
+dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
+.waivers { background: #fbefff; border: 1px solid #8250df; border-radius: 8px; padding: 8px 16px; }
+.waivers h2 { margin-top: 4px; }
+.legend { color: #59636e; }
+table { width: 100%; table-layout: fixed; border-collapse: collapse; background: #fff;
+  border: 1px solid #d1d9e0; }
+th, td { text-align: left; vertical-align: top; padding: 7px 10px; border-bottom: 1px solid #d1d9e0; }
+thead th { background: #eaeef2; position: sticky; top: 0; }
+thead th:nth-child(1), thead th:nth-child(3) { width: 24%; } thead th:nth-child(5) { width: 13%; }
+thead th:nth-child(2), thead th:nth-child(4), thead th:nth-child(6) { width: 8%; }
+td { overflow-wrap: anywhere; }
+tr.rule th { background: #f6f8fa; font-weight: 600; }
+tr.row > td:first-child { border-left: 6px solid var(--c); }
+.passed { --c: #1a7f37; } .failed { --c: #cf222e; } .error { --c: #bc4c00; }
+.not_applicable { --c: #59636e; } .waived { --c: #8250df; } .not_run { --c: #6e4b00; }
+tr.row.failed { background: #ffebe9; } tr.row.error { background: #fff1e5; }
+tr.row.waived { background: #fbefff; } tr.row.not_run { background: #fff8c5; }
+td.status { white-space: nowrap; font-weight: 600; color: var(--c); }
+.mark { display: inline-block; width: 1.1em; font-size: 18px; }
+ul.details { margin: 4px 0 0; padding-left: 18px; font-size: 14px; }
+.sev-critical { color: #fff; background: #82071e; font-weight: 700; padding: 1px 6px; border-radius: 4px; }
+.sev-high { color: #82071e; font-weight: 700; }
+td.evidence { font-size: 13px; }
+.control { white-space: nowrap; }
+"""
+
+
+def _html_evidence(row: _Row) -> str:
+    if not row.evidence:
+        return "none recorded"
+    first = row.evidence[0]
+    parts = [f'<a href="{_e(first)}">{_e(PurePosixPath(first).name)}</a>']
+    if row.folder:
+        parts.append(f'<a href="{_e(row.folder)}">folder</a> ({len(row.evidence)} files)')
+    return "<br>".join(parts)
+
+
+def _html_row(row: _Row) -> str:
+    details = "".join(f"<li>{_e(d)}</li>" for d in row.details)
+    cells = [
+        f'<td class="configuration"><span class="scenario">{_e(row.name)}</span></td>',
+        f'<td class="expected">{_e(row.expected)}</td>',
+        f'<td class="observed"><strong>{_e(row.observed)}</strong>'
+        + (f'<ul class="details">{details}</ul>' if details else "")
+        + "</td>",
+        f'<td class="status"><span class="mark" aria-hidden="true">{_e(row.mark)}</span> '
+        f"{_e(row.status)}</td>",
+        '<td class="controls">'
+        + (", ".join(f'<span class="control">{_e(c)}</span>' for c in row.controls) or "—")
+        + "</td>",
+        f'<td class="severity"><span class="sev-{_e(row.severity)}">{_e(row.severity)}</span></td>',
+        f'<td class="evidence">{_html_evidence(row)}</td>',
+    ]
+    return f'<tr class="row {_e(row.outcome)}">' + "".join(cells) + "</tr>"
+
+
+def _html_group(group: _Group) -> str:
+    head = "".join(f'<th scope="col">{c}</th>' for c in _COLUMNS)
+    bodies = []
+    for rule, rows in group.rules.items():
+        heading = (
+            f'<tr class="rule"><th colspan="{len(_COLUMNS)}" scope="rowgroup">Rule: {_e(rule)}</th></tr>'
+            if rule
+            else ""
+        )
+        bodies.append("<tbody>" + heading + "\n".join(_html_row(r) for r in rows) + "</tbody>")
+    return (
+        f'<section class="feature"><h2>{_e(group.feature)}</h2><p class="file">{_e(group.feature_file)}</p>'
+        f"<table><thead><tr>{head}</tr></thead>\n" + "\n".join(bodies) + "</table></section>"
+    )
+
+
+def render_html(summary: Mapping[str, Any]) -> str:
+    """The matrix as one self-contained HTML page: inline CSS, no script, every text escaped."""
+    kind = _evidence_kind(summary)
+    target = _target_name(summary)
+    counts = "".join(
+        f'<li class="{key}{" zero" if n == 0 else ""}"><span class="n">{n}</span> {_e(label)}</li>'
+        for key, label, n in _counts(summary)
+    )
+    facts = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in _facts(summary))
+    notes = [str(n) for n in summary.get("waiver_notes") or []]
+    waivers = (
+        '<section class="waivers"><h2 class="notes">Waiver notes</h2><ul>'
+        + "".join(f"<li>{_e(n)}</li>" for n in notes)
+        + "</ul></section>"
+        if notes
+        else ""
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{kind} · Configuration matrix · {_e(target)} · {_e(summary.get("run_id", ""))}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<header>
+<div class="badge {kind.lower()}" role="note"><strong>{kind}</strong>
+<span>{_e(_provenance_line(summary, kind))}.</span></div>
+<h1>Configuration matrix — {_e(target)}</h1>
+<ul class="counts" aria-label="counts">{counts}</ul>
+<dl class="facts">{facts}</dl>
+{waivers}
+<p class="legend">{_e(_LEGEND)}</p>
+</header>
+<main>
+{"".join(_html_group(g) for g in _groups(summary))}
+</main>
+</body>
+</html>
+"""
+
+
+def write_matrix(run_dir: Path) -> tuple[Path, Path]:
+    """Read ``run_dir/summary.json``; write ``matrix.md`` and ``matrix.html`` beside it; return both."""
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    markdown, page = run_dir / "matrix.md", run_dir / "matrix.html"
+    markdown.write_text(render_markdown(summary), encoding="utf-8")
+    page.write_text(render_html(summary), encoding="utf-8")
+    return markdown, page
+
+
+__all__ = ["render_html", "render_markdown", "write_matrix"]

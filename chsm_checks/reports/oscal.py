@@ -1,0 +1,801 @@
+"""OSCAL Assessment Results for one run: which controls were assessed, on what evidence, with what result.
+
+Built from the run's ``summary.json`` and the check catalogue, written to
+``<run>/oscal/assessment-results.json``. One result for the run; one observation per finding (and
+one per scenario that has no findings, or whose outcome its findings do not explain); one OSCAL
+finding per control the observations evidence. Every evidence file is referenced relative to the
+document, with its SHA-256.
+
+A replay must never read as a live observation: the evidence kind (REPLAY or LIVE) is stated in the
+metadata, the result and every observation. A replay names the recordings it played back; a live run
+names the endpoint and the identity that made the observations.
+
+UUIDs are version-5, derived from the run, so the same run always yields the same document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from ..checks.catalogue import Catalogue, ControlRef
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+OSCAL_VERSIONS = ("1.1.2", "1.1.3", "1.2.1")
+DEFAULT_OSCAL_VERSION = "1.1.3"
+DOCUMENT = PurePosixPath("oscal/assessment-results.json")
+# Namespace of this tool's props (the project has no web address yet to use instead).
+NS = "urn:chsm-checks:oscal"
+
+_SCHEMA_FILE = "oscal_assessment-results_schema.json"
+_DOCUMENT_TO_RUN = "../" * len(DOCUMENT.parent.parts)
+# Markdown that would hide or restyle text in markup fields (``<setting>`` would vanish as HTML).
+_MARKDOWN = re.compile(r"([\\`*<])")
+# What an OSCAL token (NCName) allows, for the ASCII ids the mapping files may hold.
+_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
+_NOT_EVALUATED = ("error", "not_run")
+
+
+def build_assessment_results(
+    run_dir: Path,
+    summary: Mapping[str, Any],
+    catalogue: Catalogue,
+    *,
+    oscal_version: str = DEFAULT_OSCAL_VERSION,
+) -> dict[str, Any]:
+    """The OSCAL Assessment Results document of the run in ``run_dir`` whose ``summary.json`` is ``summary``.
+
+    Evidence files are read from ``run_dir`` to hash them; one that is missing, or lies outside
+    ``run_dir``, raises ``ConfigError``. Hrefs are relative to ``run_dir / DOCUMENT``.
+    """
+    _check_version(oscal_version)
+    run = _Run(run_dir, summary)
+    subjects = _Subjects(run)
+    observations = list(_observations(run, catalogue, subjects))
+    evidenced = _controls_evidenced(observations, catalogue)
+    plan = run.uid("assessment-plan")
+
+    result = _compact(
+        {
+            "uuid": run.uid("result"),
+            "title": _line(run.result_title()),
+            "description": _md(run.result_description()),
+            "start": summary["started"],
+            "end": summary["finished"],
+            "props": run.props(),
+            "local-definitions": _compact(
+                {
+                    "components": subjects.components(),
+                    "assessment-assets": {
+                        "components": [run.tool_component()],
+                        "assessment-platforms": [run.platform()],
+                    },
+                }
+            ),
+            "reviewed-controls": _reviewed_controls(evidenced, catalogue),
+            "observations": [o.document for o in observations],
+            "findings": [_finding(run, ref, obs) for ref, obs in evidenced.items()],
+            "remarks": _md("\n\n".join([run.kind_statement(), *summary.get("waiver_notes", [])])),
+        }
+    )
+    return {
+        "assessment-results": {
+            "uuid": run.uid("assessment-results", oscal_version),
+            "metadata": {
+                "title": _line(
+                    f"chsm-checks assessment results: {run.kind} run {run.run_id} of target {run.target_name}"
+                ),
+                "last-modified": summary["finished"],
+                "version": str(summary["tool_version"]),
+                "oscal-version": oscal_version,
+                "props": run.props(),
+                "remarks": _md(run.kind_statement()),
+            },
+            "import-ap": {
+                "href": f"#{plan}",
+                "remarks": "There is no separate OSCAL assessment plan: the back-matter resource this "
+                "points to names what stood in for one (the check catalogue, its control mappings and "
+                "the Gherkin features that ran).",
+            },
+            "results": [result],
+            "back-matter": {"resources": [_plan_resource(plan, run, catalogue)]},
+        }
+    }
+
+
+def write_assessment_results(
+    run_dir: Path, catalogue: Catalogue, *, oscal_version: str = DEFAULT_OSCAL_VERSION
+) -> Path:
+    """Read ``run_dir/summary.json``, write ``run_dir/oscal/assessment-results.json``, return its path."""
+    source = run_dir / "summary.json"
+    try:
+        summary = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: not found (is {run_dir} a chsm-checks run directory?)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+    document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
+    path = run_dir / DOCUMENT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
+    """Errors of ``document`` against the vendored NIST schema of ``oscal_version``; empty when valid."""
+    from jsonschema.exceptions import best_match
+
+    errors = sorted(_validator(oscal_version).iter_errors(document), key=lambda e: e.json_path)
+    lines = []
+    for error in errors:
+        best = best_match([error])
+        message = best.message if len(best.message) <= 300 else best.message[:297] + "..."
+        lines.append(f"{best.json_path}: {message}")
+    return lines
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    run_dir: Path
+    summary: Mapping[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.summary["run_id"])
+
+    @property
+    def kind(self) -> str:
+        """REPLAY or LIVE, as the summary says; any other value is refused rather than guessed at."""
+        kind = self.summary["evidence"]
+        if kind not in ("REPLAY", "LIVE"):
+            raise ConfigError(
+                f"{self.run_dir / 'summary.json'}: evidence: {kind!r} is neither REPLAY nor LIVE"
+            )
+        return str(kind)
+
+    @property
+    def target_name(self) -> str:
+        return str(self.summary["target"]["name"])
+
+    @property
+    def scenarios(self) -> list[Mapping[str, Any]]:
+        return list(self.summary["scenarios"])
+
+    def uid(self, *parts: str) -> str:
+        # The start time to the microsecond tells apart two runs that got the same id on two machines.
+        run = uuid.uuid5(uuid.NAMESPACE_URL, f"{NS}:run:{self.run_id}:{self.summary['started']}")
+        return str(uuid.uuid5(run, "\x1f".join(parts)))
+
+    def props(self) -> list[dict[str, str]]:
+        target = self.summary["target"]
+        return _props(
+            ("tool", self.summary["tool"]),
+            ("tool-version", self.summary["tool_version"]),
+            ("mode", self.summary["mode"]),
+            ("evidence-kind", self.kind),
+            ("run-id", self.run_id),
+            ("target", target.get("name")),
+            ("target-kind", target.get("kind")),
+            ("cloud", target.get("cloud")),
+        )
+
+    def result_title(self) -> str:
+        title = f"{self.kind} run {self.run_id} of chsm-checks {self.summary['tool_version']}"
+        title += f" against target {self.target_name}"
+        if self.kind == "REPLAY":
+            return title + " (played back from recordings, not observed live)"
+        return title + f" (observed live at {', '.join(self._live('endpoint')) or 'an unnamed endpoint'})"
+
+    def result_description(self) -> str:
+        counts = self.summary.get("counts", {})
+        shown = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
+        target = self.summary["target"]
+        return (
+            f"chsm-checks {self.summary['tool_version']} ran {len(self.scenarios)} Gherkin scenarios in "
+            f"{self.summary['mode']} mode against target {target.get('name')} ({target.get('path')}: "
+            f"{target.get('kind')}, cloud {target.get('cloud')}): {shown or 'none ended'}.\n\n"
+            + self.kind_statement()
+        )
+
+    def kind_statement(self) -> str:
+        """What the observations rest on: recordings played back, or live requests by whom, to where."""
+        if self.kind == "REPLAY":
+            played = [r for s in self.scenarios for r in _recordings(s.get("provenance"))]
+            recordings = sorted({str(r["recording"]) for r in played})
+            stamps = sorted({str(r["recorded_at"]) for r in played if r.get("recorded_at")})
+            origins = sorted({str(r["origin"]) for r in played if r.get("origin")})
+            where = _common_directory(recordings)
+            made = f", made against {', '.join(origins)}" if origins else ""
+            when = f" between {stamps[0]} and {stamps[-1]}" if stamps else ""
+            hsm = any(r.endswith(".transcript.yaml") for r in recordings)
+            return (
+                "REPLAY: no observation in this document was made live during this run. Each scenario was "
+                f"evaluated against recorded ARM traffic{' and HSM utility transcripts' if hsm else ''} "
+                "played back: "
+                f"{len(recordings)} recordings under {where}{made}{when}. Each observation names its "
+                "recordings and their SHA-256 in its relevant evidence."
+            )
+        endpoints = ", ".join(self._live("endpoint")) or "an endpoint the run did not name"
+        identities = "; ".join(self._live_identities()) or "an identity the run did not name"
+        return (
+            f"LIVE: the observations were made during this run, by requests to {endpoints} as {identities}."
+        )
+
+    def _live(self, key: str) -> list[str]:
+        return sorted(
+            {
+                str(p[key])
+                for s in self.scenarios
+                if (p := s.get("provenance")) and p.get("kind") == "LIVE" and p.get(key)
+            }
+        )
+
+    def _live_identities(self) -> list[str]:
+        return sorted(
+            {_identity(p) for s in self.scenarios if (p := s.get("provenance")) and p.get("kind") == "LIVE"}
+            - {""}
+        )
+
+    def collected(self) -> str:
+        # The run's end: by then every observation of it had been collected.
+        return str(self.summary["finished"])
+
+    def evidence_file(self, relative: str) -> Path:
+        root = self.run_dir.resolve()
+        path = (root / relative).resolve()
+        source = self.run_dir / "summary.json"
+        if not path.is_relative_to(root):
+            raise ConfigError(f"{source}: evidence file {relative!r} lies outside the run directory")
+        if not path.is_file():
+            raise ConfigError(f"{source}: evidence file {relative!r} is missing from {self.run_dir}")
+        return path
+
+    def tool_component(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uid("tool"),
+            "type": "software",
+            "title": "chsm-checks",
+            "description": "The compliance harness that ran the Gherkin scenarios and judged the findings.",
+            "props": _props(("version", self.summary["tool_version"])),
+            "status": {"state": "operational"},
+        }
+
+    def platform(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uid("platform"),
+            "title": _line(f"chsm-checks {self.summary['tool_version']} in {self.summary['mode']} mode"),
+            "props": _props(("mode", self.summary["mode"]), ("evidence-kind", self.kind)),
+            "uses-components": [{"component-uuid": self.uid("tool")}],
+        }
+
+
+def _recordings(provenance: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The recordings a REPLAY scenario played back: its cassette and, for HSM scenarios, its transcript."""
+    if not provenance or provenance.get("kind") != "REPLAY":
+        return []
+    found = [provenance, provenance.get("transcript")]
+    return [r for r in found if isinstance(r, Mapping) and r.get("recording")]
+
+
+def _identity(provenance: Mapping[str, Any]) -> str:
+    if provenance.get("object_id"):
+        return f"object id {provenance['object_id']} in tenant {provenance.get('tenant_id', 'unknown')}"
+    return str(provenance.get("identity", ""))
+
+
+def _common_directory(paths: list[str]) -> str:
+    if not paths:
+        return "no named directory"
+    parents = [PurePosixPath(p).parent.parts for p in paths]
+    common: list[str] = []
+    for parts in zip(*parents, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return (PurePosixPath(*common).as_posix() + "/") if common else "several directories"
+
+
+# -- subjects ----------------------------------------------------------------------------------------
+
+
+class _Subjects:
+    """One component per distinct resource in the findings, and one for the target as a whole."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._resources: dict[str, str] = {}  # lower-cased ARM id (ARM ids ignore case) -> as first named
+        for scenario in run.scenarios:
+            for finding in scenario.get("findings", []):
+                self._resources.setdefault(str(finding["resource"]).lower(), str(finding["resource"]))
+
+    def resource(self, resource_id: str) -> dict[str, Any]:
+        return {
+            "subject-uuid": self._uuid(resource_id),
+            "type": "component",
+            "title": _line(_resource_name(resource_id)),
+            "props": _props(("resource-id", resource_id)),
+        }
+
+    def target(self) -> dict[str, Any]:
+        return {
+            "subject-uuid": self._run.uid("target"),
+            "type": "component",
+            "title": _line(f"target {self._run.target_name}"),
+        }
+
+    def components(self) -> list[dict[str, Any]]:
+        target = self._run.summary["target"]
+        unasserted = {
+            "state": "other",
+            "remarks": "Not asserted here: the component only names what the observations are about.",
+        }
+        found = [
+            {
+                "uuid": self._run.uid("target"),
+                "type": "this-system",
+                "title": _line(f"target {target.get('name')}"),
+                "description": _md(
+                    f"The chsm-checks target {target.get('name')} ({target.get('path')}): "
+                    f"{target.get('kind')}, cloud {target.get('cloud')}."
+                ),
+                "props": _props(
+                    ("target", target.get("name")),
+                    ("target-path", target.get("path")),
+                    ("target-kind", target.get("kind")),
+                    ("cloud", target.get("cloud")),
+                ),
+                "status": unasserted,
+            }
+        ]
+        for resource_id in self._resources.values():
+            found.append(
+                {
+                    "uuid": self._uuid(resource_id),
+                    "type": "service",
+                    "title": _line(_resource_name(resource_id)),
+                    "description": _md(
+                        f"Azure resource {_resource_name(resource_id)} ({_arm_type(resource_id)})."
+                    ),
+                    "props": _props(("resource-id", resource_id), ("resource-type", _arm_type(resource_id))),
+                    "status": unasserted,
+                }
+            )
+        return found
+
+    def _uuid(self, resource_id: str) -> str:
+        return self._run.uid("resource", resource_id.lower())
+
+
+def _resource_name(resource_id: str) -> str:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _arm_type(resource_id: str) -> str:
+    """``Microsoft.Storage/storageAccounts/blobServices/containers`` from an ARM id, else "unknown"."""
+    _, found, rest = resource_id.rpartition("/providers/")
+    parts = rest.strip("/").split("/")
+    if not found or len(parts) < 3:
+        return "unknown"
+    return "/".join([parts[0], *parts[1::2]])
+
+
+# -- observations ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Observation:
+    uuid: str
+    status: str  # passed, failed, error, not_applicable, waived, not_run
+    label: str  # what a remark names it by: "check on resource", or the scenario's name
+    message: str
+    controls: tuple[ControlRef, ...]
+    waiver: Mapping[str, Any] | None
+    document: dict[str, Any]
+
+
+def _observations(run: _Run, catalogue: Catalogue, subjects: _Subjects) -> Iterator[_Observation]:
+    for scenario in run.scenarios:
+        tagged = _tagged_controls(scenario, catalogue)
+        evidence = _relevant_evidence(run, scenario)
+        findings = list(scenario.get("findings", []))
+        for n, finding in enumerate(findings, 1):
+            check = str(finding["check"])
+            controls = catalogue[check].controls if check in catalogue else tagged
+            yield _finding_observation(run, scenario, n, finding, controls, subjects, evidence)
+        if not findings or scenario["outcome"] != _implied_outcome(findings):
+            yield _scenario_observation(run, scenario, tagged, subjects, evidence)
+
+
+def _implied_outcome(findings: list[Mapping[str, Any]]) -> str:
+    statuses = {str(f["status"]) for f in findings}
+    for status in ("error", "failed", "waived"):
+        if status in statuses:
+            return status
+    return "not_applicable" if statuses == {"not_applicable"} else "passed"
+
+
+def _tagged_controls(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[ControlRef, ...]:
+    return tuple(catalogue.controls[t] for t in scenario.get("tags", []) if t in catalogue.controls)
+
+
+def _finding_observation(
+    run: _Run,
+    scenario: Mapping[str, Any],
+    n: int,
+    finding: Mapping[str, Any],
+    controls: tuple[ControlRef, ...],
+    subjects: _Subjects,
+    evidence: list[dict[str, Any]],
+) -> _Observation:
+    check, resource, status = str(finding["check"]), str(finding["resource"]), str(finding["status"])
+    remarks = [_scenario_remark(scenario)]
+    if finding.get("observed"):
+        observed = json.dumps(finding["observed"], indent=2, sort_keys=True, ensure_ascii=False)
+        remarks.append(f"Observed:\n\n```json\n{observed}\n```")
+    waiver = finding.get("waiver")
+    if waiver:
+        remarks.append(_md(_waiver_sentence(f"{check} on {resource}", waiver)))
+    remarks.append(_md(_provenance_sentence(run, scenario)))
+    uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), str(n), check, resource)
+    document = _compact(
+        {
+            "uuid": uid,
+            "title": _line(check),
+            "description": _md(str(finding["message"])),
+            "props": _props(
+                ("check", check),
+                ("status", status),
+                ("severity", _severity(scenario)),
+                ("evidence-kind", _kind_of(run, scenario)),
+            ),
+            "methods": ["TEST"],
+            "types": ["finding"],
+            "origins": [{"actors": [{"type": "tool", "actor-uuid": run.uid("tool")}]}],
+            "subjects": [subjects.resource(resource)],
+            "relevant-evidence": evidence,
+            "collected": run.collected(),
+            "remarks": "\n\n".join(remarks),
+        }
+    )
+    label = f"{check} on {_resource_name(resource)}"
+    return _Observation(uid, status, label, str(finding["message"]), controls, waiver, document)
+
+
+def _scenario_observation(
+    run: _Run,
+    scenario: Mapping[str, Any],
+    controls: tuple[ControlRef, ...],
+    subjects: _Subjects,
+    evidence: list[dict[str, Any]],
+) -> _Observation:
+    outcome, message = str(scenario["outcome"]), str(scenario.get("message", ""))
+    expected = scenario.get("expected", "supported")
+    description = f"Scenario outcome: {outcome}"
+    if expected != "supported":
+        description += f" (the scenario expects the request to be {expected})"
+    description += f". {message}" if message else "."
+    if scenario.get("findings"):
+        description += " The scenario's findings do not account for this outcome."
+    uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), "scenario")
+    document = _compact(
+        {
+            "uuid": uid,
+            "title": _line(str(scenario["name"])),
+            "description": _md(description),
+            "props": _props(
+                ("scenario-outcome", outcome),
+                ("expected", expected),
+                ("severity", _severity(scenario)),
+                ("evidence-kind", _kind_of(run, scenario)),
+            ),
+            "methods": ["TEST"],
+            "types": ["finding"],
+            "origins": [{"actors": [{"type": "tool", "actor-uuid": run.uid("tool")}]}],
+            "subjects": [subjects.target()],
+            "relevant-evidence": evidence,
+            "collected": run.collected(),
+            "remarks": "\n\n".join([_scenario_remark(scenario), _md(_provenance_sentence(run, scenario))]),
+        }
+    )
+    return _Observation(uid, outcome, str(scenario["name"]), message, controls, None, document)
+
+
+def _scenario_remark(scenario: Mapping[str, Any]) -> str:
+    rule = f", rule '{scenario['rule']}'" if scenario.get("rule") else ""
+    return _md(
+        f"Scenario '{scenario['name']}' of {scenario.get('feature_file')} "
+        f"(feature '{scenario.get('feature')}'{rule})."
+    )
+
+
+def _severity(scenario: Mapping[str, Any]) -> str | None:
+    return next(
+        (t.removeprefix("severity-") for t in scenario.get("tags", []) if t.startswith("severity-")), None
+    )
+
+
+def _kind_of(run: _Run, scenario: Mapping[str, Any]) -> str:
+    provenance = scenario.get("provenance") or {}
+    return str(provenance.get("kind") or run.kind)
+
+
+def _provenance_sentence(run: _Run, scenario: Mapping[str, Any]) -> str:
+    provenance = scenario.get("provenance") or {}
+    kind = _kind_of(run, scenario)
+    if kind == "REPLAY":
+        recordings = _recordings(provenance)
+        named = "; ".join(
+            f"{r['recording']} (recorded {r.get('recorded_at', 'at an unrecorded time')} against "
+            f"{r.get('origin', 'an unnamed origin')})"
+            for r in recordings
+        )
+        sentence = f"REPLAY: evaluated from {named or 'recordings the run did not name'}; not observed live."
+    else:
+        sentence = (
+            f"LIVE: observed during this run at {provenance.get('endpoint', 'an unnamed endpoint')} "
+            f"as {_identity(provenance) or 'an unnamed identity'}."
+        )
+    if provenance.get("problem"):
+        sentence += f" The provenance could not be completed: {provenance['problem']}"
+    return sentence
+
+
+def _waiver_sentence(what: str, waiver: Mapping[str, Any]) -> str:
+    ticket = f", ticket {waiver['ticket']}" if waiver.get("ticket") else ""
+    return (
+        f"Waiver: {what} waived by {waiver.get('approver')} (approved {waiver.get('approved_on')}, "
+        f"expires {waiver.get('expires')}{ticket}): {waiver.get('justification')}"
+    )
+
+
+def _relevant_evidence(run: _Run, scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kind = _kind_of(run, scenario)
+    source = (
+        "from recordings played back, not from live requests" if kind == "REPLAY" else "from its requests"
+    )
+    found = []
+    for relative in scenario.get("evidence", []):
+        with run.evidence_file(relative).open("rb") as stream:
+            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        found.append(
+            {
+                "href": _DOCUMENT_TO_RUN + quote(str(relative)),
+                "description": _md(
+                    f"Evidence file {PurePosixPath(relative).name}, written by this {kind} run {source}."
+                ),
+                "props": _props(("sha256", digest), ("evidence-kind", kind)),
+            }
+        )
+    for recording in _recordings(scenario.get("provenance")):
+        found.append(
+            {
+                "href": quote(str(recording["recording"])),
+                "description": _md(
+                    f"The recording this REPLAY played back, made against {recording.get('origin')} at "
+                    f"{recording.get('recorded_at')} by chsm-checks {recording.get('tool_version')}."
+                ),
+                "props": _props(
+                    ("sha256", recording.get("sha256")),
+                    ("recorded-at", recording.get("recorded_at")),
+                    ("origin", recording.get("origin")),
+                    ("evidence-kind", "REPLAY"),
+                ),
+                "remarks": "The href is relative to the chsm-checks checkout the run started in, "
+                "not to this document.",
+            }
+        )
+    return found
+
+
+# -- controls and findings ---------------------------------------------------------------------------
+
+
+def _controls_evidenced(
+    observations: list[_Observation], catalogue: Catalogue
+) -> dict[ControlRef, list[_Observation]]:
+    """Each control an observation evidences, in framework then mapping-file order, with its observations."""
+    linked: dict[tuple[str, str], list[_Observation]] = {}
+    for observation in observations:
+        for ref in observation.controls:
+            linked.setdefault((ref.framework, ref.control_id), []).append(observation)
+    return {
+        framework.ref(control_id): linked[(name, control_id)]
+        for name, framework in catalogue.frameworks.items()
+        for control_id in framework.controls
+        if (name, control_id) in linked
+    }
+
+
+def oscal_control_id(ref: ControlRef) -> str:
+    """The control's OSCAL id: its id as published when that is an OSCAL token, else its Gherkin tag.
+
+    NIST ids are published in OSCAL form (``cp-9.1``) and MCSB ids (``PA-7``) are tokens as they are;
+    CIS recommendation numbers (``9.3.4``) begin with a digit, which a token cannot, so they appear
+    as their tag (``cis-9.3.4``).
+    """
+    return ref.control_id if _TOKEN.match(ref.control_id) else ref.tag
+
+
+def _reviewed_controls(
+    evidenced: Mapping[ControlRef, list[_Observation]], catalogue: Catalogue
+) -> dict[str, Any]:
+    selections = []
+    for name in catalogue.frameworks:
+        refs = [ref for ref in evidenced if ref.framework == name]
+        if not refs:
+            continue
+        renamed = next((r for r in refs if oscal_control_id(r) != r.control_id), None)
+        remarks = None
+        if renamed is not None:
+            remarks = (
+                "An OSCAL control id begins with a letter, so these controls appear as their chsm-checks "
+                f"tag ({oscal_control_id(renamed)} for {renamed.control_id}); each finding's props carry "
+                "the id as published."
+            )
+        selections.append(
+            _compact(
+                {
+                    "props": _props(("framework", name)),
+                    "include-controls": [{"control-id": oscal_control_id(r)} for r in refs],
+                    "remarks": remarks,
+                }
+            )
+        )
+    return {
+        "control-selections": selections,
+        "remarks": "The controls of the chsm-checks framework mappings that this run's scenarios "
+        "evidence, one selection per framework (named in its props).",
+    }
+
+
+def _finding(run: _Run, ref: ControlRef, observations: list[_Observation]) -> dict[str, Any]:
+    state, reason, remarks = _status(observations)
+    counts = Counter(o.status for o in observations)
+    tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+    return {
+        "uuid": run.uid("finding", ref.framework, ref.control_id),
+        "title": _line(f"{ref.framework} {ref.control_id}: {ref.title}"),
+        "description": _md(
+            f"{ref.control_id} {ref.title}: {len(observations)} related observations in this "
+            f"{run.kind} run ({tally})."
+        ),
+        "props": _props(
+            ("framework", ref.framework),
+            ("control-id", ref.control_id),
+            ("evidence-kind", run.kind),
+        ),
+        "target": {
+            "type": "objective-id",
+            "target-id": oscal_control_id(ref),
+            "title": _line(ref.title),
+            "status": {"state": state, "reason": reason, "remarks": _md(remarks)},
+        },
+        "related-observations": [{"observation-uuid": o.uuid} for o in observations],
+    }
+
+
+def _status(observations: list[_Observation]) -> tuple[str, str, str]:
+    """State, reason and remarks: satisfied only when every related observation passed (or is waived)."""
+
+    def listing(status: str) -> list[str]:
+        return [
+            f"{o.label} ({o.status}{': ' + o.message if o.message else ''})"
+            for o in observations
+            if o.status == status
+        ]
+
+    unevaluated = [line for status in _NOT_EVALUATED for line in listing(status)]
+    failed = listing("failed")
+    if unevaluated or failed:
+        lines = []
+        if unevaluated:
+            lines.append("Could not evaluate: " + "; ".join(unevaluated) + ".")
+        if failed:
+            lines.append("Failed: " + "; ".join(failed) + ".")
+        return "not-satisfied", "other" if unevaluated else "fail", " ".join(lines)
+    applied = [o for o in observations if o.status != "not_applicable"]
+    if not applied:
+        return (
+            "not-satisfied",
+            "other",
+            "Not assessed in this run: every related observation was not applicable.",
+        )
+    waived = [o for o in applied if o.status == "waived"]
+    if waived:
+        unnamed = [o.label for o in waived if not o.waiver]
+        if unnamed:
+            return "not-satisfied", "other", "Waived without a waiver on record: " + "; ".join(unnamed) + "."
+        sentences = [_waiver_sentence(o.label, o.waiver or {}) for o in waived]
+        return "satisfied", "other", "Satisfied under waiver. " + " ".join(sentences)
+    return "satisfied", "pass", f"Every related observation passed ({len(applied)})."
+
+
+# -- the rest ----------------------------------------------------------------------------------------
+
+
+def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]:
+    features = sorted({str(s.get("feature_file")) for s in run.scenarios if s.get("feature_file")})
+    frameworks = ", ".join(catalogue.frameworks)
+    return {
+        "uuid": plan,
+        "title": "chsm-checks assessment plan: the check catalogue, its control mappings and the features",
+        "description": _md(
+            f"No OSCAL assessment plan document exists for this run. What stood in for one: the chsm-checks "
+            f"{run.summary['tool_version']} check catalogue ({len(catalogue.checks)} checks), its mappings "
+            f"to {frameworks}, and the Gherkin feature files that ran: {', '.join(features) or 'none'}."
+        ),
+        "props": _props(("tool-version", run.summary["tool_version"])),
+    }
+
+
+def _check_version(oscal_version: str) -> None:
+    if oscal_version not in OSCAL_VERSIONS:
+        raise ConfigError(f"oscal version {oscal_version!r}: not one of {', '.join(OSCAL_VERSIONS)}")
+
+
+@cache
+def _validator(oscal_version: str) -> Validator:
+    _check_version(oscal_version)
+    import regex
+    from jsonschema import Draft7Validator, ValidationError, validators
+
+    def pattern(validator: Validator, expected: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        # The schemas' patterns use \p{L} and \p{N}, which ``re`` rejects and ``regex`` supports.
+        if validator.is_type(instance, "string") and not regex.search(expected, instance):
+            yield ValidationError(f"{instance!r} does not match {expected!r}")
+
+    source = files("chsm_checks.reports") / "oscal_schemas" / f"v{oscal_version}" / _SCHEMA_FILE
+    schema = json.loads(source.read_text(encoding="utf-8"))
+    extended = validators.extend(Draft7Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+    return cast("type[Validator]", extended)(schema)
+
+
+def _props(*pairs: tuple[str, object]) -> list[dict[str, str]]:
+    """Props in this tool's namespace, values on one line as OSCAL strings must be; empty ones left out."""
+    found = []
+    for name, value in pairs:
+        text = " ".join(str(value).split()) if value is not None else ""
+        if text:
+            found.append({"name": name, "ns": NS, "value": text})
+    return found
+
+
+def _compact(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without empty members: OSCAL arrays hold at least one item, strings one character."""
+    return {k: v for k, v in data.items() if v not in (None, "", [], {})}
+
+
+def _line(text: str) -> str:
+    """A markup-line: one line, Markdown escaped."""
+    return _md(" ".join(text.split()))
+
+
+def _md(text: str) -> str:
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+__all__ = [
+    "DEFAULT_OSCAL_VERSION",
+    "DOCUMENT",
+    "OSCAL_VERSIONS",
+    "build_assessment_results",
+    "oscal_control_id",
+    "validate",
+    "write_assessment_results",
+]

@@ -1,0 +1,135 @@
+"""The HTML reports render in a real browser: the matrix, and the Allure report of the same run.
+
+Headless Chromium loads each page from ``file://`` with networking features off. Skipped, with the
+install command, where Chromium or Allure 3 is missing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chsm_checks.reports.matrix import write_matrix
+from tests.support.processes import run_cli, summary
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+# Allure 3 writes one self-contained index.html (readable from file://) only with this option.
+ALLURE_SINGLE_FILE = {"plugins": {"awesome": {"options": {"singleFile": True}}}}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("needs headless Chromium, and chromium is not installed: apt-get install chromium")
+    return found
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real replay of the whole suite, with its matrix written."""
+    reports = tmp_path_factory.mktemp("reports")
+    result = run_cli("run", "--reports", str(reports), offline=True)
+    assert result.returncode == 0, result.output
+    run = (reports / "latest").resolve()
+    write_matrix(run)
+    return run
+
+
+def _browse(chromium: str, page: Path, profile: Path, *args: str) -> str:
+    """Open ``page`` in headless Chromium; its standard output (the DOM, with ``--dump-dom``)."""
+    browser = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    return browser.stdout
+
+
+def _visible_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
+
+
+def _counts(report: dict[str, Any]) -> str:
+    keys = ("passed", "failed", "error", "not_applicable", "waived", "not_run")
+    return " ".join(f"{report['counts'][k]} {k.replace('_', ' ')}" for k in keys)
+
+
+def test_the_matrix_renders_with_its_counts(chromium: str, run_dir: Path, tmp_path: Path) -> None:
+    report = summary(run_dir.parent)
+
+    dom = _browse(chromium, run_dir / "matrix.html", tmp_path / "profile", "--dump-dom")
+
+    text = _visible_text(dom)
+    assert _counts(report) in text
+    assert "REPLAY" in text
+    assert text.count("✔ passed") == report["counts"]["passed"]
+
+
+def test_the_matrix_screenshot_is_not_blank(chromium: str, run_dir: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "matrix.png"
+
+    _browse(
+        chromium,
+        run_dir / "matrix.html",
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        "--window-size=1400,1000",
+    )
+
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_allure_report_shows_the_runs_test_count(chromium: str, run_dir: Path, tmp_path: Path) -> None:
+    allure = shutil.which("allure")
+    if allure is None:
+        pytest.skip("the Allure report needs Allure 3; allure is not installed: npm install -g allure")
+    version = subprocess.run(
+        [allure, "--version"], capture_output=True, text=True, timeout=60, check=False
+    ).stdout.strip()
+    if not version.startswith("3."):
+        pytest.skip(
+            f"the allure on PATH is {version or 'of an unknown version'}, not Allure 3: npm install -g allure"
+        )
+    config = tmp_path / "allurerc.json"
+    config.write_text(json.dumps(ALLURE_SINGLE_FILE), encoding="utf-8")
+    report_dir = run_dir / "allure-report"
+
+    generated = subprocess.run(
+        [allure, "generate", str(run_dir / "allure-results"), "-o", str(report_dir), "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    index = report_dir / "index.html"
+    assert index.is_file()
+    dom = _browse(chromium, index, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+    tests = len(summary(run_dir.parent)["scenarios"])
+    text = _visible_text(dom)
+    assert f"Total {tests}" in text, text[:2000]
+    assert f"Passed {tests}" in text, text[:2000]

@@ -1,0 +1,591 @@
+"""A run directory is a signed bundle: any change to it is named, hostile manifests read nothing outside."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chsm_checks.errors import ConfigError
+from chsm_checks.evidence.bundle import (
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE,
+    SIGNER,
+    BundleError,
+    SigningKey,
+    load_signing_key,
+    merge,
+    sign,
+    verify,
+    write_manifest,
+)
+from tests.support.processes import CliResult, run_cli
+
+KEY_ENV = "CHSM_TEST_SIGNING_KEY"
+
+
+def _pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _public_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Two disjoint shards of the replayed catalogue, sealed by ``chsm-checks run`` with one key."""
+
+    identity: Path
+    others: Path
+    public_key: Path
+    run_output: str
+
+
+def _run_dir(reports: Path) -> Path:
+    return (reports / "latest").resolve()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    base = tmp_path_factory.mktemp("runs")
+    key = Ed25519PrivateKey.generate()
+    (base / "key.pem").write_bytes(_pem(key))
+    (base / "key.pub.pem").write_bytes(_public_pem(key))
+    by_path = run_cli(
+        "run",
+        "--reports",
+        str(base / "a"),
+        "-k",
+        "identity",
+        "--signing-key",
+        str(base / "key.pem"),
+        offline=True,
+    )
+    assert by_path.returncode == 0, by_path.output
+    by_env = run_cli(
+        "run",
+        "--reports",
+        str(base / "b"),
+        "-k",
+        "not identity",
+        "--signing-key-env",
+        KEY_ENV,
+        offline=True,
+        env_extra={KEY_ENV: _pem(key).decode()},
+    )
+    assert by_env.returncode == 0, by_env.output
+    return Runs(_run_dir(base / "a"), _run_dir(base / "b"), base / "key.pub.pem", by_path.output)
+
+
+@pytest.fixture
+def bundle(runs: Runs, tmp_path: Path) -> Path:
+    """A copy of a sealed run directory, to damage freely."""
+    return Path(shutil.copytree(runs.identity, tmp_path / runs.identity.name))
+
+
+def _reseal(run_dir: Path) -> None:
+    sign(run_dir, load_signing_key(None, None))
+
+
+# --- sealing ---------------------------------------------------------------------------------
+
+
+def test_a_run_is_sealed_by_the_key_it_was_given(runs: Runs) -> None:
+    assert "sealed" in runs.run_output
+    assert "signed with the Ed25519 key from a key file" in runs.run_output
+    for run_dir, source in ((runs.identity, "path"), (runs.others, "environment")):
+        signer = json.loads((run_dir / SIGNER).read_text())
+        assert signer["algorithm"] == "Ed25519"
+        assert signer["trusted"] is True
+        assert signer["source"] == source
+
+        checked = verify(run_dir, runs.public_key)
+
+        assert checked.ok, checked.report()
+        assert checked.trusted
+        assert checked.signer == signer
+
+
+def test_the_manifest_lists_every_file_but_its_seal(runs: Runs) -> None:
+    listed = [line.split("  ", 1)[1] for line in (runs.identity / MANIFEST).read_text().splitlines()]
+    on_disk = sorted(p.relative_to(runs.identity).as_posix() for p in runs.identity.rglob("*") if p.is_file())
+
+    assert listed == sorted(listed)
+    assert set(on_disk) - set(listed) == {MANIFEST, SIGNATURE, PUBLIC_KEY}
+    assert {SIGNER, "summary.json", "junit.xml", "cucumber.json"} <= set(listed)
+    assert any(p.startswith("evidence/") for p in listed)
+    assert any(p.startswith("allure-results/") for p in listed)
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs sha256sum")
+def test_sha256sum_checks_the_manifest(runs: Runs) -> None:
+    result = subprocess.run(
+        ["sha256sum", "--check", "--strict", "--quiet", MANIFEST],
+        cwd=runs.identity,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_a_public_key_the_signature_holds_but_is_not_trusted(runs: Runs) -> None:
+    checked = verify(runs.identity)
+
+    assert checked.ok
+    assert checked.signature_ok
+    assert not checked.trusted
+    assert "not signed by a trusted key" in checked.verdict
+
+
+def test_a_generated_key_says_so(bundle: Path) -> None:
+    key = load_signing_key(None, None)
+
+    statement = sign(bundle, key)
+
+    assert not key.trusted
+    assert statement.startswith("not signed by a trusted key")
+    signer = json.loads((bundle / SIGNER).read_text())
+    assert signer["trusted"] is False
+    assert signer["source"] == "generated for this run"
+    assert signer["statement"] == statement
+    checked = verify(bundle)
+    assert checked.ok
+    assert checked.verdict.endswith("not signed by a trusted key: the key was generated for this run")
+
+
+def test_sealing_refuses_a_symbolic_link(bundle: Path, tmp_path: Path) -> None:
+    (bundle / "evidence" / "link.json").symlink_to(tmp_path / "elsewhere.json")
+
+    with pytest.raises(BundleError, match=r"evidence/link\.json: a symbolic link"):
+        write_manifest(bundle)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not a key", "not a PEM private key"),
+        ("", "not a PEM private key"),
+    ],
+)
+def test_a_bad_key_file_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(text)
+
+    with pytest.raises(ConfigError, match=re.escape(f"--signing-key {key_file}: {message}")):
+        load_signing_key(key_file, None)
+
+
+def test_a_key_that_is_not_ed25519_is_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+    with pytest.raises(ConfigError, match="an Ed25519 key is needed"):
+        load_signing_key(key_file, None)
+
+
+def test_an_unset_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+    with pytest.raises(ConfigError, match=f"--signing-key-env {KEY_ENV}: .*not set"):
+        load_signing_key(None, KEY_ENV)
+
+
+# --- tampering -------------------------------------------------------------------------------
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _first(bundle: Path, pattern: str) -> str:
+    return sorted(p.relative_to(bundle).as_posix() for p in bundle.glob(pattern))[0]
+
+
+@pytest.mark.parametrize(
+    "victim",
+    [
+        "summary.json",
+        "junit.xml",
+        "cucumber.json",
+        SIGNER,
+        "evidence/*/*/*-provenance.json",
+        "allure-results/*-result.json",
+    ],
+)
+def test_a_one_byte_change_to_a_file_is_named(bundle: Path, victim: str) -> None:
+    name = _first(bundle, victim)
+    _flip_one_byte(bundle / name)
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert checked.changed == [name]
+    assert f"changed: {name}" in checked.report()
+
+
+@pytest.mark.parametrize("victim", [MANIFEST, SIGNATURE, PUBLIC_KEY])
+def test_a_one_byte_change_to_the_seal_breaks_the_signature(bundle: Path, victim: str) -> None:
+    _flip_one_byte(bundle / victim)
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert not checked.signature_ok
+    assert victim in "\n".join(checked.problems)
+    assert checked.verdict.endswith("signature does not hold")
+
+
+def test_a_deleted_file_is_named(bundle: Path) -> None:
+    name = _first(bundle, "evidence/*/*/*.json")
+    (bundle / name).unlink()
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert checked.missing == [name]
+    assert checked.signature_ok
+
+
+def test_an_added_file_is_named(bundle: Path) -> None:
+    (bundle / "evidence" / "afterthought.json").write_text("{}")
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert checked.extra == ["evidence/afterthought.json"]
+
+
+def test_a_signature_by_another_key_does_not_hold(bundle: Path) -> None:
+    manifest = (bundle / MANIFEST).read_bytes()
+    forged = Ed25519PrivateKey.generate().sign(manifest)
+    (bundle / SIGNATURE).write_text(base64.b64encode(forged).decode() + "\n")
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert not checked.signature_ok
+    assert f"{SIGNATURE}: does not hold over {MANIFEST}" in "\n".join(checked.problems)
+
+
+def test_only_the_signer_s_public_key_makes_the_bundle_trusted(
+    runs: Runs, bundle: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.pub.pem"
+    other.write_bytes(_public_pem(Ed25519PrivateKey.generate()))
+
+    assert verify(bundle, runs.public_key).trusted
+    checked = verify(bundle, other)
+    assert not checked.ok
+    assert not checked.trusted
+    assert f"with --public-key {other}" in "\n".join(checked.problems)
+
+
+def test_a_resealed_bundle_is_not_trusted_with_the_original_key(runs: Runs, bundle: Path) -> None:
+    _flip_one_byte(bundle / "summary.json")
+    _reseal(bundle)
+
+    assert verify(bundle).ok
+    assert not verify(bundle, runs.public_key).ok
+
+
+def test_a_signer_file_naming_another_key_is_a_problem(bundle: Path) -> None:
+    key = load_signing_key(None, None)
+    signer = json.loads((bundle / SIGNER).read_text())
+    sign(bundle, key)
+    (bundle / SIGNER).write_text(json.dumps(signer))
+    write_manifest(bundle)
+    manifest = (bundle / MANIFEST).read_bytes()
+    (bundle / SIGNATURE).write_text(base64.b64encode(key.private_key.sign(manifest)).decode())
+
+    checked = verify(bundle)
+
+    assert checked.signature_ok
+    assert not checked.ok
+    assert f"{SIGNER}: names the key sha256:{signer['public_key_sha256']}" in checked.problems[0]
+
+
+# --- hostile bundles -------------------------------------------------------------------------
+
+_OPENED: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _OPENED and event in ("open", "os.scandir", "os.listdir") and args and args[0] is not None:
+        _OPENED[-1].append(os.fsdecode(args[0]) if not isinstance(args[0], int) else "")
+
+
+sys.addaudithook(_audit)
+
+
+@contextmanager
+def _opened() -> Iterator[list[str]]:
+    """Every path this process opens or lists meanwhile (an audit hook cannot be removed, only idled)."""
+    _OPENED.append([])
+    try:
+        yield _OPENED[-1]
+    finally:
+        _OPENED.pop()
+
+
+def _sign_manifest(bundle: Path, lines: list[str]) -> None:
+    """A manifest that holds a signature, so that only the checks of its lines can catch it."""
+    key = Ed25519PrivateKey.generate()
+    manifest = "".join(line + "\n" for line in lines).encode()
+    (bundle / MANIFEST).write_bytes(manifest)
+    (bundle / SIGNATURE).write_text(base64.b64encode(key.sign(manifest)).decode())
+    (bundle / PUBLIC_KEY).write_bytes(_public_pem(key))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "{digest}  ../outside/secret.txt",
+            "line {n}: a path out of the run directory: '../outside/secret.txt'",
+        ),
+        ("{digest}  {outside}/secret.txt", "line {n}: an absolute path: '{outside}/secret.txt'"),
+        ("{digest}  evidence\\..\\..\\outside\\secret.txt", "line {n}: a backslash in the path"),
+        ("{digest}  evidence//x.json", "line {n}: not a plain relative path"),
+        ("{digest} *summary.json", "line {n}: malformed"),
+        ("just some words", "line {n}: malformed: 'just some words'"),
+        ("{digest}  evil/secret.txt", "line {n}: 'evil/secret.txt' passes through the symbolic link evil"),
+    ],
+)
+def test_a_hostile_manifest_line_is_a_problem_and_nothing_outside_is_read(
+    bundle: Path, tmp_path: Path, line: str, expected: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    digest = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"  # sha256("secret")
+    if "evil" in line:
+        (bundle / "evil").symlink_to(outside, target_is_directory=True)
+    lines = (bundle / MANIFEST).read_text().splitlines()
+    lines.append(line.format(digest=digest, outside=outside))
+    _sign_manifest(bundle, lines)
+
+    with _opened() as opened:
+        checked = verify(bundle)
+
+    assert checked.signature_ok
+    assert not checked.ok
+    assert expected.format(n=len(lines), outside=outside) in "\n".join(checked.problems)
+    assert not [p for p in opened if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
+
+
+def test_a_symbolic_link_in_the_tree_is_a_problem_and_not_followed(bundle: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (bundle / "evidence" / "escape").symlink_to(outside, target_is_directory=True)
+    (bundle / "linked.json").symlink_to(outside / "secret.txt")
+
+    with _opened() as opened:
+        checked = verify(bundle)
+
+    assert not checked.ok
+    assert "evidence/escape: a symbolic link; a bundle holds regular files only" in checked.problems
+    assert "linked.json: a symbolic link; a bundle holds regular files only" in checked.problems
+    assert checked.extra == []
+    assert not [p for p in opened if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
+
+
+def test_a_bundle_reached_through_a_link_verifies(runs: Runs) -> None:
+    assert verify(runs.identity.parent / "latest").ok
+
+
+def test_a_bundle_without_a_seal_does_not_verify(bundle: Path) -> None:
+    for name in (MANIFEST, SIGNATURE, PUBLIC_KEY):
+        (bundle / name).unlink()
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert {f"{MANIFEST}: not found", f"{SIGNATURE}: not found", f"{PUBLIC_KEY}: not found"} <= set(
+        checked.problems
+    )
+
+
+# --- merging shards --------------------------------------------------------------------------
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
+    return data
+
+
+def test_merged_shards_verify_with_summed_counts(runs: Runs, tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    rebuilt: list[dict[str, Any]] = []
+    key = SigningKey(Ed25519PrivateKey.generate(), trusted=True, source="path")
+
+    merge([runs.identity, runs.others], out, key, rebuild=lambda d: rebuilt.append(_summary(d)))
+
+    checked = verify(out)
+    assert checked.ok, checked.report()
+    merged, a, b = _summary(out), _summary(runs.identity), _summary(runs.others)
+    assert rebuilt == [merged]
+    assert merged["counts"] == {k: a["counts"][k] + b["counts"][k] for k in a["counts"]}
+    assert len(merged["scenarios"]) == len(a["scenarios"]) + len(b["scenarios"])
+    assert merged["started"] == min(a["started"], b["started"])
+    assert merged["finished"] == max(a["finished"], b["finished"])
+    assert merged["run_id"] == "merged"
+    assert [m["run_id"] for m in merged["merged_from"]] == [a["run_id"], b["run_id"]]
+    for shard in (runs.identity, runs.others):
+        for name in ("junit.xml", "cucumber.json", "summary.json", MANIFEST, SIGNER):
+            assert (out / "shards" / shard.name / name).read_bytes() == (shard / name).read_bytes()
+    allure = {p.name for shard in (runs.identity, runs.others) for p in (shard / "allure-results").iterdir()}
+    assert {p.name for p in (out / "allure-results").iterdir()} == allure
+    for scenario in merged["scenarios"]:
+        assert all((out / path).is_file() for path in scenario["evidence"])
+
+
+def test_merge_refuses_an_input_that_does_not_verify(runs: Runs, bundle: Path, tmp_path: Path) -> None:
+    _flip_one_byte(bundle / "summary.json")
+    out = tmp_path / "merged"
+
+    with pytest.raises(BundleError, match=re.escape(f"{bundle}: does not verify (1 changed)")):
+        merge([bundle, runs.others], out, load_signing_key(None, None))
+    assert not out.exists()
+
+
+def test_merge_refuses_runs_of_another_mode(runs: Runs, bundle: Path, tmp_path: Path) -> None:
+    summary = _summary(bundle)
+    (bundle / "summary.json").write_text(json.dumps(summary | {"mode": "live"}))
+    _reseal(bundle)
+
+    with pytest.raises(BundleError, match=r"mode 'replay' differs from .*'live'"):
+        merge([bundle, runs.others], tmp_path / "merged", load_signing_key(None, None))
+
+
+def test_merge_refuses_overlapping_shards(runs: Runs, tmp_path: Path) -> None:
+    twin = Path(shutil.copytree(runs.identity, tmp_path / "twin"))
+
+    with pytest.raises(BundleError, match="also ran in"):
+        merge([runs.identity, twin], tmp_path / "merged", load_signing_key(None, None))
+
+
+def test_merge_refuses_one_evidence_path_with_two_contents(runs: Runs, bundle: Path, tmp_path: Path) -> None:
+    name = _first(runs.others, "evidence/*/*/*-provenance.json")
+    (bundle / name).parent.mkdir(parents=True)
+    (bundle / name).write_text("{}")
+    _reseal(bundle)
+    out = tmp_path / "merged"
+
+    with pytest.raises(BundleError, match=re.escape(f"{name}: differs between")):
+        merge([bundle, runs.others], out, load_signing_key(None, None))
+    assert not out.exists()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def test_verify_command_with_the_signer_s_key(runs: Runs) -> None:
+    result = run_cli("verify", str(runs.identity), "--public-key", str(runs.public_key))
+
+    assert result.returncode == 0, result.output
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict.startswith(f"{runs.identity}: all ")
+    assert "files match MANIFEST.sha256; signed by a trusted key (Ed25519 sha256:" in verdict
+
+
+def test_verify_command_without_a_key_is_not_trusted(runs: Runs) -> None:
+    result = run_cli("verify", str(runs.identity))
+
+    assert result.returncode == 0, result.output
+    assert "; not signed by a trusted key: give --public-key" in result.stdout
+
+
+def test_verify_command_names_a_change_and_exits_1(bundle: Path) -> None:
+    _flip_one_byte(bundle / "summary.json")
+    (bundle / MANIFEST).write_bytes((bundle / MANIFEST).read_bytes() + b"bad line\n")
+
+    result = run_cli("verify", str(bundle))
+
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert "changed: summary.json" in lines
+    assert f"problem: {MANIFEST} line" in result.stdout
+    assert lines[-1].startswith(f"{bundle}: does not verify (1 changed, 2 problems)")
+    assert lines[-1].endswith("; signature does not hold")
+    assert "Traceback" not in result.output
+
+
+def _one_line_usage_error(result: CliResult) -> str:
+    assert result.returncode == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return result.stderr.strip()
+
+
+def test_verify_command_on_a_missing_directory_exits_2(tmp_path: Path) -> None:
+    result = run_cli("verify", str(tmp_path / "nothing"))
+
+    assert _one_line_usage_error(result) == f"chsm-checks: {tmp_path / 'nothing'}: no such directory"
+
+
+def test_verify_command_with_an_unreadable_public_key_exits_2(runs: Runs, tmp_path: Path) -> None:
+    result = run_cli("verify", str(runs.identity), "--public-key", str(tmp_path / "missing.pem"))
+
+    assert _one_line_usage_error(result).startswith(f"chsm-checks: --public-key {tmp_path / 'missing.pem'}: ")
+
+
+def test_run_with_a_bad_key_file_exits_2(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+
+    result = run_cli("run", "--reports", str(tmp_path / "r"), "--signing-key", str(key_file))
+
+    assert _one_line_usage_error(result) == (
+        f"chsm-checks: --signing-key {key_file}: not a PEM private key (PKCS8, unencrypted)"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_merge_command_seals_the_merged_bundle(runs: Runs, tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+
+    result = run_cli("merge", str(runs.identity), str(runs.others), "--out", str(out))
+
+    assert result.returncode == 0, result.output
+    assert f"merged 2 runs into {out}: not signed by a trusted key" in result.stdout
+    assert verify(out).ok
+
+
+def test_merge_command_names_an_input_that_does_not_verify(runs: Runs, bundle: Path, tmp_path: Path) -> None:
+    (bundle / "summary.json").unlink()
+
+    result = run_cli("merge", str(bundle), str(runs.others), "--out", str(tmp_path / "merged"))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"chsm-checks: {bundle}: does not verify (1 missing)")
+    assert "Traceback" not in result.output
