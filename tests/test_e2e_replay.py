@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,31 @@ def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
     assert (run_dir / "cucumber.json").is_file()
     assert any((run_dir / "allure-results").glob("*-result.json"))
     assert f"REPLAY replay run of reference: {EXPECTED_SCENARIOS} passed, 0 failed" in result.stdout
+    for produced in ("matrix.md", "matrix.html", "oscal/assessment-results.json", "MANIFEST.sha256", "SIGNER.json"):
+        assert (run_dir / produced).is_file(), produced
+    verified = run_cli("verify", str(tmp_path / "latest"))
+    assert verified.returncode == 0, verified.output
+    assert "not signed by a trusted key" in verified.output
+
+
+def test_a_replay_never_reads_as_live(tmp_path: Path) -> None:
+    run_cli("run", "--reports", str(tmp_path), offline=True)
+    run_dir = (tmp_path / "latest").resolve()
+    report = summary(tmp_path)
+    assert report["evidence"] == "REPLAY"
+    assert {e["provenance"]["kind"] for e in report["scenarios"]} == {"REPLAY"}
+    for name in ("matrix.html", "matrix.md", "oscal/assessment-results.json"):
+        text = (run_dir / name).read_text()
+        assert "REPLAY" in text, name
+        assert "LIVE" not in text, name
+    labels = [
+        label["value"]
+        for path in (run_dir / "allure-results").glob("*-result.json")
+        for label in json.loads(path.read_text())["labels"]
+        if label["name"] == "evidence"
+    ]
+    assert labels
+    assert set(labels) == {"REPLAY"}
 
 
 def test_every_scenario_carries_control_and_severity_tags(tmp_path: Path) -> None:
