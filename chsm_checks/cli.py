@@ -146,6 +146,13 @@ def _signing_key(args: argparse.Namespace) -> SigningKey:
     return load_signing_key(Path(args.signing_key) if args.signing_key else None, args.signing_key_env)
 
 
+def record_signing(summary_path: Path, key: SigningKey) -> None:
+    """Say in summary.json (and so in the reports built from it) how the bundle will be sealed."""
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["signing"] = {"trusted": key.trusted, "statement": key.statement}
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
 def seal(run_dir: Path, key: SigningKey) -> None:
     """Write the run's manifest and sign it: the last write to a run directory."""
     from .evidence.bundle import sign
@@ -265,6 +272,7 @@ def _command_run(args: argparse.Namespace) -> int:
     try:
         from .reports.build import build_reports
 
+        record_signing(summary_path, key)
         _notes(build_reports(run_dir, oscal_version=args.oscal_version, html=args.html))
         seal(run_dir, key)
     except ChsmError as exc:
@@ -304,6 +312,7 @@ def _command_report(args: argparse.Namespace) -> int:
             return _fail(
                 f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
             )
+        record_signing(run_dir / "summary.json", key)
         _notes(build_reports(run_dir, oscal_version=args.oscal_version))
         seal(run_dir, key)
     except ChsmError as exc:

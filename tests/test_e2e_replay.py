@@ -32,7 +32,13 @@ def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
     assert (run_dir / "cucumber.json").is_file()
     assert any((run_dir / "allure-results").glob("*-result.json"))
     assert f"REPLAY replay run of reference: {EXPECTED_SCENARIOS} passed, 0 failed" in result.stdout
-    for produced in ("matrix.md", "matrix.html", "oscal/assessment-results.json", "MANIFEST.sha256", "SIGNER.json"):
+    for produced in (
+        "matrix.md",
+        "matrix.html",
+        "oscal/assessment-results.json",
+        "MANIFEST.sha256",
+        "SIGNER.json",
+    ):
         assert (run_dir / produced).is_file(), produced
     verified = run_cli("verify", str(tmp_path / "latest"))
     assert verified.returncode == 0, verified.output
