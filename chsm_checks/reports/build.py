@@ -25,9 +25,10 @@ def allure_html(run_dir: Path) -> str:
     allure = shutil.which("allure")
     if allure is None:
         return f"no Allure HTML report: the Allure 3 command line is not installed ({ALLURE_INSTALL})"
-    version = subprocess.run([allure, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    probe = subprocess.run([allure, "--version"], capture_output=True, text=True, check=False)
+    version = probe.stdout.strip()
     if not version.startswith("3."):
-        return f"no Allure HTML report: `allure` is version {version or 'unknown'}, not 3.x ({ALLURE_INSTALL})"
+        return f"no Allure HTML report: `allure` is {version or 'of unknown version'}, not 3.x ({ALLURE_INSTALL})"
     out = run_dir / "allure-report"
     done = subprocess.run(
         [allure, "awesome", str(run_dir / "allure-results"), "-o", str(out), "--single-file"],
@@ -39,15 +40,19 @@ def allure_html(run_dir: Path) -> str:
     return f"Allure HTML report: {out / 'index.html'}"
 
 
-def build_reports(run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True) -> list[str]:
+def build_reports(
+    run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True
+) -> list[str]:
     """Write the matrix, the OSCAL document (validated) and, if possible, the Allure HTML report."""
     notes = []
-    md, page = write_matrix(run_dir)
+    _, page = write_matrix(run_dir)
     notes.append(f"configuration matrix: {page}")
     document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
     problems = validate(json.loads(document_path.read_text(encoding="utf-8")), oscal_version)
     if problems:
-        raise CouldNotEvaluate(f"{document_path} does not validate against OSCAL {oscal_version}: {problems[0]}")
+        raise CouldNotEvaluate(
+            f"{document_path} does not validate against OSCAL {oscal_version}: {problems[0]}"
+        )
     notes.append(f"OSCAL {oscal_version} assessment results (valid): {document_path}")
     if html:
         notes.append(allure_html(run_dir))

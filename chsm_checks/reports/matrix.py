@@ -247,7 +247,7 @@ def _facts(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Run", str(summary.get("run_id", "?"))),
         ("Started", _when(summary.get("started"))),
         ("Finished", _when(summary.get("finished"))),
-        *([("Seal", str(summary["signing"]["statement"]))] if isinstance(summary.get("signing"), dict) else []),
+        *([("Seal", str(signing["statement"]))] if isinstance(signing := summary.get("signing"), dict) else []),
     ]
 
 

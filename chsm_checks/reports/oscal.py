@@ -22,25 +22,18 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import quote
 
 from ..checks.catalogue import Catalogue, ControlRef
 from ..errors import ConfigError
+from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate
 
-if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
-
-OSCAL_VERSIONS = ("1.1.2", "1.1.3", "1.2.1")
-DEFAULT_OSCAL_VERSION = "1.1.3"
 DOCUMENT = PurePosixPath("oscal/assessment-results.json")
 # Namespace of this tool's props (the project has no web address yet to use instead).
 NS = "urn:chsm-checks:oscal"
 
-_SCHEMA_FILE = "oscal_assessment-results_schema.json"
 _DOCUMENT_TO_RUN = "../" * len(DOCUMENT.parent.parts)
 # Markdown that would hide or restyle text in markup fields (``<setting>`` would vanish as HTML).
 _MARKDOWN = re.compile(r"([\\`*<])")
@@ -61,7 +54,7 @@ def build_assessment_results(
     Evidence files are read from ``run_dir`` to hash them; one that is missing, or lies outside
     ``run_dir``, raises ``ConfigError``. Hrefs are relative to ``run_dir / DOCUMENT``.
     """
-    _check_version(oscal_version)
+    check_version(oscal_version)
     run = _Run(run_dir, summary)
     subjects = _Subjects(run)
     observations = list(_observations(run, catalogue, subjects))
@@ -132,19 +125,6 @@ def write_assessment_results(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
-
-
-def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
-    """Errors of ``document`` against the vendored NIST schema of ``oscal_version``; empty when valid."""
-    from jsonschema.exceptions import best_match
-
-    errors = sorted(_validator(oscal_version).iter_errors(document), key=lambda e: e.json_path)
-    lines = []
-    for error in errors:
-        best = best_match([error])
-        message = best.message if len(best.message) <= 300 else best.message[:297] + "..."
-        lines.append(f"{best.json_path}: {message}")
-    return lines
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -742,28 +722,6 @@ def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]
         ),
         "props": _props(("tool-version", run.summary["tool_version"])),
     }
-
-
-def _check_version(oscal_version: str) -> None:
-    if oscal_version not in OSCAL_VERSIONS:
-        raise ConfigError(f"oscal version {oscal_version!r}: not one of {', '.join(OSCAL_VERSIONS)}")
-
-
-@cache
-def _validator(oscal_version: str) -> Validator:
-    _check_version(oscal_version)
-    import regex
-    from jsonschema import Draft7Validator, ValidationError, validators
-
-    def pattern(validator: Validator, expected: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-        # The schemas' patterns use \p{L} and \p{N}, which ``re`` rejects and ``regex`` supports.
-        if validator.is_type(instance, "string") and not regex.search(expected, instance):
-            yield ValidationError(f"{instance!r} does not match {expected!r}")
-
-    source = files("chsm_checks.reports") / "oscal_schemas" / f"v{oscal_version}" / _SCHEMA_FILE
-    schema = json.loads(source.read_text(encoding="utf-8"))
-    extended = validators.extend(Draft7Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
-    return cast("type[Validator]", extended)(schema)
 
 
 def _props(*pairs: tuple[str, object]) -> list[dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -11,9 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..arm.versions import API_VERSIONS
-from ..errors import ChsmError
 from ..outcomes import Outcome
-from ..recording import read_provenance
 from ..run import RunContext
 
 
