@@ -29,6 +29,8 @@ def allure_html(run_dir: Path) -> str:
     version = probe.stdout.strip()
     if not version.startswith("3."):
         return f"no Allure HTML report: `allure` is {version or 'of unknown version'}, not 3.x ({ALLURE_INSTALL})"
+    # Absolute paths: allure runs in the run directory, so it reads no allurerc from elsewhere.
+    run_dir = run_dir.resolve()
     out = run_dir / "allure-report"
     done = subprocess.run(
         [allure, "awesome", str(run_dir / "allure-results"), "-o", str(out), "--single-file"],
