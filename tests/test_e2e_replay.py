@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.processes import ROOT, run_cli, summary
+from tests.support.processes import ROOT, project_copy, run_cli, summary
 
 SHIPPED = ROOT / "cassettes"
 EXPECTED_SCENARIOS = 33
@@ -127,3 +127,15 @@ def test_refusal_cassettes_hold_no_interactions(scenario: str) -> None:
     matches = [p for p in matches if not p.name.endswith(".transcript.yaml")]
     assert len(matches) == 1
     assert yaml.safe_load(matches[0].read_text())["interactions"] == []
+
+
+def test_the_readme_command_as_typed_leaves_a_bundle_that_verifies(tmp_path: Path) -> None:
+    # No --reports: the default, relative reports/ directory, exactly as a newcomer runs it.
+    project = project_copy(tmp_path)
+
+    ran = run_cli("run", cwd=project, offline=True)
+    verified = run_cli("verify", "reports/latest", cwd=project)
+
+    assert ran.returncode == 0, ran.output
+    assert verified.returncode == 0, verified.output
+    assert (project / "reports" / "latest" / "matrix.html").is_file()
