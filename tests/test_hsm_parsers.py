@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from chsm_checks.errors import CouldNotEvaluate
-from chsm_checks.hsm import (
+from chsm_checks.hsm.parsers import (
     ClusterNode,
     HsmParseError,
     HsmUser,

@@ -107,30 +107,31 @@ class HsmRunner:
         )
 
     @contextmanager
+    def _running(self, session: MgmtUtilSession | KeyUtilSession) -> Iterator[None]:
+        """Start a session, leave the utility properly afterwards, kill it whatever happened."""
+        try:
+            session.start()
+            yield
+            session.close()
+        finally:
+            session.driver.kill()
+            self._session_ended()
+
+    @contextmanager
     def mgmt_session(self) -> Iterator[MgmtUtilSession]:
         """``azcloudhsm_mgmt_util <resource cfg>``, started; quit afterwards (killed on error)."""
         driver = self._driver(MgmtUtilSession.UTILITY, [self.mgmt_util, self.mgmt_config], MgmtUtilSession)
         session = MgmtUtilSession(driver)
-        try:
-            session.start()
+        with self._running(session):
             yield session
-            session.close()
-        finally:
-            driver.kill()
-            self._session_ended()
 
     @contextmanager
     def key_session(self) -> Iterator[KeyUtilSession]:
         """``azcloudhsm_util``, started; exited afterwards (killed on error)."""
         driver = self._driver(KeyUtilSession.UTILITY, [self.util], KeyUtilSession)
         session = KeyUtilSession(driver, self._read_output_file)
-        try:
-            session.start()
+        with self._running(session):
             yield session
-            session.close()
-        finally:
-            driver.kill()
-            self._session_ended()
 
     def _session_ended(self) -> None:
         """Hand the session just ended (as recorded, or as replayed) to whoever keeps evidence."""

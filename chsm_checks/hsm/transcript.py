@@ -8,8 +8,6 @@ anything enters a ``Transcript``: the raw text exists only in the recorder's pen
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..files import write_atomically
 from ..recording.cassettes import Provenance
 from .redact import redact_line, redact_text
 
@@ -51,11 +50,7 @@ class Transcript:
 
     def write(self, path: Path) -> None:
         """Write atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_yaml())
-        os.replace(tmp, path)
+        write_atomically(path, self.to_yaml())
 
 
 def load_transcript(path: Path) -> Transcript:

@@ -30,6 +30,7 @@ from vcr.serializers import yamlserializer
 from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
+from ..files import write_atomically
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
@@ -177,8 +178,4 @@ def write_cassette(path: Path, cassette: Any, provenance: Provenance, scrubber: 
         },
         yamlserializer,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, text)
