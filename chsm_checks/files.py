@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -18,3 +23,17 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_recording(path: Path, what: str) -> Any:
+    """A recording (cassette or transcript) parsed as safe YAML: no tags that construct objects.
+
+    ``ConfigError`` with one line naming the file when it is missing or unreadable.
+    """
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found (record it with --mode record)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: not a readable {what}: {first}") from None

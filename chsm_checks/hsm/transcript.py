@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from ..files import write_atomically
+from ..files import read_recording, write_atomically
 from ..recording.cassettes import Provenance
 from .redact import redact_line, redact_text
 
@@ -55,13 +55,7 @@ class Transcript:
 
 def load_transcript(path: Path) -> Transcript:
     """Load and validate a transcript (safe YAML only); ``ConfigError`` names the file and field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: transcript not found (record it with --mode record)") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path}: not a readable transcript: {first}") from None
+    data = read_recording(path, "transcript")
     if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
         raise ConfigError(f"{path}: format: not {TRANSCRIPT_FORMAT}")
     provenance = Provenance.from_metadata(

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import vcr
-import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.patch import PATCHER_NAMES
 from vcr.persisters.filesystem import CassetteNotFoundError
@@ -30,7 +29,7 @@ from vcr.serializers import yamlserializer
 from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
-from ..files import write_atomically
+from ..files import read_recording, write_atomically
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
@@ -133,13 +132,7 @@ def slug(text: str) -> str:
 
 def read_provenance(path: Path) -> Provenance:
     """Validate a cassette file safely (no YAML tags) and return its provenance."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: cassette not found (record it with --mode record)") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path}: not a readable cassette: {first}") from None
+    data = read_recording(path, "cassette")
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise ConfigError(f"{path}: interactions: missing; not a cassette")
     metadata = data.get("metadata")
