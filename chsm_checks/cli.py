@@ -120,6 +120,36 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After: N on 202s")
     serve.add_argument("--backup-seconds", type=float, default=1.5)
     serve.add_argument("--restore-seconds", type=float, default=2.5)
+    fleet = serve.add_argument_group("fleet", "many clusters beside the seeded world, fixed at seeding")
+    fleet.add_argument(
+        "--fleet-clusters", type=int, default=0, metavar="N", help="clusters (default 0: none)"
+    )
+    fleet.add_argument(
+        "--fleet-subscriptions", type=int, default=1, metavar="M", help="subscriptions they spread over"
+    )
+    fleet.add_argument(
+        "--fleet-misconfigured",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of them with one storage fault each (default 0)",
+    )
+    pace = serve.add_argument_group("pace", "how ARM's delays and throttling are imitated")
+    pace.add_argument("--latency-ms", type=float, default=0.0, metavar="L", help="delay every ARM answer")
+    pace.add_argument(
+        "--read-budget",
+        type=int,
+        default=0,
+        metavar="B",
+        help="GETs per subscription before 429s (ARM: 250; default 0: unlimited)",
+    )
+    pace.add_argument(
+        "--read-refill",
+        type=float,
+        default=25.0,
+        metavar="R",
+        help="read tokens back per second (default 25)",
+    )
     profiles = sandbox_commands.add_parser(
         "record-profiles",
         help="record the catalogue against every faulty sandbox profile (for the harness's own tests)",
@@ -342,14 +372,23 @@ def _command_merge(args: argparse.Namespace) -> int:
 def _command_sandbox_serve(args: argparse.Namespace) -> int:
     from .sandbox import SandboxSettings, serve
 
-    settings = SandboxSettings(
-        seed=args.seed,
-        profile=args.profile,
-        lro_style=args.lro_style,
-        retry_after=args.retry_after,
-        backup_seconds=args.backup_seconds,
-        restore_seconds=args.restore_seconds,
-    )
+    try:
+        settings = SandboxSettings(
+            seed=args.seed,
+            profile=args.profile,
+            lro_style=args.lro_style,
+            retry_after=args.retry_after,
+            backup_seconds=args.backup_seconds,
+            restore_seconds=args.restore_seconds,
+            fleet_clusters=args.fleet_clusters,
+            fleet_subscriptions=args.fleet_subscriptions,
+            fleet_misconfigured=args.fleet_misconfigured,
+            latency_ms=args.latency_ms,
+            read_budget_per_subscription=args.read_budget,
+            read_refill_per_second=args.read_refill,
+        )
+    except ValueError as exc:  # a bad setting, named as SandboxSettings names it
+        return _fail(f"sandbox serve: {exc}")
 
     def ready(base_url: str) -> None:
         print(base_url, flush=True)

@@ -71,7 +71,8 @@ def replay(events: list[dict[str, Any]]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     path, index, utility = (argv if argv is not None else sys.argv[1:])[:3]
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)
     sessions = data.get("sessions") or []
     position = int(index)
     if position >= len(sessions) or sessions[position].get("utility") != utility:

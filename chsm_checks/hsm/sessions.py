@@ -95,6 +95,9 @@ class UtilityDriver:
         self.child.delaybeforesend = None
         self.child.delayafterclose = 0.01
         self.child.delayafterterminate = 0.01
+        # close() hands over to ptyprocess, which sleeps by its own settings: shorten those too.
+        self.child.ptyproc.delayafterclose = 0.01
+        self.child.ptyproc.delayafterterminate = 0.01
         self.child.logfile_read = recorder
 
     def wait(self, command: str, timeout: float) -> str:

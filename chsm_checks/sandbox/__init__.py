@@ -8,7 +8,9 @@ the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`)
 ``serve`` writes under ``<state_dir>/hsm-client/bin/``.
 
 ``SandboxSettings.profile`` picks the world seeded: the compliant one or one fault away from it
-(:mod:`.profiles`).
+(:mod:`.profiles`). ``fleet_clusters`` adds many more clusters in further subscriptions, some of them
+misconfigured (:mod:`.fleet`); ``latency_ms`` and ``read_budget_per_subscription`` imitate ARM's pace
+and read throttling (:mod:`.throttle`).
 """
 
 from __future__ import annotations

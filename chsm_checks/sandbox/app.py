@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,10 +17,16 @@ from starlette.types import Receive, Scope, Send
 from chsm_checks.sandbox.control import control_routes
 from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.operations import operation_status, start_operation
-from chsm_checks.sandbox.resources import get_resource, list_clusters, list_role_assignments
+from chsm_checks.sandbox.resources import (
+    get_resource,
+    list_clusters,
+    list_role_assignments,
+    list_subscriptions,
+)
 from chsm_checks.sandbox.routing import ArmCall, ArmRoute, split_path
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.state import SandboxStore
+from chsm_checks.sandbox.throttle import REMAINING_READS, ReadThrottle
 from chsm_checks.sandbox.wire import (
     JSON_MEDIA_TYPE,
     ArmFault,
@@ -34,6 +41,7 @@ from chsm_checks.sandbox.world import (
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
     STORAGE_TYPE,
+    SUBSCRIPTION_TYPE,
     next_number,
 )
 
@@ -42,6 +50,7 @@ _CLUSTER = f"{_GROUP}/{CLUSTER_TYPE}/{{cluster}}"
 _ACCOUNT = f"{_GROUP}/{STORAGE_TYPE}/{{account}}"
 
 ARM_ROUTES: tuple[ArmRoute, ...] = (
+    ArmRoute("GET", "subscriptions", SUBSCRIPTION_TYPE, list_subscriptions),
     ArmRoute("GET", f"subscriptions/{{subscription}}/providers/{CLUSTER_TYPE}", CLUSTER_TYPE, list_clusters),
     ArmRoute("GET", f"{_GROUP}/{CLUSTER_TYPE}", CLUSTER_TYPE, list_clusters),
     ArmRoute("GET", _CLUSTER, CLUSTER_TYPE, get_resource),
@@ -81,7 +90,7 @@ def app_for_store(store: SandboxStore) -> Starlette:
     return Starlette(
         routes=[
             Mount("/_sandbox", routes=control_routes(store)),
-            Route("/{path:path}", ArmEndpoint(store)),
+            Route("/{path:path}", ArmEndpoint(store, ReadThrottle())),
         ]
     )
 
@@ -89,13 +98,18 @@ def app_for_store(store: SandboxStore) -> Starlette:
 class ArmEndpoint:
     """ASGI endpoint that answers every ARM path (any method) from the store."""
 
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore, throttle: ReadThrottle) -> None:
         self._store = store
+        self._throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the request, answer it under the store's lock, send the answer."""
+        """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
         request = Request(scope, receive)
         body = await request.body()
+        latency_ms = self._store.settings().latency_ms
+        if latency_ms:
+            # Asleep, not blocking: concurrent requests wait side by side, as they would on ARM.
+            await asyncio.sleep(latency_ms / 1000)
         response = self._respond(
             method=request.method,
             path=request.url.path.rstrip("/") or "/",
@@ -117,11 +131,17 @@ class ArmEndpoint:
             number = next_number(state, "request")
             settings = SandboxSettings.from_json(state["settings"])
             call = ArmCall(state, settings, {}, query, body, base_url, path, now)
-            try:
-                reply = _dispatch(method, call)
-            except ArmFault as fault:
-                reply = fault.reply()
+            take = self._throttle.take(method, path, settings)
+            if take is not None and take.retry_after is not None:
+                reply = take.refusal()
+            else:
+                try:
+                    reply = _dispatch(method, call)
+                except ArmFault as fault:
+                    reply = fault.reply()
             headers = {**arm_headers(state, number, write=method != "GET"), **reply.headers}
+            if take is not None:
+                headers[REMAINING_READS] = str(take.remaining)
             content = None if reply.body is None else render_json(reply.body)
             self._store.log_request(method, path, raw_query, reply.status)
         if content is None:

@@ -1,5 +1,6 @@
 """``/_sandbox/…``: endpoints for tests to read and steer the sandbox. They are not ARM and not logged.
 
+``/_sandbox/fleet`` tells the truth about the fleet (:mod:`.fleet`): which cluster got which fault.
 ``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
 """
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from chsm_checks.sandbox.fleet import fleet_view
 from chsm_checks.sandbox.hsm_client import write_resource_cfg
 from chsm_checks.sandbox.hsm_control import hsm_routes
 from chsm_checks.sandbox.jobs import complete_due_jobs
@@ -28,6 +30,10 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
         with store.transaction() as state:
             complete_due_jobs(state, time.time())
             return json_response(200, state)
+
+    async def get_fleet(request: Request) -> Response:
+        with store.transaction() as state:
+            return json_response(200, fleet_view(state))
 
     async def get_requests(request: Request) -> Response:
         return json_response(200, store.requests())
@@ -59,6 +65,7 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
     return [
         Route("/state", get_state, methods=["GET"]),
         Route("/requests", get_requests, methods=["GET"]),
+        Route("/fleet", get_fleet, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
         Mount("/hsm", routes=hsm_routes(store)),

@@ -57,14 +57,16 @@ _USAGE: dict[tuple[int, int], tuple[int, ...]] = {
 _USAGE_NAMES = ("ENCRYPT", "DECRYPT", "WRAP", "UNWRAP", "SIGN", "VERIFY", "DERIVE")
 
 
-def seed_hsm_cluster(seed: int, cluster: JsonObject, subnet: int, *, populated: bool) -> JsonObject:
-    """The HSM contents of a seeded cluster: three reachable nodes on ``10.0.<subnet>.5-7``, and either
-    the source's users and keys (``populated``) or a fresh cluster's lone pre-crypto-officer."""
+def seed_hsm_cluster(
+    seed: int, cluster: JsonObject, subnet: int, *, populated: bool, network: str = "10.0"
+) -> JsonObject:
+    """The HSM contents of a seeded cluster: three reachable nodes on ``<network>.<subnet>.5-7``, and
+    either the source's users and keys (``populated``) or a fresh cluster's lone pre-crypto-officer."""
     nodes = [
         {
             "node_id": i + 1,
             "server": i,
-            "ip": f"10.0.{subnet}.{5 + i}",
+            "ip": f"{network}.{subnet}.{5 + i}",
             "hostname": hsm["fqdn"],
             "reachable": True,
         }
@@ -79,6 +81,13 @@ def seed_hsm_cluster(seed: int, cluster: JsonObject, subnet: int, *, populated: 
         "faults": {"hang_on": None},
         "next_handle": FIRST_RESTORED_HANDLE,
     }
+
+
+def activate(hsm: JsonObject) -> None:
+    """What activation does inside: the pre-crypto-officer becomes the primary crypto officer; no keys."""
+    for user in hsm["users"]:
+        if user["type"] == "PRECO":
+            user["type"] = "PCO"
 
 
 def _user(user_id: int, user_type: str, name: str, password: str) -> JsonObject:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from chsm_checks.sandbox.access import role_guid
+from chsm_checks.sandbox.fleet import add_fleet
+from chsm_checks.sandbox.hsm_state import activate
 from chsm_checks.sandbox.ids import sandbox_guid
+from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS, StorageFault
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import (
     BACKUP_ACCOUNT,
@@ -22,12 +24,9 @@ from chsm_checks.sandbox.world import (
     DEST_CLUSTER,
     IDENTITY,
     IDENTITY_TYPE,
-    OWNER,
     SOURCE_CLUSTER,
-    STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_TYPE,
     compliant_state,
-    find_resource,
     identity_resource,
     resources_of_type,
 )
@@ -48,9 +47,13 @@ class Profile:
 
 
 def seed_state(settings: SandboxSettings) -> JsonObject:
-    """A fresh sandbox state for ``settings``: the same seed and profile always give the same state."""
+    """A fresh sandbox state for ``settings``: the same seed, profile and fleet always give the same state.
+
+    The profile spoils the seeded world only; the fleet, if any, is added after it with its own faults.
+    """
     state = compliant_state(settings)
     PROFILES[settings.profile].apply(state, settings.seed)
+    add_fleet(state, settings)
     return state
 
 
@@ -58,56 +61,17 @@ def _named(state: JsonObject, resource_type: str, name: str) -> JsonObject:
     return next(r for r in resources_of_type(state, resource_type) if r["name"] == name)
 
 
-def _backup_account(state: JsonObject) -> JsonObject:
-    return _named(state, STORAGE_TYPE, BACKUP_ACCOUNT)
+def _on_backup_account(fault: StorageFault) -> Callable[[JsonObject, int], None]:
+    """``fault`` applied to the seeded backup account."""
 
+    def apply(state: JsonObject, seed: int) -> None:
+        fault(state, _named(state, STORAGE_TYPE, BACKUP_ACCOUNT), seed)
 
-def _contributor_assignment(state: JsonObject) -> JsonObject:
-    """The Storage Blob Data Contributor assignment on the backup account, which the cluster needs."""
-    account_id = _backup_account(state)["id"]
-    return next(
-        a
-        for a in state["role_assignments"]
-        if a["properties"]["scope"] == account_id
-        and role_guid(a["properties"]["roleDefinitionId"]) == STORAGE_BLOB_DATA_CONTRIBUTOR
-    )
+    return apply
 
 
 def _compliant(state: JsonObject, seed: int) -> None:
     """Nothing to change: the seeded world is the compliant one."""
-
-
-def _shared_key_default(state: JsonObject, seed: int) -> None:
-    # Absent means allowed: the account was created without ever turning shared keys off.
-    del _backup_account(state)["properties"]["allowSharedKeyAccess"]
-
-
-def _endpoint_pending(state: JsonObject, seed: int) -> None:
-    # Storage and Network each report the connection; a real pending one reads Pending on both sides.
-    account = _backup_account(state)
-    for connection in account["properties"]["privateEndpointConnections"]:
-        connection["properties"]["privateLinkServiceConnectionState"]["status"] = "Pending"
-        endpoint = find_resource(state, connection["properties"]["privateEndpoint"]["id"])
-        assert endpoint is not None, "the seeded world has an endpoint behind every connection"
-        for link in endpoint["properties"]["privateLinkServiceConnections"]:
-            if link["properties"]["privateLinkServiceId"] == account["id"]:
-                link["properties"]["privateLinkServiceConnectionState"]["status"] = "Pending"
-
-
-def _public_network_open(state: JsonObject, seed: int) -> None:
-    properties = _backup_account(state)["properties"]
-    properties["publicNetworkAccess"] = "Enabled"
-    properties["networkAcls"]["defaultAction"] = "Allow"
-
-
-def _role_other_principal(state: JsonObject, seed: int) -> None:
-    _contributor_assignment(state)["properties"]["principalId"] = sandbox_guid(seed, "principal", 9)
-
-
-def _owner_instead_of_contributor(state: JsonObject, seed: int) -> None:
-    properties = _contributor_assignment(state)["properties"]
-    prefix = properties["roleDefinitionId"].rsplit("/", 1)[0]
-    properties["roleDefinitionId"] = f"{prefix}/{OWNER}"
 
 
 def _two_identities(state: JsonObject, seed: int) -> None:
@@ -129,14 +93,7 @@ def _two_identities(state: JsonObject, seed: int) -> None:
 def _destination_active(state: JsonObject, seed: int) -> None:
     dest = _named(state, CLUSTER_TYPE, DEST_CLUSTER)
     dest["properties"]["activationState"] = "Active"
-    # Activation turns the pre-crypto-officer into the primary crypto officer; keys stay none.
-    for user in state["hsm"][dest["id"]]["users"]:
-        if user["type"] == "PRECO":
-            user["type"] = "PCO"
-
-
-def _tls_1_0(state: JsonObject, seed: int) -> None:
-    _backup_account(state)["properties"]["minimumTlsVersion"] = "TLS1_0"
+    activate(state["hsm"][dest["id"]])
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(
@@ -147,27 +104,27 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             Profile(
                 "shared-key-default",
                 f"{BACKUP_ACCOUNT} has no allowSharedKeyAccess, so shared key access is allowed",
-                _shared_key_default,
+                _on_backup_account(STORAGE_FAULTS["shared-key-default"]),
             ),
             Profile(
                 "endpoint-pending",
                 f"the blob private endpoint connection of {BACKUP_ACCOUNT} is Pending, not Approved",
-                _endpoint_pending,
+                _on_backup_account(STORAGE_FAULTS["endpoint-pending"]),
             ),
             Profile(
                 "public-network-open",
                 f"{BACKUP_ACCOUNT} has public network access Enabled and network ACLs defaulting to Allow",
-                _public_network_open,
+                _on_backup_account(STORAGE_FAULTS["public-network-open"]),
             ),
             Profile(
                 "role-other-principal",
                 f"the Storage Blob Data Contributor assignment on {BACKUP_ACCOUNT} names another principal",
-                _role_other_principal,
+                _on_backup_account(STORAGE_FAULTS["role-other-principal"]),
             ),
             Profile(
                 "owner-instead-of-contributor",
                 f"the cluster identity holds Owner on {BACKUP_ACCOUNT}, not Storage Blob Data Contributor",
-                _owner_instead_of_contributor,
+                _on_backup_account(STORAGE_FAULTS["owner-instead-of-contributor"]),
             ),
             Profile(
                 "two-identities",
@@ -179,7 +136,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 f"{DEST_CLUSTER} is already Active, so a restore into it is unsupported",
                 _destination_active,
             ),
-            Profile("tls-1-0", f"{BACKUP_ACCOUNT} accepts TLS 1.0 (minimumTlsVersion TLS1_0)", _tls_1_0),
+            Profile(
+                "tls-1-0",
+                f"{BACKUP_ACCOUNT} accepts TLS 1.0 (minimumTlsVersion TLS1_0)",
+                _on_backup_account(STORAGE_FAULTS["tls-1-0"]),
+            ),
         )
     }
 )

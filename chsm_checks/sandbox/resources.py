@@ -1,4 +1,4 @@
-"""Read-only ARM handlers: resource GETs, the paged cluster list and the role-assignment list."""
+"""Read-only ARM handlers: resource GETs; the paged lists of subscriptions, clusters and role assignments."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from chsm_checks.sandbox.world import (
     require_group,
     require_resource,
     require_subscription,
+    resource_groups_by_subscription,
     resources_of_type,
 )
 
@@ -22,6 +23,21 @@ _PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'([^']+)'\s*$", re.IGNOR
 def get_resource(call: ArmCall) -> ArmReply:
     """GET of any stored resource: the request path is its id."""
     return ArmReply(200, require_resource(call.state, call.path))
+
+
+def list_subscriptions(call: ArmCall) -> ArmReply:
+    """The subscriptions the caller sees: the seeded world's, then the fleet's, in order; paged."""
+    subscriptions = [
+        {
+            "id": f"/subscriptions/{sub}",
+            "subscriptionId": sub,
+            "tenantId": call.state["tenant_id"],
+            "displayName": f"chsm-fleet-{k:02d}" if k else "chsm-sandbox",
+            "state": "Enabled",
+        }
+        for k, sub in enumerate(resource_groups_by_subscription(call.state))
+    ]
+    return ArmReply(200, page(call, subscriptions))
 
 
 def list_clusters(call: ArmCall) -> ArmReply:

@@ -1,4 +1,4 @@
-"""How a sandbox behaves: its seed and profile, the long-running-operation style it imitates, its pace."""
+"""How a sandbox behaves: the world it seeds, the long-running-operation style it imitates, its pace."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any, Literal
 from chsm_checks.sandbox.profiles import PROFILES
 
 LroStyle = Literal["live", "spec"]
+
+MAX_FLEET_CLUSTERS = 9999
+MAX_FLEET_SUBSCRIPTIONS = 99
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,13 @@ class SandboxSettings:
     ``lro_style="live"`` answers a backup or restore with a lone ``location`` header, as the live
     service did in June 2025; ``"spec"`` adds ``Azure-AsyncOperation`` and ``Retry-After`` as the
     REST specification's examples do. ``retry_after`` forces a ``Retry-After`` value in either style.
+
+    ``fleet_clusters > 0`` adds a fleet beside the seeded world (see :mod:`.fleet`): that many active
+    clusters over ``fleet_subscriptions`` further subscriptions, a ``fleet_misconfigured`` fraction of
+    them with one storage fault each.
+
+    ``latency_ms`` delays every ARM answer. ``read_budget_per_subscription > 0`` throttles GETs with
+    ARM's token bucket per subscription (that many tokens, ``read_refill_per_second`` back each second).
     """
 
     seed: int = 1
@@ -29,6 +39,12 @@ class SandboxSettings:
     backup_seconds: float = 1.5
     restore_seconds: float = 2.5
     page_size: int = 100
+    fleet_clusters: int = 0
+    fleet_subscriptions: int = 1
+    fleet_misconfigured: float = 0.0
+    latency_ms: float = 0.0
+    read_budget_per_subscription: int = 0
+    read_refill_per_second: float = 25.0
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -41,6 +57,27 @@ class SandboxSettings:
             raise ValueError("backup_seconds and restore_seconds must be >= 0")
         if self.page_size < 1:
             raise ValueError(f"page_size must be >= 1, not {self.page_size}")
+        # Four digits in chsm-fleet-<nnnn>, two in rg-fleet-<nn>.
+        if not 0 <= self.fleet_clusters <= MAX_FLEET_CLUSTERS:
+            raise ValueError(
+                f"fleet_clusters must be between 0 and {MAX_FLEET_CLUSTERS}, not {self.fleet_clusters}"
+            )
+        if not 1 <= self.fleet_subscriptions <= MAX_FLEET_SUBSCRIPTIONS:
+            raise ValueError(
+                f"fleet_subscriptions must be between 1 and {MAX_FLEET_SUBSCRIPTIONS}, "
+                f"not {self.fleet_subscriptions}"
+            )
+        if not 0.0 <= self.fleet_misconfigured <= 1.0:
+            raise ValueError(f"fleet_misconfigured must be between 0 and 1, not {self.fleet_misconfigured}")
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
+        if self.read_budget_per_subscription < 0:
+            raise ValueError(
+                f"read_budget_per_subscription must be >= 0 (0 is unlimited), "
+                f"not {self.read_budget_per_subscription}"
+            )
+        if self.read_refill_per_second <= 0:
+            raise ValueError(f"read_refill_per_second must be > 0, not {self.read_refill_per_second}")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON object, field by field."""

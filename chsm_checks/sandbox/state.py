@@ -59,10 +59,14 @@ class SandboxStore:
             )
         stored = SandboxSettings.from_json(state["settings"])
         if settings is not None:
-            # A different seed or profile means a different world; silently mixing two would lie to the tests.
+            # A different seed, profile or fleet means a different world; silently mixing two would lie
+            # to the tests.
             for name, wanted, found in (
                 ("seed", settings.seed, stored.seed),
                 ("profile", settings.profile, stored.profile),
+                ("fleet_clusters", settings.fleet_clusters, stored.fleet_clusters),
+                ("fleet_subscriptions", settings.fleet_subscriptions, stored.fleet_subscriptions),
+                ("fleet_misconfigured", settings.fleet_misconfigured, stored.fleet_misconfigured),
             ):
                 if wanted != found:
                     raise ValueError(
@@ -78,6 +82,11 @@ class SandboxStore:
         with self._lock:
             yield self._state
             self._save()
+
+    def settings(self) -> SandboxSettings:
+        """The settings in force."""
+        with self._lock:
+            return SandboxSettings.from_json(self._state["settings"])
 
     def reset(self) -> None:
         """Re-seed the world with the settings in force and forget the request log."""

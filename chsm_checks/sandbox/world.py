@@ -34,6 +34,7 @@ IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 PRIVATE_ENDPOINT_TYPE = "Microsoft.Network/privateEndpoints"
 ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions"
+SUBSCRIPTION_TYPE = "Microsoft.Resources/subscriptions"
 
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -54,8 +55,12 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
     operator = sandbox_guid(seed, "principal", 2)
     subnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm/subnets/snet-storage"
 
-    source = _cluster(seed, 1, group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id)
-    dest = _cluster(seed, 2, group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id)
+    source = cluster_resource(
+        group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id, domain_label(seed, "domainlabel", 1)
+    )
+    dest = cluster_resource(
+        group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id, domain_label(seed, "domainlabel", 2)
+    )
     resources: list[JsonObject] = [
         source,
         dest,
@@ -66,25 +71,26 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         account_id = f"{group_id}/providers/{STORAGE_TYPE}/{account}"
         pe_name = f"pe-{account}-blob"
         pe_id = f"{group_id}/providers/{PRIVATE_ENDPOINT_TYPE}/{pe_name}"
-        resources.append(_storage_account(seed, n, account_id, account, pe_id, pe_name))
+        connection = sandbox_guid(seed, "privateendpointconnection", n)
+        resources.append(storage_account_resource(account_id, account, pe_id, pe_name, connection))
+        resources.append(container_resource(account_id))
         resources.append(
-            {
-                "id": f"{account_id}/blobServices/default/containers/{CONTAINER}",
-                "name": CONTAINER,
-                "type": CONTAINER_TYPE,
-                "properties": {"publicAccess": "None"},
-            }
-        )
-        resources.append(
-            _private_endpoint(pe_id, pe_name, account, account_id, subnet_id, f"10.20.1.{3 + n}")
+            private_endpoint_resource(pe_id, pe_name, account, account_id, subnet_id, f"10.20.1.{3 + n}")
         )
 
     backup_account_id = f"{group_id}/providers/{STORAGE_TYPE}/{BACKUP_ACCOUNT}"
     role_assignments = [
-        _role_assignment(
-            seed, 1, backup_account_id, sub, STORAGE_BLOB_DATA_CONTRIBUTOR, principal, "ServicePrincipal"
+        role_assignment_resource(
+            sandbox_guid(seed, "roleassignment", 1),
+            backup_account_id,
+            sub,
+            STORAGE_BLOB_DATA_CONTRIBUTOR,
+            principal,
+            "ServicePrincipal",
         ),
-        _role_assignment(seed, 2, f"/subscriptions/{sub}", sub, OWNER, operator, "User"),
+        role_assignment_resource(
+            sandbox_guid(seed, "roleassignment", 2), f"/subscriptions/{sub}", sub, OWNER, operator, "User"
+        ),
     ]
     return {
         "format": STATE_FORMAT,
@@ -108,9 +114,9 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
     }
 
 
-def _domain_label(seed: int, n: int) -> str:
+def domain_label(seed: int, kind: str, n: int) -> str:
     """13 lower-case letters and digits, like the suffix the service appends to HSM host names."""
-    value = int(sandbox_hex(seed, "domainlabel", n), 16)
+    value = int(sandbox_hex(seed, kind, n), 16)
     chars = []
     for _ in range(13):
         value, digit = divmod(value, 36)
@@ -118,10 +124,11 @@ def _domain_label(seed: int, n: int) -> str:
     return "".join(chars)
 
 
-def _cluster(
-    seed: int, n: int, group_id: str, name: str, location: str, activation: str, identity_id: str
+def cluster_resource(
+    group_id: str, name: str, location: str, activation: str, identity_id: str, label_suffix: str
 ) -> JsonObject:
-    label = f"{name}-{_domain_label(seed, n)}"
+    """A Cloud HSM cluster of three HSMs with one user-assigned identity, as the live service returns it."""
+    label = f"{name}-{label_suffix}"
     return {
         "id": f"{group_id}/providers/{CLUSTER_TYPE}/{name}",
         "name": name,
@@ -165,8 +172,11 @@ def identity_resource(identity_id: str, name: str, principal: str, client: str, 
     }
 
 
-def _storage_account(seed: int, n: int, account_id: str, name: str, pe_id: str, pe_name: str) -> JsonObject:
-    connection_name = f"{pe_name}.{sandbox_guid(seed, 'privateendpointconnection', n)}"
+def storage_account_resource(
+    account_id: str, name: str, pe_id: str, pe_name: str, connection_guid: str
+) -> JsonObject:
+    """A compliant backup storage account, reachable only through the blob private endpoint ``pe_id``."""
+    connection_name = f"{pe_name}.{connection_guid}"
     return {
         "id": account_id,
         "name": name,
@@ -213,9 +223,20 @@ def _storage_account(seed: int, n: int, account_id: str, name: str, pe_id: str, 
     }
 
 
-def _private_endpoint(
+def container_resource(account_id: str) -> JsonObject:
+    """The private backup container of a storage account."""
+    return {
+        "id": f"{account_id}/blobServices/default/containers/{CONTAINER}",
+        "name": CONTAINER,
+        "type": CONTAINER_TYPE,
+        "properties": {"publicAccess": "None"},
+    }
+
+
+def private_endpoint_resource(
     pe_id: str, pe_name: str, account: str, account_id: str, subnet_id: str, ip_address: str
 ) -> JsonObject:
+    """An approved blob private endpoint of ``account`` in ``subnet_id``."""
     return {
         "id": pe_id,
         "name": pe_name,
@@ -248,10 +269,10 @@ def _private_endpoint(
     }
 
 
-def _role_assignment(
-    seed: int, n: int, scope: str, sub: str, role: str, principal: str, principal_type: str
+def role_assignment_resource(
+    name: str, scope: str, sub: str, role: str, principal: str, principal_type: str
 ) -> JsonObject:
-    name = sandbox_guid(seed, "roleassignment", n)
+    """The assignment ``name`` of built-in ``role`` (a GUID) to ``principal`` at ``scope``."""
     return {
         "id": f"{scope}/providers/{ROLE_ASSIGNMENT_TYPE}/{name}",
         "name": name,
@@ -281,21 +302,26 @@ def resources_of_type(state: JsonObject, resource_type: str) -> list[JsonObject]
     return [r for r in state["resources"] if r["type"].lower() == wanted]
 
 
+def resource_groups_by_subscription(state: JsonObject) -> dict[str, list[str]]:
+    """Every subscription's resource group names: the seeded one's first, then the fleet's."""
+    fleet: dict[str, list[str]] = state.get("fleet_resource_groups", {})
+    return {state["subscription_id"]: state["resource_groups"], **fleet}
+
+
 def require_subscription(state: JsonObject, sub: str) -> str:
     """The canonical subscription id, or 404 ``SubscriptionNotFound``."""
-    if sub.lower() != state["subscription_id"].lower():
-        raise ArmFault(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
-    canonical: str = state["subscription_id"]
-    return canonical
+    for canonical in resource_groups_by_subscription(state):
+        if canonical.lower() == sub.lower():
+            return canonical
+    raise ArmFault(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
 
 
 def require_group(state: JsonObject, sub: str, group: str) -> str:
     """The canonical resource group name, or 404 ``SubscriptionNotFound`` / ``ResourceGroupNotFound``."""
-    require_subscription(state, sub)
-    for name in state["resource_groups"]:
+    groups = resource_groups_by_subscription(state)[require_subscription(state, sub)]
+    for name in groups:
         if name.lower() == group.lower():
-            canonical: str = name
-            return canonical
+            return name
     raise ArmFault(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
 
 
