@@ -286,6 +286,8 @@ class RunContext:
         if check_id not in self.catalogue:
             raise ConfigError(f"unknown check {check_id!r}: it is not in the catalogue")
         findings = evaluate(check_id, environment)
+        if not findings:
+            raise CouldNotEvaluate(f"check {check_id} produced no finding: nothing was judged")
         if self._waivers is None:
             return findings
         applied = self._waivers.apply(findings, datetime.now(UTC))
