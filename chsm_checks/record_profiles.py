@@ -31,12 +31,18 @@ def record_profile(profile: str, out: Path, target_template: Path) -> int:
                 raise RuntimeError(f"the sandbox for {profile} did not start")
             target = Path(tmp) / "sandbox.toml"
             target.write_text(target_template.read_text().replace("http://127.0.0.1:8765", url))
-            return subprocess.run(
+            done = subprocess.run(
                 [sys.executable, "-m", "chsm_checks", "run", "--mode", "record", "--target", str(target),
-                 "--cassettes", str(out / profile), "--reports", str(Path(tmp) / "reports"),
+                 "--cassettes", str(out / profile), "--reports", str(Path(tmp) / "reports"), "--no-html",
                  "--", "-m", "catalogue", "-q"],
-                check=False,
-            ).returncode  # fmt: skip
+                check=False, capture_output=True, text=True,
+            )  # fmt: skip
+            outcome = [line for line in done.stdout.splitlines() if " record run of " in line]
+            print(
+                f"chsm-checks: profile {profile}: {outcome[-1] if outcome else done.stderr.strip()}",
+                flush=True,
+            )
+            return done.returncode
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -50,6 +56,5 @@ def record_all(out: Path, target_template: Path) -> int:
             continue
         code = record_profile(name, out, target_template)
         # Findings are expected (exit 1); only usage errors or unevaluated checks are failures here.
-        print(f"chsm-checks: profile {name}: exit {code}", flush=True)
         worst = max(worst, code if code != 1 else 0)
     return worst

@@ -1,0 +1,112 @@
+"""Discovering a fleet: subscriptions the identity can list, their clusters, each one's backup resources.
+
+A cluster names the resources it backs up to with tags (the convention the sandbox's fleets follow
+and a team applies to its clusters):
+
+| tag | value |
+|---|---|
+| ``chsm-backup-storage-account`` | the storage account's ARM id |
+| ``chsm-backup-container`` | the blob container's name |
+| ``chsm-backup-private-endpoint`` | the blob private endpoint's ARM id |
+| ``chsm-backup-virtual-network`` | the ARM id of the virtual network the endpoint must sit in |
+
+A cluster without them is still discovered; what it lacks is listed in ``problems`` so the checks
+that need it can say so, instead of passing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..arm import versions
+from ..arm.client import ArmClient
+from ..arm.snapshots import ClusterSnapshot
+
+TAG_STORAGE_ACCOUNT = "chsm-backup-storage-account"
+TAG_CONTAINER = "chsm-backup-container"
+TAG_PRIVATE_ENDPOINT = "chsm-backup-private-endpoint"
+TAG_VIRTUAL_NETWORK = "chsm-backup-virtual-network"
+CONVENTION_TAGS = (TAG_STORAGE_ACCOUNT, TAG_CONTAINER, TAG_PRIVATE_ENDPOINT, TAG_VIRTUAL_NETWORK)
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    """One discovered cluster and what its tags say it backs up to."""
+
+    cluster: ClusterSnapshot
+    subscription_id: str
+    resource_group: str
+    tags: Mapping[str, str]
+
+    @property
+    def storage_account_id(self) -> str | None:
+        return self.tags.get(TAG_STORAGE_ACCOUNT)
+
+    @property
+    def container(self) -> str | None:
+        return self.tags.get(TAG_CONTAINER)
+
+    @property
+    def private_endpoint_id(self) -> str | None:
+        return self.tags.get(TAG_PRIVATE_ENDPOINT)
+
+    @property
+    def virtual_network_id(self) -> str | None:
+        return self.tags.get(TAG_VIRTUAL_NETWORK)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The convention tags this cluster lacks."""
+        return tuple(
+            f"cluster {self.cluster.name} has no {tag!r} tag"
+            for tag in CONVENTION_TAGS
+            if not self.tags.get(tag)
+        )
+
+
+def list_subscriptions(client: ArmClient) -> list[str]:
+    """Every enabled subscription the identity can list (all pages)."""
+    return [
+        str(item["subscriptionId"])
+        for item in client.list_pages("/subscriptions", versions.SUBSCRIPTIONS)
+        if item.get("subscriptionId") and item.get("state", "Enabled") == "Enabled"
+    ]
+
+
+def _resource_group(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered else ""
+
+
+def discover(
+    client: ArmClient,
+    subscriptions: Iterable[str],
+    *,
+    resource_groups: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+) -> list[FleetMember]:
+    """Every Cloud HSM cluster in ``subscriptions`` (all pages), filtered by resource group and tags.
+
+    Resource groups compare case-insensitively, as ARM does; a tag filter needs every pair to match.
+    """
+    wanted_groups = {g.lower() for g in resource_groups}
+    members = []
+    for subscription in subscriptions:
+        path = f"/subscriptions/{subscription}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters"
+        for item in client.list_pages(path, versions.CLUSTERS):
+            cluster = ClusterSnapshot.from_arm(item)
+            group = _resource_group(cluster.id)
+            raw_tags = item.get("tags")
+            cluster_tags: dict[str, str] = (
+                {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
+            )
+            if wanted_groups and group.lower() not in wanted_groups:
+                continue
+            if tags and any(cluster_tags.get(k) != v for k, v in tags.items()):
+                continue
+            members.append(
+                FleetMember(cluster, subscription, group, {str(k): str(v) for k, v in cluster_tags.items()})
+            )
+    return members
