@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,38 @@ def test_discovery_follows_next_links_in_every_subscription() -> None:
     assert subscriptions == ["a", "b"]
     assert [m.cluster.name for m in members] == ["chsm-a-1", "chsm-a-2", "chsm-b-1", "chsm-b-2"]
     assert [m.resource_group for m in members] == ["rg-1", "rg-2", "rg-1", "rg-2"]
+
+
+def test_a_throttled_fleet_is_read_concurrently_each_resource_once(tmp_path: Path) -> None:
+    from chsm_checks.arm.clock import RealClock
+    from chsm_checks.arm.pacing import SubscriptionPacer
+    from chsm_checks.checks.environment import SnapshotCache
+    from chsm_checks.fleet.reads import read_concurrently
+
+    args = ("--fleet-clusters", "12", "--fleet-subscriptions", "3", "--latency-ms", "20")
+    args += ("--read-budget", "3", "--read-refill", "6")
+    with sandbox_process(tmp_path / "state", *args) as sandbox:
+        pacer = SubscriptionPacer(RealClock())
+        with ArmClient(sandbox_cloud(sandbox.url), pacer=pacer) as client:
+            members = [m for m in discover(client, list_subscriptions(client)) if m.storage_account_id]
+            cache = SnapshotCache()
+            reads = [
+                (m.storage_account_id or "", _fetch_account(client, m.storage_account_id or ""))
+                for m in members
+            ]
+            observed = read_concurrently(reads + reads, cache, concurrency=8)  # every account asked twice
+        log = sandbox.requests()
+
+    assert len(observed) == 12
+    assert all(o.value is not None for o in observed.values()), [o.problem for o in observed.values()]
+    assert cache.reads == 12
+    served = [r for r in log if "/storageAccounts/" in r["path"] and r["status"] == 200]
+    assert len(served) == 12  # each account answered once, however often it was asked
+    assert any(r["status"] == 429 for r in log)  # the budget bit...
+    assert sum(pacer.holds.values()) >= 1  # ...and the readers of that subscription waited it out
+
+
+def _fetch_account(client: ArmClient, account_id: str):  # type: ignore[no-untyped-def]
+    from chsm_checks.arm.resources import get_storage_account
+
+    return lambda: get_storage_account(client, account_id)

@@ -21,7 +21,8 @@ from ..errors import ChsmError
 from .clock import Clock, RealClock
 from .clouds import Cloud, is_loopback_url
 from .errors import ArmError
-from .retry import RetryPolicy, build_retrying
+from .pacing import SubscriptionPacer
+from .retry import RetryPolicy, build_retrying, retry_after_seconds
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -88,6 +89,7 @@ class ArmClient:
         read_only: bool = False,
         on_event: Callable[[str], None] | None = None,
         on_exchange: Callable[[httpx.Request, httpx.Response, int], None] | None = None,
+        pacer: SubscriptionPacer | None = None,
     ) -> None:
         self.cloud = cloud
         self.clock: Clock = clock or RealClock()
@@ -98,6 +100,7 @@ class ArmClient:
         self._credential = credential
         self._on_event = on_event
         self._on_exchange = on_exchange
+        self._pacer = pacer
         self._http = httpx.Client(
             transport=transport,
             timeout=timeout_seconds,
@@ -173,7 +176,12 @@ class ArmClient:
         def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
+            if self._pacer is not None:
+                self._pacer.wait(str(request.url))
             response = self._http.send(request)
+            advised = retry_after_seconds(response)
+            if self._pacer is not None and response.status_code == 429 and advised is not None:
+                self._pacer.hold(str(request.url), advised)
             if self._on_exchange is not None:
                 self._on_exchange(request, response, attempts)
             return response

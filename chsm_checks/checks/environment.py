@@ -6,6 +6,7 @@ exist" (a 404: a finding in its own right), or "could not read" (any other failu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,24 +30,55 @@ NOT_FOUND_CODES = frozenset(
 )
 
 
+def observe(resource_id: str, fetch: Callable[[], T]) -> Observed[T]:
+    """Read one resource: its snapshot, "does not exist" on a 404, "could not read" otherwise."""
+    try:
+        return Observed.found(resource_id, fetch())
+    except ArmError as exc:
+        if exc.status == 404 and exc.code in NOT_FOUND_CODES:
+            return Observed.absent(resource_id)
+        return Observed.unreadable(resource_id, str(exc))
+
+
+class SnapshotCache:
+    """A run's snapshots: each ARM resource is read at most once per run, whoever asks, from any thread."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Observed[Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def get_or_read(self, resource_id: str, fetch: Callable[[], T]) -> Observed[T]:
+        key = resource_id.lower()
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # concurrent askers of the same resource wait for the one read
+            if key not in self._values:
+                observed = observe(resource_id, fetch)
+                with self._lock:
+                    self._values[key] = observed
+                    self.reads += 1
+            return self._values[key]
+
+
 class Environment:
     """Lazy, per-scenario reads of the resources the target names."""
 
-    def __init__(self, arm: ArmClient, target: Target) -> None:
+    def __init__(self, arm: ArmClient, target: Target, shared: SnapshotCache | None = None) -> None:
         self.arm = arm
         self.target = target
         self._cache: dict[str, Observed[Any]] = {}
+        self._shared = shared
 
     def _read(self, resource_id: str, fetch: Callable[[], T]) -> Observed[T]:
+        if self._shared is not None:
+            return self._shared.get_or_read(resource_id, fetch)
         key = resource_id.lower()
         if key not in self._cache:
-            try:
-                self._cache[key] = Observed.found(resource_id, fetch())
-            except ArmError as exc:
-                if exc.status == 404 and exc.code in NOT_FOUND_CODES:
-                    self._cache[key] = Observed.absent(resource_id)
-                else:
-                    self._cache[key] = Observed.unreadable(resource_id, str(exc))
+            self._cache[key] = observe(resource_id, fetch)
         return self._cache[key]
 
     def cluster(self, role: str) -> Observed[ClusterSnapshot]:
