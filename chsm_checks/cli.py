@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterator
@@ -202,13 +203,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def _run_id(reports: Path, mode: str) -> Path:
+    """A new run directory: when, in what mode, and a random part, so that runs started in the same
+    second on different machines (shards to be merged) never share a name."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    candidate = reports / f"{stamp}-{mode}"
-    n = 2
-    while candidate.exists():
-        candidate = reports / f"{stamp}-{mode}-{n}"
-        n += 1
-    return candidate
+    while True:
+        candidate = reports / f"{stamp}-{mode}-{secrets.token_hex(3)}"
+        if not candidate.exists():
+            return candidate
 
 
 def _point_latest(reports: Path, run_dir: Path) -> None:
