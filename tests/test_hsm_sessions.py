@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -89,10 +88,8 @@ def test_a_hung_command_is_an_error_after_its_timeout(fake: Path, tmp_path: Path
     driver = _driver(fake, tmp_path, "hang", KeyUtilSession.PROMPT, command_timeout=0.5)
     session = KeyUtilSession(driver, Path.read_text)
     session.start()
-    started = time.monotonic()
     with pytest.raises(HsmSessionError) as raised:
         session.find_keys()
-    assert time.monotonic() - started < 5  # ended by the timeout, not by the utility
     assert raised.value.command == "findKey"
     assert "no answer within 0.5 s" in raised.value.problem
     assert "findKey" in raised.value.tail

@@ -146,9 +146,7 @@ def login_and_find_findings(inventory: KeyInventory) -> list[str]:
     """The login and findKey must each have succeeded on every node."""
     problems = node_status_problems(inventory.login, "loginHSM")
     if inventory.find is not None:
-        problems += node_status_problems(
-            KeyUtilResult(inventory.find.returned, inventory.find.nodes), "findKey"
-        )
+        problems += node_status_problems(inventory.find, "findKey")
     return problems
 
 

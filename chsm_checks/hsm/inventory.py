@@ -82,9 +82,14 @@ class UserInventory:
 
 @dataclass
 class Comparison:
-    """Differences as sentences a reviewer can read; empty when the inventories agree."""
+    """Differences as sentences a reviewer can read; empty when the inventories agree.
+
+    ``differences`` is what the source had that the destination lacks or holds otherwise;
+    ``extras`` is what the destination holds that the source did not.
+    """
 
     differences: list[str] = field(default_factory=list)
+    extras: list[str] = field(default_factory=list)
     matched: list[tuple[int, int]] = field(default_factory=list)  # (source handle, destination handle)
 
 
@@ -130,7 +135,7 @@ def compare_keys(source: KeyInventory, destination: KeyInventory) -> Comparison:
             )
     for identity, key in sorted(destination_keys.items()):
         if identity not in source_keys:
-            result.differences.append(f"{key.describe()} is on the destination but was not on the source")
+            result.extras.append(f"{key.describe()} is on the destination but was not on the source")
     return result
 
 
@@ -153,5 +158,5 @@ def compare_users(source: UserInventory, destination: UserInventory) -> Comparis
     for name, user_type in sorted(expected - reference):
         result.differences.append(f"user {name} ({user_type}) is missing on the destination")
     for name, user_type in sorted(reference - expected):
-        result.differences.append(f"user {name} ({user_type}) is on the destination but not on the source")
+        result.extras.append(f"user {name} ({user_type}) is on the destination but not on the source")
     return result

@@ -182,22 +182,11 @@ def parse_login(text: str) -> KeyUtilResult:
 
 
 @dataclass(frozen=True)
-class FindKeyResult:
-    """``findKey``: ``total`` is None when the tool did not print it (a failed command)."""
+class FindKeyResult(KeyUtilResult):
+    """``findKey``: its summary and node lines, the handles, and ``total`` (None when not printed)."""
 
-    total: int | None
-    handles: tuple[int, ...]
-    nodes: tuple[NodeStatus, ...]
-    returned: ReturnCode
-
-    @property
-    def failed_nodes(self) -> tuple[NodeStatus, ...]:
-        return _failed(self.nodes)
-
-    @property
-    def ok(self) -> bool:
-        """The summary and every node line report success."""
-        return self.returned.ok and not self.failed_nodes
+    total: int | None = None
+    handles: tuple[int, ...] = ()
 
 
 _TOTAL = re.compile(r"total\s+number\s+of\s+keys\s+present\s*:?\s*(\d+)", re.IGNORECASE)
@@ -281,7 +270,7 @@ def parse_find_key(text: str) -> FindKeyResult:
         raise HsmParseError.from_text(f"each handle once, not {list(found)}", text)
     if total is not None and len(found) > total:
         raise HsmParseError.from_text(f"at most {total} handles (the total present), not {len(found)}", text)
-    return FindKeyResult(total, found, result.nodes, result.returned)
+    return FindKeyResult(result.returned, result.nodes, total=total, handles=found)
 
 
 def parse_find_single_key(text: str) -> KeyUtilResult:

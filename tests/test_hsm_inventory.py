@@ -1,0 +1,52 @@
+"""Comparing key and user inventories: matched by key id and class, handles free to change."""
+
+from __future__ import annotations
+
+from chsm_checks.hsm.inventory import Key, KeyInventory, UserInventory, compare_keys, compare_users
+from chsm_checks.hsm.parsers import HsmUser, KeyUtilResult, ReturnCode
+
+OK = KeyUtilResult(ReturnCode("Cfm3LoginHSM", 0, "HSM Return: SUCCESS"), ())
+
+
+def _key(handle: int, key_id: str | None, key_class: str = "0x04", label: str = "k", **extra: str) -> Key:
+    attributes = {"OBJ_ATTR_CLASS": key_class, "OBJ_ATTR_LABEL": label, **extra}
+    if key_id is not None:
+        attributes["OBJ_ATTR_ID"] = key_id
+    return Key(handle, attributes, owner=3, shared_with=())
+
+
+def _inventory(*keys: Key) -> KeyInventory:
+    return KeyInventory(OK, None, keys)
+
+
+def test_same_keys_under_new_handles_agree() -> None:
+    source = _inventory(_key(6, "aa"), _key(7, "bb", "0x03"), _key(8, "bb", "0x02"))
+    restored = _inventory(_key(1048582, "aa"), _key(1048583, "bb", "0x03"), _key(1048584, "bb", "0x02"))
+    comparison = compare_keys(source, restored)
+    assert comparison.differences == []
+    assert comparison.extras == []
+    assert sorted(comparison.matched) == [(6, 1048582), (7, 1048583), (8, 1048584)]
+
+
+def test_missing_changed_extra_and_unmatchable_keys_are_each_named() -> None:
+    source = _inventory(_key(6, "aa"), _key(7, "bb", label="old"), _key(9, None))
+    destination = _inventory(_key(10, "bb", label="new"), _key(11, "cc"))
+    comparison = compare_keys(source, destination)
+    assert any("aa" in d and "missing" in d for d in comparison.differences)
+    assert any("OBJ_ATTR_LABEL was 'old', now 'new'" in d for d in comparison.differences)
+    assert any("handle 9 has no OBJ_ATTR_ID" in d for d in comparison.differences)
+    assert comparison.extras == ["key id cc class 0x04 ('k') is on the destination but was not on the source"]
+
+
+def test_users_must_agree_on_every_node_and_with_the_source() -> None:
+    def users(*names: str) -> tuple[HsmUser, ...]:
+        return tuple(HsmUser(n, "CU", name, False, 0, False) for n, name in enumerate(names, 1))
+
+    source = UserInventory({0: users("admin", "cu1")})
+    same = UserInventory({0: users("admin", "cu1"), 1: users("admin", "cu1"), 2: users("admin", "cu1")})
+    drifted = UserInventory({0: users("admin", "cu1"), 1: users("admin"), 2: users("admin", "cu1", "cu9")})
+
+    assert compare_users(source, same).differences == []
+    result = compare_users(source, drifted)
+    assert any(d.startswith("server 1 lists") for d in result.differences)
+    assert any(d.startswith("server 2 lists") for d in result.differences)
