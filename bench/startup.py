@@ -32,7 +32,16 @@ from measure import (
 # reporting plugin. None is needed to print help, and each costs tens of milliseconds or more.
 FORBIDDEN = ("azure.identity", "vcr", "pexpect", "allure", "allure_commons", "allure_pytest_bdd")
 # Also heavy: reported so that a regression shows, but not part of pass/fail.
-WATCHED = ("pytest", "pytest_bdd", "httpx", "pydantic", "cryptography", "jsonschema", "starlette", "uvicorn")
+WATCHED = (
+    "pytest",
+    "pytest_bdd",
+    "httpx",
+    "pydantic",
+    "cryptography",
+    "jsonschema_rs",
+    "starlette",
+    "uvicorn",
+)
 HELP = (sys.executable, "-m", "chsm_checks", "--help")
 BARE = (sys.executable, "-c", "pass")
 IMPORTTIME_RUNS = 5

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from .evidence.bundle import SigningKey
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
-SCENARIOS_MODULE = Path("steps/test_scenarios.py")
+SCENARIO_MODULES = (Path("steps/test_scenarios.py"), Path("steps/test_drill.py"))
+FLEET_MODULES = (Path("steps/test_fleet.py"),)
 
 
 class _SandboxProfiles:
@@ -75,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the Allure HTML report even if Allure 3 is installed",
     )
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument(
+        "-n",
+        "--workers",
+        metavar="N",
+        help="spread the run over N pytest-xdist worker processes ('auto': one per CPU); replay runs "
+        "and fleet audits only. One report and one bundle result either way",
+    )
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
     _add_signing_options(run)
 
@@ -231,15 +239,19 @@ def _listening(url: str) -> bool:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    from .target import load_target
+    from .target import FleetTarget, load_any_target
 
     try:
-        target = load_target(args.target)
+        target = load_any_target(args.target)
         key = _signing_key(args)
     except ConfigError as exc:
         return _fail(str(exc))
-    if not SCENARIOS_MODULE.is_file():
-        return _fail(f"{SCENARIOS_MODULE}: not found; run chsm-checks from the project checkout")
+    fleet = isinstance(target, FleetTarget)
+    modules = FLEET_MODULES if fleet else SCENARIO_MODULES
+    if absent := [m for m in modules if not m.is_file()]:
+        return _fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
+    if problem := _run_conflict(args, fleet):
+        return _fail(f"{target.path}: {problem}")
     cassettes = Path(args.cassettes)
     if args.mode == "replay" and not cassettes.is_dir():
         return _fail(f"{cassettes}: cassette directory not found")
@@ -255,12 +267,14 @@ def _command_run(args: argparse.Namespace) -> int:
     run_dir = _run_id(reports, args.mode)
     run_dir.mkdir(parents=True)
     pytest_args = [
-        str(SCENARIOS_MODULE),
+        *map(str, modules),
         "-p",
         "no:cacheprovider",
         "--gherkin-terminal-reporter",
         "-v",
-        "--tb=short",
+        # A fleet's failures are findings, said in one line each; tracebacks of a thousand clusters
+        # would only take time to format.
+        "--tb=line" if fleet else "--tb=short",
         # This process imported chsm_checks before pytest could mark it for assertion rewriting;
         # its assertions carry their own messages and need none.
         "-W",
@@ -277,6 +291,10 @@ def _command_run(args: argparse.Namespace) -> int:
         pytest_args.append("--allow-mutations")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
+    if args.workers:
+        # The plugin's scheduler keeps the drill in one worker, and a fleet's clusters that share a
+        # storage account together.
+        pytest_args += ["-n", args.workers]
     if args.waivers:
         pytest_args.append(f"--waivers={args.waivers}")
     status = pytest.main(pytest_args + list(args.pytest_args))
@@ -285,7 +303,9 @@ def _command_run(args: argparse.Namespace) -> int:
     if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    if status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"]):
+    if summary and summary.get("collection_errors") or (
+        status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"])
+    ):
         return _fail("the features could not be collected (see the errors above)")
     if summary is None:
         return _fail(
@@ -311,6 +331,25 @@ def _command_run(args: argparse.Namespace) -> int:
     if status == pytest.ExitCode.INTERRUPTED:
         return EXIT_NOT_EVALUATED
     return exit_code(counts)
+
+
+def _run_conflict(args: argparse.Namespace, fleet: bool) -> str | None:
+    """Why these options cannot run this target, if they cannot."""
+    if fleet and args.mode != "live":
+        return (
+            "fleet: a fleet audit runs live and read-only (--mode live); "
+            "recording and replaying fleets is not supported"
+        )
+    if fleet and args.allow_mutations:
+        return "fleet: a fleet audit is read-only; --allow-mutations does not apply"
+    if args.workers and not fleet and args.mode != "replay":
+        return (
+            "--workers: a live or recorded backup/restore run is one ordered story on real clusters; "
+            "run it in one process (workers serve replay runs and fleet audits)"
+        )
+    if args.workers and not (args.workers == "auto" or (args.workers.isdigit() and int(args.workers) > 0)):
+        return f"--workers: {args.workers!r} is not a number of workers or 'auto'"
+    return None
 
 
 def _command_verify(args: argparse.Namespace) -> int:

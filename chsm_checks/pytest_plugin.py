@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,18 +16,20 @@ from . import __version__
 from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
-from .errors import ChsmError, ConfigError
+from .errors import ChsmError, ConfigError, CouldNotEvaluate
 from .evidence.store import ScenarioEvidence
+from .fleet.audit import MemberScope
+from .fleet.run import FleetUnavailable
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .reports import ScenarioEntry, write_summary
 from .reports.allure_results import mask_parameters, write_environment
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
-from .target import Target, load_target
+from .target import Target, load_any_target
 
 RUN_KEY = pytest.StashKey[RunContext]()
-ENTRIES_KEY = pytest.StashKey[list[ScenarioEntry]]()
+COLLECTOR_KEY = pytest.StashKey["_EntryCollector"]()
 SCENARIO_KEY = pytest.StashKey[ScenarioInfo]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
 STARTED_KEY = pytest.StashKey[float]()
@@ -56,7 +59,7 @@ def _run_context(config: pytest.Config) -> RunContext:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         try:
-            target = load_target(config.getoption("--target"))
+            target = load_any_target(config.getoption("--target"))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
         run = RunContext(
@@ -84,10 +87,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not features_root.is_absolute():
         features_root = config.rootpath / features_root
     missing: list[Path] = []
+    workers = _xdist_workers(config)
     for item in items:
         info = scenario_info(item, run.cassette_dir, features_root)
         if info is None:
             continue
+        if ("fleet" in info.tags) != run.is_fleet:
+            kind = "a fleet target" if run.is_fleet else "a backup/restore target"
+            raise pytest.UsageError(
+                f"{run.target.path}: {kind} cannot run {info.feature_file}; "
+                "chsm-checks run picks the features that fit the target"
+            )
         item.stash[SCENARIO_KEY] = info
         _label_for_allure(item, info, run)
         if run.mode == "replay":
@@ -96,18 +106,100 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise pytest.UsageError(f"{missing[0]}: recording not found{more}; record it with --mode record")
-    config.stash[ENTRIES_KEY] = []
+    if run.is_fleet:
+        _plan_fleet(run, items, workers)
+
+
+def _fleet_scope(item: pytest.Item) -> MemberScope | None:
+    callspec = getattr(item, "callspec", None)
+    scope = callspec.params.get("fleet_member") if callspec is not None else None
+    return scope if isinstance(scope, MemberScope) else None
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers share the run (1 when it is not distributed)."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput is not None else 1
+
+
+def _plan_fleet(run: RunContext, items: list[pytest.Item], workers: int) -> None:
+    """Batch the selected clusters (one batch, or one per worker by storage account) for judging."""
+    from .fleet.run import batch_of
+
+    batches: dict[str, list[MemberScope]] = {}
+    for item in items:
+        if (scope := _fleet_scope(item)) is not None:
+            batches.setdefault(batch_of(scope, workers), []).append(scope)
+    run.fleet.plan(batches)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per discovered cluster, the cluster in its id."""
+    if "fleet_member" not in metafunc.fixturenames:
+        return
+    run = _run_context(metafunc.config)
+    try:
+        fleet = run.fleet
+        workerinput = getattr(metafunc.config, "workerinput", None)
+        handed = workerinput.get("chsm_fleet") if workerinput is not None else None
+        if isinstance(handed, str):  # the controller's discovery failed: say so, as it did
+            raise CouldNotEvaluate(handed)
+        if handed is not None:
+            fleet.adopt(handed)
+        scopes = fleet.scopes()
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    except ChsmError as exc:  # discovery could not list the fleet: one test says so, as an error
+        metafunc.parametrize("fleet_member", [FleetUnavailable(str(exc))], ids=["fleet-discovery"])
+        return
+    metafunc.parametrize("fleet_member", scopes, ids=list(fleet.by_test_id()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """(pytest-xdist, controller) Spread tests with chsm-checks's scopes (``xdist_scheduling``)."""
+    if config.getoption("dist") != "load":
+        return None  # the person chose a distribution mode: theirs stands
+    from .xdist_scheduling import GroupScheduling
+
+    return GroupScheduling(config, log, lambda test_id, workers: _fleet_batch(config, test_id, workers))
+
+
+def _fleet_batch(config: pytest.Config, test_id: str, workers: int) -> str | None:
+    """The batch of the fleet test whose parameter id is ``test_id`` (controller side)."""
+    run = _run_context(config)
+    if not run.is_fleet or config.getoption("--mode") != "live":
+        return None
+    from .fleet.run import batch_of
+
+    try:
+        scope = run.fleet.by_test_id().get(test_id)
+    except ChsmError:
+        return None
+    return batch_of(scope, workers) if scope is not None else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist, controller) Discover the fleet once and hand it to every worker."""
+    run = _run_context(node.config)
+    if not run.is_fleet or node.config.getoption("--mode") != "live":
+        return
+    try:
+        node.workerinput["chsm_fleet"] = run.fleet.payload()
+    except ChsmError as exc:
+        node.workerinput["chsm_fleet"] = str(exc)
 
 
 def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) -> None:
     """Severity as Allure severity; controls and REPLAY/LIVE as labels an auditor can filter on."""
     label = pytest.mark.allure_label
+    severities = [tag.removeprefix("severity-") for tag in info.tags if tag.startswith("severity-")]
+    if severities:  # a scenario judging several checks carries the gravest of their severities
+        gravest = min(severities, key=lambda s: list(ALLURE_SEVERITY).index(s) if s in ALLURE_SEVERITY else 9)
+        item.add_marker(label(ALLURE_SEVERITY.get(gravest, "normal"), label_type="severity"))
     for tag in info.tags:
-        if tag.startswith("severity-"):
-            item.add_marker(
-                label(ALLURE_SEVERITY.get(tag.removeprefix("severity-"), "normal"), label_type="severity")
-            )
-        elif tag.startswith(("nist-", "cis-", "mcsb-")):
+        if tag.startswith(("nist-", "cis-", "mcsb-")):
             item.add_marker(label(tag, label_type="control"))
     item.add_marker(label("REPLAY" if run.mode == "replay" else "LIVE", label_type="evidence"))
     item.add_marker(label(info.expected, label_type="expected"))
@@ -157,13 +249,52 @@ def pytest_runtest_makereport(
     previous = item.stash.get(VERDICT_KEY, None)
     if verdict is not None and (previous is None or previous.outcome is Outcome.PASSED):
         item.stash[VERDICT_KEY] = verdict
-    entries = item.config.stash.get(ENTRIES_KEY, None)
-    if report.when == "teardown" and entries is not None:
-        # Teardown is the last phase of every item, whatever happened before it.
+    if report.when == "teardown":
+        # Teardown is the last phase of every item, whatever happened before it. The entry travels
+        # on the report, so under pytest-xdist it reaches the controller that writes the summary.
         final = item.stash.get(VERDICT_KEY, Verdict(Outcome.NOT_RUN, "did not run"))
         started = item.stash.get(STARTED_KEY, time.monotonic())
-        entries.append(_entry(item, item.stash[SCENARIO_KEY], final, time.monotonic() - started))
+        entry = _entry(item, item.stash[SCENARIO_KEY], final, time.monotonic() - started)
+        report.chsm_entry = entry.to_json()  # type: ignore[attr-defined]
+        run = item.config.stash[RUN_KEY]
+        report.chsm_waiver_notes = list(run.waiver_notes)  # type: ignore[attr-defined]
     return report
+
+
+class _EntryCollector:
+    """Gathers every scenario's entry from the reports: this process's, or its xdist workers'."""
+
+    def __init__(self) -> None:
+        self.entries: list[ScenarioEntry] = []
+        self.waiver_notes: dict[str, None] = {}
+        self.order: dict[str, int] = {}  # under xdist: the collection order, which reports follow
+        self.collection_errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(report.nodeid or "(collection)")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.order:
+            self.order = {nodeid: i for i, nodeid in enumerate(ids)}
+
+    def in_order(self) -> list[ScenarioEntry]:
+        """The entries in collection order (under xdist they arrive as workers finish)."""
+        last = len(self.order)
+        return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = getattr(report, "chsm_entry", None)
+        if entry is not None:
+            self.entries.append(ScenarioEntry.from_json(entry))
+            self.waiver_notes.update(dict.fromkeys(getattr(report, "chsm_waiver_notes", ())))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    collector = _EntryCollector()
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "chsm-checks-entries")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -207,8 +338,8 @@ def chsm_run(pytestconfig: pytest.Config) -> RunContext:
 
 @pytest.fixture(scope="session")
 def target(chsm_run: RunContext) -> Target:
-    """The loaded target file."""
-    return chsm_run.target
+    """The loaded backup/restore target file."""
+    return chsm_run.single_target
 
 
 def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
@@ -279,7 +410,7 @@ def hsm(
     info = request.node.stash.get(SCENARIO_KEY, None)
     if info is None or "hsm" not in info.tags:
         raise ConfigError("the 'hsm' fixture serves Gherkin scenarios tagged @hsm")
-    if chsm_run.target.spec.hsm is None:
+    if chsm_run.single_target.spec.hsm is None:
         not_applicable(f"{chsm_run.target.path} names no [hsm] utilities")
     runner = chsm_run.hsm_runner(info.transcript, tmp_path, evidence)
     yield runner
@@ -293,20 +424,31 @@ def hsm(
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    out = config.getoption("--chsm-reports")
-    entries = config.stash.get(ENTRIES_KEY, None)
     run = config.stash.get(RUN_KEY, None)
-    if out is None or entries is None or run is None:
-        return
+    if run is not None:
+        run.close()
+    out = config.getoption("--chsm-reports")
+    alluredir = config.getoption("--alluredir", None)
+    if run is not None and alluredir:
+        mask_parameters(Path(alluredir), run.secrets)  # each worker masks what it wrote
+    if out is None or hasattr(config, "workerinput"):
+        return  # workers send their entries to the controller, which writes the summary
+    collector = config.stash[COLLECTOR_KEY]
+    if run is None:
+        if not collector.entries and not collector.collection_errors:
+            return
+        run = _run_context(config)
+    entries = collector.in_order()
     seen = {e.nodeid for e in entries}
     for item in session.items:
         info = item.stash.get(SCENARIO_KEY, None)
         if info is not None and item.nodeid not in seen:
             entries.append(_entry(item, info, Verdict(Outcome.NOT_RUN, "did not run"), 0.0))
-    write_summary(Path(out) / "summary.json", run, entries, exitstatus)
-    alluredir = config.getoption("--alluredir", None)
+    if not entries and not collector.collection_errors:
+        return
+    run.waiver_notes.extend(note for note in collector.waiver_notes if note not in run.waiver_notes)
+    write_summary(Path(out) / "summary.json", run, entries, exitstatus, collector.collection_errors)
     if alluredir:
-        mask_parameters(Path(alluredir), run.secrets)
         write_environment(Path(alluredir), run_environment(run, config.rootpath))
 
 

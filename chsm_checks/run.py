@@ -32,10 +32,13 @@ from .hsm.runner import HsmRunner
 from .hsm.sessions import Timeouts
 from .hsm.transcript import load_transcript
 from .recording import Provenance, Scrubber, read_provenance, recording, replaying, write_cassette
-from .target import Target
+from .target import FleetTarget, Target
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+    from .fleet.audit import ExchangeCapture
+    from .fleet.run import FleetRun
 
 Mode = Literal["replay", "record", "live"]
 MODES: tuple[Mode, ...] = ("replay", "record", "live")
@@ -82,7 +85,7 @@ class RunContext:
     """Everything a scenario needs to know about the run it belongs to."""
 
     mode: Mode
-    target: Target
+    target: Target | FleetTarget
     cassette_dir: Path
     allow_mutations_flag: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -97,6 +100,7 @@ class RunContext:
     _hsm_password: str | None = field(default=None, repr=False)
     _credential: TokenCredential | None = field(default=None, repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
+    _fleet: FleetRun | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # Reports show fixture values; this one says what the run is and nothing more.
@@ -110,11 +114,65 @@ class RunContext:
         return self.mode == "replay" or self.allow_mutations_flag
 
     @property
+    def single_target(self) -> Target:
+        """The backup/restore target; a configuration error for a fleet target."""
+        if isinstance(self.target, FleetTarget):
+            raise ConfigError(
+                f"{self.target.path}: fleet: a fleet target runs features/fleet.feature "
+                "(chsm-checks run picks it), not the backup/restore features"
+            )
+        return self.target
+
+    @property
+    def is_fleet(self) -> bool:
+        return isinstance(self.target, FleetTarget)
+
+    @property
     def scrubber(self) -> Scrubber:
-        """One scrubber per run, so placeholders are the same in every cassette of the run."""
+        """One scrubber per run, so placeholders are the same in every cassette of the run.
+
+        A fleet spans subscriptions, and its evidence must say which cluster is which: its
+        subscription ids stay; tenant, principal and client ids are replaced as everywhere.
+        """
         if self._scrubber is None:
-            self._scrubber = Scrubber(subscription_id=self.target.subscription_id)
+            subscription = self.target.subscription_id if isinstance(self.target, Target) else ""
+            self._scrubber = Scrubber(subscription_id=subscription)
         return self._scrubber
+
+    def close(self) -> None:
+        """Release what the run holds open (the fleet's client)."""
+        if self._fleet is not None:
+            self._fleet.close()
+
+    @property
+    def fleet(self) -> FleetRun:
+        """The run's fleet audit: a fleet target, live, read-only."""
+        if not isinstance(self.target, FleetTarget):
+            raise ConfigError(f"{self.target.path}: fleet: the target names no [fleet]")
+        if self.mode != "live":
+            raise ConfigError(
+                f"{self.target.path}: fleet: a fleet audit runs with --mode live (read-only); "
+                "recording and replaying fleets is not supported"
+            )
+        if self._fleet is None:
+            from .arm.pacing import SubscriptionPacer
+            from .fleet.run import FleetRun
+
+            def client(capture: ExchangeCapture) -> ArmClient:
+                clock = self.new_clock()
+                return ArmClient(
+                    self.target.cloud,
+                    credential=self.credential(),
+                    clock=clock,
+                    retry=self.retry_policy,
+                    timeout_seconds=self.target.spec.arm.request_timeout_seconds,
+                    read_only=True,
+                    on_exchange=capture.on_exchange,
+                    pacer=SubscriptionPacer(clock),
+                )
+
+            self._fleet = FleetRun(self.target, client)
+        return self._fleet
 
     def credential(self) -> TokenCredential | None:
         """azure-identity for Azure; none for the sandbox and for replay."""
@@ -207,7 +265,7 @@ class RunContext:
         Never from the target file; kept in memory only, and redacted from every transcript.
         """
         if self._hsm_password is None:
-            hsm = self.target.spec.hsm
+            hsm = self.single_target.spec.hsm
             name = hsm.password_env if hsm is not None else None
             value = os.environ.get(name) if name else None
             if not value and self.mode != "replay":
@@ -223,7 +281,7 @@ class RunContext:
         self, transcript: Path, workdir: Path, evidence: ScenarioEvidence | None = None
     ) -> HsmRunner:
         """HSM utility sessions for one scenario, in this run's mode."""
-        hsm = self.target.spec.hsm
+        hsm = self.single_target.spec.hsm
         if hsm is None:
             raise ConfigError(f"{self.target.path}: hsm: the target names no HSM utilities")
         return HsmRunner(

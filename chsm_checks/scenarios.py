@@ -48,7 +48,7 @@ class ScenarioInfo:
         return f"{self.feature_file}: {self.title}"
 
 
-def _template(item: pytest.Item) -> Any:
+def scenario_template(item: pytest.Item) -> Any:
     # The one place that reads pytest-bdd internals (pinned to 9.x): which scenario a test runs.
     from pytest_bdd.scenario import scenario_wrapper_template_registry
 
@@ -57,12 +57,12 @@ def _template(item: pytest.Item) -> Any:
 
 
 def is_scenario(item: pytest.Item) -> bool:
-    return _template(item) is not None
+    return scenario_template(item) is not None
 
 
 def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) -> ScenarioInfo | None:
     """The scenario ``item`` runs, with the cassette path it records to and replays from."""
-    template = _template(item)
+    template = scenario_template(item)
     if template is None:
         return None
     feature_path = Path(template.feature.filename)

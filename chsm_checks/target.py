@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
-from .config_files import StrictModel, validated
+from .config_files import StrictModel, read_toml, validated
 from .errors import ConfigError
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -117,25 +117,17 @@ class HsmSettings(StrictModel):
         return value
 
 
-class TargetFile(StrictModel):
-    """The validated content of a target file."""
+class _CloudFile(StrictModel):
+    """What every target file says: its name, where ARM is, how patient to be, whose waivers apply."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     description: str = ""
     cloud: str | None = None
     arm_endpoint: str | None = None
-    subscription_id: str = Field(pattern=_GUID)
-    source: ClusterRef
-    destination: ClusterRef
-    storage: StorageRef
-    identity: NamedResource
-    private_endpoint: PrivateEndpointRef
     waivers: str | None = None
     # Evidence names the identity that ran the checks; set this to record a pseudonym of its object id.
     pseudonymise_identity: bool = False
     arm: ArmSettings = ArmSettings()
-    negative: NegativeResources = NegativeResources()
-    hsm: HsmSettings | None = None
 
     @field_validator("cloud")
     @classmethod
@@ -160,24 +152,73 @@ class TargetFile(StrictModel):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _one_cloud(self) -> TargetFile:
+    def _one_cloud(self) -> _CloudFile:
         if (self.cloud is None) == (self.arm_endpoint is None):
             raise ValueError("set exactly one of 'cloud' (Azure) or 'arm_endpoint' (the sandbox)")
         return self
 
 
-class Target:
-    """A loaded target: the file's content plus everything derived from it."""
+class TargetFile(_CloudFile):
+    """The validated content of a target file for one backup/restore pair."""
 
-    def __init__(self, path: Path, spec: TargetFile) -> None:
+    subscription_id: str = Field(pattern=_GUID)
+    source: ClusterRef
+    destination: ClusterRef
+    storage: StorageRef
+    identity: NamedResource
+    private_endpoint: PrivateEndpointRef
+    negative: NegativeResources = NegativeResources()
+    hsm: HsmSettings | None = None
+
+
+_ARM_ID = r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/[^/]+/[^/]+$"
+Subscription = Annotated[str, Field(pattern=_GUID)]
+
+
+class FleetBackupMapping(StrictModel):
+    """Which backup resources the clusters matching ``clusters`` use, when their tags do not say.
+
+    ``clusters`` is a shell-style pattern (``*``, ``?``, ``[...]``) matched, ignoring case, against
+    the cluster's name or its ARM id. A field left out here comes from the cluster's tag.
+    """
+
+    clusters: str = Field(min_length=1)
+    storage_account: str | None = Field(None, pattern=_ARM_ID)
+    container: ContainerName | None = None
+    private_endpoint: str | None = Field(None, pattern=_ARM_ID)
+    virtual_network: str | None = Field(None, pattern=_ARM_ID)
+
+
+class FleetSettings(StrictModel):
+    """Which clusters a fleet audit covers, and how hard it may read ARM."""
+
+    subscriptions: Literal["all"] | Annotated[list[Subscription], Field(min_length=1)]
+    resource_groups: list[ResourceGroup] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    # ARM's read bucket is 250 per subscription, refilled at 25/s: 16 readers keep well inside it.
+    concurrency: int = Field(16, ge=1, le=64)
+    backup: list[FleetBackupMapping] = Field(default_factory=list)
+
+
+class FleetTargetFile(_CloudFile):
+    """The validated content of a fleet target file: many clusters, read-only checks."""
+
+    fleet: FleetSettings
+
+
+class _Loaded:
+    """What every loaded target has: its file, the cloud it addresses, its name and kind."""
+
+    spec: _CloudFile
+
+    def __init__(self, path: Path, spec: _CloudFile) -> None:
         self.path = path
-        self.spec = spec
         self.cloud: Cloud = (
             KNOWN_CLOUDS[spec.cloud] if spec.cloud is not None else sandbox_cloud(spec.arm_endpoint or "")
         )
 
     def __repr__(self) -> str:
-        return f"Target({self.spec.name!r}, {self.path.as_posix()!r})"
+        return f"{type(self).__name__}({self.spec.name!r}, {self.path.as_posix()!r})"
 
     @property
     def name(self) -> str:
@@ -187,6 +228,31 @@ class Target:
     def kind(self) -> Literal["sandbox", "azure"]:
         """``sandbox`` for a loopback endpoint, ``azure`` for a real cloud."""
         return "sandbox" if self.cloud.is_loopback else "azure"
+
+    @property
+    def waivers_path(self) -> Path | None:
+        """The waiver file the target names, relative to the target file."""
+        return (self.path.parent / self.spec.waivers) if self.spec.waivers else None
+
+
+class FleetTarget(_Loaded):
+    """A loaded fleet target: every cluster discovery finds, each checked on its own."""
+
+    def __init__(self, path: Path, spec: FleetTargetFile) -> None:
+        super().__init__(path, spec)
+        self.spec: FleetTargetFile = spec
+
+    @property
+    def fleet(self) -> FleetSettings:
+        return self.spec.fleet
+
+
+class Target(_Loaded):
+    """A loaded target: the file's content plus everything derived from it."""
+
+    def __init__(self, path: Path, spec: TargetFile) -> None:
+        super().__init__(path, spec)
+        self.spec: TargetFile = spec
 
     @property
     def hsm_settings(self) -> HsmSettings:
@@ -249,11 +315,6 @@ class Target:
         )
 
     @property
-    def waivers_path(self) -> Path | None:
-        """The waiver file the target names, relative to the target file."""
-        return (self.path.parent / self.spec.waivers) if self.spec.waivers else None
-
-    @property
     def container_uri(self) -> str:
         """The blob container URI backups are written to: no query string, ever."""
         s = self.spec.storage
@@ -270,6 +331,22 @@ def _check_container_uri(value: str) -> None:
 
 def _same_cluster(a: ClusterRef, b: ClusterRef) -> bool:
     return (a.resource_group.lower(), a.cluster.lower()) == (b.resource_group.lower(), b.cluster.lower())
+
+
+def is_fleet_target(path: str | Path) -> bool:
+    """Whether the target file describes a fleet (it has a ``[fleet]`` table)."""
+    return "fleet" in read_toml(Path(path), "target file")
+
+
+def load_fleet_target(path: str | Path) -> FleetTarget:
+    """Read and validate a fleet target file; ``ConfigError`` with one line naming file and field."""
+    p = Path(path)
+    return FleetTarget(p, validated(FleetTargetFile, p, what="target file"))
+
+
+def load_any_target(path: str | Path) -> Target | FleetTarget:
+    """A fleet target when the file has ``[fleet]``, else a backup/restore target."""
+    return load_fleet_target(path) if is_fleet_target(path) else load_target(path)
 
 
 def load_target(path: str | Path) -> Target:

@@ -115,7 +115,7 @@ def test_azure_asyncoperation_is_preferred_over_location() -> None:
     ("headers", "policy", "expected_sleeps"),
     [
         pytest.param({"Retry-After": "5"}, POLICY, [5.0, 5.0], id="retry-after-honoured-exactly"),
-        pytest.param({"Retry-After": "0"}, POLICY, [0.0, 0.0], id="retry-after-zero"),
+        pytest.param({"Retry-After": "0"}, POLICY, [30.0, 30.0], id="retry-after-zero-means-the-default"),
         pytest.param({}, PollPolicy(default_interval_seconds=12.0), [12.0, 12.0], id="default-interval"),
         pytest.param({"Retry-After": "soon"}, POLICY, [30.0, 30.0], id="unusable-retry-after-ignored"),
     ],

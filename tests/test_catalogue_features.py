@@ -11,7 +11,7 @@ from pytest_bdd.parser import FeatureParser
 
 from chsm_checks.checks.catalogue import load_catalogue
 from chsm_checks.checks.evaluate import EVALUATORS
-from steps.test_scenarios import FEATURES_IN_ORDER
+from steps.features import FEATURES_IN_ORDER
 from tests.support.processes import ROOT
 
 CHECK_STEP = re.compile(r'the "(?P<check>[^"]+)" check holds')
@@ -71,3 +71,21 @@ def test_every_tag_a_feature_can_carry_is_a_registered_marker() -> None:
     registered = {m.split(":", 1)[0].strip() for m in pyproject["tool"]["pytest"]["ini_options"]["markers"]}
     every = set().union(*(meta.tags() for meta in CATALOGUE.checks.values()))
     assert every <= registered
+
+
+DRILL_ONLY = {"clusters.source-active", "clusters.destination-not-activated", "clusters.distinct"}
+
+
+def test_the_fleet_feature_lists_every_read_only_check_and_wears_their_controls() -> None:
+    feature = FeatureParser(str(ROOT / "features"), "fleet.feature").parse()
+    [scenario] = feature.scenarios.values()
+    [table] = [step.datatable for step in scenario._steps if step.datatable is not None]
+    rows = [[cell.value for cell in row.cells] for row in table.rows]
+    assert rows[0] == ["check"]
+    checks = [row[0] for row in rows[1:]]
+    assert len(checks) == len(set(checks))
+    # Every catalogue check but the drill's, which need a source and a destination.
+    assert set(checks) == set(CATALOGUE.checks) - DRILL_ONLY
+    tags = set(scenario.tags) | set(feature.tags)
+    expected = set().union(*(CATALOGUE[c].tags() for c in checks))
+    assert {t for t in tags if t.startswith(CONTROL_PREFIXES)} == expected

@@ -114,36 +114,36 @@ def test_discovery_follows_next_links_in_every_subscription() -> None:
     assert [m.resource_group for m in members] == ["rg-1", "rg-2", "rg-1", "rg-2"]
 
 
-def test_a_throttled_fleet_is_read_concurrently_each_resource_once(tmp_path: Path) -> None:
+def test_a_throttled_fleet_is_judged_whole_each_resource_read_once(tmp_path: Path) -> None:
     from chsm_checks.arm.clock import RealClock
     from chsm_checks.arm.pacing import SubscriptionPacer
     from chsm_checks.checks.environment import SnapshotCache
-    from chsm_checks.fleet.reads import read_concurrently
+    from chsm_checks.checks.evaluate import evaluate
+    from chsm_checks.fleet.audit import FleetAudit
+    from chsm_checks.target import FleetSettings, FleetTarget, FleetTargetFile
 
     args = ("--fleet-clusters", "12", "--fleet-subscriptions", "3", "--latency-ms", "20")
     args += ("--read-budget", "3", "--read-refill", "6")
     with sandbox_process(tmp_path / "state", *args) as sandbox:
+        spec = FleetTargetFile(
+            name="throttled",
+            arm_endpoint=sandbox.url,
+            fleet=FleetSettings(subscriptions="all", tags={}, concurrency=8),
+        )
+        target = FleetTarget(tmp_path / "fleet.toml", spec)
         pacer = SubscriptionPacer(RealClock())
-        with ArmClient(sandbox_cloud(sandbox.url), pacer=pacer) as client:
-            members = [m for m in discover(client, list_subscriptions(client)) if m.storage_account_id]
-            cache = SnapshotCache()
-            reads = [
-                (m.storage_account_id or "", _fetch_account(client, m.storage_account_id or ""))
-                for m in members
-            ]
-            observed = read_concurrently(reads + reads, cache, concurrency=8)  # every account asked twice
+        with ArmClient(target.cloud, pacer=pacer, read_only=True) as client:
+            audit = FleetAudit(client, target, SnapshotCache())
+            scopes = [s for s in audit.discover() if s.cluster.name.startswith("chsm-fleet-")]
+            checks = ["storage.shared-key-disabled", "storage.minimum-tls"]
+            results = audit.judge_all(scopes, checks, evaluate)
         log = sandbox.requests()
 
-    assert len(observed) == 12
-    assert all(o.value is not None for o in observed.values()), [o.problem for o in observed.values()]
-    assert cache.reads == 12
+    assert len(results) == 12
+    findings = [f for r in results.values() for found in r.findings.values() for f in found]
+    assert len(findings) == 24
+    assert all(f.status.value == "passed" for f in findings), [f.message for f in findings]
     served = [r for r in log if "/storageAccounts/" in r["path"] and r["status"] == 200]
-    assert len(served) == 12  # each account answered once, however often it was asked
+    assert len(served) == 12  # each account answered once, though two checks asked for each
     assert any(r["status"] == 429 for r in log)  # the budget bit...
     assert sum(pacer.holds.values()) >= 1  # ...and the readers of that subscription waited it out
-
-
-def _fetch_account(client: ArmClient, account_id: str):  # type: ignore[no-untyped-def]
-    from chsm_checks.arm.resources import get_storage_account
-
-    return lambda: get_storage_account(client, account_id)

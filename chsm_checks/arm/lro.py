@@ -140,14 +140,16 @@ def wait_for_operation(
             # Remember it: a later 202 from the job status URL may carry no location either.
             poll_url = location = status_url_for_job(job_id)
         advised = retry_after_seconds(response)
-        wait = float(advised) if advised is not None else policy.default_interval_seconds
+        # "Retry-After: 0" asks for no pause at all: it would make this loop spin, so it counts as
+        # no advice (as azure-core's pollers treat it) and the default interval applies.
+        wait = float(advised) if advised else policy.default_interval_seconds
         elapsed = clock.now() - started
         if elapsed + wait > policy.timeout_seconds:
             raise OperationTimeout(
                 f"{operation}: still {status or 'running'} after {elapsed:.0f} s and {polls} polls; "
                 f"the operation timeout is {policy.timeout_seconds:.0f} s"
             )
-        client.event(f"{operation}: {status or 'running'} after {elapsed:.0f} s; next poll in {wait:.0f} s")
+        client.event(f"{operation}: {status or 'running'} after {elapsed:.0f} s; next poll in {wait:g} s")
         clock.sleep(wait)
         response = client.send("GET", poll_url)
         polls += 1

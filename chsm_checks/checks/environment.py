@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..arm import resources
 from ..arm.client import ArmClient
@@ -21,7 +21,6 @@ from ..arm.snapshots import (
     RoleAssignment,
     StorageAccountSnapshot,
 )
-from ..target import Target
 from .observed import Observed
 
 T = TypeVar("T")
@@ -38,6 +37,37 @@ def observe(resource_id: str, fetch: Callable[[], T]) -> Observed[T]:
         if exc.status == 404 and exc.code in NOT_FOUND_CODES:
             return Observed.absent(resource_id)
         return Observed.unreadable(resource_id, str(exc))
+
+
+class Scope(Protocol):
+    """The resources a set of checks is about: a target file's, or one discovered fleet member's.
+
+    An id the scope cannot tell (a fleet cluster without its backup tags and no mapping) raises
+    ``Unresolved`` when asked for, and the check that needed it reports an error.
+    """
+
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def destination_id(self) -> str: ...
+    @property
+    def storage_account_id(self) -> str: ...
+    @property
+    def container_id(self) -> str: ...
+    @property
+    def private_endpoint_id(self) -> str: ...
+    @property
+    def virtual_network_id(self) -> str: ...
+    @property
+    def container_uri(self) -> str: ...
+
+
+class Unresolved(Exception):
+    """A scope cannot name a resource a check needs: that check cannot be evaluated."""
+
+    def __init__(self, resource_id: str, message: str) -> None:
+        super().__init__(message)
+        self.resource_id = resource_id
 
 
 class SnapshotCache:
@@ -57,19 +87,32 @@ class SnapshotCache:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # concurrent askers of the same resource wait for the one read
             if key not in self._values:
-                observed = observe(resource_id, fetch)
+                observed = self._observe(resource_id, fetch)
                 with self._lock:
                     self._values[key] = observed
                     self.reads += 1
             return self._values[key]
 
+    def peek(self, resource_id: str) -> Observed[Any] | None:
+        """What was read for ``resource_id``, if it was."""
+        with self._lock:
+            return self._values.get(resource_id.lower())
+
+    def put(self, resource_id: str, observed: Observed[Any]) -> None:
+        """Keep a snapshot read some other way (a list that returned whole resources)."""
+        with self._lock:
+            self._values.setdefault(resource_id.lower(), observed)
+
+    def _observe(self, resource_id: str, fetch: Callable[[], T]) -> Observed[T]:
+        return observe(resource_id, fetch)
+
 
 class Environment:
-    """Lazy, per-scenario reads of the resources the target names."""
+    """Lazy reads of the resources a scope names: per scenario, or through a run's shared cache."""
 
-    def __init__(self, arm: ArmClient, target: Target, shared: SnapshotCache | None = None) -> None:
+    def __init__(self, arm: ArmClient, scope: Scope, shared: SnapshotCache | None = None) -> None:
         self.arm = arm
-        self.target = target
+        self.scope = scope
         self._cache: dict[str, Observed[Any]] = {}
         self._shared = shared
 
@@ -83,27 +126,27 @@ class Environment:
 
     def cluster(self, role: str) -> Observed[ClusterSnapshot]:
         """``role`` is ``source`` or ``destination``."""
-        cluster_id = self.target.source_id if role == "source" else self.target.destination_id
+        cluster_id = self.scope.source_id if role == "source" else self.scope.destination_id
         return self._read(cluster_id, lambda: resources.get_cluster(self.arm, cluster_id))
 
     def identity(self, identity_id: str) -> Observed[IdentitySnapshot]:
         return self._read(identity_id, lambda: resources.get_identity(self.arm, identity_id))
 
     def storage_account(self) -> Observed[StorageAccountSnapshot]:
-        account_id = self.target.storage_account_id
+        account_id = self.scope.storage_account_id
         return self._read(account_id, lambda: resources.get_storage_account(self.arm, account_id))
 
     def container(self) -> Observed[ContainerSnapshot]:
-        container_id = self.target.container_id
+        container_id = self.scope.container_id
         return self._read(container_id, lambda: resources.get_container(self.arm, container_id))
 
     def private_endpoint(self) -> Observed[PrivateEndpointSnapshot]:
-        endpoint_id = self.target.private_endpoint_id
+        endpoint_id = self.scope.private_endpoint_id
         return self._read(endpoint_id, lambda: resources.get_private_endpoint(self.arm, endpoint_id))
 
     def role_assignments(self, principal_id: str) -> Observed[list[RoleAssignment]]:
         """Assignments to ``principal_id`` at, above and below the storage account."""
-        scope = self.target.storage_account_id
+        scope = self.scope.storage_account_id
         return self._read(
             f"{scope}/providers/Microsoft.Authorization/roleAssignments?principal={principal_id}",
             lambda: resources.list_role_assignments(self.arm, scope, principal_id),

@@ -12,7 +12,7 @@ from typing import TypeVar
 from ..arm.snapshots import ClusterSnapshot, RoleAssignment, StorageAccountSnapshot
 from ..errors import ConfigError
 from . import access, clusters, storage, uris
-from .environment import Environment
+from .environment import Environment, Unresolved
 from .model import Finding, error, failed
 from .observed import Observed
 
@@ -95,9 +95,7 @@ def _per_identity(check: str, judge: IdentityJudge) -> Evaluator:
                 findings.append(judge(identity_id, identity.principal_id, listed.value, env))
             except _Unusable as exc:
                 findings.append(exc.finding)
-        return findings or [
-            failed(check, env.target.source_id, "the clusters name no user-assigned identity")
-        ]
+        return findings or [failed(check, env.scope.source_id, "the clusters name no user-assigned identity")]
 
     return run
 
@@ -106,7 +104,7 @@ def _identity_resolvable(env: Environment) -> list[Finding]:
     check = "identity.resolvable"
     found = _identities(env, check)
     if not found:
-        return [failed(check, env.target.source_id, "the clusters name no user-assigned identity")]
+        return [failed(check, env.scope.source_id, "the clusters name no user-assigned identity")]
     return [clusters.identity_resolvable(env.identity(rid), users) for rid, users in found.values()]
 
 
@@ -115,7 +113,7 @@ def _distinct(env: Environment) -> list[Finding]:
     observed = {
         role: _need(check, env.cluster(role), f"{role} cluster").id for role in ("source", "destination")
     }
-    return [clusters.distinct(env.target.source_id, env.target.destination_id, observed)]
+    return [clusters.distinct(env.scope.source_id, env.scope.destination_id, observed)]
 
 
 EVALUATORS: dict[str, Evaluator] = {
@@ -136,12 +134,12 @@ EVALUATORS: dict[str, Evaluator] = {
     "storage.private-endpoint": _account(
         "storage.private-endpoint",
         lambda account, env: storage.private_endpoint(
-            account, env.private_endpoint(), env.target.virtual_network_id
+            account, env.private_endpoint(), env.scope.virtual_network_id
         ),
     ),
     "storage.public-network": _account(
         "storage.public-network",
-        lambda account, env: storage.public_network(account, env.target.virtual_network_id),
+        lambda account, env: storage.public_network(account, env.scope.virtual_network_id),
     ),
     "storage.https-only": _account("storage.https-only", lambda account, env: storage.https_only(account)),
     "storage.minimum-tls": _account("storage.minimum-tls", lambda account, env: storage.minimum_tls(account)),
@@ -157,19 +155,19 @@ EVALUATORS: dict[str, Evaluator] = {
     "access.blob-data-contributor": _per_identity(
         "access.blob-data-contributor",
         lambda iid, pid, assignments, env: access.holds_blob_data_contributor(
-            iid, pid, assignments, env.target.storage_account_id, env.target.container_id
+            iid, pid, assignments, env.scope.storage_account_id, env.scope.container_id
         ),
     ),
     "access.least-privilege": _per_identity(
         "access.least-privilege",
         lambda iid, pid, assignments, env: access.least_privilege(
-            iid, pid, assignments, env.target.storage_account_id
+            iid, pid, assignments, env.scope.storage_account_id
         ),
     ),
     "requests.no-sas": _account(
         "requests.no-sas",
         lambda account, env: uris.container_uri_is_plain(
-            env.target.container_uri, account.name, account.blob_endpoint, account.id
+            env.scope.container_uri, account.name, account.blob_endpoint, account.id
         ),
     ),
 }
@@ -184,3 +182,5 @@ def evaluate(check_id: str, env: Environment) -> list[Finding]:
         return evaluator(env)
     except _Unusable as exc:
         return [exc.finding]
+    except Unresolved as exc:
+        return [error(check_id, exc.resource_id, str(exc))]

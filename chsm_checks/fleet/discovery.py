@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..arm import versions
 from ..arm.client import ArmClient
@@ -38,6 +39,15 @@ class FleetMember:
     subscription_id: str
     resource_group: str
     tags: Mapping[str, str]
+    arm: Mapping[str, Any]  # the cluster as the listing returned it: its evidence
+
+    @classmethod
+    def from_arm(cls, subscription_id: str, item: Mapping[str, Any]) -> FleetMember:
+        """A member from one item of a cluster listing."""
+        cluster = ClusterSnapshot.from_arm(item)
+        raw_tags = item.get("tags")
+        tags = {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, Mapping) else {}
+        return cls(cluster, subscription_id, _resource_group(cluster.id), tags, item)
 
     @property
     def storage_account_id(self) -> str | None:
@@ -96,17 +106,10 @@ def discover(
     for subscription in subscriptions:
         path = f"/subscriptions/{subscription}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters"
         for item in client.list_pages(path, versions.CLUSTERS):
-            cluster = ClusterSnapshot.from_arm(item)
-            group = _resource_group(cluster.id)
-            raw_tags = item.get("tags")
-            cluster_tags: dict[str, str] = (
-                {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
-            )
-            if wanted_groups and group.lower() not in wanted_groups:
+            member = FleetMember.from_arm(subscription, item)
+            if wanted_groups and member.resource_group.lower() not in wanted_groups:
                 continue
-            if tags and any(cluster_tags.get(k) != v for k, v in tags.items()):
+            if tags and any(member.tags.get(k) != v for k, v in tags.items()):
                 continue
-            members.append(
-                FleetMember(cluster, subscription, group, {str(k): str(v) for k, v in cluster_tags.items()})
-            )
+            members.append(member)
     return members

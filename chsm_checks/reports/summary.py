@@ -31,21 +31,45 @@ class ScenarioEntry:
     evidence: tuple[str, ...] = ()
     provenance: dict[str, Any] | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The entry as ``summary.json`` holds it (and as an xdist worker sends it)."""
+        data: dict[str, Any] = asdict(self)
+        data["tags"] = list(self.tags)
+        data["findings"] = list(self.findings)
+        data["outcome"] = self.outcome.value
+        data["evidence"] = list(self.evidence)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScenarioEntry:
+        return cls(
+            **{
+                **data,
+                "tags": tuple(data["tags"]),
+                "findings": tuple(data["findings"]),
+                "outcome": Outcome(data["outcome"]),
+                "evidence": tuple(data["evidence"]),
+            }
+        )
+
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exitstatus: int) -> None:
-    """Write ``summary.json``; replayed scenarios carry their cassette's provenance."""
-    scenarios = []
-    for entry in entries:
-        data: dict[str, Any] = asdict(entry)
-        data["tags"] = list(entry.tags)
-        data["findings"] = list(entry.findings)
-        data["outcome"] = entry.outcome.value
-        data["evidence"] = list(entry.evidence)
-        scenarios.append(data)
+def write_summary(
+    path: Path,
+    run: RunContext,
+    entries: list[ScenarioEntry],
+    exitstatus: int,
+    collection_errors: list[str] | None = None,
+) -> None:
+    """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
+
+    ``collection_errors`` names the test modules or features that could not be collected: their
+    scenarios are missing from ``scenarios``, so the run is not a complete account.
+    """
+    scenarios = [entry.to_json() for entry in entries]
     counts = {o.value: 0 for o in Outcome}
     for entry in entries:
         counts[entry.outcome.value] += 1
@@ -66,6 +90,7 @@ def write_summary(path: Path, run: RunContext, entries: list[ScenarioEntry], exi
         "started": _utc(run.started_at),
         "finished": _utc(datetime.now(UTC)),
         "pytest_exit_status": int(exitstatus),
+        "collection_errors": list(collection_errors or ()),
         "counts": counts,
         "waiver_notes": list(run.waiver_notes),
         "scenarios": scenarios,

@@ -1,0 +1,176 @@
+"""A run's fleet: discovered once, judged in batches over one read-only client and one cache.
+
+Under pytest-xdist the controller discovers and hands the clusters to every worker
+(:meth:`FleetRun.payload`), so the listing is read once; each worker judges the batches it is
+given. ``chsm-checks run -n`` groups the clusters by backup storage account, so clusters sharing an
+account land on one worker and the account is still read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..arm.client import ArmClient
+from ..checks.environment import Unresolved
+from ..checks.observed import Observed
+from ..errors import CouldNotEvaluate
+from ..evidence.store import exchange_record
+from ..target import FleetTarget
+from .audit import (
+    ExchangeCapture,
+    FleetAudit,
+    Judge,
+    MemberResult,
+    MemberScope,
+    RecordingCache,
+    member_ids,
+    resolve,
+)
+from .discovery import FleetMember
+
+if TYPE_CHECKING:
+    from ..checks.model import Finding
+    from ..recording.scrub import Scrubber
+
+SERIAL_BATCH = "fleet"
+
+
+@dataclass(frozen=True)
+class FleetUnavailable:
+    """What a fleet test gets when discovery gave no cluster: the reason, reported as an error."""
+
+    reason: str
+
+
+def batch_of(scope: MemberScope, workers: int) -> str:
+    """The batch a cluster is judged in: one for a serial run; under ``workers`` xdist workers, one of
+    ``workers`` batches, chosen by the backup storage account so clusters sharing it go together."""
+    if workers <= 1:
+        return SERIAL_BATCH
+    try:
+        key = scope.storage_account_id.lower()
+    except Unresolved:
+        key = scope.source_id.lower()
+    return f"fleet-{int(hashlib.sha256(key.encode()).hexdigest(), 16) % workers}"
+
+
+class FleetRun:
+    """Discovery, batches and results of one process's part of a fleet audit."""
+
+    def __init__(self, target: FleetTarget, client_factory: Callable[[ExchangeCapture], ArmClient]) -> None:
+        self.target = target
+        self.capture = ExchangeCapture()
+        self.cache = RecordingCache(self.capture)
+        self._client_factory = client_factory
+        self._audit: FleetAudit | None = None
+        self._scopes: list[MemberScope] | None = None
+        self._by_test_id: dict[str, MemberScope] | None = None
+        self._batches: dict[str, list[MemberScope]] = {}
+        self._batch_of: dict[str, str] = {}
+        self._results: dict[str, MemberResult] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def audit(self) -> FleetAudit:
+        """The audit over this process's one read-only client (made on first use)."""
+        if self._audit is None:
+            self._audit = FleetAudit(self._client_factory(self.capture), self.target, self.cache)
+        return self._audit
+
+    def close(self) -> None:
+        if self._audit is not None:
+            self._audit.client.close()
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def scopes(self) -> list[MemberScope]:
+        """Every cluster the target covers (discovered on first use)."""
+        if self._scopes is None:
+            self._scopes = self.audit.discover()
+            if not self._scopes:
+                where = self.target.fleet.subscriptions
+                raise CouldNotEvaluate(
+                    f"{self.target.path}: fleet: no Cloud HSM cluster found in subscriptions {where} "
+                    "with the resource groups and tags the target names"
+                )
+        return self._scopes
+
+    def by_test_id(self) -> dict[str, MemberScope]:
+        """The clusters by their test ids (``member_ids``), in discovery order."""
+        if self._by_test_id is None:
+            scopes = self.scopes()
+            self._by_test_id = dict(zip(member_ids(scopes), scopes, strict=True))
+        return self._by_test_id
+
+    def payload(self) -> list[list[Any]]:
+        """The discovered clusters as plain data, for xdist workers."""
+        return [[s.member.subscription_id, dict(s.member.arm)] for s in self.scopes()]
+
+    def adopt(self, payload: Sequence[Sequence[Any]]) -> None:
+        """Take the clusters the controller discovered instead of listing them again."""
+        suffix = self.target.cloud.storage_suffix
+        members = [FleetMember.from_arm(str(sub), item) for sub, item in payload]
+        self._scopes = [resolve(m, self.target.fleet.backup, suffix) for m in members]
+        for scope in self._scopes:  # the listing is each cluster's snapshot, as in discovery
+            self.cache.put(scope.source_id, Observed.found(scope.source_id, scope.cluster))
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def plan(self, scopes_by_batch: dict[str, list[MemberScope]]) -> None:
+        """The batches this process will judge: the clusters of the tests it selected."""
+        self._batches = scopes_by_batch
+        self._batch_of = {s.source_id.lower(): b for b, scopes in scopes_by_batch.items() for s in scopes}
+
+    def result(self, scope: MemberScope, checks: Sequence[str], judge: Judge) -> MemberResult:
+        """``scope``'s result: its whole batch is judged, concurrently, the first time one is asked for."""
+        key = scope.source_id.lower()
+        with self._lock:
+            if key not in self._results:
+                batch = self._batches.get(self._batch_of.get(key, ""), [scope])
+                pending = [s for s in batch if s.source_id.lower() not in self._results]
+                self._results.update(self.audit.judge_all(pending or [scope], checks, judge))
+            return self._results[key]
+
+    def evidence(self, result: MemberResult, scrubber: Scrubber) -> dict[str, Any]:
+        """A cluster's evidence: where its backup resources came from, the cluster as listed, and
+        each resource its checks read with the exchanges that read it (scrubbed as cassettes are;
+        a resource another cluster read first shows that same exchange)."""
+        reads = []
+        for resource_id in result.read:
+            observed = self.cache.peek(resource_id)
+            exchanges = self.cache.exchanges.get(resource_id.lower(), [])
+            reads.append(
+                {
+                    "resource": resource_id,
+                    "read": "listed" if resource_id.lower() == result.scope.source_id.lower() else "read",
+                    "status": _status(observed),
+                    **({"problem": observed.problem} if observed is not None and observed.problem else {}),
+                    "exchanges": [
+                        record
+                        for request, response, attempt in exchanges
+                        if (record := exchange_record(scrubber, request, response, attempt)) is not None
+                    ],
+                }
+            )
+        return {
+            **result.scope.to_json(),
+            "listed_as": scrubber.json_body(dict(result.scope.member.arm)),
+            "reads": reads,
+        }
+
+
+def _status(observed: Observed[Any] | None) -> str:
+    if observed is None:
+        return "not read"
+    if observed.problem is not None:
+        return "could not read"
+    return "does not exist" if observed.missing else "found"
+
+
+def judged_findings(result: MemberResult) -> list[Finding]:
+    """Every finding of a cluster's checks, in the order the checks were listed."""
+    return [finding for findings in result.findings.values() for finding in findings]

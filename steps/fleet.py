@@ -1,0 +1,35 @@
+"""Steps for a fleet audit: one discovered cluster, judged on the checks the scenario lists."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, then
+
+from chsm_checks import expect
+from chsm_checks.checks.model import Finding
+from chsm_checks.errors import CouldNotEvaluate
+from chsm_checks.evidence.store import ScenarioEvidence
+from chsm_checks.fleet.audit import MemberScope
+from chsm_checks.fleet.run import FleetUnavailable, judged_findings
+from chsm_checks.run import RunContext
+
+
+@given("a cluster discovered in the fleet", target_fixture="cluster")
+def cluster(fleet_member: MemberScope | FleetUnavailable) -> MemberScope:
+    if isinstance(fleet_member, FleetUnavailable):
+        raise CouldNotEvaluate(fleet_member.reason)
+    return fleet_member
+
+
+@then("these checks hold for the cluster:")
+def checks_hold(
+    cluster: MemberScope,
+    chsm_run: RunContext,
+    findings: list[Finding],
+    evidence: ScenarioEvidence,
+    datatable: list[list[str]],
+) -> None:
+    checks = [row[0] for row in datatable[1:]]
+    result = chsm_run.fleet.result(cluster, checks, chsm_run.judge)
+    evidence.add_json("fleet-cluster", chsm_run.fleet.evidence(result, chsm_run.scrubber))
+    findings.extend(judged_findings(result))
+    expect.findings_hold(findings)

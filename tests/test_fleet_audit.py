@@ -1,0 +1,182 @@
+"""Fleet audits end to end: ``chsm-checks run --mode live`` over a generated sandbox fleet.
+
+One test per discovered cluster, the cluster in its id; outcomes match the faults the sandbox put
+in; each ARM resource is read at most once per run; pytest-xdist gives the same outcomes and one
+verifiable bundle; clusters whose backup resources nobody names report errors, never passes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import ROOT, Sandbox, run_cli, sandbox_process, summary
+
+CLUSTERS, SUBSCRIPTIONS = 12, 3
+# What each fault of the sandbox's fleet makes fail (see chsm_checks/sandbox/storage_faults.py).
+FAULT_CHECKS = {
+    "shared-key-default": {"storage.shared-key-disabled"},
+    "endpoint-pending": {"storage.private-endpoint"},
+    "public-network-open": {"storage.public-network"},
+    "role-other-principal": {"access.blob-data-contributor"},
+    "owner-instead-of-contributor": {"access.blob-data-contributor", "access.least-privilege"},
+    "tls-1-0": {"storage.minimum-tls"},
+}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    state = tmp_path_factory.mktemp("fleet") / "state"
+    args = ("--fleet-clusters", str(CLUSTERS), "--fleet-subscriptions", str(SUBSCRIPTIONS))
+    with sandbox_process(state, *args, "--fleet-misconfigured", "0.5") as sandbox:
+        yield sandbox
+
+
+def fleet_target(tmp_path: Path, sandbox: Sandbox, **changes: str) -> Path:
+    """targets/sandbox-fleet.toml pointed at ``sandbox``, with top-level ``[fleet]`` keys replaced."""
+    text = (ROOT / "targets" / "sandbox-fleet.toml").read_text(encoding="utf-8")
+    text = text.replace("http://127.0.0.1:8765", sandbox.url)
+    for key, value in changes.items():
+        lines = text.splitlines()
+        at = lines.index("[fleet]") + 1
+        lines = [line for line in lines if not line.startswith(f"{key} =")]
+        lines.insert(at, f"{key} = {value}")
+        text = "\n".join(lines) + "\n"
+    path = tmp_path / "fleet.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def audit(tmp_path: Path, target: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    reports = tmp_path / "reports"
+    result = run_cli("run", "--mode", "live", "--target", str(target), "--reports", str(reports), *extra)
+    assert (reports / "latest" / "summary.json").is_file(), result.output
+    return result.returncode, summary(reports), result.output
+
+
+def cluster_test_id(cluster_id: str) -> str:
+    """A cluster's test id: ``<resource group>/<name>``."""
+    parts = cluster_id.split("/")
+    return f"{parts[4]}/{parts[-1]}"
+
+
+def outcomes(report: dict[str, Any]) -> dict[str, str]:
+    return {e["nodeid"].split("[", 1)[1].rstrip("]"): e["outcome"] for e in report["scenarios"]}
+
+
+def failed_checks(report: dict[str, Any]) -> dict[str, set[str]]:
+    return {
+        e["nodeid"].split("[", 1)[1].rstrip("]"): {
+            f["check"] for f in e["findings"] if f["status"] == "failed"
+        }
+        for e in report["scenarios"]
+    }
+
+
+@pytest.fixture(scope="module")
+def serial(fleet: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
+    tmp = tmp_path_factory.mktemp("serial")
+    before = len(fleet.requests())
+    result = audit(tmp, fleet_target(tmp, fleet))
+    result[1]["_requests"] = fleet.requests()[before:]
+    return result
+
+
+def test_every_cluster_is_its_own_test_with_the_outcome_its_faults_give(
+    fleet: Sandbox, serial: tuple[int, dict[str, Any], str]
+) -> None:
+    code, report, output = serial
+    truth = fleet.get("/_sandbox/fleet")
+    assert code == 1, output  # findings
+    assert report["evidence"] == "LIVE"
+    by_id = {c: cluster_test_id(c) for c in truth["clusters"]}
+    found = failed_checks(report)
+    # Every fleet cluster, plus the sandbox's two seeded clusters (mapped by the target file).
+    assert set(found) == set(by_id.values()) | {"rg-chsm-sandbox/chsm-source", "rg-chsm-sandbox/chsm-dest"}
+    assert len(truth["faults"]) == CLUSTERS // 2
+    for cluster_id, test_id in by_id.items():
+        fault = truth["faults"].get(cluster_id)
+        assert found[test_id] == (FAULT_CHECKS[fault] if fault else set()), test_id
+        assert outcomes(report)[test_id] == ("failed" if fault else "passed"), test_id
+    assert outcomes(report)["rg-chsm-sandbox/chsm-source"] == "passed"
+    assert f"test_fleet[{next(iter(by_id.values()))}]" in output  # the cluster is in the test id
+
+
+def test_each_resource_is_read_at_most_once(serial: tuple[int, dict[str, Any], str]) -> None:
+    _, report, _ = serial
+    gets = Counter(r["path"].lower() for r in report["_requests"] if r["method"] == "GET")
+    twice = {path: n for path, n in gets.items() if n > 1}
+    assert twice == {}
+    # Clusters come from the listing only: no cluster is read on its own.
+    assert not [p for p in gets if "/cloudhsmclusters/" in p]
+    # The chsm-source and chsm-dest mappings share one account: it was read once for both.
+    shared = [p for p in gets if p.endswith("/storageaccounts/chsmbackupsbx")]
+    assert len(shared) == 1
+    assert gets[shared[0]] == 1
+
+
+def test_each_cluster_keeps_its_evidence(serial: tuple[int, dict[str, Any], str]) -> None:
+    _, report, _ = serial
+    entry = next(e for e in report["scenarios"] if e["nodeid"].endswith("chsm-fleet-0001]"))
+    assert any(path.endswith("-fleet-cluster.json") for path in entry["evidence"])
+
+
+def test_k_selects_one_cluster(fleet: Sandbox, tmp_path: Path) -> None:
+    code, report, output = audit(tmp_path, fleet_target(tmp_path, fleet), "-k", "chsm-fleet-0002")
+    assert list(outcomes(report)) == ["rg-fleet-02/chsm-fleet-0002"], output
+    assert code in (0, 1)
+
+
+def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(
+    fleet: Sandbox, serial: tuple[int, dict[str, Any], str], tmp_path: Path
+) -> None:
+    _, parallel, output = audit(tmp_path, fleet_target(tmp_path, fleet), "-n", "2")
+    assert "gw0" in output or "gw1" in output or "2 workers" in output, output
+    assert failed_checks(parallel) == failed_checks(serial[1])
+    assert outcomes(parallel) == outcomes(serial[1])
+    assert [e["nodeid"] for e in parallel["scenarios"]] == [e["nodeid"] for e in serial[1]["scenarios"]]
+    verified = run_cli("verify", str(tmp_path / "reports" / "latest"))
+    assert verified.returncode == 0, verified.output
+
+
+def test_clusters_nobody_maps_report_errors_not_passes(fleet: Sandbox, tmp_path: Path) -> None:
+    target = fleet_target(tmp_path, fleet, resource_groups='["rg-chsm-sandbox"]')
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text[: text.index("[[fleet.backup]]")] + text[text.index("[arm]") :], encoding="utf-8")
+    code, report, output = audit(tmp_path, target)
+    assert code == 3, output  # not evaluated
+    for entry in report["scenarios"]:
+        assert entry["outcome"] == "error", entry
+        errors = [f for f in entry["findings"] if f["status"] == "error"]
+        assert errors
+        assert all(
+            "no [[fleet.backup]] mapping of the target file matches it" in f["message"] for f in errors
+        )
+        # What the cluster alone can show is still judged.
+        assert {f["check"] for f in entry["findings"] if f["status"] == "passed"} >= {"clusters.provisioned"}
+
+
+def test_discovery_that_finds_nothing_is_an_error(fleet: Sandbox, tmp_path: Path) -> None:
+    code, report, output = audit(tmp_path, fleet_target(tmp_path, fleet, tags='{ team = "nobody" }'))
+    assert code == 3, output
+    [entry] = report["scenarios"]
+    assert entry["outcome"] == "error"
+    assert "no Cloud HSM cluster found" in entry["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--mode", "replay"), "a fleet audit runs live and read-only"),
+        (("--mode", "live", "--allow-mutations"), "a fleet audit is read-only"),
+    ],
+)
+def test_a_fleet_refuses_what_it_cannot_do(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = run_cli("run", "--target", "targets/sandbox-fleet.toml", "--reports", str(tmp_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
