@@ -8,9 +8,9 @@ to a temporary directory; nothing is written to the checkout except ``bench/RESU
 from __future__ import annotations
 
 import argparse
-import ast
 import pstats
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -32,7 +32,7 @@ from measure import (
 )
 
 TARGET = 1.5
-SCENARIOS = REPO / "steps" / "test_scenarios.py"
+SCENARIOS = REPO / "steps" / "features.py"
 # pytest's last line, e.g. "===== 33 passed in 3.08s =====".
 SUMMARY = re.compile(r"(\d+) passed.* in ([\d.]+)s")
 SESSION_START = re.compile(r"test session starts")
@@ -59,7 +59,7 @@ def any_when():
 def any_then():
     pass
 '''
-BARE_TESTS = '''"""The feature files of steps/test_scenarios.py, bound in the same order, one call each."""
+BARE_TESTS = '''"""The feature files of steps/features.py, bound in the same order, one call each."""
 
 from pytest_bdd import scenarios
 
@@ -110,13 +110,8 @@ def _phase(run: Run, measure: str) -> float | None:
 
 
 def features_in_order() -> list[str]:
-    """The feature files in the order steps/test_scenarios.py binds them (read, not imported)."""
-    for node in ast.parse(SCENARIOS.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "FEATURES_IN_ORDER" for t in node.targets
-        ):
-            return list(ast.literal_eval(node.value))
-    raise SystemExit(f"replay_overhead: {SCENARIOS}: no FEATURES_IN_ORDER")
+    """The feature files in the order steps/features.py gives them (a module of plain tuples)."""
+    return list(runpy.run_path(str(SCENARIOS))["FEATURES_IN_ORDER"])
 
 
 def build_bare(directory: Path, features: list[str]) -> None:

@@ -303,7 +303,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    if summary and summary.get("collection_errors") or (
+    if (summary and summary.get("collection_errors")) or (
         status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"])
     ):
         return _fail("the features could not be collected (see the errors above)")

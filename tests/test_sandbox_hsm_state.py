@@ -109,10 +109,11 @@ def test_the_view_by_host_names_the_cluster_and_hides_passwords(client: TestClie
     assert [k["handle"] for k in view["keys"]] == [spec[0] for spec in SEEDED_KEYS]
     assert view["faults"] == {"hang_on": None}
     assert client.get("/_sandbox/hsm/by-host/hsm1.nowhere.example").status_code == 404
-    assert (
-        client.get("/_sandbox/requests").json()
-        == [{"method": "GET", "path": SOURCE_ID, "query": HSM_API, "status": 200}] * 4
-    )
+    logged = [
+        {k: r[k] for k in ("method", "path", "query", "status")}
+        for r in client.get("/_sandbox/requests").json()
+    ]
+    assert logged == [{"method": "GET", "path": SOURCE_ID, "query": HSM_API, "status": 200}] * 4
 
 
 def test_five_wrong_passwords_lock_a_user_until_the_count_is_cleared(client: TestClient) -> None:

@@ -15,7 +15,6 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from chsm_checks.sandbox.control import control_routes
-from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
     get_resource,
@@ -42,7 +41,6 @@ from chsm_checks.sandbox.world import (
     ROLE_ASSIGNMENT_TYPE,
     STORAGE_TYPE,
     SUBSCRIPTION_TYPE,
-    next_number,
 )
 
 _GROUP = "subscriptions/{subscription}/resourceGroups/{group}/providers"
@@ -104,6 +102,7 @@ class ArmEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
+        arrived = time.time()
         request = Request(scope, receive)
         body = await request.body()
         latency_ms = self._store.settings().latency_ms
@@ -117,18 +116,28 @@ class ArmEndpoint:
             raw_query=request.url.query,
             body=body,
             base_url=str(request.base_url).rstrip("/"),
+            arrived=arrived,
         )
         await response(scope, receive, send)
 
     def _respond(
-        self, *, method: str, path: str, query: Mapping[str, str], raw_query: str, body: bytes, base_url: str
+        self,
+        *,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        raw_query: str,
+        body: bytes,
+        base_url: str,
+        arrived: float,
     ) -> Response:
         """One ARM request in, one response out; the request counter and log advance either way."""
         now = time.time()
-        with self._store.transaction() as state:
-            # Jobs finish in real time whether or not anyone polls them.
-            complete_due_jobs(state, now)
-            number = next_number(state, "request")
+        # A GET changes only what is kept in memory (the request count and log, the read budget): it
+        # writes nothing to disk. Every other method may change the state.
+        opened = self._store.reading if method == "GET" else self._store.transaction
+        with opened(now) as state:
+            number = self._store.next_request_number()
             settings = SandboxSettings.from_json(state["settings"])
             call = ArmCall(state, settings, {}, query, body, base_url, path, now)
             take = self._throttle.take(method, path, settings)
@@ -143,7 +152,10 @@ class ArmEndpoint:
             if take is not None:
                 headers[REMAINING_READS] = str(take.remaining)
             content = None if reply.body is None else render_json(reply.body)
-            self._store.log_request(method, path, raw_query, reply.status)
+            retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+            self._store.log_request(
+                method, path, raw_query, reply.status, arrived=arrived, retry_after=retry_after
+            )
         if content is None:
             return Response(status_code=reply.status, headers=headers)
         return Response(content, status_code=reply.status, headers=headers, media_type=JSON_MEDIA_TYPE)

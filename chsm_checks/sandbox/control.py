@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +16,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from chsm_checks.sandbox.fleet import fleet_view
 from chsm_checks.sandbox.hsm_client import write_resource_cfg
 from chsm_checks.sandbox.hsm_control import hsm_routes
-from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.wire import ArmFault, fault_response, json_response
 from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
@@ -27,12 +25,11 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
     """Routes (to mount under ``/_sandbox``) bound to ``store``."""
 
     async def get_state(request: Request) -> Response:
-        with store.transaction() as state:
-            complete_due_jobs(state, time.time())
+        with store.reading() as state:
             return json_response(200, state)
 
     async def get_fleet(request: Request) -> Response:
-        with store.transaction() as state:
+        with store.reading() as state:
             return json_response(200, fleet_view(state))
 
     async def get_requests(request: Request) -> Response:
@@ -40,7 +37,7 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
 
     async def reset(request: Request) -> Response:
         store.reset()
-        with store.transaction() as state:
+        with store.reading() as state:
             write_resource_cfg(store.state_dir, state, replace=True)
             return json_response(200, state)
 
@@ -55,7 +52,6 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
             )
         name = request.path_params["name"].lower()
         with store.transaction() as state:
-            complete_due_jobs(state, time.time())
             for cluster in resources_of_type(state, CLUSTER_TYPE):
                 if cluster["name"].lower() == name:
                     cluster["properties"].update(patch)

@@ -116,12 +116,13 @@ def find_job(state: JsonObject, job_id: str, kind: JobKind, cluster_id: str) -> 
     return None
 
 
-def complete_due_jobs(state: JsonObject, now: float) -> None:
-    """Apply, once and in order, the effects of every job that has finished by ``now``."""
+def complete_due_jobs(state: JsonObject, now: float) -> bool:
+    """Apply, once and in order, the effects of every job that has finished by ``now``; True if any had."""
+    applied = False
     for job in state["jobs"]:
         if job["applied"] or not job_is_done(job, now):
             continue
-        job["applied"] = True
+        job["applied"] = applied = True
         if job["validate"]:
             continue
         if job["kind"] == "backup":
@@ -140,6 +141,7 @@ def complete_due_jobs(state: JsonObject, now: float) -> None:
         elif job["error"]["code"] == "RestoreTargetNotEligible":
             # The documented hazard: restoring onto an activated cluster leaves it nonfunctional.
             destination["properties"]["activationState"] = "Failed"
+    return applied
 
 
 def job_result(job: JsonObject) -> JsonObject:

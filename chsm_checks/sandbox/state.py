@@ -1,6 +1,8 @@
 """The sandbox's state on disk: ``<state_dir>/state.json``, written atomically under one lock.
 
-The request log lives only in memory: it is for the tests of one run, not part of the world.
+It is written when the state changes, and only then: a read costs no write, and a change is on disk
+before the answer that reports it, for the tests and HSM simulators that read the file next.
+The request log and its count live only in memory: they are for the tests of one run, not the world.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.wire import JsonObject
@@ -25,16 +29,18 @@ __all__ = ["SandboxStore", "seed_state"]
 
 
 class SandboxStore:
-    """Owns the state of one sandbox: load or seed, mutate inside :meth:`transaction`, persist."""
+    """Owns the state of one sandbox: load or seed, read it in :meth:`reading`, change and persist it in
+    :meth:`transaction`."""
 
     def __init__(
         self, state_dir: Path, settings: SandboxSettings | None = None, *, reset: bool = False
     ) -> None:
         self.state_dir = state_dir
         self.path = state_dir / STATE_FILE
-        # Re-entrant so the request log can be written from inside a transaction.
+        # Re-entrant so the request log and count can be kept from inside a transaction.
         self._lock = threading.RLock()
         self._requests: list[JsonObject] = []
+        self._request_count = 0
         state_dir.mkdir(parents=True, exist_ok=True)
         if reset or not self.path.exists():
             self._state = seed_state(settings or SandboxSettings())
@@ -77,9 +83,22 @@ class SandboxStore:
         return state
 
     @contextmanager
-    def transaction(self) -> Iterator[JsonObject]:
-        """Hold the lock over the state; persist it when the block ends without an exception."""
+    def reading(self, now: float | None = None) -> Iterator[JsonObject]:
+        """Hold the lock over the state to read it, as of ``now`` (default: the time of the call).
+
+        Only jobs finished by then change it, and that is persisted first; a block that changes the
+        state itself must be a :meth:`transaction`, or the change would not be on disk in time.
+        """
         with self._lock:
+            self._complete_due_jobs(now)
+            yield self._state
+
+    @contextmanager
+    def transaction(self, now: float | None = None) -> Iterator[JsonObject]:
+        """Hold the lock over the state as of ``now``, as :meth:`reading` does, and persist it when the
+        block ends without an exception."""
+        with self._lock:
+            self._complete_due_jobs(now)
             yield self._state
             self._save()
 
@@ -93,17 +112,44 @@ class SandboxStore:
         with self._lock:
             self._state = seed_state(SandboxSettings.from_json(self._state["settings"]))
             self._requests.clear()
+            self._request_count = 0
             self._save()
 
-    def log_request(self, method: str, path: str, query: str, status: int) -> None:
-        """Remember one ARM request and the status it got."""
+    def next_request_number(self) -> int:
+        """Number one more ARM request, from 1 after a start or a reset; it numbers the request's ids."""
         with self._lock:
-            self._requests.append({"method": method, "path": path, "query": query, "status": status})
+            self._request_count += 1
+            return self._request_count
+
+    def log_request(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        status: int,
+        *,
+        arrived: float | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        """Remember one ARM request: the status it got, when it arrived (epoch seconds, before any
+        added latency) and the ``Retry-After`` it was given, if any."""
+        entry: JsonObject = {"method": method, "path": path, "query": query, "status": status}
+        if arrived is not None:
+            entry["at"] = arrived
+        if retry_after is not None:
+            entry["retry_after"] = retry_after
+        with self._lock:
+            self._requests.append(entry)
 
     def requests(self) -> list[JsonObject]:
         """A copy of the request log, oldest first."""
         with self._lock:
             return [dict(entry) for entry in self._requests]
+
+    def _complete_due_jobs(self, now: float | None) -> None:
+        # Jobs finish in real time whether or not anyone polls them.
+        if complete_due_jobs(self._state, time.time() if now is None else now):
+            self._save()
 
     def _save(self) -> None:
         # Write beside the target and rename, so a reader never sees half a file.

@@ -108,7 +108,7 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         },
         "hsm_backups": {},
         "jobs": [],
-        "counters": {"request": 0, "job": 0, "backup": 0},
+        "counters": {"job": 0, "backup": 0},
         "clock_us": 0,
         "received_tokens": 0,
     }
@@ -354,7 +354,7 @@ def cluster_principal(state: JsonObject, cluster: JsonObject) -> str | None:
 
 
 def next_number(state: JsonObject, counter: str) -> int:
-    """Advance one of the state's counters (request, job, backup) and return its new value, from 1."""
+    """Advance one of the state's counters (job, backup) and return its new value, from 1."""
     counters: dict[str, int] = state["counters"]
     counters[counter] = counters.get(counter, 0) + 1
     return counters[counter]
