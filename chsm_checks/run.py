@@ -139,6 +139,10 @@ class RunContext:
             self._scrubber = Scrubber(subscription_id=subscription)
         return self._scrubber
 
+    def fleet_summary(self) -> dict[str, Any] | None:
+        """What this process's fleet audit did (``None`` for a backup/restore target)."""
+        return self._fleet.summary() if self._fleet is not None else None
+
     def close(self) -> None:
         """Release what the run holds open (the fleet's client)."""
         if self._fleet is not None:

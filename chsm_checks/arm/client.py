@@ -112,6 +112,11 @@ class ArmClient:
     def __repr__(self) -> str:
         return f"ArmClient({self.cloud.arm_endpoint!r}, exchanges={len(self.exchanges)})"
 
+    @property
+    def pacer(self) -> SubscriptionPacer | None:
+        """The per-subscription pacing this client shares with others, if any."""
+        return self._pacer
+
     def close(self) -> None:
         self._http.close()
 

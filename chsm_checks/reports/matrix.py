@@ -3,6 +3,8 @@
 It is the page a compliance lead reads first, written beside ``summary.json`` as ``matrix.md`` and
 ``matrix.html``. One row per scenario (each outline example its own row), grouped by feature and
 Rule. A replay says so on top, with when its recordings were made: it can never pass for a live run.
+A fleet audit adds a grid above the tables: one row per cluster, one column per check, each cell the
+worst status of that check's findings, clusters that need attention first.
 The HTML is one self-contained file (inline CSS, no script, nothing fetched); every text in it comes
 from files and is escaped.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,8 +250,119 @@ def _facts(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Run", str(summary.get("run_id", "?"))),
         ("Started", _when(summary.get("started"))),
         ("Finished", _when(summary.get("finished"))),
-        *([("Seal", str(signing["statement"]))] if isinstance(signing := summary.get("signing"), dict) else []),
-    ]
+    ] + ([("Seal", str(signing["statement"]))] if isinstance(signing := summary.get("signing"), dict) else [])
+
+
+# -- the fleet grid --------------------------------------------------------------------------------
+# A fleet audit runs one scenario per discovered cluster; beside the per-scenario table, the grid
+# shows every cluster against every check at a glance. Both renderers format the same `_Fleet`.
+
+# Worst first. A status outside this list ranks worse than all of them: an unknown word must never
+# hide behind a pass.
+_SEVERITY_ORDER = ("error", "failed", "waived", "not_applicable", "passed")
+_RANK = {status: len(_SEVERITY_ORDER) - i for i, status in enumerate(_SEVERITY_ORDER)}
+_PROBLEMS = frozenset({"failed", "error"})
+_NO_FINDING = "—"
+_NODE_PARAMETER = re.compile(r"\[(.*)\]\s*$")
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    test_id: str
+    outcome: str
+    folder: str | None  # safe relative href of the cluster's evidence folder
+    cells: tuple[str | None, ...]  # per grid check: the worst status of its findings, None if none
+
+
+@dataclass(frozen=True)
+class _Fleet:
+    checks: tuple[str, ...]  # in the order the findings list them
+    clusters: tuple[_Cluster, ...]  # failed or errored first, then by test id
+    totals: tuple[tuple[int, int], ...]  # per check: (clusters failed, clusters errored)
+    outcome_totals: tuple[int, int]  # clusters whose scenario failed, errored
+
+
+def _worst(statuses: Iterable[str]) -> str | None:
+    """The worst of some finding statuses (error > failed > waived > not_applicable > passed)."""
+    return max(statuses, key=lambda s: _RANK.get(s, len(_SEVERITY_ORDER) + 1), default=None)
+
+
+def _test_id(scenario: Mapping[str, Any]) -> str:
+    """The cluster's test id: the parameter of ``test_fleet[rg/cluster]``, else the scenario name."""
+    for text in (scenario.get("nodeid"), scenario.get("name")):
+        if match := _NODE_PARAMETER.search(str(text or "")):
+            return match.group(1)
+    return str(scenario["name"])
+
+
+def _needs_attention(cluster: _Cluster) -> bool:
+    return cluster.outcome in _PROBLEMS or any(cell in _PROBLEMS for cell in cluster.cells)
+
+
+def _fleet(summary: Mapping[str, Any]) -> _Fleet | None:
+    """The fleet grid of a summary, or ``None`` when it holds no fleet scenario."""
+    scenarios = [s for s in summary["scenarios"] if "fleet" in (s.get("tags") or [])]
+    if not scenarios:
+        return None
+    checks: dict[str, None] = {}  # an ordered set
+    per_scenario: list[dict[str, list[str]]] = []
+    for scenario in scenarios:
+        statuses: dict[str, list[str]] = {}
+        for finding in scenario.get("findings") or []:
+            statuses.setdefault(str(finding["check"]), []).append(str(finding.get("status")))
+        checks.update(dict.fromkeys(statuses))
+        per_scenario.append(statuses)
+    columns = tuple(checks)
+    clusters = sorted(
+        (
+            _Cluster(
+                test_id=_test_id(scenario),
+                outcome=str(scenario["outcome"]),
+                folder=_folder([str(p) for p in scenario.get("evidence") or []]),
+                cells=tuple(_worst(statuses.get(check, ())) for check in columns),
+            )
+            for scenario, statuses in zip(scenarios, per_scenario, strict=True)
+        ),
+        key=lambda c: (not _needs_attention(c), c.test_id),
+    )
+    failed, errored = [0] * len(columns), [0] * len(columns)
+    for cluster in clusters:
+        for i, cell in enumerate(cluster.cells):
+            failed[i] += cell == "failed"
+            errored[i] += cell == "error"
+    outcomes = Counter(c.outcome for c in clusters)
+    return _Fleet(
+        checks=columns,
+        clusters=tuple(clusters),
+        totals=tuple(zip(failed, errored, strict=True)),
+        outcome_totals=(outcomes["failed"], outcomes["error"]),
+    )
+
+
+def _status_text(status: str | None) -> str:
+    """A grid cell in words, readable without colour: ``✘ failed``, or ``—`` for no finding."""
+    if status is None:
+        return _NO_FINDING
+    mark, word = _STATUS.get(status, ("?", status))
+    return f"{mark} {word}"
+
+
+def _fleet_intro(fleet: _Fleet) -> str:
+    attention = sum(_needs_attention(c) for c in fleet.clusters)
+    return (
+        f"{len(fleet.clusters)} clusters × {len(fleet.checks)} checks. {attention} of the clusters failed "
+        "or could not be evaluated: they come first, then the others, each in order of test id. "
+        "A cell is the worst status of that check's findings for the cluster "
+        "(error > failed > waived > not applicable > passed)."
+    )
+
+
+_FLEET_LEGEND = (
+    "Legend: "
+    + " · ".join(_status_text(s) for s in _SEVERITY_ORDER)
+    + f" · {_NO_FINDING} the check reported no finding for the cluster"
+)
+_FLEET_TOTALS = "Clusters failed · error"
 
 
 _LEGEND = (
@@ -277,6 +391,43 @@ def _md_evidence(row: _Row) -> str:
     return " · ".join(links)
 
 
+def _md_fleet(fleet: _Fleet) -> list[str]:
+    """The fleet grid as a Markdown table: the totals first, then one row per cluster."""
+
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    totals = (fleet.outcome_totals, *fleet.totals)
+    rows = [
+        line(
+            [
+                f"[{_md(c.test_id)}]({c.folder})" if c.folder else _md(c.test_id),
+                _md(_status_text(c.outcome)),
+                *(_md(_status_text(cell)) for cell in c.cells),
+            ]
+        )
+        for c in fleet.clusters
+    ]
+    return [
+        "",
+        "## Fleet grid",
+        "",
+        _md(_fleet_intro(fleet)),
+        "",
+        _md(_FLEET_LEGEND),
+        "",
+        line(["Cluster", "Outcome", *(_md(check) for check in fleet.checks)]),
+        "|" + "---|" * (len(fleet.checks) + 2),
+        line(
+            [
+                f"**{_FLEET_TOTALS}**",
+                *(f"**{failed} failed · {errored} error**" for failed, errored in totals),
+            ]
+        ),
+        *rows,
+    ]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """The matrix as Markdown: a header with the REPLAY/LIVE badge and counts, then a table per feature."""
     kind = _evidence_kind(summary)
@@ -294,6 +445,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     if notes:
         lines += ["", "**Waiver notes**", "", *(f"- {_md(n)}" for n in notes)]
     lines += ["", _md(_LEGEND)]
+    if fleet := _fleet(summary):
+        lines += _md_fleet(fleet)
     for group in _groups(summary):
         lines += ["", f"## {_md(group.feature)}", "", f"`{group.feature_file.replace('`', '')}`", ""]
         lines += ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
@@ -417,10 +570,85 @@ def _html_group(group: _Group) -> str:
     )
 
 
+# Only pages with a fleet grid carry these rules. The header and totals rows stick together as one
+# `thead` (separate borders: collapsed ones stay behind when a sticky header moves); fixed column
+# widths keep a thousand-row table cheap to lay out.
+_FLEET_CSS = """
+section.fleet h2 { margin-top: 20px; }
+table.fleet { font-size: 12px; border-collapse: separate; border-spacing: 0; }
+table.fleet col.cluster { width: 13.5rem; } table.fleet col.outcome { width: 5.5rem; }
+table.fleet col.check { width: 4.2rem; }
+table.fleet thead { position: sticky; top: 0; z-index: 1; box-shadow: 0 2px 3px rgba(31, 35, 40, .15); }
+table.fleet thead th { position: static; width: auto; vertical-align: bottom; }
+table.fleet th, table.fleet td { padding: 3px 4px; border: 0 solid #d1d9e0; border-width: 0 1px 1px 0;
+  overflow-wrap: normal; }
+table.fleet th.check > span { display: inline-block; writing-mode: vertical-rl; transform: rotate(180deg);
+  white-space: nowrap; }
+table.fleet th.check { padding-top: 6px; }
+table.fleet .area { display: block; color: #59636e; font-weight: 400; }
+table.fleet tr.totals > * { background: #f6f8fa; vertical-align: top; font-weight: 600; white-space: nowrap; }
+table.fleet tr.totals .zero { color: #59636e; font-weight: 400; }
+table.fleet tr.totals .some { color: #cf222e; }
+table.fleet tbody th { font: 12px ui-monospace, monospace; overflow-wrap: anywhere; padding-left: 10px;
+  box-shadow: inset 6px 0 var(--c); }
+table.fleet td { color: var(--c); }
+table.fleet td.failed { background: #ffebe9; font-weight: 700; }
+table.fleet td.error { background: #fff1e5; font-weight: 700; }
+table.fleet td.waived { background: #fbefff; }
+table.fleet td.not_run { background: #fff8c5; }
+table.fleet td.none { color: #8c959f; }
+"""
+
+
+def _html_check(check: str) -> str:
+    area, dot, name = check.partition(".")
+    label = f'<span class="area">{_e(area)}.</span>{_e(name)}' if dot else _e(check)
+    return f'<th class="check" scope="col" title="{_e(check)}"><span>{label}</span></th>'
+
+
+def _html_kind(status: str | None) -> str:
+    return "none" if status is None else status if status in _STATUS else "unknown"
+
+
+def _html_cell(status: str | None) -> str:
+    # The mark stays with its word; only "not applicable" may wrap, after "not".
+    text = _e(_status_text(status)).replace(" ", "&nbsp;", 1)
+    return f'<td class="{_html_kind(status)}">{text}</td>'
+
+
+def _html_fleet(fleet: _Fleet) -> str:
+    """The fleet grid: a sticky header with the totals, then one row per cluster."""
+    head = "".join(_html_check(check) for check in fleet.checks)
+    totals = "".join(
+        f'<td class="{"some" if failed or errored else "zero"}">{failed} failed<br>{errored} error</td>'
+        for failed, errored in (fleet.outcome_totals, *fleet.totals)
+    )
+    rows = []
+    for cluster in fleet.clusters:
+        name = _e(cluster.test_id)
+        link = f'<a href="{_e(cluster.folder)}">{name}</a>' if cluster.folder else name
+        rows.append(
+            f'<tr class="{_html_kind(cluster.outcome)}"><th scope="row">{link}</th>'
+            + _html_cell(cluster.outcome)
+            + "".join(_html_cell(cell) for cell in cluster.cells)
+            + "</tr>"
+        )
+    return (
+        '<section class="fleet"><h2 id="fleet-grid">Fleet grid</h2>'
+        f'<p>{_e(_fleet_intro(fleet))}</p><p class="legend">{_e(_FLEET_LEGEND)}</p>'
+        f'<table class="fleet"><colgroup><col class="cluster"><col class="outcome">'
+        f'<col class="check" span="{len(fleet.checks)}"></colgroup>'
+        f'<thead><tr><th scope="col">Cluster</th><th scope="col">Outcome</th>{head}</tr>'
+        f'<tr class="totals"><th scope="row">{_e(_FLEET_TOTALS)}</th>{totals}</tr></thead>\n'
+        "<tbody>" + "\n".join(rows) + "</tbody></table></section>"
+    )
+
+
 def render_html(summary: Mapping[str, Any]) -> str:
     """The matrix as one self-contained HTML page: inline CSS, no script, every text escaped."""
     kind = _evidence_kind(summary)
     target = _target_name(summary)
+    fleet = _fleet(summary)
     counts = "".join(
         f'<li class="{key}{" zero" if n == 0 else ""}"><span class="n">{n}</span> {_e(label)}</li>'
         for key, label, n in _counts(summary)
@@ -440,7 +668,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{kind} · Configuration matrix · {_e(target)} · {_e(summary.get("run_id", ""))}</title>
-<style>{_CSS}</style>
+<style>{_CSS}{_FLEET_CSS if fleet else ""}</style>
 </head>
 <body>
 <header>
@@ -453,7 +681,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
 <p class="legend">{_e(_LEGEND)}</p>
 </header>
 <main>
-{"".join(_html_group(g) for g in _groups(summary))}
+{_html_fleet(fleet) if fleet else ""}{"".join(_html_group(g) for g in _groups(summary))}
 </main>
 </body>
 </html>

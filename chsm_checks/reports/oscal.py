@@ -109,6 +109,9 @@ def build_assessment_results(
     }
 
 
+LARGE_RUN_SCENARIOS = 200
+
+
 def write_assessment_results(
     run_dir: Path, catalogue: Catalogue, *, oscal_version: str = DEFAULT_OSCAL_VERSION
 ) -> Path:
@@ -123,7 +126,10 @@ def write_assessment_results(
     document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
     path = run_dir / DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Indented for a reader up to a few hundred scenarios; a fleet's document (tens of megabytes)
+    # is written compact: indenting it would take seconds and double its size for no reader.
+    indent = 2 if len(summary.get("scenarios", ())) <= LARGE_RUN_SCENARIOS else None
+    path.write_text(json.dumps(document, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

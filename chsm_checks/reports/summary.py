@@ -95,5 +95,7 @@ def write_summary(
         "waiver_notes": list(run.waiver_notes),
         "scenarios": scenarios,
     }
+    if (fleet := run.fleet_summary()) is not None:
+        summary["fleet"] = fleet
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
