@@ -6,6 +6,7 @@ Benchmarks are run by hand (``python bench/<name>.py``), never collected as test
 
 from __future__ import annotations
 
+import codecs
 import os
 import platform
 import re
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -175,3 +177,138 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(text, encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A running ``chsm-checks sandbox serve``: its base URL and process id."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the sandbox process has used so far (``/proc/<pid>/stat``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def sandbox(state_dir: Path, options: Sequence[str], env: dict[str, str], *, who: str) -> Iterator[Sandbox]:
+    """``chsm-checks sandbox serve --state <state_dir> --reset --port 0 <options>`` on a free loopback
+    port. Stopped and waited for when the block ends, also on failure; its standard error goes to
+    ``<state_dir>.stderr`` and is shown if it does not start."""
+    log = state_dir.with_suffix(".stderr")
+    argv = [
+        *(sys.executable, "-m", "chsm_checks", "sandbox", "serve", "--state", str(state_dir)),
+        *("--reset", "--port", "0", *options),
+    ]
+    with (
+        log.open("w", encoding="utf-8") as stderr,
+        subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True) as proc,
+    ):
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            if not url.startswith("http://127.0.0.1:"):
+                raise SystemExit(f"{who}: the sandbox did not start:\n{log.read_text(encoding='utf-8')}")
+            yield Sandbox(url, proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class Streamed:
+    """One run of a command whose output was read as it came: when marker texts first appeared
+    (seconds from the start), its own peak memory and a trace of its resident memory."""
+
+    wall: float
+    started_epoch: float  # time.time() when the command was started, to place other clocks' events
+    output: str
+    code: int
+    marks: dict[str, float]
+    max_rss_bytes: int  # ru_maxrss of the process itself, from os.wait4
+    cpu_seconds: float  # its user and system CPU time, from os.wait4
+    rss: list[tuple[float, int]]  # (seconds from the start, VmRSS in bytes), sampled
+
+    def rss_between(self, begin: float, end: float) -> int:
+        """The highest sampled resident memory from ``begin`` to ``end`` seconds (0 when none)."""
+        return max((rss for at, rss in self.rss if begin <= at <= end), default=0)
+
+
+def run_streamed(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    markers: dict[str, re.Pattern[str]],
+    rss_interval: float = 0.02,
+) -> Streamed:
+    """Run a command with standard error folded into its standard output, noting when each marker
+    first shows in the output (read in chunks, so text without a newline yet counts too), sampling
+    its resident memory from ``/proc``, and reaping it with ``os.wait4`` so that ``ru_maxrss`` is the
+    command's own (and that of any child it waited for), not that of every child of this process.
+
+    Set ``PYTHONUNBUFFERED=1`` in ``env`` for a Python command, or its output arrives in blocks."""
+    marks: dict[str, float] = {}
+    chunks: list[str] = []
+    rss: list[tuple[float, int]] = []
+    done = threading.Event()
+    started_epoch, start = time.time(), time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def sample() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while not done.wait(rss_interval):
+            try:
+                line = next(x for x in status.read_text().splitlines() if x.startswith("VmRSS:"))
+            except (OSError, StopIteration):  # gone, or a zombie without memory
+                continue
+            rss.append((time.perf_counter() - start, int(line.split()[1]) * 1024))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        assert proc.stdout is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tail = ""
+        while block := os.read(proc.stdout.fileno(), 65536):
+            now = time.perf_counter() - start
+            text = decoder.decode(block)
+            chunks.append(text)
+            window, tail = tail + text, (tail + text)[-500:]  # a marker may straddle two reads
+            for name, pattern in markers.items():
+                if name not in marks and pattern.search(window):
+                    marks[name] = now
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        done.set()
+        sampler.join()
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    # Linux gives ru_maxrss in KiB.
+    cpu = usage.ru_utime + usage.ru_stime
+    output = "".join(chunks)
+    return Streamed(wall, started_epoch, output, proc.returncode, marks, usage.ru_maxrss * 1024, cpu, rss)
+
+
+def mb(size: float) -> str:
+    """Bytes as megabytes (10⁶), for humans."""
+    return f"{size / 1e6:.0f} MB"
+
+
+def load_average() -> str:
+    """The machine's 1-, 5- and 15-minute load averages: other work skews timings."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+    except OSError:
+        return "unknown"

@@ -30,6 +30,6 @@ def checks_hold(
 ) -> None:
     checks = [row[0] for row in datatable[1:]]
     result = chsm_run.fleet.result(cluster, checks, chsm_run.judge)
-    evidence.add_json("fleet-cluster", chsm_run.fleet.evidence(result, chsm_run.scrubber))
+    evidence.add_json("fleet-cluster", chsm_run.fleet.evidence(result, chsm_run.scrubber), compact=True)
     findings.extend(judged_findings(result))
     expect.findings_hold(findings)

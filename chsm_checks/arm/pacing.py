@@ -21,31 +21,61 @@ def subscription_of(url: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-class SubscriptionPacer:
-    """Shared by every client of a run: holds a subscription until its ``Retry-After`` has passed."""
+REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
+ARM_READ_REFILL_PER_SECOND = 25.0
 
-    def __init__(self, clock: Clock) -> None:
+
+class SubscriptionPacer:
+    """Shared by every client of a run: holds a subscription until its ``Retry-After`` has passed,
+    then lets its readers go at the bucket's refill rate until ARM says tokens are back.
+
+    Without the second part every reader held would go at once when the hold ends, and most would
+    meet another 429: the bucket refills at 25 reads a second, not all at once.
+    """
+
+    def __init__(self, clock: Clock, refill_per_second: float = ARM_READ_REFILL_PER_SECOND) -> None:
         self._clock = clock
+        self._interval = 1.0 / refill_per_second
         self._until: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # paced subscriptions: when the next read may go
         self._lock = threading.Lock()
         self.holds: dict[str, int] = {}
 
     def wait(self, url: str) -> None:
-        """Sleep until ``url``'s subscription may be read again."""
+        """Sleep until ``url``'s subscription may be read again (a hold set meanwhile is waited too)."""
         subscription = subscription_of(url)
         if subscription is None:
             return
-        with self._lock:
-            until = self._until.get(subscription, 0.0)
-        delay = until - self._clock.now()
-        if delay > 0:
-            self._clock.sleep(delay)
+        while True:
+            with self._lock:
+                now = self._clock.now()
+                ready = max(self._until.get(subscription, 0.0), self._next.get(subscription, 0.0))
+                if ready <= now:
+                    if subscription in self._next:  # take the next slot of the paced subscription
+                        self._next[subscription] = max(now, self._next[subscription]) + self._interval
+                    return
+            self._clock.sleep(ready - now)
 
     def hold(self, url: str, seconds: float) -> None:
-        """ARM said ``Retry-After: seconds`` for ``url``: hold its whole subscription that long."""
+        """ARM said ``Retry-After: seconds`` for ``url``: hold its whole subscription that long, then
+        pace it."""
         subscription = subscription_of(url)
         if subscription is None:
             return
         with self._lock:
-            self._until[subscription] = max(self._until.get(subscription, 0.0), self._clock.now() + seconds)
+            until = max(self._until.get(subscription, 0.0), self._clock.now() + seconds)
+            self._until[subscription] = until
+            self._next[subscription] = max(self._next.get(subscription, 0.0), until)
             self.holds[subscription] = self.holds.get(subscription, 0) + 1
+
+    def remaining(self, url: str, reads: int) -> None:
+        """ARM said ``reads`` tokens remain for ``url``'s subscription: with plenty back, stop pacing."""
+        subscription = subscription_of(url)
+        if subscription is None:
+            return
+        with self._lock:
+            if reads >= PLENTY_OF_READS:
+                self._next.pop(subscription, None)
+
+
+PLENTY_OF_READS = 50

@@ -89,9 +89,11 @@ class ScenarioEvidence:
         attachment_type = allure.attachment_type.JSON if kind == "json" else allure.attachment_type.YAML
         allure.attach(text, name=name, attachment_type=attachment_type)
 
-    def add_json(self, stem: str, data: Any, *, attach: bool = True) -> None:
+    def add_json(self, stem: str, data: Any, *, attach: bool = True, compact: bool = False) -> None:
+        """``compact`` writes one line: for large, machine-made pieces (a fleet cluster's reads),
+        where indenting costs more than it helps a reader."""
         self._count += 1
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(data, indent=None if compact else 2, ensure_ascii=False) + "\n"
         self._write(f"{self._count:03d}-{stem}.json", text)
         if attach:
             self._attach(text, stem, "json")

@@ -40,7 +40,43 @@ from .discovery import (
 )
 
 Judge = Callable[[str, Environment], list[Finding]]
-RawExchange = tuple[httpx.Request, httpx.Response, int]
+
+
+@dataclass(frozen=True)
+class RawExchange:
+    """One exchange as sent and received, kept small until a cluster's evidence scrubs it."""
+
+    method: str
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    request_body: bytes
+    status: int
+    response_headers: tuple[tuple[str, str], ...]
+    response_body: bytes
+    attempt: int
+
+    @classmethod
+    def of(cls, request: httpx.Request, response: httpx.Response, attempt: int) -> RawExchange:
+        return cls(
+            request.method,
+            str(request.url),
+            tuple(request.headers.multi_items()),
+            request.content,
+            response.status_code,
+            tuple(response.headers.multi_items()),
+            response.content,
+            attempt,
+        )
+
+    def as_httpx(self) -> tuple[httpx.Request, httpx.Response, int]:
+        request = httpx.Request(
+            self.method, self.url, headers=self.request_headers, content=self.request_body
+        )
+        response = httpx.Response(
+            self.status, headers=self.response_headers, content=self.response_body, request=request
+        )
+        return request, response, self.attempt
+
 
 _FIELDS = (  # scope field, its tag, what a person calls it
     ("storage_account", TAG_STORAGE_ACCOUNT, "backup storage account"),
@@ -165,7 +201,7 @@ class ExchangeCapture:
     def on_exchange(self, request: httpx.Request, response: httpx.Response, attempt: int) -> None:
         records: list[RawExchange] | None = getattr(self._local, "records", None)
         if records is not None:
-            records.append((request, response, attempt))
+            records.append(RawExchange.of(request, response, attempt))
 
     @contextmanager
     def reading(self) -> Iterator[list[RawExchange]]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
 from ..arm.client import ArmClient
@@ -141,7 +142,7 @@ class FleetRun:
             if key not in self._futures:
                 batch = self._batches.get(self._batch_of.get(key, ""), [scope])
                 pending = [s for s in batch if s.source_id.lower() not in self._futures]
-                futures = self._submit(pending or [scope], checks, judge)
+                futures = self._submit(_across_subscriptions(pending or [scope]), checks, judge)
                 wait(futures)
             future = self._futures[key]
         return future.result()
@@ -194,8 +195,8 @@ class FleetRun:
                     **({"problem": observed.problem} if observed is not None and observed.problem else {}),
                     "exchanges": [
                         record
-                        for request, response, attempt in exchanges
-                        if (record := exchange_record(scrubber, request, response, attempt)) is not None
+                        for raw in exchanges
+                        if (record := exchange_record(scrubber, *raw.as_httpx())) is not None
                     ],
                 }
             )
@@ -204,6 +205,15 @@ class FleetRun:
             "listed_as": scrubber.json_body(dict(result.scope.member.arm)),
             "reads": reads,
         }
+
+
+def _across_subscriptions(scopes: Sequence[MemberScope]) -> list[MemberScope]:
+    """``scopes`` taking each subscription in turn: ARM's read budget is per subscription, and
+    reading one subscription after another would spend one budget at a time while the rest idle."""
+    queues: dict[str, list[MemberScope]] = {}
+    for scope in scopes:
+        queues.setdefault(scope.member.subscription_id.lower(), []).append(scope)
+    return [scope for turn in zip_longest(*queues.values()) for scope in turn if scope is not None]
 
 
 def _status(observed: Observed[Any] | None) -> str:
