@@ -10,9 +10,12 @@ import argparse
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +112,17 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("run_dirs", nargs="+", metavar="DIR", help="the shards' run directories")
     merge.add_argument("--out", required=True, metavar="DIR", help="the merged run directory (new or empty)")
     _add_signing_options(merge)
+
+    cassettes = commands.add_parser("cassettes", help="check committed recordings")
+    cassette_commands = cassettes.add_subparsers(dest="cassettes_command", required=True)
+    cassettes_check = cassette_commands.add_parser(
+        "check",
+        help="reject cassettes and transcripts holding what the scrub profile does not allow",
+        description="Exit codes: 0 clean, 1 problems (one line each), 2 unusable input.",
+    )
+    cassettes_check.add_argument(
+        "directory", metavar="DIR", nargs="?", default="cassettes", help="(cassettes)"
+    )
 
     sandbox = commands.add_parser("sandbox", help="the local ARM stand-in")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -221,6 +235,8 @@ def _run_id(reports: Path, mode: str) -> Path:
 
 
 def _point_latest(reports: Path, run_dir: Path) -> None:
+    """``reports/latest`` names the newest *sealed* run: a run refused for bad input leaves no
+    directory, and one stopped before sealing keeps its own, so ``latest`` always has a seal to check."""
     latest = reports / "latest"
     tmp = reports / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
@@ -297,15 +313,17 @@ def _command_run(args: argparse.Namespace) -> int:
         pytest_args += ["-n", args.workers]
     if args.waivers:
         pytest_args.append(f"--waivers={args.waivers}")
-    status = pytest.main(pytest_args + list(args.pytest_args))
-    _point_latest(reports, run_dir)
+    with _sigterm_interrupts():
+        status = pytest.main(pytest_args + list(args.pytest_args))
     summary_path = run_dir / "summary.json"
     if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        shutil.rmtree(run_dir)  # nothing ran: no run directory, and reports/latest stays where it was
         return EXIT_USAGE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
     if (summary and summary.get("collection_errors")) or (
         status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"])
     ):
+        shutil.rmtree(run_dir)
         return _fail("the features could not be collected (see the errors above)")
     if summary is None:
         return _fail(
@@ -320,17 +338,45 @@ def _command_run(args: argparse.Namespace) -> int:
     print(
         f"chsm-checks: {summary['evidence']} {args.mode} run of {target.name}: {shown}; reports in {run_dir}"
     )
+    if summary.get("interrupted"):
+        print(
+            f"chsm-checks: the run stopped early ({summary['interrupted']}); {counts['not_run']} "
+            "scenario(s) did not run. The reports say which, and the bundle is marked incomplete"
+        )
     try:
         from .reports.build import build_reports
 
-        record_signing(summary_path, key)
-        _notes(build_reports(run_dir, oscal_version=args.oscal_version, html=args.html))
-        seal(run_dir, key)
+        with _sigterm_interrupts():
+            record_signing(summary_path, key)
+            _notes(build_reports(run_dir, oscal_version=args.oscal_version, html=args.html))
+            seal(run_dir, key)
     except ChsmError as exc:
         return _fail(str(exc), EXIT_NOT_EVALUATED)
-    if status == pytest.ExitCode.INTERRUPTED:
+    except KeyboardInterrupt as exc:
+        return _fail(
+            f"{run_dir}: interrupted ({exc or 'Ctrl-C'}) while building the reports; summary.json is "
+            f"complete; finish them with: chsm-checks report {run_dir}",
+            EXIT_NOT_EVALUATED,
+        )
+    _point_latest(reports, run_dir)
+    if status == pytest.ExitCode.INTERRUPTED or summary.get("interrupted"):
         return EXIT_NOT_EVALUATED
     return exit_code(counts)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, a container stopped) ends the run as Ctrl-C does: the scenario in
+    flight stops, the rest are recorded as not run, and the reports and seal are still written."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_conflict(args: argparse.Namespace, fleet: bool) -> str | None:
@@ -369,7 +415,7 @@ def _notes(notes: list[str]) -> None:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from .evidence.bundle import verify
+    from .evidence.bundle import check_sealable, verify
     from .reports.build import build_reports
 
     run_dir = Path(args.run_dir)
@@ -377,11 +423,12 @@ def _command_report(args: argparse.Namespace) -> int:
         return _fail(f"{run_dir}: not a run directory (no summary.json)")
     try:
         key = _signing_key(args)
-        if (run_dir / "MANIFEST.sha256").exists() and not verify(run_dir).ok:
+        if (run_dir / "MANIFEST.sha256").exists() and not verify(run_dir).intact:
             # Re-sealing would bless whatever changed since the run: refuse instead.
             return _fail(
                 f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
             )
+        check_sealable(run_dir)  # before reading it: a run never sealed may hold links out of it
         record_signing(run_dir / "summary.json", key)
         _notes(build_reports(run_dir, oscal_version=args.oscal_version))
         seal(run_dir, key)
@@ -455,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         return _command_merge(args)
     if args.command == "report":
         return _command_report(args)
+    if args.command == "cassettes":
+        from .recording.gate import run_gate
+
+        return run_gate(Path(args.directory))
     if args.sandbox_command == "record-profiles":
         from .record_profiles import record_all
 

@@ -37,6 +37,10 @@ def read_recording(path: Path, what: str) -> Any:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found (record it with --mode record)") from None
+    except yaml.MarkedYAMLError as exc:
+        # "expected ..., but found '<stream end>'" says more than the context PyYAML puts first.
+        where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
+        raise ConfigError(f"{path}: not a readable {what}: {exc.problem or exc.context}{where}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{path}: not a readable {what}: {first}") from None

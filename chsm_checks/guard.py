@@ -13,6 +13,7 @@ A refusal is a value (``Refusal``), not an exception: it is the evidence that th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -51,11 +52,23 @@ def container_uri_problem(uri: str) -> str | None:
     The message never repeats the query string: it may hold a SAS signature.
     """
     parts = urlsplit(uri)
-    if parts.query or parts.fragment:
+    if "?" in uri or "#" in uri:  # an empty query ("...?") is still a query: nothing after it is sent
         return "the container URI carries a query string (a SAS token); Cloud HSM backup does not support SAS"
     if parts.scheme != "https" or not parts.hostname:
         return "the container URI is not an https URL"
     return None
+
+
+def _names_the_source(client: ArmClient, source_id: str, destination_id: str) -> bool:
+    """Whether ``destination_id`` names the source cluster as ARM reads the request: beside case and
+    trailing slashes, percent-escapes, dot segments and doubled slashes must not hide the source."""
+
+    def as_sent(resource_id: str) -> str:
+        return re.sub("/+", "/", client.url(resource_id.strip()).path)
+
+    return same_resource(source_id, destination_id) or same_resource(
+        as_sent(source_id), as_sent(destination_id)
+    )
 
 
 def request_backup(
@@ -98,7 +111,7 @@ def request_restore(
 
     if problem := container_uri_problem(container_uri):
         return refuse(RefusalReason.SAS_TOKEN, problem)
-    if same_resource(source_id, destination_id):
+    if _names_the_source(client, source_id, destination_id):
         return refuse(
             RefusalReason.RESTORE_INTO_SOURCE,
             "the destination is the source cluster; a restore into the source is unsupported "

@@ -5,8 +5,10 @@ Loaded through the ``pytest11`` entry point. It stays declarative: the work is i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,13 @@ from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError, CouldNotEvaluate
+from .evidence.bundle import PLAN
 from .evidence.store import ScenarioEvidence
 from .fleet.audit import MemberScope
 from .fleet.run import FleetUnavailable
 from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
+from .recording.replayable import check_recordings
 from .reports import ScenarioEntry, write_summary
 from .reports.allure_results import mask_parameters, write_environment
 from .run import MODES, RunContext
@@ -87,6 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not features_root.is_absolute():
         features_root = config.rootpath / features_root
     missing: list[Path] = []
+    recordings: list[Path] = []
     workers = _xdist_workers(config)
     for item in items:
         info = scenario_info(item, run.cassette_dir, features_root)
@@ -103,11 +108,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if run.mode == "replay":
             wanted = [info.cassette] + ([info.transcript] if "hsm" in info.tags else [])
             missing += [path for path in wanted if not path.is_file()]
+            recordings += wanted
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise pytest.UsageError(f"{missing[0]}: recording not found{more}; record it with --mode record")
+    try:
+        check_recordings(recordings)  # a damaged recording stops the run before it starts
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if run.is_fleet:
         _plan_fleet(run, items, workers)
+    _write_plan(config, items)
 
 
 def _fleet_scope(item: pytest.Item) -> MemberScope | None:
@@ -269,6 +280,13 @@ class _EntryCollector:
         self.waiver_notes: dict[str, None] = {}
         self.order: dict[str, int] = {}  # under xdist: the collection order, which reports follow
         self.collection_errors: list[str] = []
+        self.crashed: dict[str, str] = {}  # node id -> what pytest-xdist said when its worker died
+        self.started: set[str] = set()
+        self.interrupted: str | None = None
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # chsm-checks run turns SIGTERM into KeyboardInterrupt("SIGTERM"); Ctrl-C carries no text.
+        self.interrupted = str(excinfo.value) or "interrupted (Ctrl-C)"
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -284,7 +302,12 @@ class _EntryCollector:
         last = len(self.order)
         return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
 
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        self.started.add(nodeid)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if str(report.when) == "???":  # pytest-xdist's report for a test whose worker died under it
+            self.crashed[report.nodeid] = str(report.longrepr)
         entry = getattr(report, "chsm_entry", None)
         if entry is not None:
             self.entries.append(ScenarioEntry.from_json(entry))
@@ -438,18 +461,82 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if not collector.entries and not collector.collection_errors:
             return
         run = _run_context(config)
-    entries = collector.in_order()
-    seen = {e.nodeid for e in entries}
-    for item in session.items:
-        info = item.stash.get(SCENARIO_KEY, None)
-        if info is not None and item.nodeid not in seen:
-            entries.append(_entry(item, info, Verdict(Outcome.NOT_RUN, "did not run"), 0.0))
+    entries = _every_planned_entry(collector, Path(out))
     if not entries and not collector.collection_errors:
         return
     run.waiver_notes.extend(note for note in collector.waiver_notes if note not in run.waiver_notes)
-    write_summary(Path(out) / "summary.json", run, entries, exitstatus, collector.collection_errors)
+    write_summary(
+        Path(out) / "summary.json",
+        run,
+        entries,
+        exitstatus,
+        collector.collection_errors,
+        interrupted=_interruption(collector, exitstatus),
+    )
+    (Path(out) / PLAN).unlink(missing_ok=True)
     if alluredir:
         write_environment(Path(alluredir), run_environment(run, config.rootpath))
+
+
+def _every_planned_entry(collector: _EntryCollector, out: Path) -> list[ScenarioEntry]:
+    """Every scenario the run planned, in order: as it ended, or as not run, or as lost with its
+    worker. What ran comes from the reports; what was planned from the plan written at collection."""
+    entries = [
+        # pytest-xdist runs a crashed worker's test again on its replacement: say it crashed first.
+        replace(e, message=f"{e.message}; before that, {collector.crashed[e.nodeid]}".lstrip("; "))
+        if e.nodeid in collector.crashed
+        else e
+        for e in collector.in_order()
+    ]
+    seen = {e.nodeid for e in entries}
+    try:
+        planned = json.loads((out / PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        planned = []
+    for data in planned:
+        if data["nodeid"] in seen:
+            continue
+        crash = collector.crashed.get(data["nodeid"])
+        if crash is not None:
+            outcome, message = Outcome.ERROR, crash
+        elif data["nodeid"] in collector.started:  # it was running when the run was stopped
+            outcome, message = (
+                Outcome.ERROR,
+                f"stopped while running: {collector.interrupted or 'interrupted'}",
+            )
+        else:
+            outcome, message = Outcome.NOT_RUN, "did not run"
+        entries.append(ScenarioEntry.from_json({**data, "outcome": outcome.value, "message": message}))
+    return entries
+
+
+def _interruption(collector: _EntryCollector, exitstatus: int) -> str | None:
+    """Why the run stopped before its end, if it did."""
+    if collector.crashed:
+        return f"a pytest-xdist worker crashed while running {len(collector.crashed)} scenario(s)"
+    if collector.interrupted is not None or exitstatus == pytest.ExitCode.INTERRUPTED:
+        return collector.interrupted or "interrupted"
+    return None
+
+
+def _write_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Write what the run will run, before it runs, so an interrupted or crashed run can still say
+    which scenarios never ran. Under xdist every worker collects the same items: the first writes."""
+    out = config.getoption("--chsm-reports")
+    if out is None:
+        return
+    planned = [
+        _entry(item, item.stash[SCENARIO_KEY], Verdict(Outcome.NOT_RUN, "did not run"), 0.0).to_json()
+        for item in items
+        if SCENARIO_KEY in item.stash
+    ]
+    path = Path(out) / PLAN
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            json.dump(planned, handle)
+    except FileExistsError:
+        pass
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -6,16 +6,16 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from .arm.client import ArmClient, default_credential
+from .arm.client import ArmClient, default_credential, loopback_sign_in
 from .arm.clock import Clock, RealClock, VirtualClock
 from .arm.lro import PollPolicy
 from .arm.retry import RetryPolicy
@@ -28,6 +28,7 @@ from .errors import ConfigError, CouldNotEvaluate
 from .evidence.store import ScenarioEvidence, exchange_record
 from .hsm.drill import SourceInventory
 from .hsm.inventory import KeyInventory, UserInventory
+from .hsm.logins import RefusedLogins
 from .hsm.runner import HsmRunner
 from .hsm.sessions import Timeouts
 from .hsm.transcript import load_transcript
@@ -98,6 +99,7 @@ class RunContext:
     _waivers: WaiverBook | None = field(default=None, repr=False)
     _source_inventory: SourceInventory | None = field(default=None, repr=False)
     _hsm_password: str | None = field(default=None, repr=False)
+    _hsm_refused_logins: RefusedLogins = field(default_factory=RefusedLogins, repr=False)
     _credential: TokenCredential | None = field(default=None, repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
     _fleet: FleetRun | None = field(default=None, repr=False)
@@ -179,11 +181,13 @@ class RunContext:
         return self._fleet
 
     def credential(self) -> TokenCredential | None:
-        """azure-identity for Azure; none for the sandbox and for replay."""
-        if self.mode == "replay" or self.target.cloud.is_loopback:
+        """azure-identity for Azure; none for replay, nor for the sandbox unless a loopback sign-in is
+        configured (:func:`~chsm_checks.arm.client.loopback_sign_in`)."""
+        if self.mode == "replay":
             return None
         if self._credential is None:
-            self._credential = default_credential(self.target.cloud)
+            cloud = self.target.cloud
+            self._credential = loopback_sign_in() if cloud.is_loopback else default_credential(cloud)
         return self._credential
 
     def new_clock(self) -> Clock:
@@ -297,6 +301,7 @@ class RunContext:
             workdir=workdir,
             timeouts=Timeouts(startup=hsm.startup_timeout_seconds, command=hsm.command_timeout_seconds),
             password=self.hsm_password,
+            refused_logins=self._hsm_refused_logins,
             on_session_end=(
                 (lambda record: evidence.add_yaml(f"hsm-{record.utility}", asdict(record)))
                 if evidence is not None
@@ -347,7 +352,9 @@ class RunContext:
         """Evaluate one catalogue check and apply the waivers in force now."""
         if check_id not in self.catalogue:
             raise ConfigError(f"unknown check {check_id!r}: it is not in the catalogue")
-        findings = evaluate(check_id, environment)
+        # A finding may quote an id the scrubber replaces in evidence (an identity's principal): reports
+        # show the same placeholder, so they hold no id that the recordings do not.
+        findings = [_with_strings(f, self.scrubber.identities) for f in evaluate(check_id, environment)]
         if not findings:
             raise CouldNotEvaluate(f"check {check_id} produced no finding: nothing was judged")
         if self._waivers is None:
@@ -381,6 +388,21 @@ class RunContext:
             "cloud": self.target.cloud.name,
             **self.identity_used(),
         }
+
+
+def _with_strings(finding: Finding, change: Callable[[str], str]) -> Finding:
+    """``finding`` with ``change`` applied to its message and to every string it observed."""
+
+    def each(value: Any) -> Any:
+        if isinstance(value, str):
+            return change(value)
+        if isinstance(value, Mapping):
+            return {k: each(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(each(v) for v in value)
+        return value
+
+    return replace(finding, message=change(finding.message), observed=each(finding.observed))
 
 
 def token_claims(token: str) -> dict[str, Any]:

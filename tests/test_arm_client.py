@@ -15,7 +15,7 @@ from arm_fakes import (
     reply,
 )
 
-from chsm_checks.arm.client import RequestRefused
+from chsm_checks.arm.client import RequestRefused, loopback_sign_in
 from chsm_checks.arm.clouds import KNOWN_CLOUDS
 from chsm_checks.arm.errors import ArmError
 from chsm_checks.arm.lro import PollPolicy
@@ -258,3 +258,28 @@ def test_every_exchange_is_remembered_and_counted() -> None:
     ]
     assert client.count("POST", "/backup") == 1
     assert client.count("GET") == 1
+
+
+@pytest.mark.parametrize(
+    "authority",
+    [None, "https://login.microsoftonline.com", "login.microsoftonline.com", "https://10.0.0.4:8443"],
+)
+def test_no_token_for_the_sandbox_unless_the_sign_in_authority_is_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, authority: str | None
+) -> None:
+    if authority is None:
+        monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
+    else:
+        monkeypatch.setenv("AZURE_AUTHORITY_HOST", authority)
+
+    assert loopback_sign_in() is None
+
+
+def test_a_loopback_sign_in_authority_gives_azure_identitys_environment_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from azure.identity import EnvironmentCredential
+
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:8443")
+
+    assert isinstance(loopback_sign_in(), EnvironmentCredential)

@@ -344,6 +344,7 @@ def test_a_post_failing_server_side_is_an_arm_error_not_a_rejection() -> None:
         post_backup(client, SOURCE_ID, CONTAINER_URI, POLICY)
 
     assert excinfo.value.status == 500
+    assert len(transport.requests) == 1  # the job may have started: never sent twice
 
 
 @pytest.mark.parametrize(
@@ -368,6 +369,15 @@ def test_a_body_that_is_not_json_could_not_be_evaluated(script: list[tuple[str, 
         post_backup(make_client(transport), SOURCE_ID, CONTAINER_URI, POLICY)
 
     assert not isinstance(excinfo.value, ArmError)
+
+
+def test_a_final_status_that_is_json_but_not_an_object_could_not_be_evaluated() -> None:
+    transport = ScriptedTransport()
+    transport.script("POST", BACKUP, reply(202, headers={"location": SIGNED_STATUS}))
+    transport.script("GET", STATUS_PATH, reply(200, content=b"[]"))
+
+    with pytest.raises(CouldNotEvaluate, match="not an object"):
+        post_backup(make_client(transport), SOURCE_ID, CONTAINER_URI, POLICY)
 
 
 def test_async_operation_status_without_a_status_field_could_not_be_evaluated() -> None:

@@ -100,6 +100,35 @@ def test_any_error_response_with_retry_after_is_retried() -> None:
 
 
 @pytest.mark.parametrize(
+    ("status", "headers", "retried"),
+    [
+        pytest.param(429, {"Retry-After": "2"}, True, id="429-throttled-before-the-service"),
+        pytest.param(408, {}, True, id="408-request-never-complete"),
+        pytest.param(500, {}, False, id="500"),
+        pytest.param(502, {}, False, id="502"),
+        pytest.param(503, {"Retry-After": "2"}, False, id="503-even-with-retry-after"),
+        pytest.param(504, {}, False, id="504"),
+    ],
+)
+def test_a_post_is_resent_only_after_a_refusal_never_after_a_server_error(
+    status: int, headers: dict[str, str], retried: bool
+) -> None:
+    # A 5xx may come after the job started: resending could start a second backup or restore.
+    transport = ScriptedTransport()
+    transport.script("POST", BACKUP, reply(status, headers=headers), reply(202))
+    client = make_client(transport, VirtualClock())
+
+    if retried:
+        assert client.send("POST", BACKUP, json={}).status_code == 202
+    else:
+        with pytest.raises(ArmError) as excinfo:
+            client.send("POST", BACKUP, json={})
+        assert excinfo.value.status == status
+
+    assert len(transport.requests) == (2 if retried else 1)
+
+
+@pytest.mark.parametrize(
     ("method", "error", "retried"),
     [
         pytest.param("GET", httpx.ReadError, True, id="read-error-on-GET"),

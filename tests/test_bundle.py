@@ -589,3 +589,140 @@ def test_merge_command_names_an_input_that_does_not_verify(runs: Runs, bundle: P
     assert result.returncode == 2
     assert result.stderr.startswith(f"chsm-checks: {bundle}: does not verify (1 missing)")
     assert "Traceback" not in result.output
+
+
+# --- incomplete runs -------------------------------------------------------------------------
+
+
+def _interrupt(
+    bundle: Path, *, reason: str | None = "SIGTERM", ran: int = 1, complete: bool = False
+) -> list[str]:
+    """Make the bundle's summary that of a run stopped after ``ran`` scenarios, and reseal it; the
+    scenarios it did not run, as verify names them."""
+    summary = _summary(bundle)
+    for scenario in summary["scenarios"][ran:]:
+        scenario |= {"outcome": "not_run", "message": "did not run"}
+    summary |= {"complete": False, "interrupted": reason}
+    (bundle / "summary.json").write_text(json.dumps(summary, indent=2))
+    _reseal(bundle)
+    return [f"{s['feature_file']}: {s['name']}" for s in summary["scenarios"][ran:]]
+
+
+def test_a_complete_run_says_nothing_of_incompleteness(runs: Runs) -> None:
+    checked = verify(runs.identity)
+
+    assert _summary(runs.identity)["complete"] is True
+    assert checked.incomplete == []
+    assert checked.not_run == []
+    assert "INCOMPLETE" not in "\n".join(checked.report())
+
+
+def test_an_interrupted_run_verifies_as_incomplete(bundle: Path) -> None:
+    not_run = _interrupt(bundle)
+    total = len(_summary(bundle)["scenarios"])
+
+    checked = verify(bundle)
+
+    assert checked.intact
+    assert not checked.ok
+    assert checked.not_run == not_run
+    assert checked.incomplete == [
+        "the run was interrupted (SIGTERM)",
+        f"{len(not_run)} of {total} scenarios did not run",
+    ]
+    assert checked.verdict.startswith(
+        f"{bundle}: all {checked.matched} files match {MANIFEST}; INCOMPLETE: the run was interrupted "
+        f"(SIGTERM), {len(not_run)} of {total} scenarios did not run; "
+    )
+    assert [f"not run: {s}" for s in not_run] == checked.report()[-1 - len(not_run) : -1]
+
+
+CRASH = "a pytest-xdist worker crashed while running 1 scenario(s)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "all_ran", "expected"),
+    [
+        pytest.param(None, False, "{not_run} of {total} scenarios did not run", id="not-run-only"),
+        pytest.param(CRASH, True, f"the run was interrupted ({CRASH})", id="crashed-worker"),
+        pytest.param(None, True, "summary.json says the run is not complete", id="complete-false"),
+    ],
+)
+def test_any_sign_of_a_partial_run_makes_it_incomplete(
+    bundle: Path, reason: str | None, all_ran: bool, expected: str
+) -> None:
+    total = len(_summary(bundle)["scenarios"])
+    not_run = _interrupt(bundle, reason=reason, ran=total if all_ran else 1)
+
+    checked = verify(bundle)
+
+    assert checked.intact
+    assert not checked.ok
+    assert checked.incomplete == [expected.format(not_run=len(not_run), total=total)]
+
+
+def test_a_run_never_sealed_is_incomplete(bundle: Path) -> None:
+    not_run = _interrupt(bundle)
+    for name in (MANIFEST, SIGNATURE, PUBLIC_KEY):
+        (bundle / name).unlink()
+
+    checked = verify(bundle)
+
+    assert not checked.ok
+    assert checked.incomplete[0] == f"never sealed (no {MANIFEST}), the run stopped before its end"
+    assert checked.not_run == not_run
+    assert "INCOMPLETE: never sealed" in checked.verdict
+
+
+def test_a_run_killed_before_its_summary_is_incomplete(bundle: Path) -> None:
+    for name in (MANIFEST, SIGNATURE, PUBLIC_KEY, "summary.json"):
+        (bundle / name).unlink()
+    (bundle / ".planned-scenarios.json").write_text("[]")
+
+    checked = verify(bundle)
+
+    assert checked.incomplete == [f"never sealed (no {MANIFEST}), the run stopped before its end"]
+
+
+def test_a_directory_that_never_held_a_run_is_not_called_incomplete(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+
+    checked = verify(tmp_path)
+
+    assert not checked.ok
+    assert checked.incomplete == []
+
+
+def test_verify_command_says_incomplete_and_exits_1(bundle: Path) -> None:
+    not_run = _interrupt(bundle)
+
+    result = run_cli("verify", str(bundle))
+
+    assert result.returncode == 1, result.output
+    lines = result.stdout.strip().splitlines()
+    assert [f"not run: {s}" for s in not_run] == lines[:-1]
+    assert "; INCOMPLETE: the run was interrupted (SIGTERM), " in lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_merge_refuses_an_incomplete_shard(runs: Runs, bundle: Path, tmp_path: Path) -> None:
+    _interrupt(bundle)
+    out = tmp_path / "merged"
+
+    with pytest.raises(
+        BundleError, match=re.escape(f"{bundle}: all ") + ".*INCOMPLETE: the run was interrupted"
+    ):
+        merge([bundle, runs.others], out, load_signing_key(None, None))
+    assert not out.exists()
+
+
+def test_report_reseals_an_incomplete_run_and_it_stays_incomplete(bundle: Path) -> None:
+    not_run = _interrupt(bundle)
+
+    result = run_cli("report", str(bundle))
+
+    assert result.returncode == 0, result.output
+    checked = verify(bundle)
+    assert checked.intact
+    assert checked.not_run == not_run
+    assert not checked.ok

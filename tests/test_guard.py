@@ -25,6 +25,7 @@ POLICY = PollPolicy(default_interval_seconds=1.0, timeout_seconds=60.0)
 SIGNATURE = "sig=Zm9vYmFyU2VjcmV0U2lnbmF0dXJl"
 SAS_URIS = [
     pytest.param(f"{CONTAINER_URI}?sv=2022-11-02&sr=c&{SIGNATURE}", id="query"),
+    pytest.param(f"{CONTAINER_URI}?", id="empty-query"),  # found by tests/test_guard_fuzz.py
     pytest.param(f"{CONTAINER_URI}?{SIGNATURE}&se=2030-01-01", id="signature-first"),
     pytest.param(f"{CONTAINER_URI}#{SIGNATURE}", id="fragment"),
 ]
@@ -110,6 +111,10 @@ def test_a_container_uri_that_is_not_https_is_refused(uri: str) -> None:
         pytest.param(SOURCE_ID.lower(), id="lower-case"),
         pytest.param(SOURCE_ID + "/", id="trailing-slash"),
         pytest.param(f"  {SOURCE_ID.upper()}/ ", id="padded"),
+        # Found by tests/test_guard_fuzz.py: spellings that httpx and ARM resolve to the source.
+        pytest.param(SOURCE_ID.replace("/chsm-source", "/chsm%2Dsource"), id="percent-escape"),
+        pytest.param(SOURCE_ID.replace("/chsm-source", "/x/../chsm-source"), id="dot-segment"),
+        pytest.param(SOURCE_ID.replace("/providers/", "//providers/"), id="doubled-slash"),
     ],
 )
 @pytest.mark.parametrize("allow", [True, False])

@@ -114,6 +114,19 @@ def test_documented_password_positions_are_redacted(text: str, secret: str) -> N
     assert REDACTED in redacted
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "loginHSM success on server 0(10.0.2.5)",
+        "loginHSM failed on server 2(10.0.2.7)",
+        "Rolling back loginHSM on the servers that succeeded",
+        "createUser success on server 1(10.0.2.6)",
+    ],
+)
+def test_replies_that_name_a_command_are_not_redacted(reply: str) -> None:
+    assert redact_text(reply + "\r\n") == reply + "\r\n"
+
+
 def test_a_known_secret_is_redacted_wherever_it_appears_even_across_lines() -> None:
     text = "partial echo: abc\r\nthe password Canary-7731 appears in free text\r\n"
     assert "Canary-7731" not in redact_text(text, ["Canary-7731"])

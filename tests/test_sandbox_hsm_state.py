@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
+from chsm_checks.sandbox.hsm_state import NO_FAULTS
 from chsm_checks.sandbox.ids import sandbox_guid
 
 with warnings.catch_warnings():
@@ -107,7 +108,7 @@ def test_the_view_by_host_names_the_cluster_and_hides_passwords(client: TestClie
     assert [n["hostname"] for n in view["nodes"]] == [host(client, "chsm-source", n) for n in (1, 2, 3)]
     assert all("password" not in user for user in view["users"])
     assert [k["handle"] for k in view["keys"]] == [spec[0] for spec in SEEDED_KEYS]
-    assert view["faults"] == {"hang_on": None}
+    assert view["faults"] == NO_FAULTS
     assert client.get("/_sandbox/hsm/by-host/hsm1.nowhere.example").status_code == 404
     logged = [
         {k: r[k] for k in ("method", "path", "query", "status")}
@@ -151,8 +152,20 @@ def test_nodes_and_faults_are_steered_by_cluster_name(client: TestClient) -> Non
     assert faults.json() == {"hang_on": "findKey"}
     view = client.get(f"/_sandbox/hsm/by-host/{host(client, 'chsm-dest')}").json()
     assert [n["reachable"] for n in view["nodes"]] == [True, False, True]
-    assert view["faults"] == {"hang_on": "findKey"}
-    assert client.patch("/_sandbox/hsm/chsm-dest/faults", json={"hang_on": None}).json() == {"hang_on": None}
+    assert view["faults"] == NO_FAULTS | {"hang_on": "findKey"}
+    # The answer names what the request set and every switch still on.
+    more = {"drop_node": {"node_id": 3, "after": "loginHSM"}, "lock_after": 0, "daemon_down": True}
+    assert client.patch("/_sandbox/hsm/chsm-dest/faults", json=more).json() == {"hang_on": "findKey", **more}
+    cleared = {"hang_on": None, "drop_node": None, "lock_after": None}
+    assert client.patch("/_sandbox/hsm/chsm-dest/faults", json=cleared).json() == {
+        **cleared,
+        "daemon_down": True,
+    }
+    assert client.patch("/_sandbox/hsm/chsm-dest/faults", json={"daemon_down": False}).json() == {
+        "daemon_down": False
+    }
+    view = client.get(f"/_sandbox/hsm/by-host/{host(client, 'chsm-dest')}").json()
+    assert view["faults"] == NO_FAULTS
 
 
 @pytest.mark.parametrize(
@@ -167,6 +180,15 @@ def test_nodes_and_faults_are_steered_by_cluster_name(client: TestClient) -> Non
         ("/_sandbox/hsm/chsm-source/users/cu1", {"failures": -1}, 400),
         ("/_sandbox/hsm/chsm-source/users/cu1", {"type": "CO"}, 400),
         ("/_sandbox/hsm/chsm-source/faults", {"hang_on": 3}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"crash": True}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"daemon_down": 1}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"exit_at_start": "azcloudhsm_client"}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"lock_after": -1}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"lock_after": True}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"drop_node": {"node_id": 4, "after": "findKey"}}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"drop_node": {"node_id": 2}}, 400),
+        ("/_sandbox/hsm/chsm-source/faults", {"drop_node": {"node_id": 2, "after": ""}}, 400),
     ],
 )
 def test_bad_steering_is_refused(client: TestClient, path: str, body: dict[str, Any], status: int) -> None:

@@ -295,3 +295,13 @@ def test_scrubbing_a_response_twice_changes_nothing(response: dict[str, Any], fr
 
     assert again == once
     assert SUB not in json.dumps(once, default=bytes.decode)
+
+
+def test_identities_replaces_the_ids_learned_but_keeps_the_subscription(scrubber: Scrubber) -> None:
+    placeholders = _body(scrubber.response(_response(_identity_body())))["properties"]
+
+    said = scrubber.identities(f"{IDENTITY} resolves to {PRINCIPAL.upper()} in {TENANT}; not {OBJECT}")
+
+    assert said == (
+        f"{IDENTITY} resolves to {placeholders['principalId']} in {placeholders['tenantId']}; not {OBJECT}"
+    )

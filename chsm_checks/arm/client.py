@@ -7,6 +7,7 @@ except in replay, where the transport is a recording and nothing leaves the proc
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -21,7 +22,7 @@ from ..errors import ChsmError
 from .clock import Clock, RealClock
 from .clouds import Cloud, is_loopback_url
 from .errors import ArmError
-from .pacing import SubscriptionPacer
+from .pacing import REMAINING_READS, SubscriptionPacer
 from .retry import RetryPolicy, build_retrying, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -71,6 +72,18 @@ def default_credential(cloud: Cloud) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(authority=cloud.authority_host)
+
+
+def loopback_sign_in() -> TokenCredential | None:
+    """For the sandbox, which needs no token: azure-identity's ``EnvironmentCredential``, but only when
+    ``AZURE_AUTHORITY_HOST`` names a loopback authority (a test's token endpoint), so that tokens
+    reach the sandbox only from a sign-in on this machine, never from Microsoft Entra. MSAL's instance
+    discovery, which would ask login.microsoftonline.com about the authority, is off."""
+    if not is_loopback_url(os.environ.get("AZURE_AUTHORITY_HOST", "")):
+        return None
+    from azure.identity import EnvironmentCredential
+
+    return EnvironmentCredential(disable_instance_discovery=True)
 
 
 class ArmClient:
@@ -185,8 +198,11 @@ class ArmClient:
                 self._pacer.wait(str(request.url))
             response = self._http.send(request)
             advised = retry_after_seconds(response)
-            if self._pacer is not None and response.status_code == 429 and advised is not None:
-                self._pacer.hold(str(request.url), advised)
+            if self._pacer is not None:
+                if response.status_code == 429 and advised is not None:
+                    self._pacer.hold(str(request.url), advised)
+                elif (left := response.headers.get(REMAINING_READS, "")).isdigit():
+                    self._pacer.remaining(str(request.url), int(left))
             if self._on_exchange is not None:
                 self._on_exchange(request, response, attempts)
             return response
@@ -251,17 +267,19 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ArmError(
-            method=response.request.method,
-            url=str(response.request.url),
-            status=response.status_code,
-            code="MalformedResponse",
-            message="expected a JSON object body",
-            request_id=response.headers.get("x-ms-request-id"),
-        )
-    return body
+        problem = "the body is not JSON (cut short, or not JSON at all)"
+    else:
+        if isinstance(body, dict):
+            return body
+        problem = "the body is JSON but not an object"
+    raise ArmError(
+        method=response.request.method,
+        url=str(response.request.url),
+        status=response.status_code,
+        code="MalformedResponse",
+        message=f"{problem}; expected a JSON object",
+        request_id=response.headers.get("x-ms-request-id"),
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

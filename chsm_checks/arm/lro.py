@@ -52,14 +52,15 @@ class OperationResult:
 def _body(response: httpx.Response) -> dict[str, Any]:
     if not response.content:
         return {}
+    where = f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}"
     try:
         data = response.json()
     except ValueError as exc:
-        raise CouldNotEvaluate(
-            f"{response.request.method} {response.request.url.path}: "
-            f"HTTP {response.status_code} with a body that is not JSON"
-        ) from exc
-    return data if isinstance(data, dict) else {}
+        raise CouldNotEvaluate(f"{where} with a body that is not JSON") from exc
+    if not isinstance(data, dict):
+        # Read as "no status", it would pass for a finished operation.
+        raise CouldNotEvaluate(f"{where} with a JSON body that is not an object")
+    return data
 
 
 def _properties(body: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,9 +1,11 @@
 """When to send a request again, and how long to wait first.
 
 Retried: 408, 429, 5xx, any error response with ``Retry-After``, and connection errors. A request
-that may have reached the service (a read error after sending) is retried only when it is safe to
-repeat (GET): resending a backup or restore POST could start a second job. An integer
-``Retry-After`` is always honoured; without one the wait is capped, jittered exponential backoff.
+that may have reached the service is retried only when it is safe to repeat (GET): resending a
+backup or restore POST could start a second job. For a POST that rules out a read error after
+sending and any 5xx answer (the service may have failed after starting the job); a 4xx is a refusal
+of the request itself (throttled, conflicting), so it may be sent again when the service asks. An
+integer ``Retry-After`` is always honoured; without one the wait is capped, jittered exponential backoff.
 Attempts and total waiting are both bounded, on the client's clock (virtual in replay).
 """
 
@@ -18,6 +20,7 @@ from tenacity import RetryCallState, Retrying, wait_random_exponential
 from .clock import Clock
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -37,8 +40,10 @@ def retry_after_seconds(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def is_retryable_response(response: httpx.Response) -> bool:
-    """Whether the service asked, or may be glad, to see this request again."""
+def is_retryable_response(response: httpx.Response, method: str) -> bool:
+    """Whether the service asked, or may be glad, to see this request again, and resending is safe."""
+    if response.status_code >= 500 and method not in SAFE_METHODS:
+        return False
     if response.status_code in RETRYABLE_STATUS:
         return True
     return response.status_code >= 400 and retry_after_seconds(response) is not None
@@ -48,7 +53,7 @@ def is_retryable_exception(exc: BaseException, method: str) -> bool:
     """Connection errors: always when nothing was sent, otherwise only for safe methods."""
     if isinstance(exc, _NEVER_SENT):
         return True
-    return isinstance(exc, httpx.TransportError) and method in ("GET", "HEAD")
+    return isinstance(exc, httpx.TransportError) and method in SAFE_METHODS
 
 
 def build_retrying(
@@ -80,7 +85,7 @@ def build_retrying(
         if outcome.failed:
             exc = outcome.exception()
             return exc is not None and is_retryable_exception(exc, method)
-        return is_retryable_response(outcome.result())
+        return is_retryable_response(outcome.result(), method)
 
     def should_stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.max_attempts:

@@ -40,6 +40,8 @@ MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"
 PUBLIC_KEY = "MANIFEST.sha256.pub.pem"
 SIGNER = "SIGNER.json"
+SUMMARY = "summary.json"
+PLAN = ".planned-scenarios.json"  # written before a run starts, removed once summary.json is complete
 SEAL_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
 GENERATED = "generated for this run"
 # Merged by relative path across shards; every other file of a shard goes to shards/<name>/.
@@ -75,7 +77,11 @@ class SigningKey:
 
 @dataclass
 class Verification:
-    """What :func:`verify` found; ``ok`` when every file matches, the signature holds and nothing is amiss."""
+    """What :func:`verify` found.
+
+    ``intact`` when every file matches, the signature holds and nothing is amiss; ``ok`` when, as
+    well, the run is a complete account: it was sealed and every scenario it planned ran.
+    """
 
     run_dir: Path
     missing: list[str] = field(default_factory=list)
@@ -87,10 +93,16 @@ class Verification:
     matched: int = 0
     public_key_sha256: str | None = None
     signer: dict[str, Any] | None = None
+    incomplete: list[str] = field(default_factory=list)  # why the run is not a complete account
+    not_run: list[str] = field(default_factory=list)  # the scenarios it planned and did not run
+
+    @property
+    def intact(self) -> bool:
+        return self.signature_ok and not (self.missing or self.extra or self.changed or self.problems)
 
     @property
     def ok(self) -> bool:
-        return self.signature_ok and not (self.missing or self.extra or self.changed or self.problems)
+        return self.intact and not self.incomplete
 
     @property
     def verdict(self) -> str:
@@ -102,8 +114,9 @@ class Verification:
             seal = f"not signed by a trusted key: the key was {GENERATED}"
         else:
             seal = "not signed by a trusted key: give --public-key to check the signer"
-        if self.ok:
-            return f"{self.run_dir}: all {self.matched} files match {MANIFEST}; {seal}"
+        incomplete = f"; INCOMPLETE: {', '.join(self.incomplete)}" if self.incomplete else ""
+        if self.intact:
+            return f"{self.run_dir}: all {self.matched} files match {MANIFEST}{incomplete}; {seal}"
         counts = [
             f"{len(items)} {label}"
             for items, label in (
@@ -115,15 +128,17 @@ class Verification:
             if items
         ]
         detail = f" ({', '.join(counts)})" if counts else ""
-        return f"{self.run_dir}: does not verify{detail}; {seal}"
+        return f"{self.run_dir}: does not verify{detail}{incomplete}; {seal}"
 
     def report(self) -> list[str]:
-        """One line per missing, extra or changed file and per problem, then the verdict."""
+        """One line per missing, extra or changed file, per problem and per scenario that did not
+        run; then the verdict."""
         return [
             *(f"missing: {path}" for path in self.missing),
             *(f"extra: {path}" for path in self.extra),
             *(f"changed: {path}" for path in self.changed),
             *(f"problem: {problem}" for problem in self.problems),
+            *(f"not run: {scenario}" for scenario in self.not_run),
             self.verdict,
         ]
 
@@ -199,10 +214,11 @@ def _fingerprint(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def write_manifest(run_dir: Path) -> Path:
-    """Write ``MANIFEST.sha256`` over every regular file of ``run_dir`` but the seal files.
+def check_sealable(run_dir: Path) -> list[str]:
+    """Every regular file of ``run_dir`` but the seal files, as manifest paths; ``BundleError`` if the
+    directory holds symbolic links, special files or names a manifest line cannot carry.
 
-    Refuses a directory holding symbolic links, special files or names a manifest line cannot carry.
+    Call it before reading a run directory that was never sealed: it follows no link.
     """
     tree = _walk(run_dir)
     refused = [f"{path}: {why}" for path, why in tree.irregular]
@@ -211,7 +227,15 @@ def write_manifest(run_dir: Path) -> Path:
     ]
     if refused:
         raise BundleError(f"{run_dir}: cannot be sealed: {'; '.join(refused)}")
-    lines = [f"{_sha256(run_dir / path)}  {path}\n" for path in tree.files if path not in SEAL_FILES]
+    return [path for path in tree.files if path not in SEAL_FILES]
+
+
+def write_manifest(run_dir: Path) -> Path:
+    """Write ``MANIFEST.sha256`` over every regular file of ``run_dir`` but the seal files.
+
+    Refuses a directory holding symbolic links, special files or names a manifest line cannot carry.
+    """
+    lines = [f"{_sha256(run_dir / path)}  {path}\n" for path in check_sealable(run_dir)]
     manifest = run_dir / MANIFEST
     manifest.write_text("".join(lines), encoding="utf-8", newline="\n")
     return manifest
@@ -374,7 +398,36 @@ def verify(run_dir: Path, public_key: Path | None = None) -> Verification:
         result.public_key_sha256 = _fingerprint(signed_by)
         result.trusted = public_key is not None
         result.signer = _signer(root, listed, result)
+    _account(root, files, result)
     return result
+
+
+def _account(root: Path, files: set[str], result: Verification) -> None:
+    """Whether the run is a complete account: sealed, and by its summary.json nothing left out."""
+    summary: Any = None
+    if SUMMARY in files:
+        try:
+            summary = json.loads(_read(root / SUMMARY))
+        except (OSError, ValueError, BundleError):
+            summary = None
+    if MANIFEST not in files and (SUMMARY in files or PLAN in files):
+        result.incomplete.append(f"never sealed (no {MANIFEST}), the run stopped before its end")
+    if not isinstance(summary, dict):
+        return
+    scenarios = [s for s in summary.get("scenarios") or () if isinstance(s, dict)]
+    result.not_run = [
+        f"{s.get('feature_file', '?')}: {s.get('name', s.get('nodeid', '?'))}"
+        for s in scenarios
+        if s.get("outcome") == "not_run"
+    ]
+    if summary.get("interrupted"):
+        result.incomplete.append(f"the run was interrupted ({summary['interrupted']})")
+    if errors := summary.get("collection_errors"):
+        result.incomplete.append(f"{len(errors)} test module(s) could not be collected")
+    if result.not_run:
+        result.incomplete.append(f"{len(result.not_run)} of {len(scenarios)} scenarios did not run")
+    if summary.get("complete") is False and not result.incomplete:
+        result.incomplete.append(f"{SUMMARY} says the run is not complete")
 
 
 def _signing_public_key(
@@ -594,6 +647,7 @@ __all__ = [
     "BundleError",
     "SigningKey",
     "Verification",
+    "check_sealable",
     "load_signing_key",
     "merge",
     "sign",

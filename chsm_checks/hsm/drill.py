@@ -100,7 +100,8 @@ def user_view(runner: HsmRunner) -> UserView:
     with runner.mgmt_session() as session:
         listing = session.list_users()
         assert session.startup is not None
-        return UserView(session.startup, UserInventory(listing))
+        servers = tuple(server.server for server in session.startup.servers)
+        return UserView(session.startup, UserInventory(listing, servers))
 
 
 def cluster_view(runner: HsmRunner) -> ClusterView:
@@ -120,13 +121,17 @@ def wrong_login(runner: HsmRunner, user: str) -> WrongLogin:
 
 
 def find_keys_within(runner: HsmRunner, user: str, seconds: float) -> FindKeyResult | HsmSessionError:
-    """``findKey`` with a short timeout; the session error if the utility did not answer in time."""
-    try:
-        with runner.key_session() as session:
-            session.login(user, runner.password())
+    """``findKey`` with a short timeout; findKey's session error if the utility did not answer in time.
+
+    Only findKey's own error is the observation: a utility that did not start, or a login that
+    could not be sent, leaves nothing to observe and is raised.
+    """
+    with runner.key_session() as session:
+        session.login(user, runner.password())
+        try:
             return session.find_keys(timeout=seconds)
-    except HsmSessionError as exc:
-        return exc
+        except HsmSessionError as exc:
+            return exc
 
 
 def point_configuration_if_managed(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks import node_status_problems
 from .parsers import FindKeyResult, HsmUser, KeyUtilResult
 from .sessions import KeyUtilSession
 
@@ -66,9 +67,11 @@ class KeyInventory:
 
 @dataclass(frozen=True)
 class UserInventory:
-    """``listUsers`` of every server: ``server number → users``."""
+    """``listUsers`` of every server: ``server number → users``; ``servers``: every server the
+    utility's start-up named, connected or not (each of them should have listed its users)."""
 
     by_server: Mapping[int, tuple[HsmUser, ...]]
+    servers: tuple[int, ...] = ()
 
     def users_of(self, server: int) -> frozenset[tuple[str, str]]:
         return frozenset((u.name, u.user_type) for u in self.by_server.get(server, ()))
@@ -108,8 +111,19 @@ def capture_keys(session: KeyUtilSession, user: str, password: str) -> KeyInvent
 
 
 def compare_keys(source: KeyInventory, destination: KeyInventory) -> Comparison:
-    """Every source key present on the destination with the same attributes; nothing extra."""
+    """Every source key present on the destination with the same attributes; nothing extra.
+
+    A destination whose login was refused lists nothing: that is the one difference (and the one
+    extra, as nothing is known of what it holds), not a missing key per source key.
+    """
     result = Comparison()
+    if not destination.login.ok:
+        why = "; ".join(node_status_problems(destination.login, "loginHSM"))
+        refused = (
+            f"the crypto user's login to the destination did not succeed, so its keys were not read "
+            f"({why}); it was tried once, never retried"
+        )
+        return Comparison([refused], [refused])
     for inventory, where in ((source, "source"), (destination, "destination")):
         for key in inventory.keys:
             if key.identity is None:
@@ -146,6 +160,8 @@ def compare_users(source: UserInventory, destination: UserInventory) -> Comparis
     if not servers:
         result.differences.append("the destination listed no users on any server")
         return result
+    for server in sorted(set(destination.servers) - set(servers)):
+        result.differences.append(f"server {server} listed no users (it did not answer listUsers)")
     reference = destination.users_of(servers[0])
     for server in servers[1:]:
         if destination.users_of(server) != reference:

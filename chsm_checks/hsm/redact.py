@@ -14,13 +14,16 @@ from collections.abc import Iterable
 
 REDACTED = "REDACTED"
 
+# The user types mgmt-util commands take. Only a typed command has one right after its name: the
+# utility's replies ("loginHSM success on server 0(…)") must come through untouched.
+_ROLE = r"(?:PRECO|PCO|CO|CU|AU)"
 _PATTERNS = (
     # azcloudhsm_util: loginHSM -u CU -s user -p <pw>   (and singlecmd forms)
     re.compile(r"(?P<keep>(?:^|\s)-p\s+)(?P<secret>\S+)"),
     # azcloudhsm_mgmt_util: loginHSM <ROLE> <user> <pw>
-    re.compile(r"(?P<keep>\bloginHSM\s+(?!-)\S+\s+\S+\s+)(?P<secret>\S+)", re.IGNORECASE),
+    re.compile(rf"(?P<keep>\bloginHSM\s+{_ROLE}\s+\S+\s+)(?P<secret>\S+)", re.IGNORECASE),
     # createUser <type> <user> <pw> ; changePswd <type> <user> <newpw>
-    re.compile(r"(?P<keep>\b(?:createUser|changePswd)\s+\S+\s+\S+\s+)(?P<secret>\S+)", re.IGNORECASE),
+    re.compile(rf"(?P<keep>\b(?:createUser|changePswd)\s+{_ROLE}\s+\S+\s+)(?P<secret>\S+)", re.IGNORECASE),
     # environment-style assignments
     re.compile(
         r"(?P<keep>\b(?:azcloudhsm_password|HSM_PASSWORD|[A-Z_]*PASSWORD)=)(?P<secret>\S+)", re.IGNORECASE

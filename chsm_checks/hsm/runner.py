@@ -16,6 +16,7 @@ from typing import Literal
 from ..errors import ConfigError, ReplayMissError
 from ..recording.cassettes import Provenance
 from .errors import HsmSessionError
+from .logins import RefusedLogins
 from .redact import redact_text
 from .sessions import KeyUtilSession, MgmtUtilSession, Timeouts, UtilityDriver
 from .transcript import TRANSCRIPT_FORMAT, SessionRecord, SessionRecorder, Transcript, load_transcript
@@ -40,6 +41,7 @@ class HsmRunner:
         timeouts: Timeouts,
         password: Callable[[], str],
         on_session_end: Callable[[SessionRecord], None] | None = None,
+        refused_logins: RefusedLogins | None = None,
     ) -> None:
         self.mode = mode
         self.mgmt_util = mgmt_util
@@ -50,6 +52,8 @@ class HsmRunner:
         self.timeouts = timeouts
         self._password = password
         self._on_session_end = on_session_end
+        # Shared by the run's scenarios (RunContext), so a refused login is not typed again by any.
+        self.refused_logins = refused_logins if refused_logins is not None else RefusedLogins()
         self.secrets: list[str] = []
         self.transcript = load_transcript(transcript_path) if mode == "replay" else Transcript()
         self._started = 0
@@ -104,6 +108,7 @@ class HsmRunner:
             env=None,
             timeouts=self.timeouts,
             recorder=recorder,
+            secrets=self.secrets,
         )
 
     @contextmanager
@@ -129,7 +134,7 @@ class HsmRunner:
     def key_session(self) -> Iterator[KeyUtilSession]:
         """``azcloudhsm_util``, started; exited afterwards (killed on error)."""
         driver = self._driver(KeyUtilSession.UTILITY, [self.util], KeyUtilSession)
-        session = KeyUtilSession(driver, self._read_output_file)
+        session = KeyUtilSession(driver, self._read_output_file, self.refused_logins)
         with self._running(session):
             yield session
 

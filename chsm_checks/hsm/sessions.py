@@ -10,7 +10,8 @@ Passwords are typed at the prompt, never put on the spawned process's argument l
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pexpect
 
 from .errors import HsmSessionError
+from .logins import RefusedLogins
 from .parsers import (
     ClusterInfo,
     FindKeyResult,
@@ -38,6 +40,7 @@ from .parsers import (
     parse_return_code,
     parse_server_results,
 )
+from .redact import redact_line, redact_text
 from .transcript import SessionRecorder
 
 _RBI = re.compile(r"Retry/rollBack/Ignore\?\s*\(R/B/I\):\s?\Z")
@@ -70,12 +73,15 @@ class UtilityDriver:
         env: dict[str, str] | None,
         timeouts: Timeouts,
         recorder: SessionRecorder | None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.utility = utility
         self.prompt = prompt
         self.timeouts = timeouts
         self.recorder = recorder
+        self.secrets = secrets  # redacted from every error, as the recorder does from transcripts
         self.typed: list[str] = []
+        self.rolled_back: list[str] = []  # commands (names) whose Retry/rollBack/Ignore got "B"
         self.cwd = cwd
         try:
             self.child = pexpect.spawn(
@@ -90,7 +96,7 @@ class UtilityDriver:
                 dimensions=(50, 250),
             )
         except pexpect.ExceptionPexpect as exc:
-            raise HsmSessionError(utility, "(start)", "the utility to start", str(exc), "") from None
+            raise self.error("(start)", "the utility to start", str(exc), "") from None
         # pexpect's default pauses (50 ms before each send, 100 ms around close) add up to seconds.
         self.child.delaybeforesend = None
         self.child.delayafterclose = 0.01
@@ -101,17 +107,23 @@ class UtilityDriver:
         self.child.logfile_read = recorder
 
     def wait(self, command: str, timeout: float) -> str:
-        """Output up to the next prompt, answering interactive questions on the way."""
+        """Output up to the next prompt, answering interactive questions on the way.
+
+        ``timeout`` bounds the whole wait, questions and answers included: a utility that keeps
+        asking cannot keep a run waiting longer than one that says nothing.
+        """
         collected: list[str] = []
         patterns = [self.prompt, _RBI, _YES_NO, _PASSWORD, pexpect.EOF, pexpect.TIMEOUT]
+        deadline = time.monotonic() + timeout
         while True:
-            index = self.child.expect(patterns, timeout=timeout)
+            index = self.child.expect(patterns, timeout=max(0.0, deadline - time.monotonic()))
             collected.append(
                 str(self.child.before) + (self.child.after if isinstance(self.child.after, str) else "")
             )
             if index == 0:
                 return "".join(collected)
             if index == 1:
+                self.rolled_back.append(command.split(" ", 1)[0])
                 self._answer("B")  # roll back: never retry, never ignore a failure
             elif index == 2:
                 self._answer("n")  # never agree to a critical operation
@@ -132,10 +144,13 @@ class UtilityDriver:
         self.typed.append(reply)
         self.child.sendline(reply)
 
+    def error(self, command: str, expected: str, problem: str, output: str) -> HsmSessionError:
+        """The error for ``command``, its password positions and every known secret redacted."""
+        tail = redact_text(_tail(output), self.secrets)
+        return HsmSessionError(self.utility, redact_line(command), expected, problem, tail)
+
     def _fail(self, command: str, problem: str, output: str) -> None:
-        raise HsmSessionError(
-            self.utility, command, f"the {self.prompt.pattern!r} prompt", problem, _tail(output)
-        )
+        raise self.error(command, f"the {self.prompt.pattern!r} prompt", problem, output)
 
     def _exit_status(self) -> int | None:
         self.child.close()
@@ -170,15 +185,29 @@ class UtilityDriver:
         self._exit_status()
 
     def kill(self) -> None:
+        """End the utility if it still runs; what it printed last stays in the transcript."""
+        if self.recorder is not None:
+            self.recorder.killed()
         if self.child.isalive():
             self.child.terminate(force=True)
+
+
+# What azcloudhsm_util prints at start when its client daemon cannot be reached.
+DAEMON_UNREACHABLE = 0x40000040
+
+
+def _daemon_unreachable(output: str) -> bool:
+    try:
+        return parse_return_code(output, "Cfm3GetPartitionInfo").code == DAEMON_UNREACHABLE
+    except HsmParseError:
+        return False
 
 
 def _parsed(driver: UtilityDriver, command: str, output: str, parse: Callable[[str], Any]) -> Any:
     try:
         return parse(output)
     except HsmParseError as exc:
-        raise HsmSessionError(driver.utility, command, exc.what, "unparseable output", exc.tail) from None
+        raise driver.error(command, exc.what, "unparseable output", exc.tail) from None
 
 
 class MgmtUtilSession:
@@ -196,23 +225,37 @@ class MgmtUtilSession:
         self.startup = _parsed(self.driver, "(start)", output, parse_mgmt_startup)
         return self.startup
 
+    def _read(self, command: str, parse: Callable[[str], Any]) -> Any:
+        """Run a command whose output is read; a server failing it (then rolled back) is an error."""
+        asked = len(self.driver.rolled_back)
+        output = self.driver.run(command)
+        if len(self.driver.rolled_back) > asked:
+            raise self.driver.error(
+                command,
+                "an answer from every server",
+                "a server failed it and the utility asked Retry/rollBack/Ignore: answered B, rolled"
+                " back (not retried, not ignored)",
+                output,
+            )
+        return _parsed(self.driver, command, output, parse)
+
     def cluster_info(self) -> ClusterInfo:
-        output = self.driver.run("getClusterInfo")
-        result: ClusterInfo = _parsed(self.driver, "getClusterInfo", output, parse_cluster_info)
+        result: ClusterInfo = self._read("getClusterInfo", parse_cluster_info)
         return result
 
     def login(self, role: str, user: str, password: str) -> tuple[ServerResult, ...]:
-        """One attempt; a failure is returned, never retried."""
+        """One attempt; a failure is returned with each server's reason, never retried.
+
+        A server that refuses it asks Retry/rollBack/Ignore: the driver rolls back (``rolled_back``).
+        """
         output = self.driver.run(f"loginHSM {role} {user} {password}")
         return _parsed(self.driver, "loginHSM", output, lambda text: parse_server_results(text, "loginHSM"))  # type: ignore[no-any-return]
 
     def list_users(self) -> Any:
-        output = self.driver.run("listUsers")
-        return _parsed(self.driver, "listUsers", output, parse_list_users)
+        return self._read("listUsers", parse_list_users)
 
     def logout(self) -> tuple[ServerResult, ...]:
-        output = self.driver.run("logoutHSM")
-        return _parsed(self.driver, "logoutHSM", output, lambda text: parse_server_results(text, "logoutHSM"))  # type: ignore[no-any-return]
+        return self._read("logoutHSM", lambda text: parse_server_results(text, "logoutHSM"))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.driver.finish("quit")
@@ -224,17 +267,42 @@ class KeyUtilSession:
     UTILITY = "azcloudhsm_util"
     PROMPT = re.compile(r"Command:\s?\Z")
 
-    def __init__(self, driver: UtilityDriver, read_file: Callable[[Path], str]) -> None:
+    def __init__(
+        self,
+        driver: UtilityDriver,
+        read_file: Callable[[Path], str],
+        refused: RefusedLogins | None = None,
+    ) -> None:
         self.driver = driver
         self._read_file = read_file
+        self._refused = refused if refused is not None else RefusedLogins()
 
     def start(self) -> str:
-        return self.driver.start()
+        """Start; a utility that cannot reach its client daemon is an error that says so."""
+        try:
+            return self.driver.start()
+        except HsmSessionError as exc:
+            if not _daemon_unreachable(exc.tail):
+                raise
+            raise HsmSessionError(
+                exc.utility,
+                exc.command,
+                exc.expected,
+                f"the client daemon is not reachable (Cfm3GetPartitionInfo returned 0x{DAEMON_UNREACHABLE:x}:"
+                f" is azcloudhsm_client running, and does its azcloudhsm_resource.cfg name a reachable"
+                f" cluster?); {exc.problem}",
+                exc.tail,
+            ) from None
 
     def login(self, user: str, password: str) -> KeyUtilResult:
-        """One CU login attempt; a failure is returned with its code, never retried."""
+        """One CU login attempt; a failure is returned with its code, never retried.
+
+        A login refused earlier in the run (``refused``) is not typed again: :class:`LoginNotRetried`.
+        """
+        self._refused.check(user, password)
         output = self.driver.run(f"loginHSM -u CU -s {user} -p {password}")
         result: KeyUtilResult = _parsed(self.driver, "loginHSM", output, parse_login)
+        self._refused.note(user, password, result)
         return result
 
     def find_keys(
@@ -262,12 +330,8 @@ class KeyUtilSession:
         output = self.driver.run(command)
         returned: ReturnCode = _parsed(self.driver, command, output, parse_get_attribute)
         if not returned.ok:
-            raise HsmSessionError(
-                self.UTILITY,
-                command,
-                "Cfm3GetAttribute 0x00",
-                f"returned 0x{returned.code:02x}",
-                _tail(output),
+            raise self.driver.error(
+                command, "Cfm3GetAttribute 0x00", f"returned 0x{returned.code:02x}", output
             )
         text = self._read_file(self.driver.cwd / name)
         attributes: dict[str, str] = _parsed(self.driver, command, text, parse_attributes)

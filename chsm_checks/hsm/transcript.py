@@ -72,11 +72,59 @@ def load_transcript(path: Path) -> Transcript:
         events = raw.get("events")
         if not isinstance(events, list):
             raise ConfigError(f"{where}.events: missing")
-        for m, event in enumerate(events):
-            if not isinstance(event, dict) or len(event) != 1 or next(iter(event)) not in EVENT_KINDS:
-                raise ConfigError(f"{where}.events[{m}]: not one of {', '.join(EVENT_KINDS)}")
+        _check_events(where, events)
         sessions.append(SessionRecord(raw["utility"], events))
     return Transcript(sessions, {str(k): v for k, v in files.items()}, provenance)
+
+
+def _check_events(where: str, events: list[Any]) -> None:
+    """Each event well formed, and in the order a ``SessionRecorder`` writes them.
+
+    The recorder keeps output until the next event, so two outputs never follow each other; the
+    utility speaks before anything is typed at it; a file read follows the command that wrote it; a
+    session ends (exit or hang) once, last. A transcript edited against that order cannot replay.
+    """
+    previous: str | None = None
+    for m, event in enumerate(events):
+        if not isinstance(event, dict) or len(event) != 1 or next(iter(event)) not in EVENT_KINDS:
+            raise ConfigError(f"{where}.events[{m}]: not one of {', '.join(EVENT_KINDS)}")
+        kind, value = next(iter(event.items()))
+        if problem := _event_problem(kind, value):
+            raise ConfigError(f"{where}.events[{m}].{kind}: {problem}")
+        if out_of_order := _order_problem(previous, kind):
+            raise ConfigError(f"{where}.events[{m}]: {kind} {out_of_order}; the events are out of order")
+        previous = kind
+
+
+def _order_problem(previous: str | None, kind: str) -> str | None:
+    if previous in ("exit", "hang"):
+        return f"follows the session's end ({previous})"
+    if kind == previous == "out":
+        return "follows another output"
+    if previous is None and kind in ("in", "file"):
+        return "comes before the utility printed anything"
+    if kind == "file" and previous not in ("in", "file"):
+        return "does not follow the command that wrote it"
+    return None
+
+
+def _event_problem(kind: str, value: Any) -> str | None:
+    if kind in ("out", "in") and not isinstance(value, str):
+        return "not text"
+    if kind == "file" and not (
+        isinstance(value, dict) and isinstance(value.get("content"), str) and _plain_name(value.get("name"))
+    ):
+        return "needs a plain file name and text content"
+    if kind == "hang" and value is not True:
+        return "must be true"
+    if kind == "exit" and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
+        return "not an exit status"
+    return None
+
+
+def _plain_name(name: Any) -> bool:
+    # The replayer writes the file in its working directory: a path could write anywhere.
+    return isinstance(name, str) and bool(name) and not name.startswith(".") and not {"/", "\\"} & set(name)
 
 
 class SessionRecorder:
@@ -110,6 +158,10 @@ class SessionRecorder:
     def file_read(self, name: str, content: str) -> None:
         # Before the command's output: in replay the file must exist once the prompt is back.
         self._record.events.append({"file": {"name": name, "content": redact_text(content, self._secrets)}})
+
+    def killed(self) -> None:
+        """The harness ended the session (after an error): keep what the utility printed last."""
+        self._flush_output()
 
     def hung(self) -> None:
         self._flush_output()

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import vcr
+import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.patch import PATCHER_NAMES
 from vcr.persisters.filesystem import CassetteNotFoundError
@@ -29,11 +30,12 @@ from vcr.serializers import yamlserializer
 from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
-from ..files import read_recording, write_atomically
+from ..files import SAFE_LOADER, read_recording, write_atomically
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
+_REQUEST_FIELDS = frozenset({"body", "headers", "method", "uri"})
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,21 @@ class _NetworkBlocked(httpx.BaseTransport):
             raise ReplayMissError(request.method, str(request.url), self._cassette) from None
 
 
+class _SafeYaml:
+    """vcrpy's YAML serializer, but loading with PyYAML's safe loader whatever vcrpy's version: a
+    cassette is data, and a tag that would construct an object (``!!python/object/apply:...``) is
+    refused, never run."""
+
+    @staticmethod
+    def deserialize(text: str) -> Any:
+        return yaml.load(text, Loader=SAFE_LOADER)
+
+    serialize = staticmethod(yamlserializer.serialize)
+
+
 def _vcr(scrubber: Scrubber, record_mode: str) -> vcr.VCR:
     config = vcr.VCR(
-        serializer="yaml",
+        serializer="chsm-safe-yaml",
         record_mode=record_mode,
         match_on=MATCH_ON,
         before_record_request=scrubber.request,
@@ -120,6 +134,7 @@ def _vcr(scrubber: Scrubber, record_mode: str) -> vcr.VCR:
         # Only httpx carries ARM traffic; sign-in (azure-identity) must never be intercepted or stored.
         skip_patchers=[name for name in PATCHER_NAMES if name != "httpx"],
     )
+    config.register_serializer("chsm-safe-yaml", _SafeYaml)
     if record_mode != "none":
         config.register_persister(_NoSave)
     return config
@@ -131,12 +146,47 @@ def slug(text: str) -> str:
 
 
 def read_provenance(path: Path) -> Provenance:
-    """Validate a cassette file safely (no YAML tags) and return its provenance."""
+    """Validate a cassette file safely (no YAML tags) and return its provenance.
+
+    Every interaction must have the fields vcrpy reads, so that a damaged cassette is one line
+    naming it and the field, never a traceback from inside vcrpy.
+    """
     data = read_recording(path, "cassette")
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise ConfigError(f"{path}: interactions: missing; not a cassette")
+    if data.get("version") != 1:  # vcrpy writes it last: a cassette cut short has none
+        raise ConfigError(f"{path}: version: missing or not 1; the cassette is cut short or not vcrpy's")
+    for n, interaction in enumerate(data["interactions"]):
+        if problem := _interaction_problem(interaction):
+            raise ConfigError(f"{path}: interactions[{n}].{problem}")
     metadata = data.get("metadata")
     return Provenance.from_metadata(path, metadata.get("provenance") if isinstance(metadata, dict) else None)
+
+
+def _interaction_problem(interaction: Any) -> str | None:
+    """``field: problem`` for the first field of a recorded exchange that vcrpy could not replay."""
+    if not isinstance(interaction, dict):
+        return "request: missing"
+    request, response = interaction.get("request"), interaction.get("response")
+    if not isinstance(request, dict):
+        return "request: missing"
+    if set(request) != _REQUEST_FIELDS:
+        return f"request: needs exactly the fields {', '.join(sorted(_REQUEST_FIELDS))}"
+    for name in ("method", "uri"):
+        if not isinstance(request[name], str):
+            return f"request.{name}: not text"
+    if not isinstance(response, dict):
+        return "response: missing"
+    status = response.get("status")
+    if not isinstance(status, dict) or type(status.get("code")) is not int:
+        return "response.status.code: missing or not a number"
+    body = response.get("body")
+    if not isinstance(body, dict) or not isinstance(body.get("string"), str | bytes):
+        return "response.body.string: missing"
+    for part, headers in (("request", request["headers"]), ("response", response.get("headers"))):
+        if not isinstance(headers, dict):
+            return f"{part}.headers: not a mapping"
+    return None
 
 
 @contextmanager

@@ -67,9 +67,9 @@ BODY_FIELDS = frozenset(
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})
-_ID_FIELDS = {"tenantId": "0001", "principalId": "0002", "clientId": "0003", "objectId": "0004"}
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_PLACEHOLDER_PREFIX = "00000000-0000-0000-"
+ID_FIELDS = {"tenantId": "0001", "principalId": "0002", "clientId": "0003", "objectId": "0004"}
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+PLACEHOLDER_PREFIX = "00000000-0000-0000-"
 _OPERATION_IDENTIFIER_IDS = re.compile(r"(tenantId|objectId)=([0-9a-fA-F-]{36})")
 
 
@@ -86,19 +86,19 @@ class Scrubber:
 
     def _learn(self, value: str, kind: str | None) -> None:
         key = value.lower()
-        if key in self._ids or key.startswith(_PLACEHOLDER_PREFIX) or not _GUID.fullmatch(value):
+        if key in self._ids or key.startswith(PLACEHOLDER_PREFIX) or not GUID.fullmatch(value):
             return
         if kind is None:
             self._ids[key] = SUBSCRIPTION_PLACEHOLDER
             return
         n = self._counters[kind] = self._counters.get(kind, 0) + 1
-        self._ids[key] = f"{_PLACEHOLDER_PREFIX}{kind}-{n:012d}"
+        self._ids[key] = f"{PLACEHOLDER_PREFIX}{kind}-{n:012d}"
 
     def _learn_from_json(self, node: Any) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
-                if key in _ID_FIELDS and isinstance(value, str):
-                    self._learn(value, _ID_FIELDS[key])
+                if key in ID_FIELDS and isinstance(value, str):
+                    self._learn(value, ID_FIELDS[key])
                 else:
                     self._learn_from_json(value)
         elif isinstance(node, list):
@@ -109,7 +109,17 @@ class Scrubber:
         """``value`` with every known id replaced by its placeholder."""
         if not self._ids:
             return value
-        return _GUID.sub(lambda m: self._ids.get(m.group(0).lower(), m.group(0)), value)
+        return GUID.sub(lambda m: self._ids.get(m.group(0).lower(), m.group(0)), value)
+
+    def identities(self, value: str) -> str:
+        """``value`` with the tenant, principal, client and object ids learned so far replaced by their
+        placeholders, as in cassettes and evidence; subscription ids stay (reports name resources)."""
+
+        def swap(match: re.Match[str]) -> str:
+            placeholder = self._ids.get(match.group(0).lower(), SUBSCRIPTION_PLACEHOLDER)
+            return match.group(0) if placeholder == SUBSCRIPTION_PLACEHOLDER else placeholder
+
+        return GUID.sub(swap, value)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -182,7 +192,7 @@ class Scrubber:
             lower = name.lower()
             if lower == "x-ms-operation-identifier":
                 for kind, value in _OPERATION_IDENTIFIER_IDS.findall(" ".join(values)):
-                    self._learn(value, _ID_FIELDS[kind])
+                    self._learn(value, ID_FIELDS[kind])
             if lower not in RESPONSE_HEADERS:
                 continue
             if lower in ("location", "azure-asyncoperation"):

@@ -63,11 +63,14 @@ def write_summary(
     entries: list[ScenarioEntry],
     exitstatus: int,
     collection_errors: list[str] | None = None,
+    *,
+    interrupted: str | None = None,
 ) -> None:
     """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
 
     ``collection_errors`` names the test modules or features that could not be collected: their
-    scenarios are missing from ``scenarios``, so the run is not a complete account.
+    scenarios are missing from ``scenarios``, so the run is not a complete account. ``complete`` is
+    false when anything was not collected, did not run, or the run was ``interrupted`` (and why).
     """
     scenarios = [entry.to_json() for entry in entries]
     counts = {o.value: 0 for o in Outcome}
@@ -90,6 +93,8 @@ def write_summary(
         "started": _utc(run.started_at),
         "finished": _utc(datetime.now(UTC)),
         "pytest_exit_status": int(exitstatus),
+        "complete": not (collection_errors or interrupted or counts[Outcome.NOT_RUN.value]),
+        "interrupted": interrupted,
         "collection_errors": list(collection_errors or ()),
         "counts": counts,
         "waiver_notes": list(run.waiver_notes),

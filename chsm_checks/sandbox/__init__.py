@@ -10,7 +10,8 @@ the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`)
 ``SandboxSettings.profile`` picks the world seeded: the compliant one or one fault away from it
 (:mod:`.profiles`). ``fleet_clusters`` adds many more clusters in further subscriptions, some of them
 misconfigured (:mod:`.fleet`); ``latency_ms`` and ``read_budget_per_subscription`` imitate ARM's pace
-and read throttling (:mod:`.throttle`).
+and read throttling (:mod:`.throttle`). ``/_sandbox/arm-faults`` breaks chosen ARM answers for tests
+(:mod:`.arm_faults`).
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chsm_checks.sandbox.arm_faults import BROKEN_ANSWERS, ArmFaults, Injection, broken_answer, cluster_of
 from chsm_checks.sandbox.control import control_routes
+from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
     get_resource,
@@ -25,11 +27,12 @@ from chsm_checks.sandbox.resources import (
 from chsm_checks.sandbox.routing import ArmCall, ArmRoute, split_path
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.state import SandboxStore
-from chsm_checks.sandbox.throttle import REMAINING_READS, ReadThrottle
+from chsm_checks.sandbox.throttle import REMAINING_READS, ReadTake, ReadThrottle
 from chsm_checks.sandbox.wire import (
     JSON_MEDIA_TYPE,
     ArmFault,
     ArmReply,
+    JsonObject,
     arm_headers,
     render_json,
     require_api_version,
@@ -41,6 +44,7 @@ from chsm_checks.sandbox.world import (
     ROLE_ASSIGNMENT_TYPE,
     STORAGE_TYPE,
     SUBSCRIPTION_TYPE,
+    find_resource,
 )
 
 _GROUP = "subscriptions/{subscription}/resourceGroups/{group}/providers"
@@ -83,12 +87,13 @@ def create_app(state_dir: Path, settings: SandboxSettings | None = None, *, rese
     return app_for_store(SandboxStore(state_dir, settings, reset=reset))
 
 
-def app_for_store(store: SandboxStore) -> Starlette:
-    """The sandbox app over an open ``store``."""
+def app_for_store(store: SandboxStore, faults: ArmFaults | None = None) -> Starlette:
+    """The sandbox app over an open ``store``, with the fault rules ``faults`` (none by default)."""
+    faults = ArmFaults() if faults is None else faults
     return Starlette(
         routes=[
-            Mount("/_sandbox", routes=control_routes(store)),
-            Route("/{path:path}", ArmEndpoint(store, ReadThrottle())),
+            Mount("/_sandbox", routes=control_routes(store, faults)),
+            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults)),
         ]
     )
 
@@ -96,9 +101,10 @@ def app_for_store(store: SandboxStore) -> Starlette:
 class ArmEndpoint:
     """ASGI endpoint that answers every ARM path (any method) from the store."""
 
-    def __init__(self, store: SandboxStore, throttle: ReadThrottle) -> None:
+    def __init__(self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults) -> None:
         self._store = store
         self._throttle = throttle
+        self._faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
@@ -109,14 +115,21 @@ class ArmEndpoint:
         if latency_ms:
             # Asleep, not blocking: concurrent requests wait side by side, as they would on ARM.
             await asyncio.sleep(latency_ms / 1000)
+        path = request.url.path.rstrip("/") or "/"
+        injection = (
+            self._faults.take(request.method, path, request.headers.get("authorization"), time.time())
+            if self._faults.armed
+            else None
+        )
         response = self._respond(
             method=request.method,
-            path=request.url.path.rstrip("/") or "/",
+            path=path,
             query=dict(request.query_params),
             raw_query=request.url.query,
             body=body,
             base_url=str(request.base_url).rstrip("/"),
             arrived=arrived,
+            injection=injection,
         )
         await response(scope, receive, send)
 
@@ -130,35 +143,59 @@ class ArmEndpoint:
         body: bytes,
         base_url: str,
         arrived: float,
-    ) -> Response:
+        injection: Injection | None,
+    ) -> ASGIApp:
         """One ARM request in, one response out; the request counter and log advance either way."""
         now = time.time()
         # A GET changes only what is kept in memory (the request count and log, the read budget): it
-        # writes nothing to disk. Every other method may change the state.
-        opened = self._store.reading if method == "GET" else self._store.transaction
+        # writes nothing to disk. Every other method, and a fault that changes the world, may.
+        writes = method != "GET" or (injection is not None and injection.changes_state)
+        opened = self._store.transaction if writes else self._store.reading
         with opened(now) as state:
             number = self._store.next_request_number()
             settings = SandboxSettings.from_json(state["settings"])
             call = ArmCall(state, settings, {}, query, body, base_url, path, now)
-            take = self._throttle.take(method, path, settings)
-            if take is not None and take.retry_after is not None:
-                reply = take.refusal()
+            if injection is not None and injection.reply is not None:
+                reply, take = injection.reply, None  # answered at the door: the request is not served
             else:
-                try:
-                    reply = _dispatch(method, call)
-                except ArmFault as fault:
-                    reply = fault.reply()
+                reply, take = self._serve(method, call, injection)
             headers = {**arm_headers(state, number, write=method != "GET"), **reply.headers}
             if take is not None:
                 headers[REMAINING_READS] = str(take.remaining)
             content = None if reply.body is None else render_json(reply.body)
             retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
             self._store.log_request(
-                method, path, raw_query, reply.status, arrived=arrived, retry_after=retry_after
+                method,
+                path,
+                raw_query,
+                reply.status,
+                arrived=arrived,
+                retry_after=retry_after,
+                fault=None if injection is None else injection.effect,
             )
+        if injection is not None and injection.effect in BROKEN_ANSWERS:
+            return broken_answer(injection.effect, reply.status, headers, content)
         if content is None:
             return Response(status_code=reply.status, headers=headers)
         return Response(content, status_code=reply.status, headers=headers, media_type=JSON_MEDIA_TYPE)
+
+    def _serve(
+        self, method: str, call: ArmCall, injection: Injection | None
+    ) -> tuple[ArmReply, ReadTake | None]:
+        """Serve the request from the state, changed before or after by the fault that fired, if any."""
+        if injection is not None and injection.effect == "activate-cluster":
+            _activate(call.state, call.path)
+        take = self._throttle.take(method, call.path, call.settings)
+        if take is not None and take.retry_after is not None:
+            return take.refusal(), take
+        jobs_before = len(call.state["jobs"])
+        try:
+            reply = _dispatch(method, call)
+        except ArmFault as fault:
+            reply = fault.reply()
+        if injection is not None and injection.effect == "job-ends" and len(call.state["jobs"]) > jobs_before:
+            force_end(call.state["jobs"][-1], str(injection.rule.ends), injection.rule.error)
+        return reply, take
 
 
 def _dispatch(method: str, call: ArmCall) -> ArmReply:
@@ -175,3 +212,11 @@ def _dispatch(method: str, call: ArmCall) -> ArmReply:
     if path_known:
         raise ArmFault(405, "MethodNotAllowed", f"The sandbox does not serve {method} on '{call.path}'.")
     raise ArmFault(404, "NotFound", f"The sandbox serves no ARM path '{call.path}'.")
+
+
+def _activate(state: JsonObject, path: str) -> None:
+    """The cluster the path names reads ``Active`` from now on (the ``activate-cluster`` fault)."""
+    cluster_id = cluster_of(path)
+    cluster = None if cluster_id is None else find_resource(state, cluster_id)
+    if cluster is not None:
+        cluster["properties"]["activationState"] = "Active"

@@ -1,6 +1,8 @@
 """``/_sandbox/…``: endpoints for tests to read and steer the sandbox. They are not ARM and not logged.
 
 ``/_sandbox/fleet`` tells the truth about the fleet (:mod:`.fleet`): which cluster got which fault.
+``/_sandbox/arm-faults`` lists (GET), adds (POST) and clears (DELETE) the fault rules of
+:mod:`.arm_faults`.
 ``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
 """
 
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from chsm_checks.sandbox.arm_faults import ArmFaults
 from chsm_checks.sandbox.fleet import fleet_view
 from chsm_checks.sandbox.hsm_client import write_resource_cfg
 from chsm_checks.sandbox.hsm_control import hsm_routes
@@ -21,8 +24,8 @@ from chsm_checks.sandbox.wire import ArmFault, fault_response, json_response
 from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
 
 
-def control_routes(store: SandboxStore) -> list[BaseRoute]:
-    """Routes (to mount under ``/_sandbox``) bound to ``store``."""
+def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
+    """Routes (to mount under ``/_sandbox``) bound to ``store`` and the ARM fault rules ``faults``."""
 
     async def get_state(request: Request) -> Response:
         with store.reading() as state:
@@ -58,8 +61,19 @@ def control_routes(store: SandboxStore) -> list[BaseRoute]:
                     return json_response(200, cluster)
         return fault_response(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
 
+    async def arm_faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            faults.clear()
+        elif request.method == "POST":
+            try:
+                faults.add(json.loads(await request.body()))
+            except ValueError as exc:
+                return fault_response(ArmFault(400, "InvalidRequestContent", f"arm-faults: {exc}"))
+        return json_response(201 if request.method == "POST" else 200, faults.listing())
+
     return [
         Route("/state", get_state, methods=["GET"]),
+        Route("/arm-faults", arm_faults, methods=["GET", "POST", "DELETE"]),
         Route("/requests", get_requests, methods=["GET"]),
         Route("/fleet", get_fleet, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),

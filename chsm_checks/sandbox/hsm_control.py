@@ -13,10 +13,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from chsm_checks.sandbox.hsm_state import find_user, login, public_view
+from chsm_checks.sandbox.hsm_state import NO_FAULTS, find_user, login, public_view
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.wire import ArmFault, JsonObject, fault_response, json_response
 from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
+
+_OPTIONAL_TEXT = (str, type(None))
+# The faults a PATCH may set (any of them), with the JSON types each takes; see NO_FAULTS.
+FAULT_TYPES: dict[str, Any] = {
+    "hang_on": _OPTIONAL_TEXT,
+    "garbage_on": _OPTIONAL_TEXT,
+    "rbi_on": _OPTIONAL_TEXT,
+    "exit_at_start": _OPTIONAL_TEXT,
+    "daemon_down": bool,
+    "drop_node": (dict, type(None)),
+    "lock_after": (int, type(None)),
+}
+UTILITIES = ("azcloudhsm_mgmt_util", "azcloudhsm_util")
 
 
 def hsm_routes(store: SandboxStore) -> list[BaseRoute]:
@@ -85,11 +98,15 @@ def hsm_routes(store: SandboxStore) -> list[BaseRoute]:
 
     async def patch_faults(request: Request) -> Response:
         try:
-            body = await _body(request, {"hang_on": (str, type(None))}, required=True)
+            body = await _body(request, FAULT_TYPES, required=False)
             with store.transaction() as state:
-                faults: JsonObject = _hsm_by_name(state, request.path_params["name"])["faults"]
-                faults.update(body)
-                return json_response(200, faults)
+                hsm = _hsm_by_name(state, request.path_params["name"])
+                _check_faults(body, hsm)
+                hsm["faults"] = {**NO_FAULTS, **hsm["faults"], **body}
+                # What this request set, and any other switch still on (recorded by the scenarios
+                # that inject faults: the answer to setting one switch names only that one).
+                on = {k: v for k, v in hsm["faults"].items() if v != NO_FAULTS[k] or k in body}
+                return json_response(200, on)
         except ArmFault as fault:
             return fault_response(fault)
 
@@ -119,6 +136,34 @@ async def _body(request: Request, fields: dict[str, Any], *, required: bool) -> 
         if not isinstance(value, fields[name]) or (isinstance(value, bool) and fields[name] is int):
             raise ArmFault(400, "InvalidRequestContent", f"'{name}' has the wrong type.", target=name)
     return body
+
+
+def _check_faults(body: JsonObject, hsm: JsonObject) -> None:
+    """What the types alone do not say: a utility by name, a node of this cluster, a count >= 0."""
+    exit_at_start = body.get("exit_at_start")
+    if exit_at_start is not None and exit_at_start not in UTILITIES:
+        raise ArmFault(
+            400,
+            "InvalidRequestContent",
+            f"exit_at_start names one of {', '.join(UTILITIES)}.",
+            "exit_at_start",
+        )
+    lock_after = body.get("lock_after")
+    if isinstance(lock_after, bool) or (lock_after is not None and lock_after < 0):
+        raise ArmFault(400, "InvalidRequestContent", "lock_after must be a count >= 0.", "lock_after")
+    drop = body.get("drop_node")
+    if drop is not None:
+        node_ids = [node["node_id"] for node in hsm["nodes"]]
+        node_id, after = drop.get("node_id"), drop.get("after")
+        if set(drop) != {"node_id", "after"} or node_id not in node_ids or isinstance(node_id, bool):
+            raise ArmFault(
+                400,
+                "InvalidRequestContent",
+                f'drop_node is {{"node_id": one of {node_ids}, "after": a command}}.',
+                "drop_node",
+            )
+        if not isinstance(after, str) or not after:
+            raise ArmFault(400, "InvalidRequestContent", "drop_node.after names a command.", "drop_node")
 
 
 def _cluster_by_host(state: JsonObject, hostname: str) -> JsonObject:

@@ -14,6 +14,17 @@ from chsm_checks.sandbox.ids import sandbox_hex
 from chsm_checks.sandbox.wire import JsonObject
 
 MAX_LOGIN_FAILURES = 5
+# The faults tests inject into a cluster's utilities (README, "The HSM utilities"); none by default.
+# They live beside the cluster's users and keys, so a restore, which replaces those, keeps them.
+NO_FAULTS: JsonObject = {
+    "hang_on": None,  # a command the utilities never answer
+    "garbage_on": None,  # a command that prints garbage in place of its output
+    "rbi_on": None,  # a mgmt-util command that fails on the last server and asks Retry/rollBack/Ignore
+    "exit_at_start": None,  # a utility that exits (status 1) after its banner
+    "daemon_down": False,  # azcloudhsm_util cannot reach its client daemon
+    "drop_node": None,  # {"node_id": N, "after": command}: in each session, the node drops after it
+    "lock_after": None,  # failed logins that lock a user (None: MAX_LOGIN_FAILURES; 0: locked already)
+}
 # Restored keys get handles from here on; the seeded ones are far below, so old and new never collide.
 FIRST_RESTORED_HANDLE = 1048582
 
@@ -78,7 +89,7 @@ def seed_hsm_cluster(
         "nodes": nodes,
         "users": users,
         "keys": keys,
-        "faults": {"hang_on": None},
+        "faults": dict(NO_FAULTS),
         "next_handle": FIRST_RESTORED_HANDLE,
     }
 
@@ -155,7 +166,7 @@ def public_view(hsm: JsonObject) -> JsonObject:
         "nodes": copy.deepcopy(hsm["nodes"]),
         "users": [{k: v for k, v in user.items() if k != "password"} for user in hsm["users"]],
         "keys": copy.deepcopy(hsm["keys"]),
-        "faults": dict(hsm["faults"]),
+        "faults": {**NO_FAULTS, **copy.deepcopy(hsm["faults"])},
     }
 
 
@@ -170,14 +181,16 @@ def find_user(hsm: JsonObject, name: str) -> JsonObject | None:
 
 def login(hsm: JsonObject, role: str, name: str, password: str) -> tuple[LoginResult, int]:
     """Judge one login and count it: a wrong password adds a failure, a success clears them, and a
-    user with :data:`MAX_LOGIN_FAILURES` failures is locked whatever the password."""
+    user with :data:`MAX_LOGIN_FAILURES` failures (the ``lock_after`` fault's, if set) is locked
+    whatever the password."""
     user = find_user(hsm, name)
     if user is None:
         return "no-such-user", 0
     failures: int = user["failures"]
     if user["type"] not in ROLE_USER_TYPES.get(role.upper(), frozenset()):
         return "wrong-role", failures
-    if failures >= MAX_LOGIN_FAILURES:
+    lock_after = hsm["faults"].get("lock_after")
+    if failures >= (MAX_LOGIN_FAILURES if lock_after is None else lock_after):
         return "locked", failures
     if password != user["password"]:
         user["failures"] = failures + 1

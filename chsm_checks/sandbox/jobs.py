@@ -30,6 +30,7 @@ JobKind = Literal["backup", "restore"]
 EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 EPOCH_UNIX_US = int(EPOCH.timestamp()) * 1_000_000
 _UNIX_EPOCH_DOTNET_US = 62_135_596_800 * 1_000_000  # 0001-01-01 to 1970-01-01
+_CANCELLED = ("Cancelled", "Canceled")  # the service's spelling and ARM's
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,19 @@ def start_job(
 
 
 def job_is_done(job: JsonObject, now: float) -> bool:
-    """Whether the job's real-time duration has elapsed."""
-    return now - float(job["created_at"]) >= float(job["seconds"])
+    """Whether the job's real-time duration has elapsed (never, for a job forced never to end)."""
+    return job.get("forced_end") != "never" and now - float(job["created_at"]) >= float(job["seconds"])
+
+
+def force_end(job: JsonObject, ends: str, error: JsonObject | None) -> None:
+    """Make ``job`` end ``ends`` (``Failed``, ``Cancelled``, ``Canceled``) or ``never``, whatever the world
+    decided: a fault injected by a test. A job that does not succeed has no effects."""
+    job["forced_end"] = ends
+    job["error"] = None
+    if ends == "Failed":
+        job["error"] = error or _fault("InternalError", f"The {job['kind']} operation failed.")
+    if job["kind"] == "backup":
+        job["backup_id"] = None
 
 
 def find_job(state: JsonObject, job_id: str, kind: JobKind, cluster_id: str) -> JsonObject | None:
@@ -123,7 +135,7 @@ def complete_due_jobs(state: JsonObject, now: float) -> bool:
         if job["applied"] or not job_is_done(job, now):
             continue
         job["applied"] = applied = True
-        if job["validate"]:
+        if job["validate"] or job.get("forced_end") in _CANCELLED:
             continue
         if job["kind"] == "backup":
             if job["error"] is None:
@@ -148,6 +160,8 @@ def job_result(job: JsonObject) -> JsonObject:
     """The 200 body of a finished job, shaped as the live service shapes it."""
     error: JsonObject | None = job["error"]
     status = "Succeeded" if error is None else "Failed"
+    if job.get("forced_end") in _CANCELLED:
+        status = job["forced_end"]
     properties: JsonObject = {}
     if job["kind"] == "backup":
         if job["backup_id"] is not None:
@@ -167,6 +181,8 @@ def job_result(job: JsonObject) -> JsonObject:
 
 
 def _status_details(job: JsonObject) -> str:
+    if job.get("forced_end") in _CANCELLED:
+        return "Backup operation was cancelled."
     if job["error"] is not None:
         message: str = job["error"]["message"]
         return message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import signal
 import socket
 import threading
@@ -13,6 +14,8 @@ from pathlib import Path
 import uvicorn
 
 from chsm_checks.sandbox.app import app_for_store
+from chsm_checks.sandbox.arm_faults import ArmFaults
+from chsm_checks.sandbox.canaries import Canaries
 from chsm_checks.sandbox.hsm_client import write_client_files
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.state import SandboxStore
@@ -35,7 +38,8 @@ def serve(
     """
     family = _loopback_family(host)
     store = SandboxStore(state_dir, settings, reset=reset)
-    app = app_for_store(store)
+    faults = ArmFaults()
+    app = Canaries(app_for_store(store, faults), store)
     # Naming TCP lets asyncio set TCP_NODELAY on each connection; without it, the headers and body of
     # an answer, sent apart, wait ~40 ms on Nagle and delayed ACKs.
     with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
@@ -51,7 +55,7 @@ def serve(
         if ready is not None:
             ready(base_url)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-        with _quiet_exit_signals():
+        with _quiet_exit_signals(), faults.quiet_deliberate_resets(logging.getLogger("uvicorn.error")):
             server.run(sockets=[sock])
 
 

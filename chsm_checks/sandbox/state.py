@@ -130,14 +130,17 @@ class SandboxStore:
         *,
         arrived: float | None = None,
         retry_after: str | None = None,
+        fault: str | None = None,
     ) -> None:
         """Remember one ARM request: the status it got, when it arrived (epoch seconds, before any
-        added latency) and the ``Retry-After`` it was given, if any."""
+        added latency), the ``Retry-After`` it was given and the injected fault that fired, if any."""
         entry: JsonObject = {"method": method, "path": path, "query": query, "status": status}
         if arrived is not None:
             entry["at"] = arrived
         if retry_after is not None:
             entry["retry_after"] = retry_after
+        if fault is not None:
+            entry["fault"] = fault
         with self._lock:
             self._requests.append(entry)
 

@@ -28,6 +28,11 @@ class Console:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    def write_bytes(self, data: bytes) -> None:
+        """Print raw bytes (what a broken tool prints need not be text)."""
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
     def read_line(self) -> str:
         """The next line typed, without its line ending; :class:`EndOfInput` when stdin closes."""
         line = sys.stdin.readline()
@@ -88,10 +93,39 @@ def read_bootstrap_host(cfg_path: str) -> str | None:
     return hostname if isinstance(hostname, str) and hostname else None
 
 
-def hangs_on(view: JsonObject | None, command: str) -> bool:
-    """Whether the sandbox asks this command to hang (the fault names a command, any case)."""
-    hang_on = None if view is None else view["faults"].get("hang_on")
-    return isinstance(hang_on, str) and hang_on.lower() == command.lower()
+# What a utility prints under the garbage_on fault: terminal escapes, bytes that are not UTF-8, NUL,
+# BEL, and nothing any parser reads (nor any prompt or question the driver answers).
+GARBAGE = b"\x1b[1;31m\xde\xad\xbe\xef\x00\x07 %%% 0xq7 ::: ### \xc3\x28\x1b[0m\n~~ \xff\xfe ~~\n"
+
+
+def fault(view: JsonObject | None, name: str) -> Any:
+    """The value of one of the sandbox's faults for this cluster (``NO_FAULTS`` in hsm_state)."""
+    return None if view is None else view["faults"].get(name)
+
+
+def fault_on(view: JsonObject | None, name: str, command: str) -> bool:
+    """Whether the fault ``name`` (``hang_on``, ``garbage_on``, ``rbi_on``) names ``command``, any case."""
+    value = fault(view, name)
+    return isinstance(value, str) and value.lower() == command.lower()
+
+
+def dropped_after(view: JsonObject | None, command: str) -> int | None:
+    """The node the ``drop_node`` fault drops once ``command`` has run, if it names that command."""
+    drop = fault(view, "drop_node")
+    if isinstance(drop, dict) and str(drop.get("after", "")).lower() == command.lower():
+        node_id: int = drop["node_id"]
+        return node_id
+    return None
+
+
+def without(view: JsonObject | None, dropped: set[int]) -> JsonObject | None:
+    """``view`` with the nodes this session saw drop marked unreachable."""
+    if view is None or not dropped:
+        return view
+    nodes = [
+        {**node, "reachable": node["reachable"] and node["node_id"] not in dropped} for node in view["nodes"]
+    ]
+    return {**view, "nodes": nodes}
 
 
 def hang() -> NoReturn:

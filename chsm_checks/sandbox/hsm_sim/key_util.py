@@ -11,17 +11,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chsm_checks.sandbox.hsm_sim.console import (
+    GARBAGE,
     VERSION,
     Console,
     EndOfInput,
     Sandbox,
+    dropped_after,
+    fault,
+    fault_on,
     hang,
-    hangs_on,
     node_for_host,
     read_bootstrap_host,
+    without,
 )
 from chsm_checks.sandbox.wire import JsonObject
 
+UTILITY = "azcloudhsm_util"
 PROMPT = "Command: "
 BANNER = f"""Version info, Client Version: {VERSION}, SDK API Version: {VERSION}, SDK Package Version: 2.0.1.2
 
@@ -92,8 +97,10 @@ def run(sandbox_url: str, cfg_path: str) -> int:
     host = read_bootstrap_host(cfg_path)
     sandbox = Sandbox(sandbox_url, host or "")
     view = None if host is None else sandbox.view()
+    if fault(view, "exit_at_start") == UTILITY:
+        return 1
     bootstrap = node_for_host(view, host or "")
-    if bootstrap is None or not bootstrap["reachable"]:
+    if bootstrap is None or not bootstrap["reachable"] or fault(view, "daemon_down"):
         console.write(DAEMON_ERROR)
         return 1
     console.write(STARTED)
@@ -119,6 +126,7 @@ class KeyUtilSession:
         self.sandbox = sandbox
         self.user: str | None = None
         self.view: JsonObject = {}
+        self.dropped: set[int] = set()  # nodes that dropped during this session (drop_node fault)
 
     def handle(self, line: str) -> bool:
         """Run one command line; False when the tool should end."""
@@ -126,9 +134,12 @@ class KeyUtilSession:
         if not words:
             return True
         command, args = words[0], words[1:]
-        view = self.sandbox.view()
-        if hangs_on(view, command):
+        view = without(self.sandbox.view(), self.dropped)
+        if fault_on(view, "hang_on", command):
             hang()
+        if fault_on(view, "garbage_on", command):
+            self.console.write_bytes(GARBAGE)
+            return True
         self.view = view or {"nodes": [], "users": [], "keys": [], "faults": {}}
         commands: dict[str, Callable[[dict[str, str]], None]] = {
             "loginHSM": self._login,
@@ -146,6 +157,8 @@ class KeyUtilSession:
             commands[command](_options(args))
         except UsageError:
             self.console.write(f"Syntax: {SYNTAX.get(command, command)}\n")
+        if (node_id := dropped_after(view, command)) is not None:
+            self.dropped.add(node_id)
         return True
 
     def _write_status(self, operation: str, status: Status, *, indent: str = "        ") -> None:

@@ -6,19 +6,26 @@ re-reads the cluster from the sandbox, so a node made unreachable between comman
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from chsm_checks.sandbox.hsm_sim.console import (
+    GARBAGE,
     PORT,
     VERSION,
     Console,
     EndOfInput,
     Sandbox,
+    dropped_after,
+    fault,
+    fault_on,
     hang,
-    hangs_on,
     node_for_host,
     read_bootstrap_host,
+    without,
 )
 from chsm_checks.sandbox.wire import JsonObject
 
+UTILITY = "azcloudhsm_mgmt_util"
 PROMPT = "cloudmgmt>"
 BANNER = f"""Liquidsec MGMT Util Version            :       {VERSION}
 SDK API Version                        :       {VERSION}
@@ -44,6 +51,9 @@ LOGIN_ERRORS = {
     "no-such-user": "RET_USER_NOT_INITIALIZED",
     "wrong-role": "RET_INVALID_USER_TYPE",
 }
+# What a server answers a command under the rbi_on fault (not a login failure: nothing is counted).
+SERVER_FAILURE = "RET_HSM_COMM_FAILURE"
+RBI_QUESTION = "Retry/rollBack/Ignore?(R/B/I):"
 NOT_CONNECTED = "Server {server} is not connected"
 USERS_HEADER = (
     "    User Id             User Type       User Name            MofnPubKey    LoginFailureCnt         2FA\n"
@@ -59,6 +69,8 @@ def run(sandbox_url: str, cfg_path: str) -> int:
         console.write(f"Could not read a server hostname from {cfg_path}\n")
     sandbox = Sandbox(sandbox_url, host or "")
     view = None if host is None else sandbox.view()
+    if fault(view, "exit_at_start") == UTILITY:
+        return 1
     bootstrap = node_for_host(view, host or "")
     if view is None or bootstrap is None or not bootstrap["reachable"]:
         shown = host or "<none>"
@@ -101,6 +113,8 @@ class MgmtSession:
         self.console = console
         self.sandbox = sandbox
         self.scope: int | None = None
+        self.dropped: set[int] = set()  # nodes that dropped during this session (drop_node fault)
+        self.failing: JsonObject | None = None  # the server failing this command (rbi_on fault)
 
     def prompt(self) -> str:
         """``cloudmgmt>``, or ``server0>`` inside ``server 0``."""
@@ -112,11 +126,18 @@ class MgmtSession:
         if not words:
             return True
         command, args = words[0], words[1:]
-        view = self.sandbox.view()
-        if hangs_on(view, command):
+        view = without(self.sandbox.view(), self.dropped)
+        if fault_on(view, "hang_on", command):
             hang()
+        if fault_on(view, "garbage_on", command):
+            self.console.write_bytes(GARBAGE)
+            return True
         nodes: list[JsonObject] = [] if view is None else view["nodes"]
         servers = [n for n in nodes if n["reachable"] and self.scope in (None, n["server"])]
+        # Under the rbi_on fault the command fails on the last server it reaches.
+        self.failing = servers[-1] if servers and fault_on(view, "rbi_on", command) else None
+        if (node_id := dropped_after(view, command)) is not None:
+            self.dropped.add(node_id)  # seen from the next command on
         name = command.lower()
         if name == "quit" or (name == "exit" and self.scope is None):
             self.console.write("disconnecting from servers, please wait...\n")
@@ -130,7 +151,7 @@ class MgmtSession:
         elif name == "loginhsm":
             self._login(args, servers)
         elif name == "logouthsm":
-            for node in servers:
+            for node in self._answering("logoutHSM", servers):
                 self.console.write(f"logoutHSM success{self._on(node)}\n")
         elif name == "listusers":
             self._list_users(view, servers)
@@ -173,24 +194,50 @@ class MgmtSession:
         role, user, password = args
         for node in servers:
             while True:
-                result = self.sandbox.login(role, user, password)
-                if result == "success":
-                    self.console.write(f"loginHSM success{self._on(node)}\n")
-                    break
-                self.console.write(f"loginHSM failed: {LOGIN_ERRORS.get(result, result)}\n")
-                if self.scope is not None:
-                    return
-                self.console.write(f"loginHSM failed{self._on(node)}\n")
-                answer = self.console.ask("Retry/rollBack/Ignore?(R/B/I):", "RBI")
+                if node is self.failing:
+                    reason = SERVER_FAILURE
+                else:
+                    result = self.sandbox.login(role, user, password)
+                    if result == "success":
+                        self.console.write(f"loginHSM success{self._on(node)}\n")
+                        break
+                    reason = LOGIN_ERRORS.get(result, result)
+                answer = self._server_failed("loginHSM", reason, node)
                 if answer == "B":
-                    self.console.write("Rolling back loginHSM on the servers that succeeded\n")
                     return
                 if answer == "I":
                     break
 
+    def _answering(self, command: str, servers: list[JsonObject]) -> Iterator[JsonObject]:
+        """The servers that answer ``command``, in order. The failing one (rbi_on) asks
+        Retry/rollBack/Ignore: ``R`` fails again, ``I`` goes on without it, ``B`` stops here."""
+        for node in servers:
+            if node is not self.failing:
+                yield node
+                continue
+            answer = "R"
+            while answer == "R":
+                answer = self._server_failed(command, SERVER_FAILURE, node)
+            if answer == "B":
+                return
+
+    def _server_failed(self, command: str, reason: str, node: JsonObject) -> str:
+        """Say that ``node`` failed ``command`` and ask what to do: ``R``, ``B`` or ``I``.
+
+        Inside a server scope there is nothing to roll back or go on to: no question, ``B``.
+        """
+        self.console.write(f"{command} failed: {reason}\n")
+        if self.scope is not None:
+            return "B"
+        self.console.write(f"{command} failed{self._on(node)}\n")
+        answer = self.console.ask(RBI_QUESTION, "RBI")
+        if answer == "B":
+            self.console.write(f"Rolling back {command} on the servers that succeeded\n")
+        return answer
+
     def _list_users(self, view: JsonObject | None, servers: list[JsonObject]) -> None:
         users: list[JsonObject] = [] if view is None else view["users"]
-        for node in servers:
+        for node in self._answering("listUsers", servers):
             if self.scope is None:
                 self.console.write(f"Users on server {node['server']}({node['ip']}):\n")
             self.console.write(f"Number of users found:{len(users)}\n\n")
