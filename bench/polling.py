@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import httpx
 from measure import REPO, cached_bytecode, machine, ms, rotations, table, write_section
+from measure import sandbox as shared_sandbox
 
 from chsm_checks.arm import ArmClient, OperationResult, PollPolicy
 from chsm_checks.arm.clouds import sandbox_cloud
@@ -149,31 +149,10 @@ class Operation:
 
 @contextmanager
 def sandbox(state_dir: Path, options: tuple[str, ...], env: dict[str, str]) -> Iterator[str]:
-    """``chsm-checks sandbox serve`` on a free loopback port; its base URL; stopped afterwards."""
-    log = state_dir.with_suffix(".stderr")
-    argv = [
-        *(sys.executable, "-m", "chsm_checks", "sandbox", "serve", "--state", str(state_dir)),
-        *("--reset", "--port", "0", *options),
-        *("--backup-seconds", str(BACKUP_SECONDS), "--restore-seconds", str(RESTORE_SECONDS)),
-    ]
-    with (
-        log.open("w", encoding="utf-8") as stderr,
-        subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True) as proc,
-    ):
-        try:
-            assert proc.stdout is not None
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://127.0.0.1:"):
-                proc.kill()
-                proc.wait()
-                raise SystemExit(f"polling: the sandbox did not start:\n{log.read_text(encoding='utf-8')}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    """The shared sandbox launcher with this benchmark's job durations; its base URL."""
+    durations = ("--backup-seconds", str(BACKUP_SECONDS), "--restore-seconds", str(RESTORE_SECONDS))
+    with shared_sandbox(state_dir, (*options, *durations), env, who="polling") as started:
+        yield started.url
 
 
 def backup_then_restore(url: str, target: Target) -> list[Operation]:
