@@ -77,6 +77,7 @@ class FleetRun:
         self._futures: dict[str, Future[MemberResult]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._started = self._last_done = 0.0
+        self._final: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -87,10 +88,16 @@ class FleetRun:
         return self._audit
 
     def close(self) -> None:
+        """Stop the readers, close the client, and let go of what was read (its evidence is written):
+        the reports are built next, in the same process, and a large fleet's snapshots would stay."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._audit is not None:
             self._audit.client.close()
+        self._final = self.summary()
+        self.cache = RecordingCache(self.capture)
+        self._audit = None
+        self._futures.clear()
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -167,6 +174,8 @@ class FleetRun:
 
     def summary(self) -> dict[str, Any]:
         """What the audit did in this process, for summary.json: clusters, requests, reads, time."""
+        if self._final is not None:
+            return self._final
         audit = self._audit
         pacer = audit.client.pacer if audit is not None else None
         return {

@@ -50,7 +50,8 @@ def build_reports(
     _, page = write_matrix(run_dir)
     notes.append(f"configuration matrix: {page}")
     document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
-    problems = validate(json.loads(document_path.read_text(encoding="utf-8")), oscal_version)
+    # What was written is what is validated: read back from disk.
+    problems = validate(json.loads(document_path.read_bytes()), oscal_version)
     if problems:
         raise CouldNotEvaluate(
             f"{document_path} does not validate against OSCAL {oscal_version}: {problems[0]}"

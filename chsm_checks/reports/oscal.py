@@ -126,10 +126,14 @@ def write_assessment_results(
     document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
     path = run_dir / DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Indented for a reader up to a few hundred scenarios; a fleet's document (tens of megabytes)
-    # is written compact: indenting it would take seconds and double its size for no reader.
-    indent = 2 if len(summary.get("scenarios", ())) <= LARGE_RUN_SCENARIOS else None
-    path.write_text(json.dumps(document, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Indented for a reader up to a few hundred scenarios. A fleet's document (tens of megabytes) is
+    # written compact and ASCII-only (\u escapes): indenting would take seconds and double its size,
+    # and one non-ASCII character would make Python hold its text at two or four bytes a character
+    # when it is read back to be validated.
+    large = len(summary.get("scenarios", ())) > LARGE_RUN_SCENARIOS
+    with path.open("w", encoding="utf-8") as out:  # streamed: no copy of the whole text in memory
+        json.dump(document, out, indent=None if large else 2, ensure_ascii=large)
+        out.write("\n")
     return path
 
 
