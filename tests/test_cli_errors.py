@@ -98,3 +98,22 @@ def test_an_unknown_step_is_an_error_not_a_skip(tmp_path: Path) -> None:
 
     assert result.returncode == 3
     assert "StepDefinitionNotFoundError" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--mode", "live", "-n", "2"),
+            "--workers: a live or recorded backup/restore run is one ordered story",
+        ),
+        (("-n", "many"), "--workers: 'many' is not a number of workers or 'auto'"),
+    ],
+)
+def test_workers_are_refused_where_they_cannot_serve(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli("run", "--target", "targets/sandbox.toml", "--reports", str(tmp_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
