@@ -316,9 +316,13 @@ def _command_run(args: argparse.Namespace) -> int:
     with _sigterm_interrupts():
         status = pytest.main(pytest_args + list(args.pytest_args))
     summary_path = run_dir / "summary.json"
-    if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+    from .evidence.bundle import REFUSAL
+
+    refusal = run_dir / REFUSAL  # a distributed run's workers refused to start, and say why here
+    if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED) or refusal.is_file():
+        problem = refusal.read_text(encoding="utf-8") if refusal.is_file() else None
         shutil.rmtree(run_dir)  # nothing ran: no run directory, and reports/latest stays where it was
-        return EXIT_USAGE
+        return _fail(problem) if problem else EXIT_USAGE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
     if (summary and summary.get("collection_errors")) or (
         status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"])

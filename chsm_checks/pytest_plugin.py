@@ -19,7 +19,7 @@ from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError, CouldNotEvaluate
-from .evidence.bundle import PLAN
+from .evidence.bundle import PLAN, REFUSAL
 from .evidence.store import ScenarioEvidence
 from .fleet.audit import MemberScope
 from .fleet.run import FleetUnavailable
@@ -99,9 +99,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if ("fleet" in info.tags) != run.is_fleet:
             kind = "a fleet target" if run.is_fleet else "a backup/restore target"
-            raise pytest.UsageError(
+            return _refuse(
+                config,
+                items,
                 f"{run.target.path}: {kind} cannot run {info.feature_file}; "
-                "chsm-checks run picks the features that fit the target"
+                "chsm-checks run picks the features that fit the target",
             )
         item.stash[SCENARIO_KEY] = info
         _label_for_allure(item, info, run)
@@ -111,14 +113,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             recordings += wanted
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise pytest.UsageError(f"{missing[0]}: recording not found{more}; record it with --mode record")
+        return _refuse(
+            config, items, f"{missing[0]}: recording not found{more}; record it with --mode record"
+        )
     try:
         check_recordings(recordings)  # a damaged recording stops the run before it starts
     except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        return _refuse(config, items, str(exc))
     if run.is_fleet:
         _plan_fleet(run, items, workers)
     _write_plan(config, items)
+
+
+def _refuse(config: pytest.Config, items: list[pytest.Item], problem: str) -> None:
+    """Stop the run before any test, with one line. In a pytest-xdist worker a usage error would end
+    the worker and bury the line under xdist's internal error: there the first worker writes it where
+    ``chsm-checks run`` reads it, and every worker runs nothing."""
+    out = config.getoption("--chsm-reports")
+    if not hasattr(config, "workerinput") or out is None:
+        raise pytest.UsageError(problem)
+    path = Path(out) / REFUSAL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(problem)
+    except FileExistsError:
+        pass
+    items.clear()
 
 
 def _fleet_scope(item: pytest.Item) -> MemberScope | None:

@@ -190,6 +190,27 @@ def test_a_damaged_cassette(
     _assert_refused(result, victim, problem, reports, earlier)
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        pytest.param(None, "recording not found", id="missing"),
+        pytest.param(_cut_short, "the cassette is cut short", id="truncated"),
+    ],
+)
+def test_a_damaged_or_missing_recording_under_workers_is_the_same_one_line(
+    reports: Path, earlier: Earlier, recordings: Path, edit: Any, problem: str
+) -> None:
+    victim = recordings / CASSETTE
+    if edit is None:
+        victim.unlink()
+    else:
+        victim.write_text(edit(victim.read_text()))
+
+    result = _run(reports, "--cassettes", str(recordings), "-n", "2")
+
+    _assert_refused(result, victim, problem, reports, earlier)
+
+
 @pytest.fixture
 def marker(tmp_path: Path) -> Path:
     """A path that a constructed object would create."""

@@ -41,6 +41,7 @@ SIGNATURE = "MANIFEST.sha256.sig"
 PUBLIC_KEY = "MANIFEST.sha256.pub.pem"
 SIGNER = "SIGNER.json"
 SUMMARY = "summary.json"
+REFUSAL = ".refused"  # why a distributed run refused to start (chsm-checks run prints it)
 PLAN = ".planned-scenarios.json"  # written before a run starts, removed once summary.json is complete
 SEAL_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
 GENERATED = "generated for this run"
