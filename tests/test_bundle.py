@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +29,7 @@ from chsm_checks.evidence.bundle import (
     verify,
     write_manifest,
 )
+from tests.support.opened import opened
 from tests.support.processes import CliResult, run_cli
 
 KEY_ENV = "CHSM_TEST_SIGNING_KEY"
@@ -335,26 +332,6 @@ def test_a_signer_file_naming_another_key_is_a_problem(bundle: Path) -> None:
 
 # --- hostile bundles -------------------------------------------------------------------------
 
-_OPENED: list[list[str]] = []
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _OPENED and event in ("open", "os.scandir", "os.listdir") and args and args[0] is not None:
-        _OPENED[-1].append(os.fsdecode(args[0]) if not isinstance(args[0], int) else "")
-
-
-sys.addaudithook(_audit)
-
-
-@contextmanager
-def _opened() -> Iterator[list[str]]:
-    """Every path this process opens or lists meanwhile (an audit hook cannot be removed, only idled)."""
-    _OPENED.append([])
-    try:
-        yield _OPENED[-1]
-    finally:
-        _OPENED.pop()
-
 
 def _sign_manifest(bundle: Path, lines: list[str]) -> None:
     """A manifest that holds a signature, so that only the checks of its lines can catch it."""
@@ -393,13 +370,13 @@ def test_a_hostile_manifest_line_is_a_problem_and_nothing_outside_is_read(
     lines.append(line.format(digest=digest, outside=outside))
     _sign_manifest(bundle, lines)
 
-    with _opened() as opened:
+    with opened() as paths:
         checked = verify(bundle)
 
     assert checked.signature_ok
     assert not checked.ok
     assert expected.format(n=len(lines), outside=outside) in "\n".join(checked.problems)
-    assert not [p for p in opened if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
+    assert not [p for p in paths if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
 
 
 def test_a_symbolic_link_in_the_tree_is_a_problem_and_not_followed(bundle: Path, tmp_path: Path) -> None:
@@ -409,14 +386,14 @@ def test_a_symbolic_link_in_the_tree_is_a_problem_and_not_followed(bundle: Path,
     (bundle / "evidence" / "escape").symlink_to(outside, target_is_directory=True)
     (bundle / "linked.json").symlink_to(outside / "secret.txt")
 
-    with _opened() as opened:
+    with opened() as paths:
         checked = verify(bundle)
 
     assert not checked.ok
     assert "evidence/escape: a symbolic link; a bundle holds regular files only" in checked.problems
     assert "linked.json: a symbolic link; a bundle holds regular files only" in checked.problems
     assert checked.extra == []
-    assert not [p for p in opened if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
+    assert not [p for p in paths if p and not Path(p).resolve().is_relative_to(bundle.resolve())]
 
 
 def test_a_bundle_reached_through_a_link_verifies(runs: Runs) -> None:

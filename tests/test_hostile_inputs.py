@@ -11,9 +11,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from chsm_checks import cli
 from chsm_checks.errors import ConfigError
 from chsm_checks.evidence.bundle import MANIFEST, PUBLIC_KEY, SIGNATURE, verify
 from chsm_checks.recording import Scrubber, cassettes, read_provenance, replaying
+from tests.support.opened import opened
 from tests.support.processes import ROOT, CliResult, project_copy, run_cli, summary
 
 REFERENCE = (ROOT / "targets" / "reference.toml").read_text()
@@ -410,31 +408,6 @@ def test_an_unknown_step_is_an_error_naming_the_step_and_its_file(
 
 # --- evidence bundles --------------------------------------------------------------------------
 
-_OPENED: list[list[str]] = []
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if (
-        _OPENED
-        and event in ("open", "os.scandir", "os.listdir")
-        and args
-        and isinstance(args[0], str | bytes)
-    ):
-        _OPENED[-1].append(os.fsdecode(args[0]))
-
-
-sys.addaudithook(_audit)
-
-
-@contextmanager
-def _opened() -> Iterator[list[str]]:
-    """Every path this process opens or lists meanwhile."""
-    _OPENED.append([])
-    try:
-        yield _OPENED[-1]
-    finally:
-        _OPENED.pop()
-
 
 def _public_pem(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(
@@ -507,8 +480,8 @@ def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     return code, captured.out, captured.err
 
 
-def _nothing_outside_was_read(opened: list[str], outside: Path, *outputs: str) -> None:
-    assert not [p for p in opened if Path(p).resolve().is_relative_to(outside.resolve())]
+def _nothing_outside_was_read(paths: list[str], outside: Path, *outputs: str) -> None:
+    assert not [p for p in paths if Path(p).resolve().is_relative_to(outside.resolve())]
     assert not [o for o in outputs if SECRET in o]
 
 
@@ -518,13 +491,13 @@ def test_verify_names_a_hostile_bundle_and_reads_nothing_outside_it(
 ) -> None:
     problem = damage(hostile, outside)
 
-    with _opened() as opened:
+    with opened() as paths:
         code, out, err = _main(capsys, "verify", str(hostile))
 
     assert code == 1, out + err
     assert [line for line in out.splitlines() if line.startswith("problem: ") and problem in line], out
     assert out.splitlines()[-1].startswith(f"{hostile}: does not verify")
-    _nothing_outside_was_read(opened, outside, out, err)
+    _nothing_outside_was_read(paths, outside, out, err)
 
 
 @pytest.mark.parametrize("damage", HOSTILE_BUNDLES)
@@ -534,7 +507,7 @@ def test_report_refuses_a_hostile_bundle_and_reads_nothing_outside_it(
     problem = damage(hostile, outside)
     before = _files(hostile)
 
-    with _opened() as opened:
+    with opened() as paths:
         code, out, err = _main(capsys, "report", str(hostile))
 
     assert code != 0
@@ -546,7 +519,7 @@ def test_report_refuses_a_hostile_bundle_and_reads_nothing_outside_it(
     else:
         assert "does not verify" in lines[0]
     assert _files(hostile) == before  # nothing rebuilt, nothing sealed
-    _nothing_outside_was_read(opened, outside, out, err)
+    _nothing_outside_was_read(paths, outside, out, err)
 
 
 @pytest.mark.parametrize("damage", HOSTILE_BUNDLES)
@@ -561,7 +534,7 @@ def test_merge_refuses_a_hostile_bundle_and_reads_nothing_outside_it(
     damage(hostile, outside)
     out_dir = tmp_path / "merged"
 
-    with _opened() as opened:
+    with opened() as paths:
         code, out, err = _main(
             capsys, "merge", str(earlier.reports / earlier.run_name), str(hostile), "--out", str(out_dir)
         )
@@ -571,7 +544,7 @@ def test_merge_refuses_a_hostile_bundle_and_reads_nothing_outside_it(
     assert len(lines) == 1, err
     assert lines[0].startswith(f"chsm-checks: {hostile}: does not verify")
     assert not out_dir.exists()
-    _nothing_outside_was_read(opened, outside, out, err)
+    _nothing_outside_was_read(paths, outside, out, err)
 
 
 def test_a_refused_recording_names_its_field_in_one_line(tmp_path: Path) -> None:
