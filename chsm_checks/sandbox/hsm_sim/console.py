@@ -134,6 +134,21 @@ def hang() -> NoReturn:
         time.sleep(3600)
 
 
+def faulted_view(
+    console: Console, sandbox: Sandbox, dropped: set[int], command: str
+) -> tuple[bool, JsonObject | None]:
+    """The cluster as ``command`` sees it (nodes this session saw drop marked unreachable), after the
+    command-wide faults: ``hang_on`` never returns; ``garbage_on`` prints garbage, and the first
+    value says the command was answered so."""
+    view = without(sandbox.view(), dropped)
+    if fault_on(view, "hang_on", command):
+        hang()
+    if fault_on(view, "garbage_on", command):
+        console.write_bytes(GARBAGE)
+        return True, view
+    return False, view
+
+
 def node_for_host(view: JsonObject | None, hostname: str) -> JsonObject | None:
     """The node of ``view`` whose host name is ``hostname``."""
     if view is None:

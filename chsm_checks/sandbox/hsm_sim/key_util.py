@@ -11,18 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chsm_checks.sandbox.hsm_sim.console import (
-    GARBAGE,
     VERSION,
     Console,
     EndOfInput,
     Sandbox,
     dropped_after,
     fault,
-    fault_on,
-    hang,
+    faulted_view,
     node_for_host,
     read_bootstrap_host,
-    without,
 )
 from chsm_checks.sandbox.wire import JsonObject
 
@@ -134,11 +131,8 @@ class KeyUtilSession:
         if not words:
             return True
         command, args = words[0], words[1:]
-        view = without(self.sandbox.view(), self.dropped)
-        if fault_on(view, "hang_on", command):
-            hang()
-        if fault_on(view, "garbage_on", command):
-            self.console.write_bytes(GARBAGE)
+        answered, view = faulted_view(self.console, self.sandbox, self.dropped, command)
+        if answered:
             return True
         self.view = view or {"nodes": [], "users": [], "keys": [], "faults": {}}
         commands: dict[str, Callable[[dict[str, str]], None]] = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from chsm_checks.sandbox.hsm_sim.console import (
-    GARBAGE,
     PORT,
     VERSION,
     Console,
@@ -18,10 +17,9 @@ from chsm_checks.sandbox.hsm_sim.console import (
     dropped_after,
     fault,
     fault_on,
-    hang,
+    faulted_view,
     node_for_host,
     read_bootstrap_host,
-    without,
 )
 from chsm_checks.sandbox.wire import JsonObject
 
@@ -126,11 +124,8 @@ class MgmtSession:
         if not words:
             return True
         command, args = words[0], words[1:]
-        view = without(self.sandbox.view(), self.dropped)
-        if fault_on(view, "hang_on", command):
-            hang()
-        if fault_on(view, "garbage_on", command):
-            self.console.write_bytes(GARBAGE)
+        answered, view = faulted_view(self.console, self.sandbox, self.dropped, command)
+        if answered:
             return True
         nodes: list[JsonObject] = [] if view is None else view["nodes"]
         servers = [n for n in nodes if n["reachable"] and self.scope in (None, n["server"])]
