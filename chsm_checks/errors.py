@@ -20,6 +20,15 @@ class CouldNotEvaluate(ChsmError):
     """Something needed for a verdict could not be read. The outcome is *error*, never a pass."""
 
 
+class ExpectationNotMet(ChsmError):
+    """What a scenario states does not hold: a *finding* (``failed``).
+
+    Raised only by the judgements in ``chsm_checks.expect``. It is the one exception that makes a
+    finding: any other (an ``assert`` in library code included) means the scenario could not be
+    evaluated, and ends it as an *error*.
+    """
+
+
 class ReplayMissError(CouldNotEvaluate):
     """Replay met a request that the cassette does not hold."""
 
@@ -38,6 +47,7 @@ __all__ = [
     "ChsmError",
     "ConfigError",
     "CouldNotEvaluate",
+    "ExpectationNotMet",
     "OperationTimeout",
     "ReplayMissError",
 ]

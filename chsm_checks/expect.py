@@ -1,7 +1,9 @@
-"""What the Then steps assert, as sentences a reviewer can read in a report.
+"""What the Then steps judge, as sentences a reviewer can read in a report.
 
-A failed expectation raises ``AssertionError`` (a finding). A refusal because mutations are not
-allowed makes the scenario not applicable, with the reason: the rule held, nothing was checked.
+A failed expectation raises ``ExpectationNotMet``: a finding. It is the only way a scenario fails;
+anything else that goes wrong (an ``assert`` in library code included) is an error. A refusal
+because mutations are not allowed makes the scenario not applicable, with the reason: the rule
+held, nothing was checked.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from .arm.client import ArmClient
 from .arm.lro import OperationResult
 from .arm.snapshots import ClusterSnapshot
 from .checks.model import Finding, Status
-from .errors import CouldNotEvaluate
+from .errors import CouldNotEvaluate, ExpectationNotMet
 from .guard import Refusal, RefusalReason
 from .hsm.drill import UserView
 from .hsm.errors import HsmSessionError
@@ -25,100 +27,142 @@ BACKUP_ID = re.compile(
 )
 
 
+def unmet(message: str) -> ExpectationNotMet:
+    """The finding that an expectation does not hold, to raise."""
+    return ExpectationNotMet(message)
+
+
+def holds(condition: bool, message: str) -> None:
+    """Raise the finding ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise unmet(message)
+
+
 def operation_sent(outcome: OperationResult | Refusal) -> OperationResult:
     """The operation's result; a refusal here means the scenario could not do what it states."""
     if isinstance(outcome, Refusal):
         if outcome.reason is RefusalReason.MUTATIONS_NOT_ALLOWED:
             not_applicable(outcome.message)
-        raise AssertionError(f"the {outcome.operation} was refused: {outcome.message}")
+        raise unmet(f"the {outcome.operation} was refused: {outcome.message}")
     return outcome
 
 
-def ends_with_status(outcome: OperationResult | Refusal, status: str) -> OperationResult:
+def ends_with_status(
+    outcome: OperationResult | Refusal, status: str, operation: str | None = None
+) -> OperationResult:
+    """The operation (``operation``, when the step names it) ended with ``status``."""
     result = operation_sent(outcome)
+    if operation is not None and result.operation != operation:
+        raise unmet(f"the step judges a {operation}, but the outcome is of a {result.operation}")
     why = f" ({result.error.code}: {result.error.message})" if result.error else ""
-    assert result.status == status, f"the {result.operation} ended {result.status!r}, not {status!r}{why}"
+    if result.status != status:
+        raise unmet(f"the {result.operation} ended {result.status!r}, not {status!r}{why}")
     return result
 
 
 def did_not_succeed(outcome: OperationResult | Refusal) -> OperationResult:
     result = operation_sent(outcome)
-    assert not result.succeeded, f"the {result.operation} succeeded but the service should have refused it"
+    if result.succeeded:
+        raise unmet(f"the {result.operation} succeeded but the service should have refused it")
     return result
 
 
 def has_backup_id(result: OperationResult) -> str:
     backup_id = result.backup_id
-    assert backup_id is not None, "the backup result carries no backupId"
-    assert BACKUP_ID.match(backup_id), f"backupId {backup_id!r} is not of the form cloudhsm-<uuid>-<digits>"
+    if backup_id is None:
+        raise unmet("the backup result carries no backupId")
+    if not BACKUP_ID.match(backup_id):
+        raise unmet(f"backupId {backup_id!r} is not of the form cloudhsm-<uuid>-<digits>")
     return backup_id
 
 
 def has_error_code(result: OperationResult) -> str:
     code = result.error.code if result.error is not None else ""
-    assert code, f"the {result.operation} ended {result.status!r} without an error code from the service"
+    if not code:
+        raise unmet(f"the {result.operation} ended {result.status!r} without an error code from the service")
     return code
 
 
 def activation_is(cluster: ClusterSnapshot, expected: str) -> None:
-    assert cluster.activation_state == expected, (
-        f"cluster {cluster.name} reads activationState {cluster.activation_state!r}, not {expected!r}"
-    )
+    if cluster.activation_state != expected:
+        raise unmet(
+            f"cluster {cluster.name} reads activationState {cluster.activation_state!r}, not {expected!r}"
+        )
 
 
-def refused_as(outcome: OperationResult | Refusal, reason: str) -> Refusal:
-    assert isinstance(outcome, Refusal), (
-        f"the {outcome.operation} was sent and ended {outcome.status!r}; it should have been refused"
-    )
-    assert outcome.reason.value == reason, f"refused as {outcome.reason.value!r}, not {reason!r}"
+def refused_as(outcome: OperationResult | Refusal, reason: str, operation: str | None = None) -> Refusal:
+    """The request (``operation``, when the step names it) was refused for ``reason``."""
+    if not isinstance(outcome, Refusal):
+        raise unmet(
+            f"the {outcome.operation} was sent and ended {outcome.status!r}; it should have been refused"
+        )
+    if outcome.reason.value != reason:
+        raise unmet(f"refused as {outcome.reason.value!r}, not {reason!r}")
+    if operation is not None and outcome.operation != operation:
+        raise unmet(f"the {outcome.operation} was refused, not a {operation}")
     return outcome
 
 
 def nothing_sent(arm: ArmClient) -> None:
-    assert not arm.exchanges, "requests were sent: " + ", ".join(
-        f"{e.method} {e.url.split('?')[0]}" for e in arm.exchanges
-    )
+    if arm.exchanges:
+        raise unmet(
+            "requests were sent: " + ", ".join(f"{e.method} {e.url.split('?')[0]}" for e in arm.exchanges)
+        )
 
 
 def no_request(arm: ArmClient, method: str, path_fragment: str) -> None:
     count = arm.count(method, path_fragment)
-    assert count == 0, f"{count} {method} request(s) to …{path_fragment} were sent"
+    if count:
+        raise unmet(f"{count} {method} request(s) to …{path_fragment} were sent")
 
 
 def no_findings(findings: list[str]) -> None:
     """Every finding, in one message; none expected."""
-    assert not findings, "; ".join(findings)
+    if findings:
+        raise unmet("; ".join(findings))
 
 
 def finding_mentions(findings: list[str], text: str) -> None:
-    assert any(text in f for f in findings), (
-        f"no finding mentions {text.strip()!r}: {findings or 'none at all'}"
-    )
+    if not any(text in f for f in findings):
+        raise unmet(f"no finding mentions {text.strip()!r}: {findings or 'none at all'}")
 
 
 def usable_source_inventory(keys: KeyInventory, users: UserView) -> None:
     """An inventory worth comparing against: a successful login, keys, and a crypto user."""
-    assert keys.login.ok, f"the crypto user could not log in to the source: 0x{keys.login.returned.code:02x}"
-    assert keys.keys, "the crypto user sees no keys on the source: there is nothing to prove a restore with"
+    if not keys.login.ok:
+        raise unmet(f"the crypto user could not log in to the source: 0x{keys.login.returned.code:02x}")
+    if not keys.keys:
+        raise unmet("the crypto user sees no keys on the source: there is nothing to prove a restore with")
     crypto_users = [u for listing in users.users.by_server.values() for u in listing if u.user_type == "CU"]
-    assert crypto_users, "the source lists no crypto user"
+    if not crypto_users:
+        raise unmet("the source lists no crypto user")
 
 
 def refused_login(result: KeyUtilResult, code: int) -> None:
-    assert result.returned.code == code, (
-        f"loginHSM returned 0x{result.returned.code:02x} ({result.returned.message}), not 0x{code:02x}"
-    )
+    if result.returned.code != code:
+        raise unmet(
+            f"loginHSM returned 0x{result.returned.code:02x} ({result.returned.message}), not 0x{code:02x}"
+        )
     wrong = [n for n in result.nodes if n.code & 0xFF != code]
-    assert result.nodes, "the login printed no node lines"
-    assert not wrong, "nodes answered otherwise: " + ", ".join(
-        f"node {n.node_id} 0x{n.code:x}" for n in wrong
-    )
+    if not result.nodes:
+        raise unmet("the login printed no node lines")
+    if wrong:
+        raise unmet("nodes answered otherwise: " + ", ".join(f"node {n.node_id} 0x{n.code:x}" for n in wrong))
+
+
+def attempted_once(attempts: int, command: str) -> None:
+    """``command`` was typed exactly once."""
+    if attempts != 1:
+        raise unmet(f"{command} was typed {attempts} times, not once")
 
 
 def timed_out(outcome: object, command: str) -> None:
-    assert isinstance(outcome, HsmSessionError), f"{command} answered instead of timing out: {outcome!r}"
-    assert outcome.command.startswith(command), f"the error names {outcome.command!r}, not {command!r}"
-    assert "no answer within" in outcome.problem, f"the error is not a timeout: {outcome.problem}"
+    if not isinstance(outcome, HsmSessionError):
+        raise unmet(f"{command} answered instead of timing out: {outcome!r}")
+    if not outcome.command.startswith(command):
+        raise unmet(f"the error names {outcome.command!r}, not {command!r}")
+    if "no answer within" not in outcome.problem:
+        raise unmet(f"the error is not a timeout: {outcome.problem}")
 
 
 def findings_hold(findings: list[Finding]) -> None:
@@ -127,6 +171,7 @@ def findings_hold(findings: list[Finding]) -> None:
     if errors:
         raise CouldNotEvaluate("; ".join(errors))
     failures = [f.message for f in findings if f.status is Status.FAILED]
-    assert not failures, "; ".join(failures)
+    if failures:
+        raise unmet("; ".join(failures))
     if findings and all(f.status is Status.NOT_APPLICABLE for f in findings):
         not_applicable("; ".join(f.message for f in findings))

@@ -18,7 +18,7 @@ from . import __version__
 from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.model import Finding, Status
-from .errors import ChsmError, ConfigError, CouldNotEvaluate
+from .errors import ChsmError, ConfigError, CouldNotEvaluate, ExpectationNotMet
 from .evidence.bundle import PLAN, REFUSAL
 from .evidence.store import ScenarioEvidence
 from .fleet.audit import MemberScope
@@ -241,13 +241,16 @@ def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) ->
 
 
 def _verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> Verdict | None:
+    """Only a judgement (``ExpectationNotMet``, raised by ``chsm_checks.expect``) makes a finding;
+    any other exception, an ``assert`` in library code included, means the scenario could not be
+    evaluated."""
     excinfo = call.excinfo
     if report.skipped and excinfo is not None:
         return Verdict(Outcome.NOT_APPLICABLE, str(getattr(excinfo.value, "msg", excinfo.value)))
     if report.failed and excinfo is not None:
         exc = excinfo.value
-        if report.when == "call" and isinstance(exc, AssertionError):
-            return Verdict(Outcome.FAILED, str(exc).split("\nassert ")[0].strip())
+        if report.when == "call" and isinstance(exc, ExpectationNotMet):
+            return Verdict(Outcome.FAILED, str(exc).strip())
         lines = str(exc).strip().splitlines()
         return Verdict(Outcome.ERROR, f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
     if report.passed and report.when == "call":
@@ -278,6 +281,10 @@ def pytest_runtest_makereport(
     if call.excinfo is not None and isinstance(call.excinfo.value, ChsmError) and report.failed:
         # Our own errors already say what a person needs; a traceback would only bury it.
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    elif call.excinfo is not None and report.failed:
+        # Not a judgement and not an error raised on purpose: a defect, or something nobody
+        # foresaw. The scenario is an error, and its evidence keeps the traceback for whoever fixes it.
+        _keep_traceback(item, call.excinfo)
     previous = item.stash.get(VERDICT_KEY, None)
     if verdict is not None and (previous is None or previous.outcome is Outcome.PASSED):
         item.stash[VERDICT_KEY] = verdict
@@ -293,6 +300,22 @@ def pytest_runtest_makereport(
     return report
 
 
+def _keep_traceback(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """The traceback of an unforeseen exception, as evidence of the scenario it ended (secrets the
+    run knows of masked)."""
+    import traceback
+
+    info = item.stash[SCENARIO_KEY]
+    run = item.config.stash[RUN_KEY]
+    evidence = item.stash.setdefault(
+        EVIDENCE_KEY, ScenarioEvidence(run.report_dir, info.feature_file, info.slug)
+    )
+    text = "".join(traceback.format_exception(excinfo.value))
+    for secret in sorted(run.known_secrets(), key=len, reverse=True):
+        text = text.replace(secret, "REDACTED")
+    evidence.add_text("traceback", text)
+
+
 class _EntryCollector:
     """Gathers every scenario's entry from the reports: this process's, or its xdist workers'."""
 
@@ -304,6 +327,7 @@ class _EntryCollector:
         self.crashed: dict[str, str] = {}  # node id -> what pytest-xdist said when its worker died
         self.started: set[str] = set()
         self.interrupted: str | None = None
+        self.deselected = 0  # scenarios -k/-m left out (under xdist: as the workers report it)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         # chsm-checks run turns SIGTERM into KeyboardInterrupt("SIGTERM"); Ctrl-C carries no text.
@@ -322,6 +346,23 @@ class _EntryCollector:
         """The entries in collection order (under xdist they arrive as workers finish)."""
         last = len(self.order)
         return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(1 for item in items if is_scenario(item))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        # Every worker collects and deselects the same items: each reports the same count.
+        output = getattr(node, "workeroutput", None) or {}
+        self.deselected = max(self.deselected, int(output.get("chsm_deselected", 0)))
+
+    def selection(self, config: pytest.Config) -> dict[str, Any]:
+        """What chose the scenarios: the -k and -m expressions, and how many they left out."""
+        return {
+            "keyword": config.getoption("keyword", "") or None,
+            "markers": config.getoption("markexpr", "") or None,
+            "deselected": self.deselected,
+        }
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         self.started.add(nodeid)
@@ -475,9 +516,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     alluredir = config.getoption("--alluredir", None)
     if run is not None and alluredir:
         mask_parameters(Path(alluredir), run.secrets)  # each worker masks what it wrote
+    collector = config.stash[COLLECTOR_KEY]
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["chsm_deselected"] = collector.deselected
     if out is None or hasattr(config, "workerinput"):
         return  # workers send their entries to the controller, which writes the summary
-    collector = config.stash[COLLECTOR_KEY]
     if run is None:
         if not collector.entries and not collector.collection_errors:
             return
@@ -493,6 +536,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         exitstatus,
         collector.collection_errors,
         interrupted=_interruption(collector, exitstatus),
+        selection=collector.selection(config),
     )
     (Path(out) / PLAN).unlink(missing_ok=True)
     if alluredir:

@@ -267,6 +267,10 @@ class RunContext:
         if keep_recording():
             write_cassette(cassette, recorded, self.provenance(scenario), self.scrubber)
 
+    def known_secrets(self) -> set[str]:
+        """Every secret this run holds or learnt of (to mask wherever text leaves the run)."""
+        return self.secrets | ({self._hsm_password} if self._hsm_password else set())
+
     def hsm_password(self) -> str:
         """The crypto user's password: from the environment variable the target names, or asked for.
 

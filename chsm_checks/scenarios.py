@@ -22,10 +22,17 @@ class ScenarioInfo:
     example: str | None
     cassette: Path
     rule: str | None = None
+    rendered: str | None = None  # an outline row's name with its example's values in place
 
     @property
     def title(self) -> str:
-        return self.name if self.example is None else f"{self.name} [{self.example}]"
+        """How reports name the scenario: an outline row by its name with the row's values in place,
+        as a reader of the feature reads it; a row whose name has no placeholder, by name and row id."""
+        if self.example is None:
+            return self.name
+        if self.rendered and self.rendered != self.name:
+            return self.rendered
+        return f"{self.name} [{self.example}]"
 
     @property
     def expected(self) -> str:
@@ -72,6 +79,8 @@ def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) ->
         rel = Path(feature_path.name)
     callspec = getattr(item, "callspec", None)
     example = callspec.id if callspec is not None else None
+    values = callspec.params.get("_pytest_bdd_example") if callspec is not None else None
+    rendered = template.render(values).name if isinstance(values, dict) and values else None
     name = slug(template.name) + (f"__{slug(example)}" if example else "")
     rule_tags = template.rule.tags if template.rule is not None else set()
     # An outline's Examples block can carry tags too: pytest-bdd makes them marks of its rows.
@@ -84,4 +93,5 @@ def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) ->
         example=example,
         cassette=cassette_dir / rel.with_suffix("") / f"{name}.yaml",
         rule=template.rule.name if template.rule is not None else None,
+        rendered=rendered,
     )

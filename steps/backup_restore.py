@@ -119,7 +119,7 @@ def _restore(
 
 @then(parsers.parse('the {operation:w} ends "{status}"'))
 def operation_ends(outcome: OperationResult | Refusal, operation: str, status: str) -> None:
-    assert expect.ends_with_status(outcome, status).operation == operation
+    expect.ends_with_status(outcome, status, operation)
 
 
 @then("the backup id has the form cloudhsm-<uuid>-<digits>")
@@ -143,8 +143,7 @@ def error_code_captured(outcome: OperationResult | Refusal, request: pytest.Fixt
 def refused_as(
     outcome: OperationResult | Refusal, operation: str, reason: str, request: pytest.FixtureRequest
 ) -> None:
-    refusal = expect.refused_as(outcome, reason)
-    assert refusal.operation == operation
+    refusal = expect.refused_as(outcome, reason, operation)
     request.node.user_properties.append(("refusal", refusal.message))
 
 

@@ -135,7 +135,7 @@ def login_refused(wrong_login: drill.WrongLogin, code: str) -> None:
 
 @then("the login was attempted exactly once")
 def attempted_once(wrong_login: drill.WrongLogin) -> None:
-    assert wrong_login.login_attempts == 1, f"loginHSM was typed {wrong_login.login_attempts} times"
+    expect.attempted_once(wrong_login.login_attempts, "loginHSM")
 
 
 @when(

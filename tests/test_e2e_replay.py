@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
@@ -139,3 +140,58 @@ def test_the_readme_command_as_typed_leaves_a_bundle_that_verifies(tmp_path: Pat
     assert ran.returncode == 0, ran.output
     assert verified.returncode == 0, verified.output
     assert (project / "reports" / "latest" / "matrix.html").is_file()
+
+
+def test_outline_rows_are_named_as_the_reader_reads_them(tmp_path: Path) -> None:
+    """A Scenario Outline's rows carry their example's values in every report, never `<setting>`."""
+    run_cli("run", "--reports", str(tmp_path), offline=True)
+    run_dir = (tmp_path / "latest").resolve()
+    names = [e["name"] for e in summary(tmp_path)["scenarios"]]
+
+    row = "The storage account's minimum TLS version is as the tutorial requires"
+    assert row in names
+    assert not [n for n in names if "<" in n or "[" in n]
+    assert row in (run_dir / "matrix.md").read_text()
+    assert html.escape(row) in (run_dir / "matrix.html").read_text()
+    oscal = json.loads((run_dir / "oscal/assessment-results.json").read_text())
+    [result] = oscal["assessment-results"]["results"]
+    remarks = [o["remarks"] for o in result["observations"]]
+    assert [r for r in remarks if f"Scenario '{row}'" in r]
+    assert not [r for r in remarks if "setting>" in r]
+
+
+def test_a_partial_run_says_it_is_partial(tmp_path: Path) -> None:
+    """Deselected scenarios are counted, with the expression that left them out, in every report."""
+    result = run_cli("run", "--reports", str(tmp_path), "-k", "storage", offline=True)
+    assert result.returncode == 0, result.output
+    report = summary(tmp_path)
+    ran = len(report["scenarios"])
+    assert 0 < ran < EXPECTED_SCENARIOS
+    assert report["partial"] is True
+    assert report["selection"] == {
+        "keyword": "storage",
+        "markers": None,
+        "deselected": EXPECTED_SCENARIOS - ran,
+    }
+    statement = f"PARTIAL: {EXPECTED_SCENARIOS - ran} of {EXPECTED_SCENARIOS} scenarios were deselected by -k 'storage'"
+    run_dir = (tmp_path / "latest").resolve()
+    assert statement in (run_dir / "matrix.md").read_text()
+    assert html.escape(statement) in (run_dir / "matrix.html").read_text()
+    oscal = json.loads((run_dir / "oscal/assessment-results.json").read_text())
+    [result_doc] = oscal["assessment-results"]["results"]
+    assert statement in result_doc["description"]
+    deselected = [p for p in result_doc["props"] if p["name"] == "scenarios-deselected"]
+    assert deselected == [
+        {
+            "name": "scenarios-deselected",
+            "ns": "urn:chsm-checks:oscal",
+            "value": str(EXPECTED_SCENARIOS - ran),
+        }
+    ]
+
+
+def test_a_replay_claims_no_mutations_it_was_not_allowed(tmp_path: Path) -> None:
+    run_cli("run", "--reports", str(tmp_path), "-k", "source_cluster_is_activated", offline=True)
+    report = summary(tmp_path)
+    assert report["allow_mutations"] is False
+    assert report["partial"] is True

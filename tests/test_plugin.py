@@ -31,11 +31,17 @@ Feature: Demo
   Scenario: Not applicable here
     When the source cluster is read
     Then it does not apply
+
+  @severity-low
+  Scenario: An assert in library code
+    When the source cluster is read
+    Then library code asserts
 """
 
 STEPS = """\
 from pytest_bdd import parsers, then, when
 
+from chsm_checks import expect
 from chsm_checks.arm.resources import get_cluster
 from chsm_checks.outcomes import not_applicable
 
@@ -52,7 +58,12 @@ def fine(cluster):
 
 @then(parsers.parse('the cluster is called "{name}"'))
 def called(cluster, name):
-    assert cluster.name == name, f"cluster is called {cluster.name}"
+    expect.holds(cluster.name == name, f"cluster is called {cluster.name}")
+
+
+@then("library code asserts")
+def asserts(cluster, evidence):
+    assert cluster.name == "somebody-else", "an invariant of the library does not hold"
 
 
 @then("the harness breaks")
@@ -107,17 +118,39 @@ def test_outcomes_and_cassettes_in_record_mode(project: pytest.Pytester) -> None
         "A finding": "failed",
         "Something breaks": "error",
         "Not applicable here": "not_applicable",
+        "An assert in library code": "error",
     }
     written = sorted(p.name for p in (project.path / "cassettes" / "demo").glob("*.yaml"))
     # A cassette is written only for a scenario that finished without an error.
     assert written == ["a_finding.yaml", "not_applicable_here.yaml", "reading_works.yaml"]
 
 
+def test_only_a_judgement_makes_a_finding(project: pytest.Pytester) -> None:
+    """An ``assert`` anywhere but ``chsm_checks.expect`` ends the scenario as an error, with its
+    traceback in the evidence; the judgement's own exception is the only finding."""
+    _run(project, "--mode=live")
+    summary = json.loads((project.path / "out" / "summary.json").read_text())
+    entries = {e["name"]: e for e in summary["scenarios"]}
+
+    broken = entries["An assert in library code"]
+    assert broken["outcome"] == "error"
+    assert broken["message"].startswith("AssertionError: an invariant of the library does not hold")
+    [traceback] = [f for f in broken["evidence"] if f.endswith("-traceback.txt")]
+    text = (project.path / "out" / traceback).read_text()
+    assert "Traceback (most recent call last)" in text
+    assert "an invariant of the library does not hold" in text
+    finding = entries["A finding"]
+    assert finding["outcome"] == "failed"
+    assert finding["message"] == "cluster is called chsm-source"
+    assert not [f for f in finding["evidence"] if f.endswith("-traceback.txt")]
+
+
 def test_replay_reproduces_the_recorded_outcomes(project: pytest.Pytester) -> None:
     _run(project, "--mode=record")
-    (project.path / "cassettes" / "demo" / "something_breaks.yaml").write_text(
-        (project.path / "cassettes" / "demo" / "reading_works.yaml").read_text()
-    )
+    for broken in ("something_breaks", "an_assert_in_library_code"):  # errors leave no recording
+        (project.path / "cassettes" / "demo" / f"{broken}.yaml").write_text(
+            (project.path / "cassettes" / "demo" / "reading_works.yaml").read_text()
+        )
 
     result, outcomes = _run(project)  # replay is the default
 

@@ -105,6 +105,15 @@ class ScenarioEvidence:
         if attach:
             self._attach(text, stem, "yaml")
 
+    def add_text(self, stem: str, text: str, *, attach: bool = True) -> None:
+        """Plain text (a traceback): written, and attached to the step running now if any."""
+        self._count += 1
+        self._write(f"{self._count:03d}-{stem}.txt", text)
+        if attach:
+            import allure
+
+            allure.attach(text, name=stem, attachment_type=allure.attachment_type.TEXT)
+
     def exchange(self, record: dict[str, Any]) -> None:
         """An ARM exchange, attached to the step that made it."""
         request = record["request"]

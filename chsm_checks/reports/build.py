@@ -28,7 +28,8 @@ def allure_html(run_dir: Path) -> str:
     probe = subprocess.run([allure, "--version"], capture_output=True, text=True, check=False)
     version = probe.stdout.strip()
     if not version.startswith("3."):
-        return f"no Allure HTML report: `allure` is {version or 'of unknown version'}, not 3.x ({ALLURE_INSTALL})"
+        found = version or "of unknown version"
+        return f"no Allure HTML report: `allure` is {found}, not 3.x ({ALLURE_INSTALL})"
     # Absolute paths: allure runs in the run directory, so it reads no allurerc from elsewhere.
     run_dir = run_dir.resolve()
     out = run_dir / "allure-report"

@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from .selection import selection_statement
+
 _COUNTED = (
     ("passed", "passed"),
     ("failed", "failed"),
@@ -441,6 +443,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         *(f"- **{key}:** {_md(value)}" for key, value in _facts(summary)),
     ]
+    if partial := selection_statement(summary):
+        lines[3:3] = [f"> **{_md(partial)}**", ""]
     notes = [str(n) for n in summary.get("waiver_notes") or []]
     if notes:
         lines += ["", "**Waiver notes**", "", *(f"- {_md(n)}" for n in notes)]
@@ -492,6 +496,8 @@ h2 { font-size: 19px; margin: 28px 0 2px; }
 .badge.replay strong { background: #9a6700; }
 .badge.live { background: #ddf4ff; border-color: #0550ae; }
 .badge.live strong { background: #0550ae; }
+.badge.partial { background: #fff1e5; border-color: #bc4c00; margin-top: 10px; }
+.badge.partial strong { font-size: 16px; letter-spacing: 0; background: #bc4c00; }
 .counts { display: flex; flex-wrap: wrap; gap: 10px; list-style: none; padding: 0; margin: 16px 0; }
 .counts li { min-width: 130px; padding: 8px 14px; border-radius: 8px; background: #fff;
   border: 1px solid #d1d9e0; border-top: 6px solid var(--c); }
@@ -674,7 +680,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
 <header>
 <div class="badge {kind.lower()}" role="note"><strong>{kind}</strong>
 <span>{_e(_provenance_line(summary, kind))}.</span></div>
-<h1>Configuration matrix — {_e(target)}</h1>
+{_html_partial(summary)}<h1>Configuration matrix — {_e(target)}</h1>
 <ul class="counts" aria-label="counts">{counts}</ul>
 <dl class="facts">{facts}</dl>
 {waivers}
@@ -686,6 +692,11 @@ def render_html(summary: Mapping[str, Any]) -> str:
 </body>
 </html>
 """
+
+
+def _html_partial(summary: Mapping[str, Any]) -> str:
+    partial = selection_statement(summary)
+    return f'<div class="badge partial" role="note"><strong>{_e(partial)}</strong></div>\n' if partial else ""
 
 
 def write_matrix(run_dir: Path) -> tuple[Path, Path]:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from ..checks.catalogue import Catalogue, ControlRef
 from ..errors import ConfigError
 from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate
+from .selection import deselected, selection_statement
 
 DOCUMENT = PurePosixPath("oscal/assessment-results.json")
 # Namespace of this tool's props (the project has no web address yet to use instead).
@@ -81,7 +82,15 @@ def build_assessment_results(
             "reviewed-controls": _reviewed_controls(evidenced, catalogue),
             "observations": [o.document for o in observations],
             "findings": [_finding(run, ref, obs) for ref, obs in evidenced.items()],
-            "remarks": _md("\n\n".join([run.kind_statement(), *summary.get("waiver_notes", [])])),
+            "remarks": _md(
+                "\n\n".join(
+                    [
+                        run.kind_statement(),
+                        *([f"{p}."] if (p := selection_statement(summary)) else []),
+                        *summary.get("waiver_notes", []),
+                    ]
+                )
+            ),
         }
     )
     return {
@@ -183,6 +192,7 @@ class _Run:
             ("target", target.get("name")),
             ("target-kind", target.get("kind")),
             ("cloud", target.get("cloud")),
+            ("scenarios-deselected", deselected(self.summary) or None),
         )
 
     def result_title(self) -> str:
@@ -200,6 +210,7 @@ class _Run:
             f"chsm-checks {self.summary['tool_version']} ran {len(self.scenarios)} Gherkin scenarios in "
             f"{self.summary['mode']} mode against target {target.get('name')} ({target.get('path')}: "
             f"{target.get('kind')}, cloud {target.get('cloud')}): {shown or 'none ended'}.\n\n"
+            + (f"{partial}.\n\n" if (partial := selection_statement(self.summary)) else "")
             + self.kind_statement()
         )
 

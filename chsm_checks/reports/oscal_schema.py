@@ -25,7 +25,9 @@ def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VER
         ((_json_path(e.instance_path), e.message) for e in _validator(oscal_version).iter_errors(document)),
         key=lambda error: error[0],
     )
-    return [f"{path}: {message if len(message) <= 300 else message[:297] + '...'}" for path, message in errors]
+    return [
+        f"{path}: {message if len(message) <= 300 else message[:297] + '...'}" for path, message in errors
+    ]
 
 
 def _json_path(parts: Sequence[str | int]) -> str:

@@ -65,12 +65,15 @@ def write_summary(
     collection_errors: list[str] | None = None,
     *,
     interrupted: str | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> None:
     """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
 
     ``collection_errors`` names the test modules or features that could not be collected: their
     scenarios are missing from ``scenarios``, so the run is not a complete account. ``complete`` is
     false when anything was not collected, did not run, or the run was ``interrupted`` (and why).
+    ``selection`` says what chose the scenarios (-k, -m) and how many it left out: a run that left
+    some out is ``partial``, an account of what it selected and nothing more.
     """
     scenarios = [entry.to_json() for entry in entries]
     counts = {o.value: 0 for o in Outcome}
@@ -88,13 +91,16 @@ def write_summary(
             "kind": run.target.kind,
             "cloud": run.target.cloud.name,
         },
-        "allow_mutations": run.allow_mutations,
+        # What the person asked for: a replay sends nothing anywhere and replays what was recorded.
+        "allow_mutations": run.allow_mutations_flag,
         "api_versions": dict(API_VERSIONS),
         "started": _utc(run.started_at),
         "finished": _utc(datetime.now(UTC)),
         "pytest_exit_status": int(exitstatus),
         "complete": not (collection_errors or interrupted or counts[Outcome.NOT_RUN.value]),
         "interrupted": interrupted,
+        "partial": bool(selection and selection.get("deselected")),
+        "selection": selection or {"keyword": None, "markers": None, "deselected": 0},
         "collection_errors": list(collection_errors or ()),
         "counts": counts,
         "waiver_notes": list(run.waiver_notes),
