@@ -38,6 +38,6 @@ Feature: No configuration the tutorial calls unsupported is in place
 
   Rule: A cluster identity without Storage Blob Data Contributor cannot back up or restore
 
-    @nist-ac-3 @nist-ac-6 @mcsb-pa-7 @mcsb-br-2 @severity-critical
+    @nist-ac-3 @mcsb-br-2 @severity-critical
     Scenario: Each cluster identity holds Storage Blob Data Contributor on the account
       Then the "access.blob-data-contributor" check holds for each identity the clusters use

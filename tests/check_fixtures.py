@@ -172,10 +172,17 @@ def container_json(container_id: str = CONTAINER_ID, **overrides: Any) -> dict[s
 
 
 def assignment_json(
-    role: str, scope: str, principal_id: str = PRINCIPAL_ID, *, prefixed: bool = True
+    role: str,
+    scope: str,
+    principal_id: str = PRINCIPAL_ID,
+    *,
+    prefixed: bool = True,
+    condition: str | None = None,
+    condition_version: str | None = "2.0",
 ) -> dict[str, Any]:
     """A role assignment; ``role`` is a GUID, sent with or without the subscription prefix."""
     prefix = f"/subscriptions/{SUB}" if prefixed else ""
+    extra = {"condition": condition, "conditionVersion": condition_version} if condition else {}
     return {
         "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{role[:8]}-assignment",
         "type": "Microsoft.Authorization/roleAssignments",
@@ -185,6 +192,7 @@ def assignment_json(
             "principalId": principal_id,
             "principalType": "ServicePrincipal",
             "scope": scope,
+            **extra,
         },
     }
 
@@ -197,3 +205,114 @@ def assert_finding(finding: Finding, status: Status, check_id: str, resource_id:
     """The finding's verdict, check and resource, and a message that names that resource."""
     assert (finding.status, finding.check_id, finding.resource_id) == (status, check_id, resource_id), finding
     assert name_of(resource_id) in finding.message, finding.message
+
+
+_BLOB = "Microsoft.Storage/storageAccounts/blobServices"
+MANAGEMENT_GROUP = "/providers/Microsoft.Management/managementGroups/mg-chsm"
+SBDC = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+# Built-in roles with the permissions Microsoft publishes for them (Azure built-in roles reference).
+BUILTIN_ROLES: dict[str, dict[str, Any]] = {
+    "Storage Blob Data Contributor": {
+        "guid": SBDC,
+        "actions": [
+            f"{_BLOB}/containers/delete",
+            f"{_BLOB}/containers/read",
+            f"{_BLOB}/containers/write",
+            f"{_BLOB}/generateUserDelegationKey/action",
+        ],
+        "dataActions": [
+            f"{_BLOB}/containers/blobs/delete",
+            f"{_BLOB}/containers/blobs/read",
+            f"{_BLOB}/containers/blobs/write",
+            f"{_BLOB}/containers/blobs/move/action",
+            f"{_BLOB}/containers/blobs/add/action",
+        ],
+    },
+    "Storage Blob Data Owner": {
+        "guid": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        "actions": [f"{_BLOB}/containers/*", f"{_BLOB}/generateUserDelegationKey/action"],
+        "dataActions": [f"{_BLOB}/containers/blobs/*"],
+    },
+    "Storage Blob Data Reader": {
+        "guid": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+        "actions": [f"{_BLOB}/containers/read", f"{_BLOB}/generateUserDelegationKey/action"],
+        "dataActions": [f"{_BLOB}/containers/blobs/read"],
+    },
+    "Storage Account Contributor": {
+        "guid": "17d1049b-9a84-46fb-8f53-869881c3d3ab",
+        "actions": [
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Insights/diagnosticSettings/*",
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
+            "Microsoft.ResourceHealth/availabilityStatuses/read",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Storage/storageAccounts/*",
+            "Microsoft.Support/*",
+        ],
+    },
+    "Owner": {"guid": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "actions": ["*"]},
+    "Contributor": {
+        "guid": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "actions": ["*"],
+        "notActions": [
+            "Microsoft.Authorization/*/Delete",
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/elevateAccess/Action",
+        ],
+    },
+    "Reader": {"guid": "acdd72a7-3385-48ef-bd42-f606fba81ae7", "actions": ["*/read"]},
+    "User Access Administrator": {
+        "guid": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        "actions": ["*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"],
+    },
+}
+
+
+def role_definition_json(
+    role_name: str,
+    guid: str,
+    *,
+    actions: list[str] | None = None,
+    data_actions: list[str] | None = None,
+    not_actions: list[str] | None = None,
+    not_data_actions: list[str] | None = None,
+    custom: bool = False,
+) -> dict[str, Any]:
+    """A role definition as ARM returns it (at the subscription prefix assignments name)."""
+    return {
+        "id": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+        "name": guid,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": role_name,
+            "type": "CustomRole" if custom else "BuiltInRole",
+            "description": role_name,
+            "assignableScopes": ["/"],
+            "permissions": [
+                {
+                    "actions": actions or [],
+                    "notActions": not_actions or [],
+                    "dataActions": data_actions or [],
+                    "notDataActions": not_data_actions or [],
+                }
+            ],
+        },
+    }
+
+
+def builtin_role_json(role_name: str) -> dict[str, Any]:
+    role = BUILTIN_ROLES[role_name]
+    return role_definition_json(
+        role_name,
+        role["guid"],
+        actions=role.get("actions"),
+        data_actions=role.get("dataActions"),
+        not_actions=role.get("notActions"),
+    )
+
+
+def all_role_definitions() -> dict[str, dict[str, Any]]:
+    """Every built-in role above, by GUID."""
+    return {role["guid"]: builtin_role_json(name) for name, role in BUILTIN_ROLES.items()}

@@ -21,6 +21,7 @@ from check_fixtures import (
     SOURCE_ID,
     VNET_ID,
     account_json,
+    all_role_definitions,
     assert_finding,
     assignment_json,
     cluster_json,
@@ -90,6 +91,9 @@ class FakeArm:
             OTHER_PRINCIPAL_ID: [assignment_json(SBDC, ACCOUNT_ID, OTHER_PRINCIPAL_ID)],
         }
         self.assignment_answer: Answer | None = None
+        self.role_definitions: dict[str, Answer] = {
+            guid: ok(body) for guid, body in all_role_definitions().items()
+        }
         self.requests: list[httpx.Request] = []
 
     def set(self, resource_id: str, answer: Answer) -> None:
@@ -103,6 +107,9 @@ class FakeArm:
                 return self.assignment_answer(request)
             principal = request.url.params["$filter"].split("'")[1]
             return httpx.Response(200, json={"value": self.assignments.get(principal, [])})
+        if "/providers/microsoft.authorization/roledefinitions/" in path.lower():
+            guid = path.rstrip("/").rsplit("/", 1)[-1].lower()
+            return self.role_definitions.get(guid, arm_error(404, "RoleDefinitionDoesNotExist"))(request)
         answers = {k.lower(): v for k, v in self.answers.items()}
         if path.lower() not in answers:
             return arm_error(404, "ResourceNotFound")(request)

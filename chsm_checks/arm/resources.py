@@ -18,6 +18,7 @@ from .snapshots import (
     IdentitySnapshot,
     PrivateEndpointSnapshot,
     RoleAssignment,
+    RoleDefinition,
     StorageAccountSnapshot,
 )
 
@@ -51,6 +52,11 @@ def list_role_assignments(client: ArmClient, scope: str, principal_id: str) -> l
             path, versions.ROLE_ASSIGNMENTS, params={"$filter": f"principalId eq '{principal_id}'"}
         )
     ]
+
+
+def get_role_definition(client: ArmClient, role_definition_id: str) -> RoleDefinition:
+    """A role definition by the id an assignment names (with or without a subscription prefix)."""
+    return RoleDefinition.from_arm(client.get_json(role_definition_id, versions.ROLE_DEFINITIONS))
 
 
 def _start_and_wait(
@@ -100,6 +106,7 @@ __all__ = [
     "get_container",
     "get_identity",
     "get_private_endpoint",
+    "get_role_definition",
     "get_storage_account",
     "list_role_assignments",
     "post_backup",

@@ -1,43 +1,129 @@
 """Typed, read-only snapshots of the ARM resources the checks read.
 
-Parsing is tolerant of what the service really sends (nulls, absent fields, the spec's literal
-``"null"`` activation state): a snapshot keeps unknown values as they came, and ``None`` means the
-service did not say. Deciding what "did not say" implies is the checks' business, not the parser's.
+Parsing keeps what the service really sends (nulls, absent fields, the spec's literal ``"null"``
+activation state): a snapshot keeps unknown values as they came, and ``None`` means the service
+did not say. What "did not say" implies is the checks' business, not the parser's.
+
+What the parser cannot read as ARM means it — a body with no ``properties`` object, a property of
+the wrong JSON type, a list entry that is not an object — is never turned into "did not say": it is
+noted in the snapshot's ``problems`` under the field's path (``properties.allowSharedKeyAccess``),
+and a check that judges that field ends as an *error* naming the resource and the field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ACTIVATION_STATES = ("NotDefined", "NotActivated", "Active", "Failed", "Unknown")
 
 
-def _get(data: Mapping[str, Any], *path: str) -> Any:
-    node: Any = data
-    for key in path:
-        if not isinstance(node, Mapping):
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "null" if value is None else type(value).__name__
+
+
+class _Body:
+    """One ARM body, read field by field; every field that is not of its JSON type is noted."""
+
+    def __init__(self, data: Any, *, properties: bool = True) -> None:
+        self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
+        self.problems: dict[str, str] = {}
+        if not isinstance(data, Mapping):
+            self.problems[""] = f"the body is {_json_type(data)}, not an ARM resource object"
+        elif properties and not isinstance(data.get("properties"), Mapping):
+            # Every ARM resource has its properties object: a body without one is not the resource
+            # as ARM means it, whichever of its fields a check judges.
+            found = data.get("properties")
+            self.problems[""] = (
+                "properties is absent"
+                if found is None
+                else f"properties is {_json_type(found)}, not an object"
+            )
+
+    def _at(self, node: Any, path: str) -> Any:
+        """The value at the dotted ``path`` under ``node``; ``None`` where a parent is missing."""
+        current: Any = node
+        walked: list[str] = []
+        for key in path.split("."):
+            if current is None:
+                return None
+            if not isinstance(current, Mapping):
+                if walked:
+                    self.problems.setdefault(".".join(walked), f"is {_json_type(current)}, not an object")
+                return None
+            walked.append(key)
+            current = current.get(key)
+        return current
+
+    def _typed(self, path: str, value: Any, kinds: tuple[type, ...], name: str) -> Any:
+        if value is None:
             return None
-        node = node.get(key)
-    return node
+        if isinstance(value, kinds) and not (bool not in kinds and isinstance(value, bool)):
+            return value
+        self.problems.setdefault(path, f"is {_json_type(value)}, not {name}")
+        return None
+
+    def text(self, path: str, node: Any = None, prefix: str = "") -> str | None:
+        value = self._at(self.data if node is None else node, path)
+        found = self._typed(prefix + path, value, (str,), "a string")
+        return found if isinstance(found, str) else None
+
+    def flag(self, path: str) -> bool | None:
+        found = self._typed(path, self._at(self.data, path), (bool,), "a boolean")
+        return found if isinstance(found, bool) else None
+
+    def objects(self, path: str, node: Any = None, prefix: str = "") -> list[tuple[str, Mapping[str, Any]]]:
+        """The objects of the array at ``path``, each with its own path (``…[2]``)."""
+        value = self._at(self.data if node is None else node, path)
+        items = self._typed(prefix + path, value, (list,), "an array") or []
+        found = []
+        for n, item in enumerate(items):
+            where = f"{prefix}{path}[{n}]"
+            if isinstance(item, Mapping):
+                found.append((where, item))
+            else:
+                self.problems.setdefault(where, f"is {_json_type(item)}, not an object")
+        return found
+
+    def strings(self, path: str, node: Any, prefix: str) -> tuple[str, ...]:
+        value = self._at(node, path)
+        items = self._typed(prefix + path, value, (list,), "an array") or []
+        found = []
+        for n, item in enumerate(items):
+            if isinstance(item, str):
+                found.append(item)
+            else:
+                self.problems.setdefault(f"{prefix}{path}[{n}]", f"is {_json_type(item)}, not a string")
+        return tuple(found)
+
+    def mapping(self, path: str) -> Mapping[str, Any]:
+        value = self._typed(path, self._at(self.data, path), (Mapping,), "an object")
+        return value if isinstance(value, Mapping) else {}
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _props(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    props = data.get("properties")
-    return props if isinstance(props, Mapping) else {}
+def problem_with(problems: Mapping[str, str], field_path: str) -> str | None:
+    """The problem that stops ``field_path`` from being read: the field's own, an enclosing
+    object's (``properties`` absent) or a part's (an entry of a judged array), as one phrase."""
+    for path, problem in problems.items():
+        if (
+            path == ""
+            or path == field_path
+            or field_path.startswith(path + ".")
+            or path.startswith((field_path + ".", field_path + "["))
+        ):
+            return problem if path == "" else f"{path} {problem}"
+    return None
 
 
 def same_resource(a: str, b: str) -> bool:
@@ -74,32 +160,46 @@ class ClusterSnapshot:
     identities: tuple[ClusterIdentity, ...]
     hsms: tuple[HsmNode, ...]
     public_network_access: str | None
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> ClusterSnapshot:
-        props = _props(data)
-        uai = _get(data, "identity", "userAssignedIdentities")
-        identities = tuple(
-            ClusterIdentity(rid, _str(_get(v, "principalId")), _str(_get(v, "clientId")))
-            for rid, v in (uai.items() if isinstance(uai, Mapping) else ())
-        )
+        body = _Body(data)
+        uai = body.mapping("identity.userAssignedIdentities")
+        identities = []
+        for rid, value in uai.items():
+            where = f"identity.userAssignedIdentities.{rid}"
+            if value is not None and not isinstance(value, Mapping):
+                body.problems.setdefault(where, f"is {_json_type(value)}, not an object")
+                continue
+            identities.append(
+                ClusterIdentity(
+                    rid,
+                    body.text("principalId", value or {}, where + "."),
+                    body.text("clientId", value or {}, where + "."),
+                )
+            )
         hsms = tuple(
-            HsmNode(_str(h.get("fqdn")), _str(h.get("state")), _str(h.get("stateMessage")))
-            for h in _list(props.get("hsms"))
-            if isinstance(h, Mapping)
+            HsmNode(
+                body.text("fqdn", h, where + "."),
+                body.text("state", h, where + "."),
+                body.text("stateMessage", h, where + "."),
+            )
+            for where, h in body.objects("properties.hsms")
         )
         return cls(
-            id=_str(data.get("id")) or "",
-            name=_str(data.get("name")) or "",
-            location=_str(data.get("location")),
-            provisioning_state=_str(props.get("provisioningState")),
-            activation_state=_str(props.get("activationState")),
-            sku_family=_str(_get(data, "sku", "family")),
-            sku_name=_str(_get(data, "sku", "name")),
-            identity_type=_str(_get(data, "identity", "type")),
-            identities=identities,
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            location=body.text("location"),
+            provisioning_state=body.text("properties.provisioningState"),
+            activation_state=body.text("properties.activationState"),
+            sku_family=body.text("sku.family"),
+            sku_name=body.text("sku.name"),
+            identity_type=body.text("identity.type"),
+            identities=tuple(identities),
             hsms=hsms,
-            public_network_access=_str(props.get("publicNetworkAccess")),
+            public_network_access=body.text("properties.publicNetworkAccess"),
+            problems=body.problems,
         )
 
 
@@ -110,16 +210,18 @@ class IdentitySnapshot:
     principal_id: str | None
     client_id: str | None
     tenant_id: str | None
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> IdentitySnapshot:
-        props = _props(data)
+        body = _Body(data)
         return cls(
-            id=_str(data.get("id")) or "",
-            name=_str(data.get("name")) or "",
-            principal_id=_str(props.get("principalId")),
-            client_id=_str(props.get("clientId")),
-            tenant_id=_str(props.get("tenantId")),
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            principal_id=body.text("properties.principalId"),
+            client_id=body.text("properties.clientId"),
+            tenant_id=body.text("properties.tenantId"),
+            problems=body.problems,
         )
 
 
@@ -129,6 +231,14 @@ class EndpointConnection:
 
     private_endpoint_id: str | None
     status: str | None
+
+
+@dataclass(frozen=True)
+class ResourceAccessRule:
+    """A resource instance the account's firewall lets in, whatever the network rules say."""
+
+    tenant_id: str | None
+    resource_id: str | None
 
 
 @dataclass(frozen=True)
@@ -149,38 +259,59 @@ class StorageAccountSnapshot:
     allow_cross_tenant_replication: bool | None
     private_endpoint_connections: tuple[EndpointConnection, ...]
     blob_endpoint: str | None = None
+    resource_access_rules: tuple[ResourceAccessRule, ...] = ()
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> StorageAccountSnapshot:
-        props = _props(data)
-        raw_acls = props.get("networkAcls")
-        acls: Mapping[str, Any] = raw_acls if isinstance(raw_acls, Mapping) else {}
+        body = _Body(data)
+        acls = "properties.networkAcls"
+        body.mapping(acls)  # notes a networkAcls that is not an object
         return cls(
-            id=_str(data.get("id")) or "",
-            name=_str(data.get("name")) or "",
-            kind=_str(data.get("kind")),
-            sku_name=_str(_get(data, "sku", "name")),
-            allow_shared_key_access=_bool(props.get("allowSharedKeyAccess")),
-            public_network_access=_str(props.get("publicNetworkAccess")),
-            network_default_action=_str(acls.get("defaultAction")),
-            network_bypass=_str(acls.get("bypass")),
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            kind=body.text("kind"),
+            sku_name=body.text("sku.name"),
+            allow_shared_key_access=body.flag("properties.allowSharedKeyAccess"),
+            public_network_access=body.text("properties.publicNetworkAccess"),
+            network_default_action=body.text(f"{acls}.defaultAction"),
+            network_bypass=body.text(f"{acls}.bypass"),
             virtual_network_subnets=tuple(
-                s for r in _list(acls.get("virtualNetworkRules")) if (s := _str(_get(r, "id")))
+                s
+                for where, r in body.objects(f"{acls}.virtualNetworkRules")
+                if (s := _required(body, r, where, "id"))
             ),
-            ip_rules=tuple(s for r in _list(acls.get("ipRules")) if (s := _str(_get(r, "value")))),
-            minimum_tls_version=_str(props.get("minimumTlsVersion")),
-            https_only=_bool(props.get("supportsHttpsTrafficOnly")),
-            allow_blob_public_access=_bool(props.get("allowBlobPublicAccess")),
-            allow_cross_tenant_replication=_bool(props.get("allowCrossTenantReplication")),
+            ip_rules=tuple(
+                s for where, r in body.objects(f"{acls}.ipRules") if (s := _required(body, r, where, "value"))
+            ),
+            resource_access_rules=tuple(
+                ResourceAccessRule(
+                    body.text("tenantId", r, where + "."), body.text("resourceId", r, where + ".")
+                )
+                for where, r in body.objects(f"{acls}.resourceAccessRules")
+            ),
+            minimum_tls_version=body.text("properties.minimumTlsVersion"),
+            https_only=body.flag("properties.supportsHttpsTrafficOnly"),
+            allow_blob_public_access=body.flag("properties.allowBlobPublicAccess"),
+            allow_cross_tenant_replication=body.flag("properties.allowCrossTenantReplication"),
             private_endpoint_connections=tuple(
                 EndpointConnection(
-                    _str(_get(c, "properties", "privateEndpoint", "id")),
-                    _str(_get(c, "properties", "privateLinkServiceConnectionState", "status")),
+                    body.text("properties.privateEndpoint.id", c, where + "."),
+                    body.text("properties.privateLinkServiceConnectionState.status", c, where + "."),
                 )
-                for c in _list(props.get("privateEndpointConnections"))
+                for where, c in body.objects("properties.privateEndpointConnections")
             ),
-            blob_endpoint=_str(_get(props, "primaryEndpoints", "blob")),
+            blob_endpoint=body.text("properties.primaryEndpoints.blob"),
+            problems=body.problems,
         )
+
+
+def _required(body: _Body, node: Mapping[str, Any], where: str, key: str) -> str | None:
+    """A list entry's identifying string: an entry without it cannot be judged, and is noted."""
+    value = body.text(key, node, where + ".")
+    if value is None and f"{where}.{key}" not in body.problems:
+        body.problems[f"{where}.{key}"] = "is absent"
+    return value
 
 
 @dataclass(frozen=True)
@@ -188,13 +319,16 @@ class ContainerSnapshot:
     id: str
     name: str
     public_access: str | None
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> ContainerSnapshot:
+        body = _Body(data)
         return cls(
-            id=_str(data.get("id")) or "",
-            name=_str(data.get("name")) or "",
-            public_access=_str(_props(data).get("publicAccess")),
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            public_access=body.text("properties.publicAccess"),
+            problems=body.problems,
         )
 
 
@@ -214,30 +348,32 @@ class PrivateEndpointSnapshot:
     name: str
     subnet_id: str | None
     connections: tuple[LinkConnection, ...]
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> PrivateEndpointSnapshot:
-        props = _props(data)
+        body = _Body(data)
 
         def links(key: str, manual: bool) -> list[LinkConnection]:
             return [
                 LinkConnection(
-                    _str(_get(c, "properties", "privateLinkServiceId")),
-                    tuple(g for g in _list(_get(c, "properties", "groupIds")) if isinstance(g, str)),
-                    _str(_get(c, "properties", "privateLinkServiceConnectionState", "status")),
+                    body.text("properties.privateLinkServiceId", c, where + "."),
+                    body.strings("properties.groupIds", c, where + "."),
+                    body.text("properties.privateLinkServiceConnectionState.status", c, where + "."),
                     manual,
                 )
-                for c in _list(props.get(key))
+                for where, c in body.objects(f"properties.{key}")
             ]
 
         return cls(
-            id=_str(data.get("id")) or "",
-            name=_str(data.get("name")) or "",
-            subnet_id=_str(_get(props, "subnet", "id")),
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            subnet_id=body.text("properties.subnet.id"),
             connections=tuple(
                 links("privateLinkServiceConnections", False)
                 + links("manualPrivateLinkServiceConnections", True)
             ),
+            problems=body.problems,
         )
 
 
@@ -248,6 +384,9 @@ class RoleAssignment:
     principal_id: str | None
     principal_type: str | None
     scope: str | None
+    condition: str | None = None
+    condition_version: str | None = None
+    problems: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def role_guid(self) -> str:
@@ -256,11 +395,61 @@ class RoleAssignment:
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> RoleAssignment:
-        props = _props(data)
+        body = _Body(data)
         return cls(
-            id=_str(data.get("id")) or "",
-            role_definition_id=_str(props.get("roleDefinitionId")) or "",
-            principal_id=_str(props.get("principalId")),
-            principal_type=_str(props.get("principalType")),
-            scope=_str(props.get("scope")),
+            id=body.text("id") or "",
+            role_definition_id=body.text("properties.roleDefinitionId") or "",
+            principal_id=body.text("properties.principalId"),
+            principal_type=body.text("properties.principalType"),
+            scope=body.text("properties.scope"),
+            condition=body.text("properties.condition"),
+            condition_version=body.text("properties.conditionVersion"),
+            problems=body.problems,
+        )
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One ``permissions`` entry of a role definition: what it allows, less what it excludes."""
+
+    actions: tuple[str, ...]
+    not_actions: tuple[str, ...]
+    data_actions: tuple[str, ...]
+    not_data_actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoleDefinition:
+    id: str
+    name: str
+    role_name: str | None
+    role_type: str | None  # BuiltInRole or CustomRole
+    permissions: tuple[Permission, ...]
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def guid(self) -> str:
+        return self.id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> RoleDefinition:
+        body = _Body(data)
+        permissions = tuple(
+            Permission(
+                body.strings("actions", p, where + "."),
+                body.strings("notActions", p, where + "."),
+                body.strings("dataActions", p, where + "."),
+                body.strings("notDataActions", p, where + "."),
+            )
+            for where, p in body.objects("properties.permissions")
+        )
+        if not permissions and "properties.permissions" not in body.problems and not body.problems:
+            body.problems["properties.permissions"] = "is absent or empty"
+        return cls(
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            role_name=body.text("properties.roleName"),
+            role_type=body.text("properties.type"),
+            permissions=permissions,
+            problems=body.problems,
         )

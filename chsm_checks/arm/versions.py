@@ -10,6 +10,7 @@ API_VERSIONS: Final[dict[str, str]] = {
     "Microsoft.Network/privateEndpoints": "2024-07-01",
     "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
+    "Microsoft.Authorization/roleDefinitions": "2022-04-01",
     "Microsoft.Resources/subscriptions": "2022-12-01",
 }
 
@@ -18,4 +19,5 @@ STORAGE: Final = API_VERSIONS["Microsoft.Storage/storageAccounts"]
 NETWORK: Final = API_VERSIONS["Microsoft.Network/privateEndpoints"]
 MANAGED_IDENTITY: Final = API_VERSIONS["Microsoft.ManagedIdentity/userAssignedIdentities"]
 ROLE_ASSIGNMENTS: Final = API_VERSIONS["Microsoft.Authorization/roleAssignments"]
+ROLE_DEFINITIONS: Final = API_VERSIONS["Microsoft.Authorization/roleDefinitions"]
 SUBSCRIPTIONS: Final = API_VERSIONS["Microsoft.Resources/subscriptions"]

@@ -1,25 +1,44 @@
-"""Checks of what the cluster identity may do on the storage account. Pure functions."""
+"""Checks of what the cluster identity may do on the backup storage account. Pure functions.
+
+Both judge by permissions, as ARM does, never by role names: each role the identity holds is read
+as its definition's ``actions``/``dataActions`` less their exclusions (``permissions.py``), and a
+role assignment's ``condition`` is evaluated where it can be (``conditions.py``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..arm.snapshots import RoleAssignment, same_resource
-from .model import Finding, failed, passed
-
-BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-BROADER_ROLES = {
-    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
-    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
-}
+from ..arm.snapshots import RoleAssignment, RoleDefinition, same_resource
+from . import permissions
+from .conditions import UnsupportedCondition, parse_condition
+from .model import Finding, error, failed, passed
 
 
-def _covers(scope: str, resource_id: str) -> bool:
+@dataclass(frozen=True)
+class HeldRole:
+    """One role assignment of the identity, with the role definition it names, both read whole."""
+
+    assignment: RoleAssignment
+    role: RoleDefinition
+
+    @property
+    def scope(self) -> str:
+        return self.assignment.scope or ""
+
+    @property
+    def role_name(self) -> str:
+        return self.role.role_name or self.role.guid
+
+    def describe(self) -> str:
+        return f"{self.role_name} at {_scope_words(self.scope)}"
+
+
+def covers(scope: str, resource_id: str) -> bool:
     """Whether an assignment at ``scope`` applies to ``resource_id`` (the scope is it or an ancestor).
 
-    ARM lists management-group (and root) assignments for a resource only when they apply to it.
+    The tenant root (``/``) and management groups cover everything ARM lists them for.
     """
     scope, resource = scope.rstrip("/").lower(), resource_id.rstrip("/").lower()
     if scope == "" or scope.startswith("/providers/microsoft.management/managementgroups/"):
@@ -31,72 +50,149 @@ def _name(resource_id: str) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _scope_words(scope: str) -> str:
+    """How a reader names a scope: ``resource group rg-x``, ``subscription …``, ``the tenant root``."""
+    parts = [p for p in scope.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if not parts:
+        return "the tenant root (/)"
+    if lowered[:3] == ["providers", "microsoft.management", "managementgroups"] and len(parts) == 4:
+        return f"management group {parts[3]}"
+    if lowered[0] == "subscriptions" and len(parts) == 2:
+        return f"subscription {parts[1]}"
+    if lowered[0] == "subscriptions" and len(parts) == 4 and lowered[2] == "resourcegroups":
+        return f"resource group {parts[3]}"
+    return _name(scope)
+
+
+def _needs_granted(held: HeldRole, container_name: str) -> set[str]:
+    """What of the need ``held`` grants on the container, its condition applied to the data actions.
+
+    ``UnsupportedCondition`` when the assignment's condition is not one that can be evaluated.
+    """
+    condition = (
+        parse_condition(held.assignment.condition, held.assignment.condition_version)
+        if held.assignment.condition
+        else None
+    )
+    missing = set(permissions.missing_from([held.role]))
+    granted = set(permissions.NEEDED_ACTIONS + permissions.NEEDED_DATA_ACTIONS) - missing
+    if condition is not None:
+        granted = {
+            action
+            for action in granted
+            if action not in permissions.NEEDED_DATA_ACTIONS or condition.allows(action, container_name)
+        }
+    return granted
+
+
 def holds_blob_data_contributor(
     identity_id: str,
-    principal_id: str,
-    assignments: Sequence[RoleAssignment],
+    held: Sequence[HeldRole],
     account_id: str,
     container_id: str,
 ) -> Finding:
-    """The identity's principal holds Storage Blob Data Contributor on the account or the container."""
+    """The identity may do everything the backup needs (Storage Blob Data Contributor's permissions)
+    on the backup container, through one role or several, built in or custom."""
     check = "access.blob-data-contributor"
-    mine = [a for a in assignments if a.principal_id and a.principal_id.lower() == principal_id.lower()]
-    grants = [
-        a for a in mine if a.role_guid == BLOB_DATA_CONTRIBUTOR and a.scope and _covers(a.scope, container_id)
-    ]
-    if not grants:
+    identity = _name(identity_id)
+    container = _name(container_id)
+    applying = [h for h in held if covers(h.scope, container_id)]
+    granted: set[str] = set()
+    granting: list[HeldRole] = []
+    kept_off: list[HeldRole] = []
+    for h in applying:
+        try:
+            mine = _needs_granted(h, container)
+        except UnsupportedCondition as exc:
+            return error(
+                check,
+                identity_id,
+                f"identity {identity}: the condition of {h.describe()} ({h.assignment.id}) cannot be "
+                f"evaluated: {exc}",
+            )
+        if h.assignment.condition and not mine & set(permissions.NEEDED_DATA_ACTIONS):
+            kept_off.append(h)
+        if mine:
+            granting.append(h)
+            granted |= mine
+    needed = permissions.NEEDED_ACTIONS + permissions.NEEDED_DATA_ACTIONS
+    missing = [n for n in needed if n not in granted]
+    roles = sorted(h.describe() for h in applying)
+    if missing:
+        why = "; ".join(
+            f"the condition of {h.describe()} keeps its data actions off container {container}"
+            for h in kept_off
+        )
         return failed(
             check,
             identity_id,
-            f"identity {_name(identity_id)} holds no Storage Blob Data Contributor "
-            f"on storage account {_name(account_id)} or its container",
-            roles=sorted({a.role_guid for a in mine}),
+            f"identity {identity} may not do everything the backup needs on container {container} of "
+            f"storage account {_name(account_id)}: it lacks {missing[0]}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + (f" ({why})" if why else ""),
+            roles=roles,
+            missing=missing,
         )
-    exact = [
-        a
-        for a in grants
-        if a.scope and (same_resource(a.scope, account_id) or same_resource(a.scope, container_id))
+    builtin = [
+        h
+        for h in granting
+        if h.role.guid == permissions.STORAGE_BLOB_DATA_CONTRIBUTOR and not h.assignment.condition
     ]
-    if exact:
-        return passed(
-            check,
-            identity_id,
-            f"identity {_name(identity_id)} holds Storage Blob Data Contributor "
-            f"on {_name(exact[0].scope or '')}",
-            scope=exact[0].scope,
+    if builtin:
+        through = f"Storage Blob Data Contributor at {_scope_words(builtin[0].scope)}"
+    else:
+        through = (
+            "what Storage Blob Data Contributor grants, through "
+            + "; ".join(h.describe() for h in granting)
+            + (" (a custom role)" if any(h.role.role_type == "CustomRole" for h in granting) else "")
         )
-    broadest = min(grants, key=lambda a: len(a.scope or ""))
+    conditioned = [h for h in granting if h.assignment.condition]
     return passed(
         check,
         identity_id,
-        f"identity {_name(identity_id)} holds Storage Blob Data Contributor "
-        f"at a broader scope, {broadest.scope}",
-        scope=broadest.scope,
-        broader=True,
+        f"identity {identity} holds {through}"
+        + (f", its condition evaluated to include container {container}" if conditioned else ""),
+        roles=sorted(h.describe() for h in granting),
+        custom=not builtin,
     )
 
 
 def least_privilege(
-    identity_id: str, principal_id: str, assignments: Sequence[RoleAssignment], account_id: str
+    identity_id: str, held: Sequence[HeldRole], account_id: str, container_id: str
 ) -> Finding:
-    """No role beyond what the backup needs, on the account or anything that covers or lies under it."""
+    """Everything the identity may do on the backup account — through roles held on it, above it or
+    under it — is within what the backup needs, and every grant is scoped to the account or the
+    backup container."""
     check = "access.least-privilege"
-    excess = [
-        a
-        for a in assignments
-        if a.principal_id
-        and a.principal_id.lower() == principal_id.lower()
-        and a.role_guid in BROADER_ROLES
-        and a.scope
-        and (_covers(a.scope, account_id) or _covers(account_id, a.scope))
-    ]
-    if excess:
-        roles = "; ".join(f"{BROADER_ROLES[a.role_guid]} at {a.scope}" for a in excess)
+    identity = _name(identity_id)
+    relevant = [h for h in held if covers(h.scope, account_id) or covers(account_id, h.scope)]
+    problems: list[str] = []
+    for h in relevant:
+        beyond = permissions.beyond_the_need(h.role)
+        if beyond:
+            first = beyond[0]
+            more = f" and {len(beyond) - 1} more" if len(beyond) > 1 else ""
+            problems.append(f"{h.describe()} grants {first.pattern} ({first.plane}){more}")
+        if not (same_resource(h.scope, account_id) or same_resource(h.scope, container_id)):
+            reach = (
+                "covers every other resource there"
+                if covers(h.scope, account_id)
+                else "reaches beyond the backup container"
+            )
+            problems.append(f"{h.describe()} is scoped to {_scope_words(h.scope)}, which {reach}")
+    if problems:
         return failed(
-            check, identity_id, f"identity {_name(identity_id)} holds more than the backup needs: {roles}"
+            check,
+            identity_id,
+            f"identity {identity} may do more than the backup needs: " + "; ".join(problems),
+            beyond=problems,
         )
+    scopes = sorted({_scope_words(h.scope) for h in relevant}) or ["nothing"]
     return passed(
         check,
         identity_id,
-        f"identity {_name(identity_id)} holds no role beyond Storage Blob Data Contributor",
+        f"identity {identity} holds nothing beyond what the backup needs (Storage Blob Data "
+        f"Contributor's permissions), scoped to {', '.join(scopes)}",
+        roles=sorted(h.describe() for h in relevant),
     )

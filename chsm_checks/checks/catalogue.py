@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,7 +20,7 @@ from types import MappingProxyType
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config_files import StrictModel, quote_key, validated
 from ..errors import ConfigError
@@ -29,8 +30,16 @@ Text = Annotated[str, Field(min_length=1)]
 CheckId = Annotated[str, Field(pattern=r"^[a-z]+\.[a-z0-9]+(-[a-z0-9]+)*$")]
 ControlId = Annotated[str, Field(pattern=r"^[A-Za-z0-9]+([.-][A-Za-z0-9]+)*$")]
 ResourceKind = Literal[
-    "cluster", "identity", "storage_account", "container", "private_endpoint", "role_assignments", "target"
+    "cluster",
+    "identity",
+    "storage_account",
+    "container",
+    "private_endpoint",
+    "role_assignments",
+    "role_definitions",
+    "target",
 ]
+FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")]
 
 _AZ_CMDLET = re.compile(r"\b[A-Z][a-z]+-Az[A-Z]\w*")
 
@@ -73,19 +82,44 @@ class Reference(StrictModel):
     @field_validator("url")
     @classmethod
     def _https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError(f"{value!r} is not an https URL")
-        return value
+        return _https_url(value)
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{value!r} is not an https URL")
+    return value
+
+
+class DocumentedDefault(StrictModel):
+    """What an absent property means, as Azure documents it: the only way an absent property is
+    judged as anything but absent."""
+
+    resource: ResourceKind
+    field: FieldPath
+    means: Line
+    source: Line
+
+    @field_validator("source")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return _https_url(value)
 
 
 class ControlRef(StrictModel):
-    """One control of one framework, as its mapping file names it, and the Gherkin tag for it."""
+    """One control of one framework, as its mapping file names it, and the Gherkin tag for it.
+
+    ``condition``, when set, is the named condition of the check whose finding decides this control
+    (``public-network-access-disabled`` for "Public Network Access is Disabled"): a finding claims the
+    control only if it judged that condition, and satisfies it only if the condition held.
+    """
 
     framework: Line
     control_id: Line
     title: Line
     tag: Line
+    condition: Line | None = None
 
 
 class CheckEntry(StrictModel):
@@ -98,6 +132,26 @@ class CheckEntry(StrictModel):
     severity: Severity
     references: tuple[Reference, ...] = Field(min_length=1)
     reads: tuple[ResourceKind, ...] = Field(min_length=1)
+    # The fields of ARM bodies the check judges: one of the wrong JSON type, or a body without
+    # ``properties``, makes the check an error naming the resource and the field.
+    judges: dict[ResourceKind, tuple[FieldPath, ...]] = Field(default_factory=dict)
+    defaults: tuple[DocumentedDefault, ...] = ()
+    # Named conditions the check judges on its way to a verdict, that mappings may claim one by one.
+    conditions: dict[Annotated[str, Field(pattern=r"^[a-z]+(-[a-z0-9]+)*$")], Line] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _defaults_are_judged(self) -> CheckEntry:
+        for n, default in enumerate(self.defaults, 1):
+            if default.field not in self.judges.get(default.resource, ()):
+                raise ValueError(
+                    f"defaults[{n}]: {default.resource} {default.field} is not a field the check judges"
+                )
+        for kind in self.judges:
+            if kind not in self.reads:
+                raise ValueError(f"judges: {kind} is not a resource the check reads")
+        return self
 
 
 class CheckMeta(CheckEntry):
@@ -122,17 +176,20 @@ class Framework(StrictModel):
     def tag(self, control_id: str) -> str:
         return self.tag_prefix + control_id.lower().replace(".", self.tag_dot)
 
-    def ref(self, control_id: str) -> ControlRef:
+    def ref(self, control_id: str, condition: str | None = None) -> ControlRef:
         return ControlRef(
             framework=self.name,
             control_id=control_id,
             title=self.controls[control_id],
             tag=self.tag(control_id),
+            condition=condition,
         )
 
 
 class _MappingFile(Framework):
     checks: dict[str, Annotated[tuple[str, ...], Field(min_length=1)]]
+    # check id -> control id -> the check's named condition that decides that control
+    conditions: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class _CatalogueFile(StrictModel):
@@ -172,6 +229,12 @@ def markdown_table(catalogue: Catalogue) -> str:
     return "\n".join(rows) + "\n"
 
 
+@cache
+def default_catalogue() -> Catalogue:
+    """The package's own catalogue, loaded once per process."""
+    return load_catalogue()
+
+
 def load_catalogue(directory: Path | None = None) -> Catalogue:
     """Load ``catalogue.toml`` and ``mappings/*.toml`` from ``directory`` (default: the package's own).
 
@@ -204,12 +267,25 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
                     f"(every check maps to at least one {name} control)"
                 )
 
+    for source, mapping in mappings.values():
+        for check_id, by_control in mapping.conditions.items():
+            entry = spec.check[first_at[check_id] - 1] if check_id in first_at else None
+            for control_id, condition in by_control.items():
+                where = f"{source}: conditions.{quote_key(check_id)}.{quote_key(control_id)}"
+                if entry is None:
+                    raise ConfigError(f"{where}: unknown check id")
+                if control_id not in mapping.checks.get(check_id, ()):
+                    raise ConfigError(f"{where}: the check does not map to {control_id!r}")
+                if condition not in entry.conditions:
+                    known = ", ".join(sorted(entry.conditions)) or "none"
+                    raise ConfigError(f"{where}: {condition!r} is not a condition of the check ({known})")
+
     checks = {
         entry.id: CheckMeta.model_validate(
             {
                 **dict(entry),
                 "controls": tuple(
-                    mapping.ref(control_id)
+                    mapping.ref(control_id, mapping.conditions.get(entry.id, {}).get(control_id))
                     for _, mapping in mappings.values()
                     for control_id in mapping.checks.get(entry.id, ())
                 ),
@@ -218,7 +294,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
         for entry in spec.check
     }
     frameworks = {
-        name: Framework.model_validate(m.model_dump(by_alias=True, exclude={"checks"}))
+        name: Framework.model_validate(m.model_dump(by_alias=True, exclude={"checks", "conditions"}))
         for name, (_, m) in mappings.items()
     }
     controls = {c.tag: c for f in frameworks.values() for c in map(f.ref, f.controls)}
@@ -267,11 +343,13 @@ __all__ = [
     "CheckEntry",
     "CheckMeta",
     "ControlRef",
+    "DocumentedDefault",
     "Framework",
     "Reference",
     "Remediation",
     "ResourceKind",
     "Severity",
+    "default_catalogue",
     "load_catalogue",
     "markdown_table",
 ]

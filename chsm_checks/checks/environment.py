@@ -19,13 +19,21 @@ from ..arm.snapshots import (
     IdentitySnapshot,
     PrivateEndpointSnapshot,
     RoleAssignment,
+    RoleDefinition,
     StorageAccountSnapshot,
 )
 from .observed import Observed
 
 T = TypeVar("T")
 NOT_FOUND_CODES = frozenset(
-    {"ResourceNotFound", "NotFound", "ResourceGroupNotFound", "ContainerNotFound", "ParentResourceNotFound"}
+    {
+        "ResourceNotFound",
+        "NotFound",
+        "ResourceGroupNotFound",
+        "ContainerNotFound",
+        "ParentResourceNotFound",
+        "RoleDefinitionDoesNotExist",
+    }
 )
 
 
@@ -150,4 +158,10 @@ class Environment:
         return self._read(
             f"{scope}/providers/Microsoft.Authorization/roleAssignments?principal={principal_id}",
             lambda: resources.list_role_assignments(self.arm, scope, principal_id),
+        )
+
+    def role_definition(self, role_definition_id: str) -> Observed[RoleDefinition]:
+        """The role definition an assignment names."""
+        return self._read(
+            role_definition_id, lambda: resources.get_role_definition(self.arm, role_definition_id)
         )

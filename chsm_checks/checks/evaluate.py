@@ -6,12 +6,14 @@ does not exist gives a *failed* finding; nothing here ever turns "could not read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
-from ..arm.snapshots import ClusterSnapshot, RoleAssignment, StorageAccountSnapshot
+from ..arm.snapshots import ClusterSnapshot, StorageAccountSnapshot, problem_with
 from ..errors import ConfigError
 from . import access, clusters, storage, uris
+from .access import HeldRole
+from .catalogue import ResourceKind, default_catalogue
 from .environment import Environment, Unresolved
 from .model import Finding, error, failed
 from .observed import Observed
@@ -27,7 +29,23 @@ class _Unusable(Exception):
         self.finding = finding
 
 
-def _need(check: str, observed: Observed[T], what: str) -> T:
+def malformed(
+    check: str, kind: ResourceKind, resource_id: str, problems: Mapping[str, str]
+) -> Finding | None:
+    """The error finding for the first field ``check`` judges on this resource that ARM did not send
+    as ARM means it (a body without ``properties``, a property of the wrong JSON type), if any."""
+    for field_path in default_catalogue()[check].judges.get(kind, ()):
+        if (problem := problem_with(problems, field_path)) is not None:
+            name = resource_id.rstrip("/").rsplit("/", 1)[-1]
+            return error(
+                check,
+                resource_id,
+                f"{kind.replace('_', ' ')} {name}: {field_path}: {problem}; the check cannot judge it",
+            )
+    return None
+
+
+def _need(check: str, observed: Observed[T], what: str, kind: ResourceKind) -> T:
     name = observed.resource_id.rsplit("/", 1)[-1]
     if observed.problem is not None:
         raise _Unusable(
@@ -35,7 +53,18 @@ def _need(check: str, observed: Observed[T], what: str) -> T:
         )
     if observed.missing or observed.value is None:
         raise _Unusable(failed(check, observed.resource_id, f"{what} {name} does not exist"))
+    problems = getattr(observed.value, "problems", {})
+    if problems and (finding := malformed(check, kind, observed.resource_id, problems)) is not None:
+        raise _Unusable(finding)
     return observed.value
+
+
+def _well_formed(check: str, observed: Observed[T], kind: ResourceKind) -> Observed[T]:
+    """``observed`` for a check that judges absence itself; a malformed body still ends the check."""
+    problems = getattr(observed.value, "problems", {}) if observed.value is not None else {}
+    if problems and (finding := malformed(check, kind, observed.resource_id, problems)) is not None:
+        raise _Unusable(finding)
+    return observed
 
 
 def _clusters(env: Environment, check: str) -> Iterator[ClusterSnapshot]:
@@ -45,7 +74,7 @@ def _clusters(env: Environment, check: str) -> Iterator[ClusterSnapshot]:
         observed = env.cluster(role)
         if observed.resource_id.lower() not in seen:
             seen.add(observed.resource_id.lower())
-            yield _need(check, observed, f"{role} cluster")
+            yield _need(check, observed, f"{role} cluster", "cluster")
 
 
 def _identities(env: Environment, check: str) -> dict[str, tuple[str, list[str]]]:
@@ -62,37 +91,64 @@ def _per_cluster(check: str, judge: Callable[[ClusterSnapshot], Finding]) -> Eva
 
 
 def _one_cluster(check: str, role: str, judge: Callable[[ClusterSnapshot], Finding]) -> Evaluator:
-    return lambda env: [judge(_need(check, env.cluster(role), f"{role} cluster"))]
+    return lambda env: [judge(_need(check, env.cluster(role), f"{role} cluster", "cluster"))]
 
 
 def _account(check: str, judge: Callable[[StorageAccountSnapshot, Environment], Finding]) -> Evaluator:
-    return lambda env: [judge(_need(check, env.storage_account(), "storage account"), env)]
+    return lambda env: [judge(_need(check, env.storage_account(), "storage account", "storage_account"), env)]
 
 
-IdentityJudge = Callable[[str, str, list[RoleAssignment], Environment], Finding]
+IdentityJudge = Callable[[str, list[HeldRole], Environment], Finding]
+_WHOLE = (("scope", "properties.scope"), ("principal_id", "properties.principalId"))
+
+
+def _held_roles(check: str, env: Environment, identity_id: str, principal_id: str) -> list[HeldRole]:
+    """The identity's role assignments at, above and below the account, each with its role
+    definition. An assignment that cannot be read whole, or a role that cannot be read, ends the
+    check as an error: an assignment left out could be the one that grants too much."""
+    name = identity_id.rstrip("/").rsplit("/", 1)[-1]
+    listed = env.role_assignments(principal_id)
+    if listed.problem is not None or listed.value is None:
+        why = listed.problem or "the list is missing"
+        raise _Unusable(error(check, identity_id, f"could not read the role assignments of {name}: {why}"))
+    held = []
+    for n, assignment in enumerate(listed.value, 1):
+        label = assignment.id or f"role assignment {n} of the list"
+        if (found := malformed(check, "role_assignments", label, assignment.problems)) is not None:
+            raise _Unusable(found)
+        absent = [where for attribute, where in _WHOLE if not getattr(assignment, attribute)]
+        if not assignment.role_definition_id:
+            absent.append("properties.roleDefinitionId")
+        if absent:
+            raise _Unusable(
+                error(
+                    check,
+                    identity_id,
+                    f"identity {name}: {label} cannot be read whole ({', '.join(absent)} absent); "
+                    "the check cannot judge what it grants",
+                )
+            )
+        if (assignment.principal_id or "").lower() != principal_id.lower():
+            continue  # the list is filtered by principal; another principal's entry is not ours
+        role = _need(
+            check, env.role_definition(assignment.role_definition_id), "role definition", "role_definitions"
+        )
+        held.append(HeldRole(assignment, role))
+    return held
 
 
 def _per_identity(check: str, judge: IdentityJudge) -> Evaluator:
-    """For each identity the clusters use: resolve its principal, read its role assignments, judge."""
+    """For each identity the clusters use: resolve its principal, read its roles, judge."""
 
     def run(env: Environment) -> list[Finding]:
         findings = []
         for identity_id, _ in _identities(env, check).values():
             try:
-                identity = _need(check, env.identity(identity_id), "identity")
+                identity = _need(check, env.identity(identity_id), "identity", "identity")
                 if not identity.principal_id:
                     raise _Unusable(error(check, identity_id, f"identity {identity.name} names no principal"))
-                listed = env.role_assignments(identity.principal_id)
-                if listed.problem is not None or listed.value is None:
-                    why = listed.problem or "the list is missing"
-                    raise _Unusable(
-                        error(
-                            check,
-                            identity_id,
-                            f"could not read the role assignments of {identity.name}: {why}",
-                        )
-                    )
-                findings.append(judge(identity_id, identity.principal_id, listed.value, env))
+                held = _held_roles(check, env, identity_id, identity.principal_id)
+                findings.append(judge(identity_id, held, env))
             except _Unusable as exc:
                 findings.append(exc.finding)
         return findings or [failed(check, env.scope.source_id, "the clusters name no user-assigned identity")]
@@ -105,13 +161,17 @@ def _identity_resolvable(env: Environment) -> list[Finding]:
     found = _identities(env, check)
     if not found:
         return [failed(check, env.scope.source_id, "the clusters name no user-assigned identity")]
-    return [clusters.identity_resolvable(env.identity(rid), users) for rid, users in found.values()]
+    return [
+        clusters.identity_resolvable(_well_formed(check, env.identity(rid), "identity"), users)
+        for rid, users in found.values()
+    ]
 
 
 def _distinct(env: Environment) -> list[Finding]:
     check = "clusters.distinct"
     observed = {
-        role: _need(check, env.cluster(role), f"{role} cluster").id for role in ("source", "destination")
+        role: _need(check, env.cluster(role), f"{role} cluster", "cluster").id
+        for role in ("source", "destination")
     }
     return [clusters.distinct(env.scope.source_id, env.scope.destination_id, observed)]
 
@@ -134,7 +194,9 @@ EVALUATORS: dict[str, Evaluator] = {
     "storage.private-endpoint": _account(
         "storage.private-endpoint",
         lambda account, env: storage.private_endpoint(
-            account, env.private_endpoint(), env.scope.virtual_network_id
+            account,
+            _well_formed("storage.private-endpoint", env.private_endpoint(), "private_endpoint"),
+            env.scope.virtual_network_id,
         ),
     ),
     "storage.public-network": _account(
@@ -150,18 +212,20 @@ EVALUATORS: dict[str, Evaluator] = {
         "storage.cross-tenant-replication", lambda account, env: storage.cross_tenant_replication(account)
     ),
     "storage.container-private": lambda env: [
-        storage.container_private(_need("storage.container-private", env.container(), "container"))
+        storage.container_private(
+            _need("storage.container-private", env.container(), "container", "container")
+        )
     ],
     "access.blob-data-contributor": _per_identity(
         "access.blob-data-contributor",
-        lambda iid, pid, assignments, env: access.holds_blob_data_contributor(
-            iid, pid, assignments, env.scope.storage_account_id, env.scope.container_id
+        lambda iid, held, env: access.holds_blob_data_contributor(
+            iid, held, env.scope.storage_account_id, env.scope.container_id
         ),
     ),
     "access.least-privilege": _per_identity(
         "access.least-privilege",
-        lambda iid, pid, assignments, env: access.least_privilege(
-            iid, pid, assignments, env.scope.storage_account_id
+        lambda iid, held, env: access.least_privilege(
+            iid, held, env.scope.storage_account_id, env.scope.container_id
         ),
     ),
     "requests.no-sas": _account(

@@ -29,6 +29,9 @@ class Finding:
     message: str
     observed: Mapping[str, Any] = field(default_factory=dict)
     waiver: Waiver | None = None
+    # The named conditions the check judged on the way (``public-network-access-disabled``), each
+    # as it was found: a framework requirement mapped to a condition is claimed only from these.
+    holds: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def resource_name(self) -> str:
@@ -47,9 +50,15 @@ class Finding:
         }
         if self.observed:
             data["observed"] = dict(self.observed)
+        if self.holds:
+            data["holds"] = dict(self.holds)
         if self.waiver is not None:
             data["waiver"] = self.waiver.to_json()
         return data
+
+    def judging(self, **holds: bool) -> Finding:
+        """This finding, saying which named conditions it judged and how they were found."""
+        return replace(self, holds={**self.holds, **{k.replace("_", "-"): v for k, v in holds.items()}})
 
 
 def passed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:

@@ -18,7 +18,7 @@ def shared_key_disabled(account: StorageAccountSnapshot) -> Finding:
     value = account.allow_shared_key_access
     if value is False:
         return passed(check, account.id, f"storage account {account.name} refuses shared key access")
-    why = "is not set, which means allowed" if value is None else "is true"
+    why = "is not set, which Azure documents as true (allowed)" if value is None else "is true"
     return failed(
         check,
         account.id,
@@ -73,31 +73,59 @@ def private_endpoint(
     )
 
 
+# What the backup may need let through the firewall beside its private endpoint: the trusted-service
+# path a managed identity's requests may come by. Logging and Metrics serve no backup.
+BACKUP_BYPASS = frozenset({"none", "azureservices"})
+
+
 def public_network(account: StorageAccountSnapshot, virtual_network_id: str) -> Finding:
-    """Not reachable from the public internet: access disabled, or deny by default with only our network."""
+    """Not reachable from outside its network: public network access disabled, or deny by default
+    with only the expected network allowed; and no firewall exception the backup does not need.
+
+    It judges two named conditions on the way, which the framework mappings claim separately:
+    ``public-network-access-disabled`` and ``default-action-deny``.
+    """
     check = "storage.public-network"
-    if account.public_network_access == "Disabled":
-        return passed(check, account.id, f"storage account {account.name}: publicNetworkAccess is Disabled")
-    others = [s for s in account.virtual_network_subnets if not _in_network(s, virtual_network_id)]
-    if account.network_default_action == "Deny" and not others and not account.ip_rules:
-        return passed(
-            check,
-            account.id,
-            f"storage account {account.name}: networkAcls deny by default and allow only "
-            f"{virtual_network_id.rsplit('/', 1)[-1]} "
-            f"(publicNetworkAccess {account.public_network_access or 'absent'})",
+    disabled = account.public_network_access == "Disabled"
+    deny = account.network_default_action == "Deny"
+    exceptions = []
+    bypass = [b.strip() for b in (account.network_bypass or "").split(",") if b.strip()]
+    extra = [b for b in bypass if b.lower() not in BACKUP_BYPASS]
+    if extra:
+        exceptions.append(
+            f"networkAcls.bypass lets {', '.join(extra)} through, which the backup does not need"
         )
-    reasons = [f"publicNetworkAccess is {account.public_network_access or 'absent (Enabled)'}"]
-    reasons.append(f"networkAcls.defaultAction is {account.network_default_action or 'absent (Allow)'}")
-    if others:
-        reasons.append(f"other subnets are allowed: {', '.join(others)}")
-    if account.ip_rules:
-        reasons.append(f"IP rules allow {', '.join(account.ip_rules)}")
+    if account.resource_access_rules:
+        named = ", ".join(r.resource_id or "(no resource id)" for r in account.resource_access_rules)
+        exceptions.append(f"networkAcls.resourceAccessRules let resource instances through: {named}")
+    others = [s for s in account.virtual_network_subnets if not _in_network(s, virtual_network_id)]
+    closed = disabled or (deny and not others and not account.ip_rules)
+    if closed and not exceptions:
+        how = (
+            "publicNetworkAccess is Disabled"
+            if disabled
+            else f"networkAcls deny by default and allow only {virtual_network_id.rsplit('/', 1)[-1]} "
+            f"(publicNetworkAccess {account.public_network_access or 'absent'})"
+        )
+        return passed(check, account.id, f"storage account {account.name}: {how}").judging(
+            public_network_access_disabled=disabled, default_action_deny=deny
+        )
+    reasons = []
+    if not closed:
+        reasons.append(f"publicNetworkAccess is {account.public_network_access or 'absent (Enabled)'}")
+        reasons.append(f"networkAcls.defaultAction is {account.network_default_action or 'absent (Allow)'}")
+        if others:
+            reasons.append(f"other subnets are allowed: {', '.join(others)}")
+        if account.ip_rules:
+            reasons.append(f"IP rules allow {', '.join(account.ip_rules)}")
+    reasons += exceptions
     return failed(
         check,
         account.id,
         f"storage account {account.name} is reachable from outside its network: " + "; ".join(reasons),
-    )
+        bypass=bypass,
+        resourceAccessRules=[r.resource_id for r in account.resource_access_rules],
+    ).judging(public_network_access_disabled=disabled, default_action_deny=deny)
 
 
 def https_only(account: StorageAccountSnapshot) -> Finding:
@@ -126,6 +154,14 @@ def blob_anonymous_access(account: StorageAccountSnapshot) -> Finding:
     check = "storage.blob-anonymous-access"
     if account.allow_blob_public_access is True:
         return failed(check, account.id, f"storage account {account.name} allows anonymous blob access")
+    if account.allow_blob_public_access is None:  # the catalogue cites where Azure documents this default
+        return passed(
+            check,
+            account.id,
+            f"storage account {account.name} does not allow anonymous blob access "
+            "(allowBlobPublicAccess is not set, which Azure documents as false)",
+            allowBlobPublicAccess=None,
+        )
     return passed(check, account.id, f"storage account {account.name} does not allow anonymous blob access")
 
 
@@ -145,7 +181,14 @@ def cross_tenant_replication(account: StorageAccountSnapshot) -> Finding:
 
 def container_private(container: ContainerSnapshot) -> Finding:
     check = "storage.container-private"
-    access = container.public_access or "None"  # absent is the API's default, None
+    access = container.public_access
+    if access is None:  # ARM documents no default for an absent publicAccess: nothing to judge by
+        return error(
+            check,
+            container.id,
+            f"container {container.name}: properties.publicAccess is absent, and ARM documents no "
+            "default for it; the check cannot tell whether the container allows anonymous access",
+        )
     if access != "None":
         return failed(check, container.id, f"container {container.name} allows public access ({access})")
     return passed(check, container.id, f"container {container.name} allows no public access")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .model import Finding, failed, passed
+from .model import Finding, error, failed, passed
 
 
 def container_uri_is_plain(
@@ -19,8 +19,15 @@ def container_uri_is_plain(
         )
     if parts.fragment:
         return failed(check, account_id, f"the container URI for {account_name} carries a fragment")
+    if not blob_endpoint:
+        return error(
+            check,
+            account_id,
+            f"storage account {account_name} reports no properties.primaryEndpoints.blob: "
+            "the container URI's host cannot be compared with the account's blob endpoint",
+        )
     host = (parts.hostname or "").lower()
-    expected = urlsplit(blob_endpoint).hostname if blob_endpoint else None
+    expected = urlsplit(blob_endpoint).hostname
     if not host.startswith(f"{account_name.lower()}.") or (expected and host != expected.lower()):
         return failed(
             check, account_id, f"the container URI names {host}, not storage account {account_name}"

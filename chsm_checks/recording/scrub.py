@@ -62,8 +62,11 @@ BODY_FIELDS = frozenset(
         # private endpoint
         "subnet", "privateLinkServiceConnections", "manualPrivateLinkServiceConnections",
         "privateLinkServiceId", "groupIds", "customDnsConfigs", "ipAddresses",
-        # role assignments
-        "roleDefinitionId", "principalType", "scope",
+        # role assignments and role definitions
+        "roleDefinitionId", "principalType", "scope", "condition", "conditionVersion", "roleName",
+        "permissions", "actions", "notActions", "dataActions", "notDataActions", "assignableScopes",
+        # storage firewall exceptions
+        "resourceAccessRules", "resourceId",
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})
