@@ -98,6 +98,7 @@ class RunContext:
     _catalogue: Catalogue | None = field(default=None, repr=False)
     _waivers: WaiverBook | None = field(default=None, repr=False)
     _source_inventory: SourceInventory | None = field(default=None, repr=False)
+    restore_succeeded: bool = field(default=False, repr=False)  # a restore in this run (or its recording)
     _hsm_password: str | None = field(default=None, repr=False)
     _hsm_refused_logins: RefusedLogins = field(default_factory=RefusedLogins, repr=False)
     _credential: TokenCredential | None = field(default=None, repr=False)
@@ -322,14 +323,27 @@ class RunContext:
             scenario=scenario,
         )
 
-    def keep_source_inventory(self, keys: KeyInventory, users: UserInventory) -> None:
-        """Keep the source's inventory for the restore checks, and as evidence beside the reports."""
-        self._source_inventory = SourceInventory(keys, users)
+    def keep_source_inventory(self, keys: KeyInventory, users: UserInventory, host: str) -> None:
+        """Keep the source's inventory (read from ``host``) for the restore checks, and as evidence
+        beside the reports."""
+        self._source_inventory = SourceInventory(keys, users, host)
         if self.report_dir is not None:
             evidence = self.report_dir / "evidence" / "hsm-source-inventory.json"
             evidence.parent.mkdir(parents=True, exist_ok=True)
-            body = {"mode": self.mode, "keys": keys.to_json()["keys"], "users": users.to_json()}
+            body = {"mode": self.mode, "host": host, "keys": keys.to_json()["keys"], "users": users.to_json()}
             evidence.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+
+    def require_a_restore(self) -> None:
+        """The restored-destination scenarios validate a restore this run made (in replay: as
+        recorded); without one there is nothing to validate, and they are not applicable."""
+        if not self.restore_succeeded:
+            from .outcomes import not_applicable
+
+            not_applicable(
+                "no restore into the destination succeeded earlier in this run "
+                "(backup_restore.feature: 'A restore into a NotActivated destination completes and "
+                "activates it'), so there is no restored destination to validate"
+            )
 
     def source_inventory(self) -> SourceInventory:
         """The source inventory taken earlier in this run; an error if none was."""

@@ -118,8 +118,11 @@ def _restore(
 
 
 @then(parsers.parse('the {operation:w} ends "{status}"'))
-def operation_ends(outcome: OperationResult | Refusal, operation: str, status: str) -> None:
-    expect.ends_with_status(outcome, status, operation)
+def operation_ends(
+    outcome: OperationResult | Refusal, operation: str, status: str, chsm_run: RunContext
+) -> None:
+    result = expect.ends_with_status(outcome, status, operation)
+    chsm_run.restore_succeeded |= result.operation == "restore" and result.succeeded
 
 
 @then("the backup id has the form cloudhsm-<uuid>-<digits>")

@@ -17,10 +17,11 @@ from chsm_checks.run import RunContext
 from chsm_checks.target import Target
 
 
-@given("the HSM client configuration points at the source cluster")
-def configuration_points_at_source(arm: ArmClient, hsm: HsmRunner, target: Target) -> None:
+@given("the HSM client configuration points at the source cluster", target_fixture="source_host")
+def configuration_points_at_source(arm: ArmClient, hsm: HsmRunner, target: Target) -> str:
     host = drill.hsm1_host(get_cluster(arm, target.source_id))
     expect.no_findings(drill.configuration_findings(hsm, target.hsm_settings.resource_cfg, host))
+    return host
 
 
 @when("the crypto user inventories the source cluster's keys", target_fixture="source_keys")
@@ -35,10 +36,15 @@ def source_users(hsm: HsmRunner) -> drill.UserView:
 
 @then("the source inventory is kept for the restore checks")
 def keep_source_inventory(
-    chsm_run: RunContext, source_keys: KeyInventory, source_users: drill.UserView
+    chsm_run: RunContext, source_keys: KeyInventory, source_users: drill.UserView, source_host: str
 ) -> None:
     expect.usable_source_inventory(source_keys, source_users)
-    chsm_run.keep_source_inventory(source_keys, source_users.users)
+    chsm_run.keep_source_inventory(source_keys, source_users.users, source_host)
+
+
+@given("a restore into the destination succeeded earlier in this run")
+def a_restore_succeeded(chsm_run: RunContext) -> None:
+    chsm_run.require_a_restore()
 
 
 @given("the source inventory taken before the backup in this run", target_fixture="source_inventory")
@@ -47,8 +53,9 @@ def source_inventory(chsm_run: RunContext) -> drill.SourceInventory:
 
 
 @given("the target's restored destination cluster", target_fixture="destination_host")
-def destination_host(arm: ArmClient, target: Target) -> str:
-    return drill.hsm1_host(get_cluster(arm, target.destination_id))
+def destination_host(arm: ArmClient, target: Target, source_inventory: drill.SourceInventory) -> str:
+    host = drill.hsm1_host(get_cluster(arm, target.destination_id))
+    return drill.not_the_source(host, source_inventory)
 
 
 @when("the HSM client configuration is pointed at the destination cluster")
@@ -57,8 +64,11 @@ def point_at_destination(hsm: HsmRunner, chsm_run: RunContext, target: Target, d
 
 
 @then("every configuration file names the destination cluster's hsm1 private-link host")
-def configuration_names_destination(hsm: HsmRunner, target: Target, destination_host: str) -> None:
-    expect.no_findings(drill.configuration_findings(hsm, target.hsm_settings.resource_cfg, destination_host))
+def configuration_names_destination(
+    hsm: HsmRunner, target: Target, destination_host: str, source_inventory: drill.SourceInventory
+) -> None:
+    paths = target.hsm_settings.resource_cfg
+    expect.no_findings(drill.configuration_findings(hsm, paths, destination_host, source_inventory))
 
 
 @when("the management utility reads the destination's cluster information", target_fixture="cluster_view")
@@ -85,7 +95,7 @@ def destination_keys(hsm: HsmRunner, target: Target) -> KeyInventory:
 def same_keys(
     source_inventory: drill.SourceInventory, destination_keys: KeyInventory, request: pytest.FixtureRequest
 ) -> None:
-    comparison = drill.compare_keys(source_inventory.keys, destination_keys)
+    comparison = drill.keys_not_the_sources(drill.compare_keys(source_inventory.keys, destination_keys))
     expect.no_findings(comparison.differences)
     request.node.user_properties.append(
         ("matchedKeys(sourceHandle->destinationHandle)", str(comparison.matched))

@@ -89,3 +89,23 @@ def test_the_fleet_feature_lists_every_read_only_check_and_wears_their_controls(
     tags = set(scenario.tags) | set(feature.tags)
     expected = set().union(*(CATALOGUE[c].tags() for c in checks))
     assert {t for t in tags if t.startswith(CONTROL_PREFIXES)} == expected
+
+
+def _every_scenario() -> Iterator[tuple[str, frozenset[str]]]:
+    for name in (*FEATURES_IN_ORDER, "fleet.feature"):
+        feature = FeatureParser(str(ROOT / "features"), name).parse()
+        for scenario in feature.scenarios.values():
+            rule = set(scenario.rule.tags) if scenario.rule else set()
+            yield f"{name}: {scenario.name}", frozenset(set(scenario.tags) | set(feature.tags) | rule)
+
+
+@pytest.mark.parametrize(("where", "tags"), list(_every_scenario()), ids=[w for w, _ in _every_scenario()])
+def test_a_scenario_that_tests_the_harness_is_a_self_check_and_claims_no_control(
+    where: str, tags: frozenset[str]
+) -> None:
+    """A refusal the harness provokes or a fault it injects is evidence about chsm-checks, not the
+    environment: it is tagged ``self-check`` and carries no control tag for a verdict to rest on."""
+    if {"guard", "sandbox-faults"} & tags:
+        assert "self-check" in tags, where
+    if "self-check" in tags:
+        assert not {t for t in tags if t.startswith(("nist-", "cis-", "mcsb-"))}, where

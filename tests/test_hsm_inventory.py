@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from chsm_checks.errors import CouldNotEvaluate
+from chsm_checks.hsm.drill import (
+    SourceInventory,
+    configuration_findings,
+    keys_not_the_sources,
+    not_the_source,
+)
 from chsm_checks.hsm.inventory import Key, KeyInventory, UserInventory, compare_keys, compare_users
 from chsm_checks.hsm.parsers import HsmUser, KeyUtilResult, ReturnCode
 
@@ -50,3 +61,44 @@ def test_users_must_agree_on_every_node_and_with_the_source() -> None:
     result = compare_users(source, drifted)
     assert any(d.startswith("server 1 lists") for d in result.differences)
     assert any(d.startswith("server 2 lists") for d in result.differences)
+
+
+SOURCE_HOST = "hsm1.chsm-source-abc.privatelink.cloudhsm.azure.net"
+DESTINATION_HOST = "hsm1.chsm-dest-xyz.privatelink.cloudhsm.azure.net"
+
+
+def _source() -> SourceInventory:
+    return SourceInventory(_inventory(_key(6, "aa")), UserInventory({}), SOURCE_HOST)
+
+
+def test_a_validation_that_finds_the_sources_handles_is_talking_to_the_source() -> None:
+    same_handles = compare_keys(
+        _inventory(_key(6, "aa"), _key(262150, "bb")), _inventory(_key(6, "aa"), _key(262150, "bb"))
+    )
+    with pytest.raises(CouldNotEvaluate, match="talking to the source"):
+        keys_not_the_sources(same_handles)
+    new_handles = compare_keys(_inventory(_key(6, "aa")), _inventory(_key(1048582, "aa")))
+    assert keys_not_the_sources(new_handles) is new_handles
+
+
+def test_a_destination_host_that_is_the_sources_is_an_error() -> None:
+    with pytest.raises(CouldNotEvaluate, match="is the source's"):
+        not_the_source(SOURCE_HOST.upper(), _source())
+    assert not_the_source(DESTINATION_HOST, _source()) == DESTINATION_HOST
+
+
+class _Configs:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read_config(self, path: str) -> str:
+        return self.text
+
+
+def test_a_configuration_that_still_names_the_source_is_an_error_not_a_finding() -> None:
+    still_source = _Configs(json.dumps({"servers": [{"hostname": SOURCE_HOST}]}))
+    with pytest.raises(CouldNotEvaluate, match="still names the source cluster's host"):
+        configuration_findings(still_source, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source())
+    elsewhere = _Configs(json.dumps({"servers": [{"hostname": "hsm1.other.example"}]}))
+    [finding] = configuration_findings(elsewhere, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source())
+    assert "names hsm1.other.example" in finding

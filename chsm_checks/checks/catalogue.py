@@ -268,17 +268,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
                 )
 
     for source, mapping in mappings.values():
-        for check_id, by_control in mapping.conditions.items():
-            entry = spec.check[first_at[check_id] - 1] if check_id in first_at else None
-            for control_id, condition in by_control.items():
-                where = f"{source}: conditions.{quote_key(check_id)}.{quote_key(control_id)}"
-                if entry is None:
-                    raise ConfigError(f"{where}: unknown check id")
-                if control_id not in mapping.checks.get(check_id, ()):
-                    raise ConfigError(f"{where}: the check does not map to {control_id!r}")
-                if condition not in entry.conditions:
-                    known = ", ".join(sorted(entry.conditions)) or "none"
-                    raise ConfigError(f"{where}: {condition!r} is not a condition of the check ({known})")
+        _check_conditions(source, mapping, {entry.id: entry for entry in spec.check})
 
     checks = {
         entry.id: CheckMeta.model_validate(
@@ -299,6 +289,20 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
     }
     controls = {c.tag: c for f in frameworks.values() for c in map(f.ref, f.controls)}
     return Catalogue(MappingProxyType(checks), MappingProxyType(frameworks), MappingProxyType(controls))
+
+
+def _check_conditions(source: Traversable, mapping: _MappingFile, entries: Mapping[str, CheckEntry]) -> None:
+    """Every condition a mapping names is one its check declares, for a control the check maps to."""
+    for check_id, by_control in mapping.conditions.items():
+        for control_id, condition in by_control.items():
+            where = f"{source}: conditions.{quote_key(check_id)}.{quote_key(control_id)}"
+            if check_id not in entries:
+                raise ConfigError(f"{where}: unknown check id")
+            if control_id not in mapping.checks.get(check_id, ()):
+                raise ConfigError(f"{where}: the check does not map to {control_id!r}")
+            if condition not in entries[check_id].conditions:
+                known = ", ".join(sorted(entries[check_id].conditions)) or "none"
+                raise ConfigError(f"{where}: {condition!r} is not a condition of the check ({known})")
 
 
 def _load_mappings(

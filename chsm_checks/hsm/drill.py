@@ -13,7 +13,7 @@ from ..arm.snapshots import ClusterSnapshot
 from ..errors import CouldNotEvaluate
 from ..target import HsmSettings
 from .checks import configuration_problems, node_problems, node_status_problems
-from .client_config import pointed_at
+from .client_config import ResourceConfigError, bootstrap_hosts, pointed_at
 from .errors import HsmSessionError
 from .inventory import Comparison, KeyInventory, UserInventory, capture_keys, compare_keys, compare_users
 from .parsers import ClusterInfo, FindKeyResult, KeyUtilResult, MgmtStartup
@@ -37,10 +37,12 @@ class UserView:
 
 @dataclass(frozen=True)
 class SourceInventory:
-    """The source's keys and users, observed before the backup in this run."""
+    """The source's keys and users, observed before the backup in this run, and the host they were
+    read from (its hsm1 private-link host)."""
 
     keys: KeyInventory
     users: UserInventory
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,53 @@ def hsm1_host(cluster: ClusterSnapshot) -> str:
     return hosts[0]
 
 
-def configuration_findings(runner: HsmRunner, paths: list[str], expected_host: str) -> list[str]:
-    """Every configuration file must name ``expected_host``."""
-    return [
-        p for path in paths for p in configuration_problems(path, runner.read_config(path), expected_host)
-    ]
+def configuration_findings(
+    runner: HsmRunner, paths: list[str], expected_host: str, source: SourceInventory | None = None
+) -> list[str]:
+    """Every configuration file must name ``expected_host``. One that still names the ``source``'s
+    host is not a finding about the destination: the utilities would validate the source, so the
+    validation cannot be evaluated at all."""
+    found = []
+    for path in paths:
+        text = runner.read_config(path)
+        if source is not None and source.host and names_host(text, source.host):
+            raise CouldNotEvaluate(
+                f"{path} still names the source cluster's host {source.host}: the HSM utilities would "
+                "talk to the source, so nothing they report says anything about the restored destination"
+            )
+        found += configuration_problems(path, text, expected_host)
+    return found
+
+
+def not_the_source(host: str, source: SourceInventory) -> str:
+    """``host``, the restored destination's hsm1 host, unless it is the source's: then validating it
+    would validate the source, and the scenario cannot be evaluated."""
+    if source.host and host.lower() == source.host.lower():
+        raise CouldNotEvaluate(
+            f"the destination's hsm1 host {host} is the source's: a validation of it would be a "
+            "validation of the source"
+        )
+    return host
+
+
+def keys_not_the_sources(comparison: Comparison) -> Comparison:
+    """A restore gives the keys new handles (their ids stay): every handle unchanged means the
+    utilities read the source, not a restored destination."""
+    if comparison.matched and all(src == dst for src, dst in comparison.matched):
+        pairs = ", ".join(f"{src}->{dst}" for src, dst in comparison.matched[:5])
+        raise CouldNotEvaluate(
+            f"every key the destination showed has the handle it had on the source ({pairs}): the HSM "
+            "utilities are talking to the source, not to a restored destination"
+        )
+    return comparison
+
+
+def names_host(text: str, host: str) -> bool:
+    """Whether a configuration file's bootstrap server is ``host`` (an unreadable file names none)."""
+    try:
+        return bootstrap_hosts(text)[0].lower() == host.lower()
+    except (ResourceConfigError, IndexError):
+        return False
 
 
 def point_configuration(
@@ -168,8 +212,11 @@ __all__ = [
     "find_keys_within",
     "hsm1_host",
     "key_inventory",
+    "keys_not_the_sources",
     "login_and_find_findings",
+    "names_host",
     "node_findings",
+    "not_the_source",
     "point_configuration",
     "point_configuration_if_managed",
     "user_view",

@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from ..checks.catalogue import Catalogue, default_catalogue
+from .controls import SELF_CHECK, Evidence, Verdict, run_verdicts
 from .selection import selection_statement
 
 _COUNTED = (
@@ -43,6 +45,12 @@ _STATUS = {
 }
 _FRAMEWORKS = (("nist-", "NIST"), ("cis-", "CIS"), ("mcsb-", "MCSB"))
 _COLUMNS = ("Configuration", "Expected", "Observed", "Status", "Controls", "Severity", "Evidence")
+_CONTROLS_LEGEND = (
+    "A control is satisfied only when every observation evidencing it passed (or was waived, on the "
+    "record); an error, a failure or a scenario that did not run leaves it not satisfied, and one not "
+    "applicable leaves it not assessed. Self-checks (scenarios that test chsm-checks itself) evidence no "
+    "control. The OSCAL document gives the same verdicts."
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +168,7 @@ def _row(scenario: Mapping[str, Any]) -> _Row:
         details=details,
         mark=mark,
         status=status,
-        controls=_controls(tags),
+        controls=("self-check: no control rests on it",) if SELF_CHECK in tags else _controls(tags),
         severity=severity,
         evidence=tuple(h for h in (_href(p) for p in paths) if h is not None),
         folder=_folder(paths),
@@ -175,6 +183,48 @@ def _groups(summary: Mapping[str, Any]) -> list[_Group]:
         group = groups.setdefault(key, _Group(*key, rules={}))
         group.rules.setdefault(scenario.get("rule"), []).append(_row(scenario))
     return list(groups.values())
+
+
+@dataclass(frozen=True)
+class _ControlRow:
+    control: str  # "NIST CP-9(1)"
+    title: str
+    state: str  # satisfied, not-satisfied, not-assessed
+    tally: str
+    why: str  # the first piece of evidence that kept it from satisfied, "" when satisfied
+
+
+_VERDICT_WORDS = {"satisfied": "satisfied", "not-satisfied": "not satisfied", "not-assessed": "not assessed"}
+
+
+def _control_rows(summary: Mapping[str, Any], catalogue: Catalogue) -> list[_ControlRow]:
+    """One row per control the run's evidence claims, problems first, as OSCAL judges them."""
+    rows = []
+    for ref, judged, evidence in run_verdicts(summary, catalogue):
+        tally = Counter(e.status for e in evidence)
+        rows.append(
+            _ControlRow(
+                control=(_control(ref.tag) or (0, ref.control_id))[1],
+                title=ref.title,
+                state=judged.state,
+                tally=", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(tally.items())),
+                why=_first_reason(judged, evidence),
+            )
+        )
+    order = {"not-satisfied": 0, "not-assessed": 1, "satisfied": 2}
+    return sorted(rows, key=lambda r: order.get(r.state, 0))
+
+
+def _first_reason(judged: Verdict, evidence: list[Evidence]) -> str:
+    if judged.state == "satisfied":
+        return ""
+    for status in ("error", "not_run", "failed", "not_applicable"):
+        for piece in evidence:
+            if piece.status == status:
+                return f"{piece.label}: {piece.status.replace('_', ' ')}" + (
+                    f" ({piece.message})" if piece.message else ""
+                )
+    return judged.remarks
 
 
 def _evidence_kind(summary: Mapping[str, Any]) -> str:
@@ -430,7 +480,31 @@ def _md_fleet(fleet: _Fleet) -> list[str]:
     ]
 
 
-def render_markdown(summary: Mapping[str, Any]) -> str:
+def _md_controls(rows: list[_ControlRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Controls",
+        "",
+        _md(_CONTROLS_LEGEND),
+        "",
+        "| Control | Title | Verdict | Evidence | Why |",
+    ]
+    lines.append("|---|---|---|---|---|")
+    for row in rows:
+        cells = [
+            row.control,
+            row.title,
+            f"**{_VERDICT_WORDS.get(row.state, row.state)}**",
+            row.tally,
+            row.why,
+        ]
+        lines.append("| " + " | ".join(_md(c) if not c.startswith("**") else c for c in cells) + " |")
+    return lines
+
+
+def render_markdown(summary: Mapping[str, Any], catalogue: Catalogue | None = None) -> str:
     """The matrix as Markdown: a header with the REPLAY/LIVE badge and counts, then a table per feature."""
     kind = _evidence_kind(summary)
     counts = " · ".join(f"{n} {label}" for _, label, n in _counts(summary))
@@ -449,6 +523,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     if notes:
         lines += ["", "**Waiver notes**", "", *(f"- {_md(n)}" for n in notes)]
     lines += ["", _md(_LEGEND)]
+    lines += _md_controls(_control_rows(summary, catalogue or default_catalogue()))
     if fleet := _fleet(summary):
         lines += _md_fleet(fleet)
     for group in _groups(summary):
@@ -528,6 +603,9 @@ ul.details { margin: 4px 0 0; padding-left: 18px; font-size: 14px; }
 .sev-high { color: #82071e; font-weight: 700; }
 td.evidence { font-size: 13px; }
 .control { white-space: nowrap; }
+tr.control-row.not-satisfied td.verdict { color: #cf222e; }
+tr.control-row.not-assessed td.verdict { color: #59636e; }
+tr.control-row.satisfied td.verdict { color: #1a7f37; }
 """
 
 
@@ -650,9 +728,27 @@ def _html_fleet(fleet: _Fleet) -> str:
     )
 
 
-def render_html(summary: Mapping[str, Any]) -> str:
+def _html_controls(rows: list[_ControlRow]) -> str:
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr class="control-row {_e(row.state)}"><td class="control">{_e(row.control)}</td>'
+        f'<td>{_e(row.title)}</td><td class="verdict"><strong>{_e(_VERDICT_WORDS.get(row.state, row.state))}'
+        f"</strong></td><td>{_e(row.tally)}</td><td>{_e(row.why)}</td></tr>"
+        for row in rows
+    )
+    return (
+        '<section class="controls"><h2 id="controls">Controls</h2>'
+        f'<p class="legend">{_e(_CONTROLS_LEGEND)}</p><table><thead><tr><th scope="col">Control</th>'
+        '<th scope="col">Title</th><th scope="col">Verdict</th><th scope="col">Evidence</th>'
+        f'<th scope="col">Why</th></tr></thead><tbody>{body}</tbody></table></section>\n'
+    )
+
+
+def render_html(summary: Mapping[str, Any], catalogue: Catalogue | None = None) -> str:
     """The matrix as one self-contained HTML page: inline CSS, no script, every text escaped."""
     kind = _evidence_kind(summary)
+    controls = _html_controls(_control_rows(summary, catalogue or default_catalogue()))
     target = _target_name(summary)
     fleet = _fleet(summary)
     counts = "".join(
@@ -687,7 +783,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
 <p class="legend">{_e(_LEGEND)}</p>
 </header>
 <main>
-{_html_fleet(fleet) if fleet else ""}{"".join(_html_group(g) for g in _groups(summary))}
+{controls}{_html_fleet(fleet) if fleet else ""}{"".join(_html_group(g) for g in _groups(summary))}
 </main>
 </body>
 </html>

@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 from ..checks.catalogue import Catalogue, ControlRef
 from ..errors import ConfigError
+from .controls import Claim, Evidence, is_self_check, verdict, waiver_sentence
+from .controls import observations as scenario_observations
 from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate
 from .selection import deselected, selection_statement
 
@@ -40,7 +42,6 @@ _DOCUMENT_TO_RUN = "../" * len(DOCUMENT.parent.parts)
 _MARKDOWN = re.compile(r"([\\`*<])")
 # What an OSCAL token (NCName) allows, for the ASCII ids the mapping files may hold.
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
-_NOT_EVALUATED = ("error", "not_run")
 
 
 def build_assessment_results(
@@ -405,34 +406,19 @@ class _Observation:
     status: str  # passed, failed, error, not_applicable, waived, not_run
     label: str  # what a remark names it by: "check on resource", or the scenario's name
     message: str
-    controls: tuple[ControlRef, ...]
+    claims: tuple[Claim, ...]  # the controls it evidences, each with the status it shows for it
     waiver: Mapping[str, Any] | None
     document: dict[str, Any]
 
 
 def _observations(run: _Run, catalogue: Catalogue, subjects: _Subjects) -> Iterator[_Observation]:
     for scenario in run.scenarios:
-        tagged = _tagged_controls(scenario, catalogue)
         evidence = _relevant_evidence(run, scenario)
-        findings = list(scenario.get("findings", []))
-        for n, finding in enumerate(findings, 1):
-            check = str(finding["check"])
-            controls = catalogue[check].controls if check in catalogue else tagged
-            yield _finding_observation(run, scenario, n, finding, controls, subjects, evidence)
-        if not findings or scenario["outcome"] != _implied_outcome(findings):
-            yield _scenario_observation(run, scenario, tagged, subjects, evidence)
-
-
-def _implied_outcome(findings: list[Mapping[str, Any]]) -> str:
-    statuses = {str(f["status"]) for f in findings}
-    for status in ("error", "failed", "waived"):
-        if status in statuses:
-            return status
-    return "not_applicable" if statuses == {"not_applicable"} else "passed"
-
-
-def _tagged_controls(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[ControlRef, ...]:
-    return tuple(catalogue.controls[t] for t in scenario.get("tags", []) if t in catalogue.controls)
+        for n, (finding, _, claims) in enumerate(scenario_observations(scenario, catalogue), 1):
+            if finding is not None:
+                yield _finding_observation(run, scenario, n, finding, claims, subjects, evidence)
+            else:
+                yield _scenario_observation(run, scenario, claims, subjects, evidence)
 
 
 def _finding_observation(
@@ -440,7 +426,7 @@ def _finding_observation(
     scenario: Mapping[str, Any],
     n: int,
     finding: Mapping[str, Any],
-    controls: tuple[ControlRef, ...],
+    claims: tuple[Claim, ...],
     subjects: _Subjects,
     evidence: list[dict[str, Any]],
 ) -> _Observation:
@@ -451,7 +437,7 @@ def _finding_observation(
         remarks.append(f"Observed:\n\n```json\n{observed}\n```")
     waiver = finding.get("waiver")
     if waiver:
-        remarks.append(_md(_waiver_sentence(f"{check} on {resource}", waiver)))
+        remarks.append(_md(waiver_sentence(f"{check} on {resource}", waiver)))
     remarks.append(_md(_provenance_sentence(run, scenario)))
     uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), str(n), check, resource)
     document = _compact(
@@ -464,6 +450,7 @@ def _finding_observation(
                 ("status", status),
                 ("severity", _severity(scenario)),
                 ("evidence-kind", _kind_of(run, scenario)),
+                ("self-check", "true" if is_self_check(scenario) else None),
             ),
             "methods": ["TEST"],
             "types": ["finding"],
@@ -475,13 +462,13 @@ def _finding_observation(
         }
     )
     label = f"{check} on {_resource_name(resource)}"
-    return _Observation(uid, status, label, str(finding["message"]), controls, waiver, document)
+    return _Observation(uid, status, label, str(finding["message"]), claims, waiver, document)
 
 
 def _scenario_observation(
     run: _Run,
     scenario: Mapping[str, Any],
-    controls: tuple[ControlRef, ...],
+    claims: tuple[Claim, ...],
     subjects: _Subjects,
     evidence: list[dict[str, Any]],
 ) -> _Observation:
@@ -493,6 +480,11 @@ def _scenario_observation(
     description += f". {message}" if message else "."
     if scenario.get("findings"):
         description += " The scenario's findings do not account for this outcome."
+    if is_self_check(scenario):
+        description += (
+            " It tests chsm-checks itself (a fault it injected or a refusal it provoked), so it is "
+            "evidence about the harness, not the environment, and no control's verdict rests on it."
+        )
     uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), "scenario")
     document = _compact(
         {
@@ -504,6 +496,7 @@ def _scenario_observation(
                 ("expected", expected),
                 ("severity", _severity(scenario)),
                 ("evidence-kind", _kind_of(run, scenario)),
+                ("self-check", "true" if is_self_check(scenario) else None),
             ),
             "methods": ["TEST"],
             "types": ["finding"],
@@ -514,7 +507,7 @@ def _scenario_observation(
             "remarks": "\n\n".join([_scenario_remark(scenario), _md(_provenance_sentence(run, scenario))]),
         }
     )
-    return _Observation(uid, outcome, str(scenario["name"]), message, controls, None, document)
+    return _Observation(uid, outcome, str(scenario["name"]), message, claims, None, document)
 
 
 def _scenario_remark(scenario: Mapping[str, Any]) -> str:
@@ -555,14 +548,6 @@ def _provenance_sentence(run: _Run, scenario: Mapping[str, Any]) -> str:
     if provenance.get("problem"):
         sentence += f" The provenance could not be completed: {provenance['problem']}"
     return sentence
-
-
-def _waiver_sentence(what: str, waiver: Mapping[str, Any]) -> str:
-    ticket = f", ticket {waiver['ticket']}" if waiver.get("ticket") else ""
-    return (
-        f"Waiver: {what} waived by {waiver.get('approver')} (approved {waiver.get('approved_on')}, "
-        f"expires {waiver.get('expires')}{ticket}): {waiver.get('justification')}"
-    )
 
 
 def _relevant_evidence(run: _Run, scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -609,12 +594,15 @@ def _relevant_evidence(run: _Run, scenario: Mapping[str, Any]) -> list[dict[str,
 
 def _controls_evidenced(
     observations: list[_Observation], catalogue: Catalogue
-) -> dict[ControlRef, list[_Observation]]:
-    """Each control an observation evidences, in framework then mapping-file order, with its observations."""
-    linked: dict[tuple[str, str], list[_Observation]] = {}
+) -> dict[ControlRef, list[tuple[_Observation, str]]]:
+    """Each control an observation evidences, in framework then mapping-file order, with its
+    observations and the status each shows for that control."""
+    linked: dict[tuple[str, str], list[tuple[_Observation, str]]] = {}
     for observation in observations:
-        for ref in observation.controls:
-            linked.setdefault((ref.framework, ref.control_id), []).append(observation)
+        for claim in observation.claims:
+            linked.setdefault((claim.ref.framework, claim.ref.control_id), []).append(
+                (observation, claim.status)
+            )
     return {
         framework.ref(control_id): linked[(name, control_id)]
         for name, framework in catalogue.frameworks.items()
@@ -634,7 +622,7 @@ def oscal_control_id(ref: ControlRef) -> str:
 
 
 def _reviewed_controls(
-    evidenced: Mapping[ControlRef, list[_Observation]], catalogue: Catalogue
+    evidenced: Mapping[ControlRef, list[tuple[_Observation, str]]], catalogue: Catalogue
 ) -> dict[str, Any]:
     selections = []
     for name in catalogue.frameworks:
@@ -665,66 +653,32 @@ def _reviewed_controls(
     }
 
 
-def _finding(run: _Run, ref: ControlRef, observations: list[_Observation]) -> dict[str, Any]:
-    state, reason, remarks = _status(observations)
-    counts = Counter(o.status for o in observations)
+def _finding(run: _Run, ref: ControlRef, observations: list[tuple[_Observation, str]]) -> dict[str, Any]:
+    judged = verdict(Evidence(o.label, status, o.message, o.waiver) for o, status in observations)
+    counts = Counter(status for _, status in observations)
     tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+    assessed = "" if judged.state != "not-assessed" else " Not assessed."
     return {
         "uuid": run.uid("finding", ref.framework, ref.control_id),
         "title": _line(f"{ref.framework} {ref.control_id}: {ref.title}"),
         "description": _md(
             f"{ref.control_id} {ref.title}: {len(observations)} related observations in this "
-            f"{run.kind} run ({tally})."
+            f"{run.kind} run ({tally}).{assessed}"
         ),
         "props": _props(
             ("framework", ref.framework),
             ("control-id", ref.control_id),
             ("evidence-kind", run.kind),
+            ("verdict", judged.state),
         ),
         "target": {
             "type": "objective-id",
             "target-id": oscal_control_id(ref),
             "title": _line(ref.title),
-            "status": {"state": state, "reason": reason, "remarks": _md(remarks)},
+            "status": {"state": judged.oscal_state, "reason": judged.reason, "remarks": _md(judged.remarks)},
         },
-        "related-observations": [{"observation-uuid": o.uuid} for o in observations],
+        "related-observations": [{"observation-uuid": o.uuid} for o, _ in observations],
     }
-
-
-def _status(observations: list[_Observation]) -> tuple[str, str, str]:
-    """State, reason and remarks: satisfied only when every related observation passed (or is waived)."""
-
-    def listing(status: str) -> list[str]:
-        return [
-            f"{o.label} ({o.status}{': ' + o.message if o.message else ''})"
-            for o in observations
-            if o.status == status
-        ]
-
-    unevaluated = [line for status in _NOT_EVALUATED for line in listing(status)]
-    failed = listing("failed")
-    if unevaluated or failed:
-        lines = []
-        if unevaluated:
-            lines.append("Could not evaluate: " + "; ".join(unevaluated) + ".")
-        if failed:
-            lines.append("Failed: " + "; ".join(failed) + ".")
-        return "not-satisfied", "other" if unevaluated else "fail", " ".join(lines)
-    applied = [o for o in observations if o.status != "not_applicable"]
-    if not applied:
-        return (
-            "not-satisfied",
-            "other",
-            "Not assessed in this run: every related observation was not applicable.",
-        )
-    waived = [o for o in applied if o.status == "waived"]
-    if waived:
-        unnamed = [o.label for o in waived if not o.waiver]
-        if unnamed:
-            return "not-satisfied", "other", "Waived without a waiver on record: " + "; ".join(unnamed) + "."
-        sentences = [_waiver_sentence(o.label, o.waiver or {}) for o in waived]
-        return "satisfied", "other", "Satisfied under waiver. " + " ".join(sentences)
-    return "satisfied", "pass", f"Every related observation passed ({len(applied)})."
 
 
 # -- the rest ----------------------------------------------------------------------------------------

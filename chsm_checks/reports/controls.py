@@ -1,0 +1,201 @@
+"""Which controls a run's evidence claims, and each control's verdict: one rule for every report.
+
+A finding claims the controls its check maps to; a mapping that names one of the check's conditions
+(``public-network-access-disabled``) is claimed only if the finding judged that condition, and the
+evidence it gives that control is the condition's truth, not the finding's verdict. A scenario
+without findings claims the controls it is tagged with. A scenario that tests the harness itself
+(tagged ``self-check``: injected faults, refusals the harness provokes) claims none.
+
+A control is *satisfied* only when every piece of evidence for it passed (or was waived, on the
+record); one error, failure or scenario that did not run makes it *not satisfied*; one that was not
+applicable leaves it *not assessed*, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..checks.catalogue import Catalogue, ControlRef
+
+SELF_CHECK = "self-check"
+_NOT_EVALUATED = ("error", "not_run")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Evidence one observation gives one control: the status it shows for that control."""
+
+    ref: ControlRef
+    status: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One observation as a control's verdict reads it."""
+
+    label: str  # "check on resource", or the scenario's name
+    status: str  # passed, failed, error, not_applicable, waived, not_run
+    message: str
+    waiver: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``state`` is ``satisfied``, ``not-satisfied`` or ``not-assessed``; ``reason`` is OSCAL's."""
+
+    state: str
+    reason: str
+    remarks: str
+
+    @property
+    def oscal_state(self) -> str:
+        """OSCAL knows only satisfied and not-satisfied: not assessed is the latter, said in the remarks."""
+        return "satisfied" if self.state == "satisfied" else "not-satisfied"
+
+
+def is_self_check(scenario: Mapping[str, Any]) -> bool:
+    return SELF_CHECK in (scenario.get("tags") or ())
+
+
+def tagged_controls(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[ControlRef, ...]:
+    return tuple(catalogue.controls[t] for t in scenario.get("tags", []) if t in catalogue.controls)
+
+
+def finding_claims(
+    scenario: Mapping[str, Any], finding: Mapping[str, Any], catalogue: Catalogue
+) -> tuple[Claim, ...]:
+    """The controls ``finding`` gives evidence for, each with the status it shows for that control."""
+    if is_self_check(scenario):
+        return ()
+    check, status = str(finding["check"]), str(finding["status"])
+    refs = catalogue[check].controls if check in catalogue else tagged_controls(scenario, catalogue)
+    holds = finding.get("holds") or {}
+    claims = []
+    for ref in refs:
+        if ref.condition is None:
+            claims.append(Claim(ref, status))
+        elif ref.condition in holds and status in ("passed", "failed", "waived"):
+            held = bool(holds[ref.condition])
+            claims.append(Claim(ref, "passed" if held else ("waived" if status == "waived" else "failed")))
+        elif ref.condition in holds:
+            claims.append(Claim(ref, status))  # not evaluated, so the condition's value says nothing
+        # a condition the finding did not judge: the finding claims nothing of that control
+    return tuple(claims)
+
+
+def scenario_claims(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[Claim, ...]:
+    """The controls a scenario's own outcome gives evidence for (by its tags)."""
+    if is_self_check(scenario):
+        return ()
+    return tuple(Claim(ref, str(scenario["outcome"])) for ref in tagged_controls(scenario, catalogue))
+
+
+def verdict(evidence: Iterable[Evidence]) -> Verdict:
+    """A control's verdict from every piece of evidence for it."""
+    pieces = list(evidence)
+
+    def listing(*statuses: str) -> list[str]:
+        return [
+            f"{e.label} ({e.status.replace('_', ' ')}{': ' + e.message if e.message else ''})"
+            for e in pieces
+            if e.status in statuses
+        ]
+
+    unevaluated, failed = listing(*_NOT_EVALUATED), listing("failed")
+    if unevaluated or failed:
+        lines = []
+        if unevaluated:
+            lines.append("Could not evaluate: " + "; ".join(unevaluated) + ".")
+        if failed:
+            lines.append("Failed: " + "; ".join(failed) + ".")
+        return Verdict("not-satisfied", "other" if unevaluated else "fail", " ".join(lines))
+    inapplicable = listing("not_applicable")
+    if inapplicable or not pieces:
+        return Verdict(
+            "not-assessed",
+            "other",
+            "Not assessed in this run: not every scenario evidencing it ran. "
+            + ("; ".join(inapplicable) + "." if inapplicable else "No evidence."),
+        )
+    waived = [e for e in pieces if e.status == "waived"]
+    known = {"passed", "waived"}
+    strange = [e for e in pieces if e.status not in known]
+    if strange:
+        return Verdict(
+            "not-satisfied",
+            "other",
+            "Unknown outcome: " + "; ".join(f"{e.label} ({e.status})" for e in strange),
+        )
+    if waived:
+        unnamed = [e.label for e in waived if not e.waiver]
+        if unnamed:
+            return Verdict(
+                "not-satisfied", "other", "Waived without a waiver on record: " + "; ".join(unnamed) + "."
+            )
+        return Verdict(
+            "satisfied",
+            "other",
+            "Satisfied under waiver. " + " ".join(waiver_sentence(e.label, e.waiver or {}) for e in waived),
+        )
+    return Verdict("satisfied", "pass", f"Every related observation passed ({len(pieces)}).")
+
+
+def waiver_sentence(what: str, waiver: Mapping[str, Any]) -> str:
+    ticket = f", ticket {waiver['ticket']}" if waiver.get("ticket") else ""
+    return (
+        f"Waiver: {what} waived by {waiver.get('approver')} (approved {waiver.get('approved_on')}, "
+        f"expires {waiver.get('expires')}{ticket}): {waiver.get('justification')}"
+    )
+
+
+def _implied_outcome(findings: list[Mapping[str, Any]]) -> str:
+    statuses = {str(f["status"]) for f in findings}
+    for status in ("error", "failed", "waived"):
+        if status in statuses:
+            return status
+    return "not_applicable" if statuses == {"not_applicable"} else "passed"
+
+
+def observations(
+    scenario: Mapping[str, Any], catalogue: Catalogue
+) -> list[tuple[Mapping[str, Any] | None, Evidence, tuple[Claim, ...]]]:
+    """A scenario's observations as reports show them: one per finding (``None`` for the scenario's
+    own, when it has no findings or its outcome is not what its findings imply), each with its claims."""
+    found: list[tuple[Mapping[str, Any] | None, Evidence, tuple[Claim, ...]]] = []
+    findings = list(scenario.get("findings") or [])
+    for finding in findings:
+        resource = str(finding["resource"]).rstrip("/").rsplit("/", 1)[-1]
+        evidence = Evidence(
+            f"{finding['check']} on {resource}",
+            str(finding["status"]),
+            str(finding["message"]),
+            finding.get("waiver"),
+        )
+        found.append((finding, evidence, finding_claims(scenario, finding, catalogue)))
+    if not findings or scenario["outcome"] != _implied_outcome(findings):
+        evidence = Evidence(
+            str(scenario["name"]), str(scenario["outcome"]), str(scenario.get("message") or "")
+        )
+        found.append((None, evidence, scenario_claims(scenario, catalogue)))
+    return found
+
+
+def run_verdicts(
+    summary: Mapping[str, Any], catalogue: Catalogue
+) -> list[tuple[ControlRef, Verdict, list[Evidence]]]:
+    """Every control the run's evidence claims, in framework then mapping-file order, with its verdict."""
+    linked: dict[tuple[str, str], list[Evidence]] = {}
+    for scenario in summary["scenarios"]:
+        for _, evidence, claims in observations(scenario, catalogue):
+            for claim in claims:
+                linked.setdefault((claim.ref.framework, claim.ref.control_id), []).append(
+                    Evidence(evidence.label, claim.status, evidence.message, evidence.waiver)
+                )
+    return [
+        (framework.ref(control_id), verdict(linked[(name, control_id)]), linked[(name, control_id)])
+        for name, framework in catalogue.frameworks.items()
+        for control_id in framework.controls
+        if (name, control_id) in linked
+    ]
