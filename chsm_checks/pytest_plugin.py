@@ -120,9 +120,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         check_recordings(recordings)  # a damaged recording stops the run before it starts
     except ConfigError as exc:
         return _refuse(config, items, str(exc))
+    if not run.is_fleet and (missing_prerequisites := _drill_problems(run, items)):
+        return _refuse(
+            config,
+            items,
+            f"{run.target.path}: the drill cannot start, and nothing was sent: "
+            + "; ".join(missing_prerequisites)
+            + " (a restore activates the destination for good: every prerequisite is checked first; "
+            "deselect the drill with -k to run the rest)",
+        )
     if run.is_fleet:
         _plan_fleet(run, items, workers)
     _write_plan(config, items)
+
+
+def _drill_problems(run: RunContext, items: list[pytest.Item]) -> list[str]:
+    from .prerequisites import drill_problems
+
+    tags = [frozenset(item.stash[SCENARIO_KEY].tags) for item in items if SCENARIO_KEY in item.stash]
+    return drill_problems(run, tags)
 
 
 def _refuse(config: pytest.Config, items: list[pytest.Item], problem: str) -> None:

@@ -234,6 +234,10 @@ class RunContext:
             on_exchange=keep,
         )
 
+    def read_only_client(self) -> ArmClient:
+        """A client that may only read, outside any scenario (nothing it does is recorded)."""
+        return self._client(None, read_only=True, on_event=None)
+
     @contextmanager
     def scenario_client(
         self,

@@ -24,7 +24,7 @@ Feature: Cloud HSM backup and restore through ARM long-running operations
     Then the backup ends "Succeeded"
     And the backup id has the form cloudhsm-<uuid>-<digits>
 
-  @nist-cp-10 @nist-cp-9-1 @nist-cp-4 @mcsb-br-4 @severity-critical @mutating
+  @nist-cp-10 @nist-cp-9-1 @nist-cp-4 @mcsb-br-4 @severity-critical @mutating @restores
   Scenario: A restore into a NotActivated destination completes and activates it
     Given a completed backup of the source cluster
     And the destination cluster reads "NotActivated"

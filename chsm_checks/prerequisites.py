@@ -1,0 +1,96 @@
+"""What a live or recorded drill needs, checked before its first backup or restore is sent.
+
+A restore activates the destination for good: a drill that finds out after it that the HSM password
+is missing or a utility path is wrong cannot be run again on that destination. So before anything is
+sent, everything the selected scenarios will need is looked at once, and any gap refuses the run
+with one line. What is checked: the HSM crypto user's password, the utilities (present and
+executable) and every client configuration file (readable, and writable when the harness manages
+it), the client restart command, and what ARM says of the clusters (the source ``Active`` for a
+backup, the destination ``NotActivated`` for a restore).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .arm.errors import ArmError
+from .arm.resources import get_cluster
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .run import RunContext
+    from .target import HsmSettings
+
+
+def _utility_problem(field: str, value: str) -> str | None:
+    path = Path(value)
+    bare = "/" not in value and "\\" not in value
+    found = shutil.which(value) if bare else (str(path) if path.exists() else None)
+    if found is None:
+        return f"hsm.{field}: {value} does not exist"
+    if not os.access(found, os.X_OK) or Path(found).is_dir():
+        return f"hsm.{field}: {value} is not an executable file"
+    return None
+
+
+def _hsm_problems(run: RunContext, hsm: HsmSettings, will_point: bool) -> list[str]:
+    problems = []
+    try:
+        run.hsm_password()  # from its variable, or asked for now, before anything is sent
+    except ConfigError as exc:
+        problems.append(str(exc).split(": ", 1)[-1])
+    for field in ("mgmt_util", "util"):
+        if (problem := _utility_problem(field, getattr(hsm, field))) is not None:
+            problems.append(problem)
+    for n, name in enumerate(hsm.resource_cfg):
+        path = Path(name)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            problems.append(f"hsm.resource_cfg[{n}]: {name} cannot be read")
+        elif will_point and not os.access(path, os.W_OK):
+            problems.append(f"hsm.resource_cfg[{n}]: {name} cannot be written (manage_resource_cfg is on)")
+    if will_point and hsm.restart_client_command:
+        command = hsm.restart_client_command[0]
+        if (problem := _utility_problem("restart_client_command", command)) is not None:
+            problems.append(problem.replace("hsm.restart_client_command", "hsm.restart_client_command[0]"))
+    return problems
+
+
+def _cluster_problems(run: RunContext, backup: bool, restore: bool) -> list[str]:
+    target = run.single_target
+    wanted = ([("source", target.source_id, "Active")] if backup else []) + (
+        [("destination", target.destination_id, "NotActivated")] if restore else []
+    )
+    problems = []
+    with run.read_only_client() as client:
+        for role, cluster_id, state in wanted:
+            try:
+                found = get_cluster(client, cluster_id).activation_state
+            except ArmError as exc:
+                problems.append(f"{role}: could not read cluster {cluster_id.rsplit('/', 1)[-1]}: {exc}")
+                continue
+            if found != state:
+                problems.append(
+                    f"{role}: cluster {cluster_id.rsplit('/', 1)[-1]} reads activationState "
+                    f"{found or 'absent'!r}, not {state!r}"
+                )
+    return problems
+
+
+def drill_problems(run: RunContext, scenario_tags: Iterable[frozenset[str]]) -> list[str]:
+    """Everything the selected scenarios need that is not there, as ``field: problem`` phrases.
+
+    Only a live or recorded run that may mutate has a drill to protect; for any other run, none.
+    """
+    selected = list(scenario_tags)
+    if run.mode == "replay" or not run.allow_mutations or not any("mutating" in tags for tags in selected):
+        return []
+    hsm = run.single_target.spec.hsm
+    problems = []
+    if hsm is not None and any("hsm" in tags for tags in selected):
+        problems += _hsm_problems(run, hsm, will_point=hsm.manage_resource_cfg)
+    restores = any("restores" in tags for tags in selected)
+    return problems + _cluster_problems(run, backup=True, restore=restores)
