@@ -1,12 +1,14 @@
 """What the Cloud HSM utilities print, parsed into frozen values. Pure functions, no I/O.
 
-Every parser accepts the Azure and the AWS CloudHSM form of its output (``docs/hsm-utilities.md``),
-CRLF, LF or stray CR, tabs or spaces, any column spacing, extra blank lines, and text around the
-part it reads (the echoed command, the next prompt). It is strict where a verdict depends on it:
-every ``Node id`` line is parsed and returned, never only the summary line; a count the tool prints
-is checked against the items it lists; a line that looks like one the parser reads but does not
-parse is an error. When the text lacks what a parser must find it raises :class:`HsmParseError` —
-never an empty result that would read as success.
+Each command's answer is a closed grammar (``docs/hsm-utilities.md``): the echo of the command as
+its first line, the next prompt as its last, and in between only the lines the command is
+documented to print, in their places. Every line is recognised, or the answer is unparseable: an
+:class:`HsmParseError` whose message quotes the line (password positions redacted). Tolerant of
+what is documented — the Azure and the AWS CloudHSM form, CRLF, LF or stray CR, tabs or spaces,
+any column spacing, extra blank lines, letter case — and strict where a verdict depends on it:
+every ``Node id`` line is parsed and returned, never only the summary line; a code and its text
+must agree; a count the tool prints is checked against the items it lists. When the text lacks what
+a parser must find it raises too — never an empty result that would read as success.
 """
 
 from __future__ import annotations

@@ -23,9 +23,20 @@ def squash(value: str) -> str:
     return _SPACES.sub(" ", value).strip()
 
 
+def squashed_lines(text: str) -> list[str]:
+    """The non-empty lines of ``text`` with every run of whitespace one space: what grammars read."""
+    return [squash(line) for line in lines_of(text)]
+
+
 def quoted(line: str) -> str:
-    """A line for an error message: whitespace squashed, so tabs do not show as ``\\t``."""
-    return repr(squash(line))
+    """A line for an error message: whitespace squashed (tabs do not show as ``\\t``), password
+    positions redacted as in :func:`tail_of`, control characters escaped by ``repr``."""
+    return repr(redact_line(squash(line)))
+
+
+def unrecognised(expected: str, line: str, text: str) -> HsmParseError:
+    """The error for a line of ``text`` that the grammar of the answer has no place for."""
+    return HsmParseError.from_text(f"{expected}, not {quoted(line)}", text)
 
 
 def ints(value: str) -> list[int]:
