@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
-from chsm_checks.sandbox.access import role_guid
 from chsm_checks.sandbox.fleet import BACKUP_TAGS
 from chsm_checks.sandbox.ids import sandbox_guid
+from chsm_checks.sandbox.roles import role_guid
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS
 from chsm_checks.sandbox.throttle import ReadThrottle
@@ -252,8 +252,8 @@ def test_without_fleet_options_the_world_is_the_seeded_one_alone(tmp_path: Path)
     default = seed_state(SandboxSettings())
     assert set(default) == {
         "format", "settings", "subscription_id", "tenant_id", "operator_principal_id", "resource_groups",
-        "resources", "role_assignments", "backups", "hsm", "hsm_backups", "jobs", "counters", "clock_us",
-        "received_tokens",
+        "resources", "role_assignments", "role_definitions", "backups", "hsm", "hsm_backups", "jobs",
+        "counters", "clock_us", "received_tokens",
     }  # fmt: skip
     with TestClient(create_app(tmp_path, SandboxSettings())) as client:
         listed, _ = all_pages(client, f"/subscriptions?{SUBSCRIPTIONS_API}")

@@ -11,7 +11,9 @@ the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`)
 (:mod:`.profiles`). ``fleet_clusters`` adds many more clusters in further subscriptions, some of them
 misconfigured (:mod:`.fleet`); ``latency_ms`` and ``read_budget_per_subscription`` imitate ARM's pace
 and read throttling (:mod:`.throttle`). ``/_sandbox/arm-faults`` breaks chosen ARM answers for tests
-(:mod:`.arm_faults`).
+(:mod:`.arm_faults`); ``/_sandbox/arm/<resource id>`` reads and shapes any resource it serves
+(:mod:`.control_arm`). Role definitions are Azure's published built-ins plus custom ones
+(:mod:`.roles`), and a job's access to its container is judged by their data actions (:mod:`.access`).
 """
 
 from __future__ import annotations

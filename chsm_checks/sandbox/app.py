@@ -20,8 +20,11 @@ from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
     get_resource,
+    get_role_assignment,
+    get_role_definition,
     list_clusters,
     list_role_assignments,
+    list_role_definitions,
     list_subscriptions,
 )
 from chsm_checks.sandbox.routing import ArmCall, ArmRoute, split_path
@@ -42,6 +45,7 @@ from chsm_checks.sandbox.world import (
     IDENTITY_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
+    ROLE_DEFINITION_TYPE,
     STORAGE_TYPE,
     SUBSCRIPTION_TYPE,
     find_resource,
@@ -75,6 +79,26 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
     ArmRoute("GET", f"{_GROUP}/{PRIVATE_ENDPOINT_TYPE}/{{name}}", PRIVATE_ENDPOINT_TYPE, get_resource),
     ArmRoute(
         "GET", f"{{scope...}}/providers/{ROLE_ASSIGNMENT_TYPE}", ROLE_ASSIGNMENT_TYPE, list_role_assignments
+    ),
+    ArmRoute(
+        "GET",
+        f"{{scope...}}/providers/{ROLE_ASSIGNMENT_TYPE}/{{assignment}}",
+        ROLE_ASSIGNMENT_TYPE,
+        get_role_assignment,
+    ),
+    # Role definitions are served at any scope and at the tenant root, where the path has no scope.
+    ArmRoute("GET", f"providers/{ROLE_DEFINITION_TYPE}", ROLE_DEFINITION_TYPE, list_role_definitions),
+    ArmRoute(
+        "GET", f"providers/{ROLE_DEFINITION_TYPE}/{{definition}}", ROLE_DEFINITION_TYPE, get_role_definition
+    ),
+    ArmRoute(
+        "GET", f"{{scope...}}/providers/{ROLE_DEFINITION_TYPE}", ROLE_DEFINITION_TYPE, list_role_definitions
+    ),
+    ArmRoute(
+        "GET",
+        f"{{scope...}}/providers/{ROLE_DEFINITION_TYPE}/{{definition}}",
+        ROLE_DEFINITION_TYPE,
+        get_role_definition,
     ),
 )
 
@@ -218,5 +242,5 @@ def _activate(state: JsonObject, path: str) -> None:
     """The cluster the path names reads ``Active`` from now on (the ``activate-cluster`` fault)."""
     cluster_id = cluster_of(path)
     cluster = None if cluster_id is None else find_resource(state, cluster_id)
-    if cluster is not None:
+    if cluster is not None and isinstance(cluster.get("properties"), dict):
         cluster["properties"]["activationState"] = "Active"

@@ -3,6 +3,7 @@
 ``/_sandbox/fleet`` tells the truth about the fleet (:mod:`.fleet`): which cluster got which fault.
 ``/_sandbox/arm-faults`` lists (GET), adds (POST) and clears (DELETE) the fault rules of
 :mod:`.arm_faults`.
+``/_sandbox/arm/<resource id>`` reads and shapes any resource the sandbox serves (:mod:`.control_arm`).
 ``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
 """
 
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from chsm_checks.sandbox.arm_faults import ArmFaults
+from chsm_checks.sandbox.control_arm import arm_resource_endpoint
 from chsm_checks.sandbox.fleet import fleet_view
 from chsm_checks.sandbox.hsm_client import write_resource_cfg
 from chsm_checks.sandbox.hsm_control import hsm_routes
@@ -57,6 +59,8 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
         with store.transaction() as state:
             for cluster in resources_of_type(state, CLUSTER_TYPE):
                 if cluster["name"].lower() == name:
+                    if not isinstance(cluster.get("properties"), dict):
+                        cluster["properties"] = {}  # a body shaped through /arm may have none
                     cluster["properties"].update(patch)
                     return json_response(200, cluster)
         return fault_response(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
@@ -78,5 +82,6 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
         Route("/fleet", get_fleet, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
+        Route("/arm/{path:path}", arm_resource_endpoint(store), methods=["GET", "PUT", "PATCH", "DELETE"]),
         Mount("/hsm", routes=hsm_routes(store)),
     ]

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from chsm_checks.sandbox.hsm_state import NO_FAULTS, find_user, login, public_view
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.wire import ArmFault, JsonObject, fault_response, json_response
-from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
+from chsm_checks.sandbox.world import CLUSTER_TYPE, properties_of, resources_of_type
 
 _OPTIONAL_TEXT = (str, type(None))
 # The faults a PATCH may set (any of them), with the JSON types each takes; see NO_FAULTS.
@@ -44,8 +44,8 @@ def hsm_routes(store: SandboxStore) -> list[BaseRoute]:
             view: JsonObject = {
                 "cluster": cluster["name"],
                 "cluster_id": cluster["id"],
-                "activation_state": cluster["properties"].get("activationState"),
-                **public_view(state["hsm"][cluster["id"]]),
+                "activation_state": properties_of(cluster).get("activationState"),
+                **public_view(_hsm_of(state, cluster)),
             }
             return json_response(200, view)
 
@@ -56,7 +56,7 @@ def hsm_routes(store: SandboxStore) -> list[BaseRoute]:
             with store.transaction() as state:
                 cluster = _cluster_by_host(state, request.path_params["hostname"])
                 result, failures = login(
-                    state["hsm"][cluster["id"]], body["role"], body["user"], body["password"]
+                    _hsm_of(state, cluster), body["role"], body["user"], body["password"]
                 )
                 return json_response(200, {"result": result, "failures": failures})
         except ArmFault as fault:
@@ -169,14 +169,24 @@ def _check_faults(body: JsonObject, hsm: JsonObject) -> None:
 def _cluster_by_host(state: JsonObject, hostname: str) -> JsonObject:
     wanted = hostname.lower()
     for cluster in resources_of_type(state, CLUSTER_TYPE):
-        if any(hsm["fqdn"].lower() == wanted for hsm in cluster["properties"].get("hsms") or []):
+        hsms = properties_of(cluster).get("hsms")
+        if isinstance(hsms, list) and any(
+            isinstance(hsm, dict) and str(hsm.get("fqdn", "")).lower() == wanted for hsm in hsms
+        ):
             return cluster
     raise ArmFault(404, "ResourceNotFound", f"No cluster in the sandbox has the HSM host '{hostname}'.")
+
+
+def _hsm_of(state: JsonObject, cluster: JsonObject) -> JsonObject:
+    """The cluster's HSM contents; a cluster put through ``/_sandbox/arm`` without HSMs has none."""
+    hsm: JsonObject | None = state["hsm"].get(cluster["id"])
+    if hsm is None:
+        raise ArmFault(404, "ResourceNotFound", f"The cluster '{cluster['name']}' has no HSM contents.")
+    return hsm
 
 
 def _hsm_by_name(state: JsonObject, name: str) -> JsonObject:
     for cluster in resources_of_type(state, CLUSTER_TYPE):
         if cluster["name"].lower() == name.lower():
-            hsm: JsonObject = state["hsm"][cluster["id"]]
-            return hsm
+            return _hsm_of(state, cluster)
     raise ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from chsm_checks.sandbox.access import can_write_blobs
+from chsm_checks.sandbox.access import BLOB_READ, BLOB_WRITE, holds_data_action
 from chsm_checks.sandbox.hsm_state import backup_snapshot, restore_snapshot
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.settings import SandboxSettings
@@ -22,6 +22,7 @@ from chsm_checks.sandbox.world import (
     cluster_principal,
     find_resource,
     next_number,
+    properties_of,
     resources_of_type,
 )
 
@@ -137,19 +138,22 @@ def complete_due_jobs(state: JsonObject, now: float) -> bool:
         job["applied"] = applied = True
         if job["validate"] or job.get("forced_end") in _CANCELLED:
             continue
+        # A cluster shaped from outside may have no HSM contents, or be gone by now.
+        hsm = state["hsm"].get(job["cluster_id"])
         if job["kind"] == "backup":
             if job["error"] is None:
                 state["backups"].setdefault(job["container_id"], []).append(job["backup_id"])
-                state["hsm_backups"][job["backup_id"]] = backup_snapshot(state["hsm"][job["cluster_id"]])
+                if hsm is not None:
+                    state["hsm_backups"][job["backup_id"]] = backup_snapshot(hsm)
             continue
         destination = find_resource(state, job["cluster_id"])
-        if destination is None:
+        if destination is None or not isinstance(destination.get("properties"), dict):
             continue
         if job["error"] is None:
             destination["properties"]["activationState"] = "Active"
             snapshot = state["hsm_backups"].get(job["backup_id"])
-            if snapshot is not None:  # None for a backup taken before the sandbox kept HSM contents
-                restore_snapshot(state["hsm"][destination["id"]], snapshot)
+            if snapshot is not None and hsm is not None:  # no snapshot: a backup without HSM contents
+                restore_snapshot(hsm, snapshot)
         elif job["error"]["code"] == "RestoreTargetNotEligible":
             # The documented hazard: restoring onto an activated cluster leaves it nonfunctional.
             destination["properties"]["activationState"] = "Failed"
@@ -210,14 +214,17 @@ def _fault(code: str, message: str) -> JsonObject:
     return {"code": code, "message": message}
 
 
-def _storage_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
-    """What stops the cluster's identity writing to the container, checked as the service would."""
+def _storage_fault(
+    state: JsonObject, cluster: JsonObject, request: OperationRequest, data_action: str
+) -> JsonObject | None:
+    """What stops the cluster's identity doing ``data_action`` on the container's blobs, checked as the
+    service would: a backup writes blobs, a restore reads them."""
     if _storage_account(state, request.account) is None:
         return _fault("StorageAccountNotFound", f"The storage account '{request.account}' was not found.")
     container_id = _container_id(state, request)
     if container_id is None:
         return _fault("ContainerNotFound", f"The container '{request.container}' does not exist.")
-    if not can_write_blobs(state, cluster_principal(state, cluster), container_id):
+    if not holds_data_action(state, cluster_principal(state, cluster), container_id, data_action):
         return _fault(
             "AuthorizationPermissionMismatch",
             "This request is not authorized to perform this operation using this permission. The managed "
@@ -228,18 +235,18 @@ def _storage_fault(state: JsonObject, cluster: JsonObject, request: OperationReq
 
 
 def _backup_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
-    activation = cluster["properties"].get("activationState")
+    activation = properties_of(cluster).get("activationState")
     if activation != "Active":
         return _fault(
             "ClusterNotActivated",
             f"Backup requires an activated cluster; '{cluster['name']}' is in activation state "
             f"'{activation}'.",
         )
-    return _storage_fault(state, cluster, request)
+    return _storage_fault(state, cluster, request, BLOB_WRITE)
 
 
 def _restore_fault(state: JsonObject, cluster: JsonObject, request: OperationRequest) -> JsonObject | None:
-    fault = _storage_fault(state, cluster, request)
+    fault = _storage_fault(state, cluster, request, BLOB_READ)
     if fault is not None:
         return fault
     if request.backup_id not in state["backups"].get(_container_id(state, request), []):
@@ -247,7 +254,7 @@ def _restore_fault(state: JsonObject, cluster: JsonObject, request: OperationReq
             "BackupNotFound",
             f"The backup '{request.backup_id}' was not found in '{request.account}/{request.container}'.",
         )
-    activation = cluster["properties"].get("activationState")
+    activation = properties_of(cluster).get("activationState")
     if activation != "NotActivated":
         return _fault(
             "RestoreTargetNotEligible",

@@ -1,23 +1,29 @@
-"""Read-only ARM handlers: resource GETs; the paged lists of subscriptions, clusters and role assignments."""
+"""Read-only ARM handlers: resource GETs; the paged lists of subscriptions, clusters, role assignments and
+role definitions."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import quote, urlencode
 
-from chsm_checks.sandbox.access import assignments_touching
-from chsm_checks.sandbox.routing import ArmCall, split_path
+from chsm_checks.sandbox.access import assignments_touching, principal_of
+from chsm_checks.sandbox.roles import role_definition, role_definitions
+from chsm_checks.sandbox.routing import ArmCall
 from chsm_checks.sandbox.wire import ArmFault, ArmReply, JsonObject
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
+    properties_of,
     require_group,
     require_resource,
+    require_scope,
     require_subscription,
     resource_groups_by_subscription,
     resources_of_type,
 )
 
 _PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+# The two filters the role definitions list understands (ARM also has atScopeAndBelow()).
+_ROLE_FILTER = re.compile(r"^\s*(roleName|type)\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 
 
 def get_resource(call: ArmCall) -> ArmReply:
@@ -58,7 +64,7 @@ def list_clusters(call: ArmCall) -> ArmReply:
 def list_role_assignments(call: ArmCall) -> ArmReply:
     """Role assignments at, above and below the scope, optionally ``$filter=principalId eq '…'``; paged."""
     scope = call.params["scope"]
-    _require_scope(call.state, scope)
+    require_scope(call.state, scope)
     assignments = assignments_touching(call.state, scope)
     wanted = call.query.get("$filter", "")
     if wanted:
@@ -71,8 +77,59 @@ def list_role_assignments(call: ArmCall) -> ArmReply:
                 target="$filter",
             )
         principal = match.group(1).lower()
-        assignments = [a for a in assignments if a["properties"]["principalId"].lower() == principal]
+        assignments = [a for a in assignments if (principal_of(a) or "").lower() == principal]
     return ArmReply(200, page(call, assignments))
+
+
+def get_role_assignment(call: ArmCall) -> ArmReply:
+    """GET of one role assignment: the request path is its id."""
+    require_scope(call.state, call.params["scope"])
+    wanted = call.path.lower()
+    for assignment in call.state["role_assignments"]:
+        if assignment["id"].lower() == wanted:
+            return ArmReply(200, assignment)
+    raise ArmFault(
+        404, "RoleAssignmentNotFound", f"The role assignment '{call.params['assignment']}' is not found."
+    )
+
+
+def get_role_definition(call: ArmCall) -> ArmReply:
+    """GET of one role definition by its GUID, at any scope or the tenant root (``/providers/…``)."""
+    scope = call.params.get("scope", "")
+    if scope:
+        require_scope(call.state, scope)
+    guid = call.params["definition"]
+    found = role_definition(call.state, guid, scope)
+    if found is None:
+        raise ArmFault(
+            404,
+            "RoleDefinitionDoesNotExist",
+            f"The specified role definition with ID '{guid}' does not exist.",
+        )
+    return ArmReply(200, found)
+
+
+def list_role_definitions(call: ArmCall) -> ArmReply:
+    """Every role definition served at the scope, optionally ``$filter=roleName eq '…'`` or
+    ``type eq 'BuiltInRole'|'CustomRole'``; paged. The sandbox serves every definition at every scope."""
+    scope = call.params.get("scope", "")
+    if scope:
+        require_scope(call.state, scope)
+    definitions = role_definitions(call.state, scope)
+    wanted = call.query.get("$filter", "")
+    if wanted:
+        match = _ROLE_FILTER.match(wanted)
+        if match is None:
+            raise ArmFault(
+                400,
+                "InvalidQueryParameterValue",
+                "The sandbox understands only $filter=roleName eq '<name>' and $filter=type eq '<type>'.",
+                target="$filter",
+            )
+        field, value = match.group(1), match.group(2).lower()
+        key = "roleName" if field.lower() == "rolename" else "type"
+        definitions = [d for d in definitions if str(properties_of(d).get(key, "")).lower() == value]
+    return ArmReply(200, page(call, definitions))
 
 
 def page(call: ArmCall, items: list[JsonObject]) -> JsonObject:
@@ -90,26 +147,3 @@ def page(call: ArmCall, items: list[JsonObject]) -> JsonObject:
         # Keep $ and ' literal, as ARM writes them in its own nextLinks.
         body["nextLink"] = f"{call.base_url}{call.path}?" + urlencode(query, quote_via=quote, safe="$'")
     return body
-
-
-def _require_scope(state: JsonObject, scope: str) -> None:
-    """A role-assignment scope must be the subscription, the resource group, or a stored resource."""
-    parts = split_path(scope)
-    if (
-        len(parts) < 2
-        or parts[0].lower() != "subscriptions"
-        or (len(parts) > 2 and parts[2].lower() != "resourcegroups")
-    ):
-        raise ArmFault(
-            404,
-            "NotFound",
-            f"The sandbox serves role assignments only at and below a subscription, not '{scope}'.",
-        )
-    if len(parts) == 2:
-        require_subscription(state, parts[1])
-    elif len(parts) == 4:
-        require_group(state, parts[1], parts[3])
-    elif len(parts) < 8:
-        raise ArmFault(404, "NotFound", f"'{scope}' is not a resource id.")
-    else:
-        require_resource(state, scope)

@@ -63,6 +63,8 @@ class SandboxStore:
             raise ValueError(
                 f"{self.path}: not a sandbox state file of format {STATE_FORMAT}; start with reset=True"
             )
+        # States written before custom role definitions were served have none.
+        state.setdefault("role_definitions", [])
         stored = SandboxSettings.from_json(state["settings"])
         if settings is not None:
             # A different seed, profile or fleet means a different world; silently mixing two would lie

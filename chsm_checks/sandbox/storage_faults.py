@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from chsm_checks.sandbox.access import role_guid
 from chsm_checks.sandbox.ids import sandbox_guid
+from chsm_checks.sandbox.roles import role_guid
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import OWNER, STORAGE_BLOB_DATA_CONTRIBUTOR, find_resource
 

@@ -22,6 +22,7 @@ API_VERSIONS: Mapping[str, str] = MappingProxyType(
         "Microsoft.Network/privateEndpoints": "2024-07-01",
         "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
         "Microsoft.Authorization/roleAssignments": "2022-04-01",
+        "Microsoft.Authorization/roleDefinitions": "2022-04-01",
         "Microsoft.Resources/subscriptions": "2022-12-01",
     }
 )

@@ -7,7 +7,7 @@ snake_case keys. This is the compliant world; :mod:`.profiles` seeds it and then
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
@@ -101,6 +101,8 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         "resource_groups": [RESOURCE_GROUP],
         "resources": resources,
         "role_assignments": role_assignments,
+        # Custom role definitions, and bodies put at a built-in's GUID; the built-ins are in .roles.
+        "role_definitions": [],
         "backups": {},
         "hsm": {
             source["id"]: seed_hsm_cluster(seed, source, 2, populated=True),
@@ -342,14 +344,42 @@ def require_resource(state: JsonObject, resource_id: str) -> JsonObject:
     return resource
 
 
+def require_scope(state: JsonObject, scope: str) -> None:
+    """An extension resource's scope must be a subscription, a resource group or a stored resource."""
+    parts = scope.strip("/").split("/")
+    if (
+        len(parts) < 2
+        or parts[0].lower() != "subscriptions"
+        or (len(parts) > 2 and parts[2].lower() != "resourcegroups")
+    ):
+        raise ArmFault(
+            404, "NotFound", f"The sandbox serves this only at and below a subscription, not '{scope}'."
+        )
+    if len(parts) == 2:
+        require_subscription(state, parts[1])
+    elif len(parts) == 4:
+        require_group(state, parts[1], parts[3])
+    elif len(parts) < 8:
+        raise ArmFault(404, "NotFound", f"'{scope}' is not a resource id.")
+    else:
+        require_resource(state, scope)
+
+
+def properties_of(resource: JsonObject) -> JsonObject:
+    """A resource's ``properties``, or an empty object when a body shaped from outside has none."""
+    properties = resource.get("properties")
+    return properties if isinstance(properties, dict) else {}
+
+
 def cluster_principal(state: JsonObject, cluster: JsonObject) -> str | None:
     """The principal id of the cluster's managed identity, read from the identity resource."""
-    identities: dict[str, Any] = (cluster.get("identity") or {}).get("userAssignedIdentities") or {}
-    for identity_id in identities:
-        identity = find_resource(state, identity_id)
-        if identity is not None:
-            principal: str | None = identity["properties"].get("principalId")
-            return principal
+    identity = cluster.get("identity")
+    identities = identity.get("userAssignedIdentities") if isinstance(identity, dict) else None
+    for identity_id in identities if isinstance(identities, dict) else {}:
+        found = find_resource(state, identity_id)
+        if found is not None:
+            principal = properties_of(found).get("principalId")
+            return principal if isinstance(principal, str) else None
     return None
 
 
