@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from chsm_checks.checks.catalogue import load_catalogue
+from chsm_checks.reports.matrix import _control as _matrix_control
 from chsm_checks.reports.matrix import render_html, render_markdown, write_matrix
 from tests.support.processes import run_cli, summary
 
@@ -49,11 +51,16 @@ def _html_scenarios(page: str) -> list[str]:
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
-def _md_rows(markdown: str) -> list[list[str]]:
-    """The cells of every data row of every table, Markdown escapes undone."""
+def _md_rows(markdown: str, header: str = "| Configuration |") -> list[list[str]]:
+    """The cells of every data row of every table under ``header``, Markdown escapes undone."""
     rows = []
+    inside = False
     for line in markdown.splitlines():
-        if line.startswith("| ") and not line.startswith("| Configuration |"):
+        if not line.startswith("|"):
+            inside = False
+        elif line.startswith(header):
+            inside = True
+        elif inside and not line.startswith("|---"):
             cells = _CELL_SPLIT.split(line)[1:-1]
             rows.append([re.sub(r"\\(.)", r"\1", c).strip() for c in cells])
     return rows
@@ -104,7 +111,7 @@ def test_every_scenario_appears_exactly_once_in_both_outputs(run_dir: Path) -> N
 def test_outline_examples_are_rows_of_their_own_and_rules_group_their_scenarios(run_dir: Path) -> None:
     report = _report(run_dir)
     page = (run_dir / "matrix.html").read_text(encoding="utf-8")
-    outline_rows = [e["name"] for e in report["scenarios"] if "<setting>" in e["name"]]
+    outline_rows = [e["name"] for e in report["scenarios"] if e["name"].startswith("The storage account's ")]
     rules = {e["rule"] for e in report["scenarios"] if e["rule"]}
     features = {e["feature"] for e in report["scenarios"]}
 
@@ -386,3 +393,24 @@ def test_write_matrix_writes_both_files_beside_the_summary(tmp_path: Path) -> No
     assert (markdown, page) == (tmp_path / "matrix.md", tmp_path / "matrix.html")
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert markdown.read_text(encoding="utf-8").startswith("# Configuration matrix — reference")
+
+
+def test_the_control_verdicts_are_those_of_the_oscal_document(run_dir: Path) -> None:
+    """One rule judges controls for both: the matrix's Controls table says what OSCAL says."""
+    document = json.loads((run_dir / "oscal" / "assessment-results.json").read_text(encoding="utf-8"))
+    [result] = document["assessment-results"]["results"]
+    catalogue = load_catalogue()
+    words = {"satisfied": "satisfied", "not-satisfied": "not satisfied", "not-assessed": "not assessed"}
+    oscal = {}
+    for finding in result["findings"]:
+        props = {p["name"]: p["value"] for p in finding["props"]}
+        ref = catalogue.frameworks[props["framework"]].ref(props["control-id"])
+        oscal[display_control(ref.tag)] = words[props["verdict"]]
+    rows = _md_rows((run_dir / "matrix.md").read_text(encoding="utf-8"), "| Control |")
+    assert {row[0]: row[2].strip("*") for row in rows} == oscal
+
+
+def display_control(tag: str) -> str:
+    shown = _matrix_control(tag)
+    assert shown is not None, tag
+    return shown[1]
