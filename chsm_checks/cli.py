@@ -98,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--public-key", metavar="PATH", help="the signer's Ed25519 public key (PEM); only then is it trusted"
     )
+    verify.add_argument(
+        "--shard-public-key",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a merged bundle: every shard must be signed by one of these Ed25519 public keys (PEM; "
+        "repeatable). Without it, a trusted merged bundle needs the merge to have checked its shards' "
+        "signers",
+    )
     report = commands.add_parser(
         "report",
         help="rebuild a run's matrix, OSCAL document and Allure HTML report, then seal it again",
@@ -111,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     merge = commands.add_parser("merge", help="merge sealed run directories (shards) into one sealed bundle")
     merge.add_argument("run_dirs", nargs="+", metavar="DIR", help="the shards' run directories")
     merge.add_argument("--out", required=True, metavar="DIR", help="the merged run directory (new or empty)")
+    merge.add_argument(
+        "--shard-public-key",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an Ed25519 public key (PEM) the shards are signed with (repeatable): each shard must verify "
+        "against one. Needed to sign with a trusted key; without it the merged bundle says its shards' "
+        "signers were not verified",
+    )
     _add_signing_options(merge)
 
     cassettes = commands.add_parser("cassettes", help="check committed recordings")
@@ -406,7 +424,11 @@ def _command_verify(args: argparse.Namespace) -> int:
     from .evidence.bundle import verify
 
     try:
-        result = verify(Path(args.run_dir), Path(args.public_key) if args.public_key else None)
+        result = verify(
+            Path(args.run_dir),
+            Path(args.public_key) if args.public_key else None,
+            [Path(k) for k in args.shard_public_key],
+        )
     except ConfigError as exc:
         return _fail(str(exc))
     print("\n".join(result.report()))
@@ -442,7 +464,7 @@ def _command_report(args: argparse.Namespace) -> int:
 
 
 def _command_merge(args: argparse.Namespace) -> int:
-    from .evidence.bundle import merge
+    from .evidence.bundle import merge, shards_statement
 
     try:
         key = _signing_key(args)
@@ -453,10 +475,14 @@ def _command_merge(args: argparse.Namespace) -> int:
             Path(args.out),
             key,
             rebuild=lambda merged: _notes(build_reports(merged)),
+            shard_public_keys=[Path(k) for k in args.shard_public_key],
         )
     except ChsmError as exc:
         return _fail(str(exc))
-    print(f"chsm-checks: merged {len(args.run_dirs)} runs into {out}: {_trust_note(key)}")
+    verified = bool(args.shard_public_key)
+    shards = shards_statement(len(args.run_dirs), verified=verified)
+    advice = "" if verified else " (give --shard-public-key)"
+    print(f"chsm-checks: merged {len(args.run_dirs)} runs into {out}: {_trust_note(key)}; {shards}{advice}")
     return EXIT_OK
 
 

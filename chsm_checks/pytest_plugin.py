@@ -78,6 +78,9 @@ def _run_context(config: pytest.Config) -> RunContext:
             run.load_waivers()
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and (handed := workerinput.get("chsm_pseudonym_key")) is not None:
+            run.adopt_pseudonym_key(handed)  # one run, one pseudonym per identity, in every worker
         config.stash[RUN_KEY] = run
     return run
 
@@ -229,8 +232,11 @@ def _fleet_batch(config: pytest.Config, test_id: str, workers: int) -> str | Non
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """(pytest-xdist, controller) Discover the fleet once and hand it to every worker."""
+    """(pytest-xdist, controller) Discover the fleet once and hand it to every worker, with the run's
+    pseudonym key (over execnet's channel, never through a file)."""
     run = _run_context(node.config)
+    if (key := run.pseudonym_key_handoff()) is not None:
+        node.workerinput["chsm_pseudonym_key"] = key
     if not run.is_fleet or node.config.getoption("--mode") != "live":
         return
     try:

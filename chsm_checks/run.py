@@ -32,6 +32,7 @@ from .hsm.logins import RefusedLogins
 from .hsm.runner import HsmRunner
 from .hsm.sessions import Timeouts
 from .hsm.transcript import load_transcript
+from .pseudonyms import PseudonymKey
 from .recording import Provenance, Scrubber, read_provenance, recording, replaying, write_cassette
 from .target import FleetTarget, Target
 
@@ -104,6 +105,7 @@ class RunContext:
     _credential: TokenCredential | None = field(default=None, repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
     _fleet: FleetRun | None = field(default=None, repr=False)
+    _pseudonym_key: PseudonymKey | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         # Reports show fixture values; this one says what the run is and nothing more.
@@ -385,16 +387,47 @@ class RunContext:
         self.waiver_notes.extend(note for note in applied.notes() if note not in self.waiver_notes)
         return list(applied.findings)
 
+    @property
+    def pseudonym_key(self) -> PseudonymKey:
+        """The key identities are pseudonymised under: the target's, else one generated for this run
+        and held in memory only (handed to the run's other processes, never written)."""
+        if self.target.pseudonym_key is not None:
+            return self.target.pseudonym_key
+        if self._pseudonym_key is None:
+            self._pseudonym_key = PseudonymKey.generate()
+        return self._pseudonym_key
+
+    def pseudonym_key_handoff(self) -> str | None:
+        """What a pytest-xdist worker of this run needs to name identities as this process does: the
+        generated key; ``None`` when there is nothing to hand on (replay names no identity, a named key
+        is read from each process's environment, ids in clear need no key)."""
+        if self.mode == "replay" or self.target.spec.identities_in_clear:
+            return None
+        return self.pseudonym_key.handoff()
+
+    def adopt_pseudonym_key(self, handoff: str) -> None:
+        """Use the key the run's controller generated (see :meth:`pseudonym_key_handoff`)."""
+        self._pseudonym_key = PseudonymKey.from_handoff(handoff)
+
     def identity_used(self) -> dict[str, str]:
-        """Who made the live observations: the token's tenant and object ids (pseudonymised on request)."""
+        """Who made the live observations: the token's object id, as a keyed pseudonym; its object and
+        tenant ids in clear only when the target sets ``identities_in_clear``."""
         credential = self.credential()
         if credential is None:
             return {"identity": "none: the sandbox on loopback needs no token"}
         claims = token_claims(credential.get_token(self.target.cloud.token_scope).token)
-        object_id = str(claims.get("oid", "unknown"))
-        if self.target.spec.pseudonymise_identity:
-            object_id = "pseudonym-" + hashlib.sha256(object_id.encode()).hexdigest()[:16]
-        return {"object_id": object_id, "tenant_id": str(claims.get("tid", "unknown"))}
+        object_id, tenant_id = claims.get("oid"), claims.get("tid")
+        if self.target.spec.identities_in_clear:
+            return {
+                "object_id": str(object_id or "unknown"),
+                "tenant_id": str(tenant_id or "unknown"),
+                "identity_ids": "in clear: the target sets identities_in_clear",
+            }
+        # The tenant adds nothing to who ran the checks (an object id is unique on its own): it is left out.
+        if not object_id:
+            return {"object_id": "unknown: the token names no object id"}
+        key = self.pseudonym_key
+        return {"object_id": key.pseudonym(str(object_id)), "pseudonym": key.statement}
 
     def provenance_of(self, cassette: Path, transcript: Path | None) -> dict[str, Any]:
         """Where a scenario's observations come from. A replay is never labelled LIVE."""

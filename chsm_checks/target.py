@@ -1,7 +1,9 @@
 """The target file: what a run checks, read from TOML and validated at load.
 
 A bad file fails with one line naming the file and the field (``targets/x.toml: source.cluster:
-...``). Secrets never live here: the HSM password is named by an environment variable.
+...``). Secrets never live here: the HSM password and the pseudonym key are named by environment
+variables; the pseudonym key's is read when the target is loaded, so that a run missing it stops
+before anything runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
 from .config_files import StrictModel, read_toml, validated
 from .errors import ConfigError
+from .pseudonyms import PseudonymKey
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -125,9 +128,35 @@ class _CloudFile(StrictModel):
     cloud: str | None = None
     arm_endpoint: str | None = None
     waivers: str | None = None
-    # Evidence names the identity that ran the checks; set this to record a pseudonym of its object id.
-    pseudonymise_identity: bool = False
+    # LIVE evidence names the identity that ran the checks by a keyed pseudonym of its object id: under
+    # the key in this environment variable, or under one the run generates and discards.
+    pseudonym_key_env: str | None = Field(None, pattern=_ENV_NAME)
+    # Only this puts the object and tenant ids of that identity in clear into the evidence (a TOML
+    # boolean: nothing else turns it on).
+    identities_in_clear: bool = Field(False, strict=True)
+    # The unkeyed switch this replaces: refused, saying what to write instead.
+    pseudonymise_identity: bool | None = None
     arm: ArmSettings = ArmSettings()
+
+    @field_validator("identities_in_clear")
+    @classmethod
+    def _clear_or_keyed(cls, value: bool, info: Any) -> bool:
+        if value and info.data.get("pseudonym_key_env"):
+            raise ValueError(
+                "ids in clear need no pseudonym key, and pseudonym_key_env names one: set one of the two"
+            )
+        return value
+
+    @field_validator("pseudonymise_identity")
+    @classmethod
+    def _replaced(cls, value: bool | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "no longer read: identities are pseudonymised by default, under a key the run generates "
+                '(or the one in pseudonym_key_env = "NAME"); to name them in clear, write '
+                "identities_in_clear = true"
+            )
+        return None
 
     @field_validator("cloud")
     @classmethod
@@ -216,6 +245,13 @@ class _Loaded:
         self.cloud: Cloud = (
             KNOWN_CLOUDS[spec.cloud] if spec.cloud is not None else sandbox_cloud(spec.arm_endpoint or "")
         )
+        # The key the target names for pseudonyms (``None``: the run generates one).
+        self.pseudonym_key: PseudonymKey | None = None
+        if spec.pseudonym_key_env is not None:
+            try:
+                self.pseudonym_key = PseudonymKey.from_environment(spec.pseudonym_key_env)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: pseudonym_key_env: {exc}") from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r}, {self.path.as_posix()!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import shutil
@@ -19,6 +20,7 @@ from chsm_checks.errors import ConfigError
 from chsm_checks.evidence.bundle import (
     MANIFEST,
     PUBLIC_KEY,
+    SHARDS,
     SIGNATURE,
     SIGNER,
     BundleError,
@@ -54,6 +56,7 @@ class Runs:
     identity: Path
     others: Path
     public_key: Path
+    private_key: Path
     run_output: str
 
 
@@ -90,7 +93,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         env_extra={KEY_ENV: _pem(key).decode()},
     )
     assert by_env.returncode == 0, by_env.output
-    return Runs(_run_dir(base / "a"), _run_dir(base / "b"), base / "key.pub.pem", by_path.output)
+    return Runs(
+        _run_dir(base / "a"), _run_dir(base / "b"), base / "key.pub.pem", base / "key.pem", by_path.output
+    )
 
 
 @pytest.fixture
@@ -420,12 +425,22 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     return data
 
 
+def _trusted_key(runs: Runs) -> SigningKey:
+    return load_signing_key(runs.private_key, None)
+
+
 def test_merged_shards_verify_with_summed_counts(runs: Runs, tmp_path: Path) -> None:
     out = tmp_path / "merged"
     rebuilt: list[dict[str, Any]] = []
     key = SigningKey(Ed25519PrivateKey.generate(), trusted=True, source="path")
 
-    merge([runs.identity, runs.others], out, key, rebuild=lambda d: rebuilt.append(_summary(d)))
+    merge(
+        [runs.identity, runs.others],
+        out,
+        key,
+        rebuild=lambda d: rebuilt.append(_summary(d)),
+        shard_public_keys=[runs.public_key],
+    )
 
     checked = verify(out)
     assert checked.ok, checked.report()
@@ -555,6 +570,7 @@ def test_merge_command_seals_the_merged_bundle(runs: Runs, tmp_path: Path) -> No
 
     assert result.returncode == 0, result.output
     assert f"merged 2 runs into {out}: not signed by a trusted key" in result.stdout
+    assert "the signers of the 2 shards were not verified" in result.stdout
     assert verify(out).ok
 
 
@@ -703,3 +719,273 @@ def test_report_reseals_an_incomplete_run_and_it_stays_incomplete(bundle: Path) 
     assert checked.intact
     assert checked.not_run == not_run
     assert not checked.ok
+
+
+# --- trust across a merge --------------------------------------------------------------------
+
+
+def _forged(runs: Runs, tmp_path: Path) -> Path:
+    """What anyone can make: a copy of a genuine shard whose account is changed, sealed with the forger's
+    own key (it verifies, with the key it carries)."""
+    forged = Path(shutil.copytree(runs.identity, tmp_path / "forged"))
+    summary = _summary(forged)
+    summary["scenarios"][0]["message"] = "all is well (forged)"
+    (forged / "summary.json").write_text(json.dumps(summary, indent=2))
+    _reseal(forged)
+    assert verify(forged).ok
+    return forged
+
+
+def _fingerprint_of(public_pem: Path) -> str:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    der = load_pem_public_key(public_pem.read_bytes()).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def test_a_forged_shard_never_comes_out_signed_by_a_trusted_key(runs: Runs, tmp_path: Path) -> None:
+    forged = _forged(runs, tmp_path)
+    out = tmp_path / "merged"
+    trusted = ("--signing-key", str(runs.private_key))
+
+    unverified = run_cli("merge", str(forged), str(runs.others), "--out", str(out), *trusted)
+    # Whatever came out of it, verify with the trusted key must not accept it.
+    laundered = run_cli("verify", str(out), "--public-key", str(runs.public_key)) if out.exists() else None
+
+    assert _one_line_usage_error(unverified) == (
+        "chsm-checks: merge: a trusted signing key would vouch for shards whose signers nobody checked; "
+        "give --shard-public-key for the shards' signers, or merge without a signing key"
+    )
+    assert laundered is None
+    assert not out.exists()
+    refused = run_cli(
+        "merge", str(forged), str(runs.others), "--out", str(out), *trusted,
+        "--shard-public-key", str(runs.public_key),
+    )  # fmt: skip
+    signer = json.loads((forged / SIGNER).read_text())["public_key_sha256"]
+    assert _one_line_usage_error(refused) == (
+        f"chsm-checks: {forged}: signed by the key sha256:{signer}, which is none of the "
+        "--shard-public-key keys; merge refuses a shard whose signer is not trusted"
+    )
+    assert not out.exists()
+
+
+def test_a_merge_of_unverified_shards_resealed_with_a_trusted_key_does_not_verify_as_trusted(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """What today's merge made of a forged shard (merged unchecked, sealed with the trusted key), and
+    what `chsm-checks report --signing-key` still can: the seal holds, the shards' signers do not."""
+    forged = _forged(runs, tmp_path)
+    out = tmp_path / "merged"
+    merge([forged, runs.others], out, load_signing_key(None, None))
+    sign(out, _trusted_key(runs))
+
+    checked = verify(out, runs.public_key)
+
+    assert checked.signature_ok
+    assert not checked.ok
+    signer = json.loads((forged / SIGNER).read_text())["public_key_sha256"]
+    assert (
+        f"{SHARDS}: shard forged: signed by the key sha256:{signer}, which nobody verified; "
+        "give --shard-public-key to trust it"
+    ) in checked.problems
+    result = run_cli("verify", str(out), "--public-key", str(runs.public_key))
+    assert result.returncode == 1, result.output
+    # A verifier who trusts the shards' keys says so, and then each shard must be signed by one.
+    assert not verify(out, runs.public_key, shard_public_keys=[runs.public_key]).ok
+    genuine = tmp_path / "genuine"
+    merge([runs.identity, runs.others], genuine, load_signing_key(None, None))
+    sign(genuine, _trusted_key(runs))
+    assert not verify(genuine, runs.public_key).ok
+    assert verify(genuine, runs.public_key, shard_public_keys=[runs.public_key]).ok
+
+
+def test_a_merged_bundle_records_each_shard_s_signer_under_its_manifest(runs: Runs, tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+
+    merge([runs.identity, runs.others], out, _trusted_key(runs), shard_public_keys=[runs.public_key])
+
+    listed = [line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines()]
+    assert SHARDS in listed
+    record = json.loads((out / SHARDS).read_text())
+    assert record["signers_verified"] is True
+    fingerprint = _fingerprint_of(runs.public_key)
+    for shard, entry in zip((runs.identity, runs.others), record["shards"], strict=True):
+        assert entry["name"] == shard.name
+        assert entry["run_id"] == _summary(shard)["run_id"]
+        assert entry["manifest"] == f"shards/{shard.name}/{MANIFEST}"
+        assert entry["manifest_sha256"] == hashlib.sha256((shard / MANIFEST).read_bytes()).hexdigest()
+        assert entry["signature"] == (shard / SIGNATURE).read_text().strip()
+        assert entry["public_key"] == (shard / PUBLIC_KEY).read_text()
+        assert entry["public_key_sha256"] == fingerprint
+        assert entry["verified"] is True
+        assert entry["verified_against"] == f"sha256:{fingerprint}"
+    checked = verify(out, runs.public_key)
+    assert checked.ok, checked.report()
+    assert checked.trusted
+    assert checked.verdict.endswith("; the 2 shards are signed by trusted keys")
+    # The reports built from the merged summary state the merge's seal, not a shard's.
+    assert _summary(out)["signing"]["statement"].startswith("signed with the Ed25519 key from a key file")
+    assert "the 2 shards' signers were verified" in _summary(out)["signing"]["statement"]
+    result = run_cli(
+        "verify", str(out), "--public-key", str(runs.public_key), "--shard-public-key", str(runs.public_key)
+    )
+    assert result.returncode == 0, result.output
+
+
+def test_a_merge_without_shard_keys_says_so_and_is_not_trusted(runs: Runs, tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+
+    merge([runs.identity, runs.others], out, load_signing_key(None, None))
+
+    record = json.loads((out / SHARDS).read_text())
+    assert record["signers_verified"] is False
+    assert [e["verified"] for e in record["shards"]] == [False, False]
+    assert [e["verified_against"] for e in record["shards"]] == [None, None]
+    checked = verify(out)
+    assert checked.ok
+    assert not checked.trusted
+    assert checked.verdict.endswith(
+        "; the signers of the 2 shards were not verified (give --shard-public-key)"
+    )
+    assert _summary(out)["signing"]["trusted"] is False
+    assert "were not verified" in _summary(out)["signing"]["statement"]
+
+
+def test_merge_refuses_a_shard_key_that_is_not_a_public_key(runs: Runs, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+
+    result = run_cli(
+        "merge",
+        str(runs.identity),
+        str(runs.others),
+        "--out",
+        str(tmp_path / "m"),
+        "--shard-public-key",
+        str(bad),
+    )
+
+    assert (
+        _one_line_usage_error(result)
+        == f"chsm-checks: --shard-public-key {bad}: not a PEM Ed25519 public key"
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def _merged_then(runs: Runs, tmp_path: Path, damage: Any) -> Path:
+    """A merged bundle of verified shards, changed by ``damage`` and sealed again by the merger."""
+    out = tmp_path / "merged"
+    merge([runs.identity, runs.others], out, _trusted_key(runs), shard_public_keys=[runs.public_key])
+    damage(out)
+    sign(out, _trusted_key(runs))
+    return out
+
+
+def _edit_shards(change: Any) -> Any:
+    def damage(out: Path) -> None:
+        record = json.loads((out / SHARDS).read_text())
+        change(record["shards"][0])
+        (out / SHARDS).write_text(json.dumps(record, indent=2))
+
+    return damage
+
+
+def _other_signature(entry: dict[str, Any]) -> None:
+    entry["signature"] = base64.b64encode(Ed25519PrivateKey.generate().sign(b"x")).decode()
+
+
+def _other_key(entry: dict[str, Any]) -> None:
+    key = Ed25519PrivateKey.generate()
+    entry["public_key"] = _public_pem(key).decode()
+
+
+def _changed_evidence(out: Path) -> None:
+    """Change a provenance file the first shard signed."""
+    first = json.loads((out / SHARDS).read_text())["shards"][0]["manifest"]
+    signed = [line.split("  ", 1)[1] for line in (out / first).read_text().splitlines()]
+    (out / next(p for p in signed if p.endswith("-provenance.json"))).write_text("{}")
+
+
+def _extra_evidence(out: Path) -> None:
+    (out / "evidence" / "smuggled.json").write_text("{}")
+
+
+def _changed_scenario(out: Path) -> None:
+    summary = _summary(out)
+    summary["scenarios"][0]["outcome"] = "passed"
+    summary["scenarios"][0]["message"] = "changed after the merge"
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def _no_shard_record(out: Path) -> None:
+    (out / SHARDS).unlink()
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(
+            _edit_shards(_other_signature),
+            "{SHARDS}: shard {name}: its signature does not hold over shards/{name}/{MANIFEST} with its key",
+            id="signature",
+        ),
+        pytest.param(
+            _edit_shards(_other_key),
+            "{SHARDS}: shard {name}: its public key is not sha256:",
+            id="public-key",
+        ),
+        pytest.param(
+            _edit_shards(lambda e: e.update(manifest_sha256="0" * 64)),
+            "{SHARDS}: shard {name}: shards/{name}/{MANIFEST} is not the manifest it names (sha256:",
+            id="manifest-digest",
+        ),
+        pytest.param(_changed_evidence, "differs from what shard {name} signed", id="evidence-changed"),
+        pytest.param(
+            _extra_evidence, "evidence/smuggled.json: in no shard's manifest", id="evidence-from-no-shard"
+        ),
+        pytest.param(
+            _changed_scenario,
+            "summary.json: its scenarios are not the shards' scenarios",
+            id="scenario-changed",
+        ),
+        pytest.param(
+            _no_shard_record,
+            "summary.json: merged from 2 shards, but {SHARDS} does not record their signers",
+            id="no-shard-record",
+        ),
+    ],
+)
+def test_verify_rechecks_each_shard_of_a_merged_bundle(
+    runs: Runs, tmp_path: Path, damage: Any, expected: str
+) -> None:
+    out = _merged_then(runs, tmp_path, damage)
+
+    checked = verify(out, runs.public_key)
+
+    assert checked.signature_ok
+    assert not checked.ok
+    wanted = expected.format(SHARDS=SHARDS, MANIFEST=MANIFEST, name=runs.identity.name)
+    assert any(wanted in problem for problem in checked.problems), checked.problems
+    assert "Traceback" not in "\n".join(checked.report())
+
+
+def test_a_hostile_shard_record_reads_nothing_outside_the_bundle(runs: Runs, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / MANIFEST).write_text("")
+    out = _merged_then(
+        runs,
+        tmp_path,
+        _edit_shards(lambda e: e.update(name="../../outside", manifest="../../outside/" + MANIFEST)),
+    )
+
+    with opened() as paths:
+        checked = verify(out, runs.public_key)
+
+    assert not checked.ok
+    assert f"{SHARDS}: shard '../../outside': not a shard name" in "\n".join(checked.problems)
+    outside_reads = [p for p in paths if p and not Path(p).resolve().is_relative_to(out.resolve())]
+    assert outside_reads == [str(runs.public_key)]  # the key it was given, and nothing the record names

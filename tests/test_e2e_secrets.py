@@ -12,17 +12,20 @@ sent it, or the run was given it and used it — or the search below would prove
   ``location`` the sandbox hands out, sent back by every poll;
 - tenant, principal, client and operator object ids, where the scrub profile removes them: in the
   identity, the role assignments and ``x-ms-operation-identifier``; the operator's id is also the
-  token's ``oid`` (the target pseudonymises it);
+  token's ``oid``, and the caller's tenant its ``tid`` (LIVE provenance names the operator by a keyed
+  pseudonym and names no tenant); the sign-in's tenant and client ids, in the run's environment;
 - HSM passwords: the crypto user's, typed at the utilities' prompts; the crypto officer's, which the
-  harness never types, in the run's environment and as the clusters' CO password.
-
-Not a canary: the caller's tenant named by the token's ``tid``. LIVE provenance names it by design
-(README, "What a run leaves"); the test checks that it does, which shows the token was read.
+  harness never types, in the run's environment and as the clusters' CO password;
+- the pseudonym key the run generated: never seen by the test, so it is searched for by what it
+  does — no hex or base64 string in any file or output is a key under which the operator's object
+  id has the pseudonym the provenance shows.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -50,7 +53,9 @@ TENANT_ID = "5a4db0c5-7e4a-4a11-8c01-ca7a00000001"
 PRINCIPAL_ID = "5a4db0c5-9a1c-4b22-8c02-ca7a00000002"
 CLIENT_ID = "5a4db0c5-c11e-4c33-8c03-ca7a00000003"
 OPERATOR_ID = "5a4db0c5-0be7-4d44-8c04-ca7a00000004"
-CALLER_TENANT = "5a4db0c5-ca11-4000-8000-000000000001"  # named by LIVE provenance: not a canary
+CALLER_TENANT = "5a4db0c5-ca11-4000-8000-000000000001"  # the token's tid
+SIGN_IN_TENANT = "5a4db0c5-ca11-4000-8000-000000000002"
+SIGN_IN_CLIENT = "5a4db0c5-ca11-4000-8000-000000000003"
 BEARER_TOKEN = ".".join(
     (
         _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "chsm-canary-kid"}).encode()),
@@ -77,12 +82,15 @@ CANARIES = {
     "principal id": PRINCIPAL_ID,
     "client id": CLIENT_ID,
     "operator object id": OPERATOR_ID,
+    "caller tenant id": CALLER_TENANT,
+    "sign-in tenant id": SIGN_IN_TENANT,
+    "sign-in client id": SIGN_IN_CLIENT,
     "HSM CU password": "Canary-CU-pw_4417!k",
     "HSM CO password": "Canary-CO-pw_9052#q",
 }
 SIGN_IN = {
-    "tenant_id": "5a4db0c5-ca11-4000-8000-000000000002",
-    "client_id": "5a4db0c5-ca11-4000-8000-000000000003",
+    "tenant_id": SIGN_IN_TENANT,
+    "client_id": SIGN_IN_CLIENT,
     "client_secret": CANARIES["client secret"],
     "access_token": BEARER_TOKEN,
     "refresh_token": CANARIES["refresh token"],
@@ -151,6 +159,54 @@ def leaks(paths: list[Path], outputs: dict[str, str], secrets: dict[str, str]) -
     ]
 
 
+PSEUDONYM = re.compile(r"pseudonym-([0-9a-f]{32})")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{64,}")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{43,}={0,2}")
+
+
+def live_pseudonyms(report: dict[str, Any]) -> set[str]:
+    """The operator pseudonyms the LIVE provenance of a run's scenarios names."""
+    return {
+        str(e["provenance"]["object_id"])
+        for e in report["scenarios"]
+        if e["provenance"].get("kind") == "LIVE" and "object_id" in e["provenance"]
+    }
+
+
+def object_id_pseudonym(key: bytes, object_id: str) -> str:
+    """The pseudonym README promises: HMAC-SHA256 under the key, its first 128 bits in hex."""
+    digest = hmac.new(key, b"chsm-checks object id:" + object_id.lower().encode(), hashlib.sha256)
+    return "pseudonym-" + digest.hexdigest()[:32]
+
+
+def _key_candidates(text: str, depth: int = 0) -> Iterator[bytes]:
+    """Every 32-byte value ``text`` spells in hex or base64, at any offset; long base64 runs are
+    decoded as well and searched once more (an attachment carrying a key)."""
+    for run in _HEX_RUN.findall(text):
+        for start in range(len(run) - 63):
+            yield bytes.fromhex(run[start : start + 64])
+    for run in _BASE64_RUN.findall(text):
+        standard = run.rstrip("=").translate(str.maketrans("-_", "+/"))
+        if len(standard) <= 400:
+            for start in range(len(standard) - 42):
+                yield base64.b64decode(standard[start : start + 43] + "=")
+        elif depth == 0:
+            for start in range(4):
+                chunk = standard[start:]
+                chunk = chunk[: len(chunk) // 4 * 4]
+                yield from _key_candidates(base64.b64decode(chunk).decode("utf-8", "replace"), depth + 1)
+
+
+def pseudonym_keys(paths: list[Path], outputs: dict[str, str], object_id: str, pseudonym: str) -> list[str]:
+    """Where a key under which ``object_id`` has ``pseudonym`` is written, in hex or base64."""
+    places = {str(p): haystacks(p) for p in paths} | {k: [v] for k, v in outputs.items()}
+    return [
+        where
+        for where, texts in places.items()
+        if any(object_id_pseudonym(k, object_id) == pseudonym for t in texts for k in _key_candidates(t))
+    ]
+
+
 def _files(root: Path) -> dict[Path, tuple[int, int]]:
     return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file()}
 
@@ -198,10 +254,8 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
                 timeout=5,
             ).raise_for_status()
         target = project / "targets" / "sandbox.toml"
-        target.write_text(
-            "pseudonymise_identity = true\n"
-            + target.read_text().replace("http://127.0.0.1:8765", sandbox.url)
-        )
+        # No identity setting: the operator's object id is pseudonymised under a key the run generates.
+        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         before = _files(project)
         environment = sign_in.environment() | {
             "CHSM_SANDBOX_CU_PASSWORD": CANARIES["HSM CU password"],
@@ -240,10 +294,10 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
     assert {"summary.json", "junit.xml", "cucumber.json", "matrix.html", "assessment-results.json"} <= names
     assert any(p.is_relative_to(run_dir / "allure-results") for p in written)
     assert any(p.is_relative_to(run_dir / "evidence") for p in written)
-    # LIVE provenance read the token: it names the caller's tenant and a pseudonym for the operator.
-    provenance = json.dumps(summary(reports))
-    assert CALLER_TENANT in provenance
-    assert "pseudonym-" in provenance
+    # LIVE provenance read the token: it names a pseudonym for the operator, and no tenant.
+    pseudonyms = live_pseudonyms(summary(reports))
+    assert len(pseudonyms) == 1, pseudonyms
+    assert not any("tenant_id" in e["provenance"] for e in summary(reports)["scenarios"])
     # The search sees into the HTML report's base64 attachments: evidence that is there is found.
     html = run_dir / "allure-report" / "index.html"
     if html.exists():
@@ -251,6 +305,8 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
 
     found = leaks(written, {"stdout": result.stdout, "stderr": result.stderr}, CANARIES)
     assert found == [], "\n".join(f"{kind} in {where}" for where, kind in found)
+    outputs = {"stdout": result.stdout, "stderr": result.stderr}
+    assert pseudonym_keys(written, outputs, OPERATOR_ID, pseudonyms.pop()) == []
     # What the run recorded passes the committed-recording gate as it is.
     gate = check_recordings(project / "cassettes")
     assert (gate.problems, gate.unusable) == ([], [])
@@ -266,3 +322,26 @@ def test_the_search_finds_a_secret_base64_encoded_at_any_offset_inside_a_stream(
 
     assert any(form in stream for form in forms(secret))
     assert any(form in stream.rstrip("=") for form in forms(secret))
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda key: key.hex(),
+        lambda key: key.hex().upper(),
+        lambda key: base64.b64encode(key).decode(),
+        lambda key: base64.urlsafe_b64encode(key).decode().rstrip("="),
+        lambda key: base64.b64encode(
+            json.dumps({"pad": "z" * 400, "k": base64.b64encode(key).decode()}).encode()
+        ).decode(),
+    ],
+    ids=["hex", "HEX", "base64", "base64url", "inside-a-base64-attachment"],
+)
+def test_the_search_finds_a_pseudonym_key_however_it_is_spelled(tmp_path: Path, spell: Any) -> None:
+    key = bytes(range(7, 39))
+    written = tmp_path / "evidence.json"
+    written.write_text(json.dumps({"note": "x" + spell(key) + "y", "sha256": "ab" * 32}))
+    pseudonym = object_id_pseudonym(key, OPERATOR_ID)
+
+    assert pseudonym_keys([written], {}, OPERATOR_ID, pseudonym) == [str(written)]
+    assert pseudonym_keys([written], {}, OPERATOR_ID, object_id_pseudonym(b"k" * 32, OPERATOR_ID)) == []

@@ -224,3 +224,134 @@ def test_a_missing_file_fails_with_one_line(tmp_path: Path) -> None:
         load_target(path)
 
     assert str(excinfo.value) == f"{path}: target file not found"
+
+
+# --- identities in evidence --------------------------------------------------------------------
+
+KEY_ENV = "CHSM_TEST_PSEUDONYM_KEY"
+KEY_HEX = "5a4db0c5" * 8  # 32 bytes, written as 64 hex digits
+
+
+def test_identities_are_pseudonymised_by_default_with_a_key_the_run_generates(tmp_path: Path) -> None:
+    target = load_target(_write(tmp_path, _toml(_valid())))
+
+    assert target.spec.identities_in_clear is False
+    assert target.spec.pseudonym_key_env is None
+    assert target.pseudonym_key is None  # the run generates one and keeps it in memory
+
+
+def test_a_named_pseudonym_key_is_read_from_its_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY_HEX.upper())
+    data = _valid() | {"pseudonym_key_env": KEY_ENV}
+
+    target = load_target(_write(tmp_path, _toml(data)))
+
+    assert target.pseudonym_key is not None
+    assert target.pseudonym_key.source == KEY_ENV
+    assert KEY_HEX not in repr(target.pseudonym_key)
+    assert KEY_HEX.upper() not in repr(target.pseudonym_key)
+
+
+def test_identities_in_clear_is_an_explicit_choice(tmp_path: Path) -> None:
+    target = load_target(_write(tmp_path, _toml(_valid() | {"identities_in_clear": True})))
+
+    assert target.spec.identities_in_clear is True
+
+
+@pytest.mark.parametrize(
+    ("data", "environment", "names"),
+    [
+        pytest.param(
+            {"pseudonymise_identity": True},
+            None,
+            ["pseudonymise_identity", "by default", "pseudonym_key_env", "identities_in_clear"],
+            id="the-old-key",
+        ),
+        pytest.param(
+            {"pseudonymise_identity": False},
+            None,
+            ["pseudonymise_identity", "identities_in_clear = true"],
+            id="the-old-key-off",
+        ),
+        pytest.param(
+            {"pseudonym_key_env": "not a name"},
+            None,
+            ["pseudonym_key_env", "'not a name'"],
+            id="bad-env-name",
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV}, None, ["pseudonym_key_env", KEY_ENV, "not set"], id="env-unset"
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV}, "   ", ["pseudonym_key_env", KEY_ENV, "not set"], id="env-empty"
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV},
+            "SeCrEt-not-hex-" * 4,
+            ["pseudonym_key_env", KEY_ENV, "hex"],
+            id="env-not-hex",
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV},
+            "5a4db0c5" * 3,
+            ["pseudonym_key_env", KEY_ENV, "12 bytes", "at least 16"],
+            id="env-key-too-short",
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV},
+            KEY_HEX + "a",
+            ["pseudonym_key_env", KEY_ENV, "hex"],
+            id="env-odd-hex-digits",
+        ),
+        pytest.param(
+            {"pseudonym_key_env": KEY_ENV, "identities_in_clear": True},
+            KEY_HEX,
+            ["identities_in_clear", "pseudonym_key_env"],
+            id="clear-and-keyed",
+        ),
+        pytest.param({"identities_in_clear": "yes"}, None, ["identities_in_clear"], id="clear-not-a-boolean"),
+    ],
+)
+def test_a_bad_identity_setting_fails_with_one_line_naming_file_and_field(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: dict[str, Any],
+    environment: str | None,
+    names: list[str],
+) -> None:
+    if environment is None:
+        monkeypatch.delenv(KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KEY_ENV, environment)
+    path = _write(tmp_path, _toml(_valid() | data))
+
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
+    for name in names:
+        assert name in message
+    assert "SeCrEt" not in message
+    assert "5a4db0c5" * 3 not in message  # the key's value is never repeated
+
+
+def test_a_fleet_target_takes_the_identity_settings_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chsm_checks.target import load_fleet_target
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    path = _write(
+        tmp_path,
+        f'name = "fleet"\narm_endpoint = "http://127.0.0.1:8765"\npseudonym_key_env = "{KEY_ENV}"\n\n'
+        f'[fleet]\nsubscriptions = ["{SUB}"]\n',
+    )
+
+    with pytest.raises(ConfigError, match=f"^{path}: pseudonym_key_env: .*{KEY_ENV}"):
+        load_fleet_target(path)
+    monkeypatch.setenv(KEY_ENV, KEY_HEX)
+    assert load_fleet_target(path).pseudonym_key is not None

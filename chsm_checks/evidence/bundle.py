@@ -7,8 +7,15 @@ Layout added to a run directory by :func:`sign`::
     MANIFEST.sha256.sig      base64 of the raw 64-byte Ed25519 signature over MANIFEST.sha256
     MANIFEST.sha256.pub.pem  the public half of the signing key
 
+A merged bundle holds as well, under its manifest::
+
+    SHARDS.json              each shard's signer: its public key, its manifest's digest and signature,
+                             and whether the merge checked that key against one it was given
+
 The bundled public key only shows that the files are unchanged since someone sealed them; that
-*you* trust the signer is shown only by verifying with a public key obtained elsewhere.
+*you* trust the signer is shown only by verifying with a public key obtained elsewhere. Trust is
+never laundered: a merge signs with a trusted key only shards whose signers it checked, and a
+merged bundle verifies as trusted only when its shards' signers are trusted too.
 
 A verifier treats the bundle as hostile: it reads only regular files it found by walking the
 directory without following links, and never a path the manifest names unless the walk found it.
@@ -24,7 +31,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +47,7 @@ MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"
 PUBLIC_KEY = "MANIFEST.sha256.pub.pem"
 SIGNER = "SIGNER.json"
+SHARDS = "SHARDS.json"
 SUMMARY = "summary.json"
 REFUSAL = ".refused"  # why a distributed run refused to start (chsm-checks run prints it)
 PLAN = ".planned-scenarios.json"  # written before a run starts, removed once summary.json is complete
@@ -96,6 +104,9 @@ class Verification:
     signer: dict[str, Any] | None = None
     incomplete: list[str] = field(default_factory=list)  # why the run is not a complete account
     not_run: list[str] = field(default_factory=list)  # the scenarios it planned and did not run
+    shards: int = 0  # a merged bundle: how many shards its SHARDS.json records
+    shards_trusted: int = 0  # of those, how many are signed by a key trusted here
+    shards_verified_at_merge: bool = False  # the merge says it checked every shard's signer
 
     @property
     def intact(self) -> bool:
@@ -116,6 +127,7 @@ class Verification:
         else:
             seal = "not signed by a trusted key: give --public-key to check the signer"
         incomplete = f"; INCOMPLETE: {', '.join(self.incomplete)}" if self.incomplete else ""
+        seal += self._shards_verdict()
         if self.intact:
             return f"{self.run_dir}: all {self.matched} files match {MANIFEST}{incomplete}; {seal}"
         counts = [
@@ -130,6 +142,23 @@ class Verification:
         ]
         detail = f" ({', '.join(counts)})" if counts else ""
         return f"{self.run_dir}: does not verify{detail}{incomplete}; {seal}"
+
+    def _shards_verdict(self) -> str:
+        """What this verification makes of a merged bundle's shards' signers."""
+        n = self.shards
+        if not n:
+            return ""
+        if self.shards_trusted == n:
+            return (
+                "; the 1 shard is signed by a trusted key"
+                if n == 1
+                else f"; the {n} shards are signed by trusted keys"
+            )
+        if self.shards_verified_at_merge and not self.trusted:
+            shards = "its shard" if n == 1 else f"its {n} shards"
+            return f"; the merge verified the signers of {shards}, which only --public-key can confirm"
+        unverified = n - self.shards_trusted
+        return f"; {shards_statement(n, verified=False, unverified=unverified)} (give --shard-public-key)"
 
     def report(self) -> list[str]:
         """One line per missing, extra or changed file, per problem and per scenario that did not
@@ -351,22 +380,33 @@ def _decoded_signature(text: bytes) -> bytes | None:
     return signature if len(signature) == 64 else None
 
 
-def verify(run_dir: Path, public_key: Path | None = None) -> Verification:
+def load_public_key(path: Path, option: str = "--public-key") -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file; ``ConfigError`` naming the option and the file."""
+    try:
+        return _public_key(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot read: {exc.strerror}") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"{option} {path}: not a PEM Ed25519 public key") from exc
+
+
+def verify(
+    run_dir: Path, public_key: Path | None = None, shard_public_keys: Sequence[Path] = ()
+) -> Verification:
     """Check every file of ``run_dir`` against its manifest, and the manifest against its signature.
 
     With ``public_key`` the signature is checked with it and, when it holds, the bundle is trusted;
     without, the bundled public key is used and the result is never trusted.
+
+    A merged bundle's shards are checked too (:func:`_check_shards`): each recorded shard signature
+    must hold over the shard's manifest, and the merged files must be what the shards signed. With
+    ``shard_public_keys`` every shard must be signed by one of them; without, a trusted merged bundle
+    needs every shard's signer to have been checked by the merge.
     """
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: no such directory")
-    verifying_key: Ed25519PublicKey | None = None
-    if public_key is not None:
-        try:
-            verifying_key = _public_key(public_key.read_bytes())
-        except OSError as exc:
-            raise ConfigError(f"--public-key {public_key}: cannot read: {exc.strerror}") from exc
-        except (ValueError, UnsupportedAlgorithm) as exc:
-            raise ConfigError(f"--public-key {public_key}: not a PEM Ed25519 public key") from exc
+    verifying_key = load_public_key(public_key) if public_key is not None else None
+    shard_keys = {_fingerprint(load_public_key(k, "--shard-public-key")) for k in shard_public_keys}
 
     root = run_dir.resolve()
     result = Verification(run_dir)
@@ -399,18 +439,24 @@ def verify(run_dir: Path, public_key: Path | None = None) -> Verification:
         result.public_key_sha256 = _fingerprint(signed_by)
         result.trusted = public_key is not None
         result.signer = _signer(root, listed, result)
-    _account(root, files, result)
+    summary = _summary_of(root, files)
+    _account(files, summary, result)
+    _check_shards(root, listed, summary, result, shard_keys if shard_public_keys else None)
     return result
 
 
-def _account(root: Path, files: set[str], result: Verification) -> None:
+def _summary_of(root: Path, files: set[str]) -> Any:
+    """The bundle's summary.json as JSON, or ``None`` when it has none or it is not JSON."""
+    if SUMMARY not in files:
+        return None
+    try:
+        return json.loads(_read(root / SUMMARY))
+    except (OSError, ValueError, BundleError):
+        return None
+
+
+def _account(files: set[str], summary: Any, result: Verification) -> None:
     """Whether the run is a complete account: sealed, and by its summary.json nothing left out."""
-    summary: Any = None
-    if SUMMARY in files:
-        try:
-            summary = json.loads(_read(root / SUMMARY))
-        except (OSError, ValueError, BundleError):
-            summary = None
     if MANIFEST not in files and (SUMMARY in files or PLAN in files):
         result.incomplete.append(f"never sealed (no {MANIFEST}), the run stopped before its end")
     if not isinstance(summary, dict):
@@ -489,28 +535,284 @@ def _signer(root: Path, listed: dict[str, str], result: Verification) -> dict[st
     return signer
 
 
+# -- merged bundles: the shards and their signers -----------------------------------------------
+
+
+def shards_statement(count: int, *, verified: bool, unverified: int | None = None) -> str:
+    """Whether the signers of a merge's ``count`` shards were verified (``unverified`` of them not)."""
+    if verified:
+        return (
+            "the 1 shard's signer was verified"
+            if count == 1
+            else f"the {count} shards' signers were verified"
+        )
+    unverified = count if unverified is None else unverified
+    if count == 1:
+        return "the signer of the 1 shard was not verified"
+    of = f"the {count}" if unverified == count else f"{unverified} of the {count}"
+    return f"the signers of {of} shards were not verified"
+
+
+def _merged_path(shard: str, path: str) -> str:
+    """Where a shard's file goes in the merged bundle: evidence and Allure results merge by path;
+    everything else, the shard's seal included, is kept under ``shards/<name>/``."""
+    top, _, rest = path.partition("/")
+    return path if top in MERGED_TREES and rest else f"shards/{shard}/{path}"
+
+
 @dataclass(frozen=True)
 class _Shard:
+    """A sealed run directory that verified, and its seal as the merged bundle records it."""
+
     name: str
     root: Path
     summary: dict[str, Any]
     manifest_sha256: str
-    public_key_sha256: str | None
+    public_key_sha256: str
+    signature: str
+    public_key_pem: str
+    verified_against: str | None  # ``sha256:<fingerprint>`` of the --shard-public-key it verified with
+
+    def record(self) -> dict[str, Any]:
+        """The shard's entry in SHARDS.json."""
+        return {
+            "name": self.name,
+            "run_id": self.summary.get("run_id", self.name),
+            "manifest": f"shards/{self.name}/{MANIFEST}",
+            "manifest_sha256": self.manifest_sha256,
+            "signature": self.signature,
+            "public_key": self.public_key_pem,
+            "public_key_sha256": self.public_key_sha256,
+            "verified": self.verified_against is not None,
+            "verified_against": self.verified_against,
+        }
 
 
-def _shard(run_dir: Path) -> _Shard:
-    check = verify(run_dir)
-    if not check.ok:
-        raise BundleError(f"{check.verdict}; see: chsm-checks verify {run_dir}")
-    root = run_dir.resolve()
+def _bundled_key_fingerprint(root: Path) -> str | None:
+    """The fingerprint of the public key a sealed directory carries (``None``: it carries none that reads)."""
     try:
-        summary = json.loads(_read(root / "summary.json"))
+        return _fingerprint(_public_key(_read(root / PUBLIC_KEY)))
+    except (OSError, BundleError, ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _shard(run_dir: Path, trusted: dict[str, Path]) -> _Shard:
+    """``run_dir`` as a shard: it must verify and be complete and, when ``trusted`` (fingerprint →
+    key file) names keys, be signed by one of them (a merged shard's own shards then count too)."""
+    root = run_dir.resolve()
+    verified_against: str | None = None
+    if trusted:
+        signer = _bundled_key_fingerprint(root)
+        if signer is None:  # no key to match: say what verify says of it
+            raise BundleError(f"{verify(run_dir).verdict}; see: chsm-checks verify {run_dir}")
+        if signer not in trusted:
+            raise BundleError(
+                f"{run_dir}: signed by the key sha256:{signer}, which is none of the --shard-public-key "
+                "keys; merge refuses a shard whose signer is not trusted"
+            )
+        check = verify(run_dir, trusted[signer])
+        verified_against = f"sha256:{signer}"
+    else:
+        check = verify(run_dir)
+    if not check.ok or check.public_key_sha256 is None:
+        raise BundleError(f"{check.verdict}; see: chsm-checks verify {run_dir}")
+    try:
+        summary = json.loads(_read(root / SUMMARY))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{run_dir}: summary.json: not readable JSON ({exc})") from exc
     if not isinstance(summary, dict):
         raise BundleError(f"{run_dir}: summary.json: not a chsm-checks summary")
-    manifest_sha256 = hashlib.sha256(_read(root / MANIFEST)).hexdigest()
-    return _Shard(root.name, root, summary, manifest_sha256, check.public_key_sha256)
+    manifest, signature = _read(root / MANIFEST), _read(root / SIGNATURE)
+    pem = _read(root / PUBLIC_KEY)
+    key = _public_key(pem)
+    decoded = _decoded_signature(signature)
+    try:
+        # What is recorded is what was checked: the seal read once more, and checked once more.
+        key.verify(decoded or b"", manifest)
+    except InvalidSignature:
+        raise BundleError(f"{run_dir}: its seal changed while it was being merged") from None
+    if _fingerprint(key) != check.public_key_sha256:
+        raise BundleError(f"{run_dir}: its seal changed while it was being merged")
+    return _Shard(
+        name=root.name,
+        root=root,
+        summary=summary,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        public_key_sha256=check.public_key_sha256,
+        signature=signature.decode("ascii").strip(),
+        public_key_pem=pem.decode("ascii"),
+        verified_against=verified_against,
+    )
+
+
+def _plain_name(name: object) -> str | None:
+    """``name`` when it is one plain path component a merge could have given a shard."""
+    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        return None
+    return name if _unlistable(f"shards/{name}/{MANIFEST}") is None else None
+
+
+def _shown(name: object) -> str:
+    return name if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]+", name) else repr(name)
+
+
+def _shard_lines(manifest: bytes) -> dict[str, str] | None:
+    """A shard manifest's ``path → digest``, or ``None`` if it is not a manifest."""
+    try:
+        lines = manifest.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+    found: dict[str, str] = {}
+    for line in lines:
+        match = _LINE.fullmatch(line)
+        if match is None or _unlistable(match.group(2)):
+            return None
+        found[match.group(2)] = match.group(1)
+    return found
+
+
+def _bundle_file(root: Path, listed: dict[str, str], result: Verification, path: str) -> bytes | None:
+    """A file of the bundle the signed manifest covers unchanged; ``None`` (and said why) otherwise."""
+    if path not in listed:
+        result.problems.append(f"{SHARDS}: {path} is not covered by {MANIFEST}")
+        return None
+    if path in result.missing or path in result.changed:
+        return None  # already named
+    try:
+        return _read(root / path)
+    except (OSError, BundleError) as exc:
+        result.problems.append(f"{path}: cannot be read: {exc}")
+        return None
+
+
+def _check_shards(
+    root: Path, listed: dict[str, str], summary: Any, result: Verification, shard_keys: set[str] | None
+) -> None:
+    """A merged bundle's shards, as its SHARDS.json records them: each signature holds over the shard's
+    manifest with the shard's key; every file the shard signed is in the merged bundle unchanged, and
+    every merged evidence or Allure file, and every file under ``shards/``, comes from a shard; the
+    merged scenarios are the shards'. Who is trusted: with ``shard_keys``, the shards those keys
+    signed; without, when the merged seal is trusted, the shards whose signers the merge checked.
+    """
+    merged_from = summary.get("merged_from") if isinstance(summary, dict) else None
+    if SHARDS not in listed:
+        if merged_from:
+            result.problems.append(
+                f"{SUMMARY}: merged from {len(merged_from)} shards, "
+                f"but {SHARDS} does not record their signers"
+            )
+        return
+    text = _bundle_file(root, listed, result, SHARDS)
+    if text is None:
+        return
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    entries = record.get("shards") if isinstance(record, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        result.problems.append(f"{SHARDS}: not a record of shards")
+        return
+    result.shards = len(entries)
+    result.shards_verified_at_merge = bool(entries) and all(e.get("verified") is True for e in entries)
+    accounted: set[str] = set()
+    scenarios: list[Any] = []
+    for entry in entries:
+        if _shard_signed(root, listed, result, entry, accounted, scenarios, shard_keys):
+            result.shards_trusted += 1
+    strays = [
+        path
+        for path in listed
+        if (path.partition("/")[0] in MERGED_TREES or path.startswith("shards/")) and path not in accounted
+    ]
+    result.problems += [f"{path}: in no shard's manifest" for path in strays]
+    if not isinstance(merged_from, list) or [
+        m.get("manifest_sha256") for m in merged_from if isinstance(m, dict)
+    ] != [e.get("manifest_sha256") for e in entries]:
+        result.problems.append(f"{SUMMARY}: merged_from does not name the shards {SHARDS} records")
+    if isinstance(summary, dict) and summary.get("scenarios") != scenarios:
+        result.problems.append(f"{SUMMARY}: its scenarios are not the shards' scenarios")
+
+
+def _shard_signed(
+    root: Path,
+    listed: dict[str, str],
+    result: Verification,
+    entry: dict[str, Any],
+    accounted: set[str],
+    scenarios: list[Any],
+    shard_keys: set[str] | None,
+) -> bool:
+    """Check one SHARDS.json entry (see :func:`_check_shards`); whether its signer is trusted here."""
+    name = _plain_name(entry.get("name"))
+    where = f"{SHARDS}: shard {_shown(entry.get('name'))}"
+    if name is None:
+        result.problems.append(f"{where}: not a shard name")
+        return False
+    manifest_path = f"shards/{name}/{MANIFEST}"
+    if entry.get("manifest") != manifest_path:
+        result.problems.append(f"{where}: names the manifest {entry.get('manifest')!r}, not {manifest_path}")
+        return False
+    accounted |= {f"shards/{name}/{seal}" for seal in SEAL_FILES}
+    try:
+        key = _public_key(str(entry.get("public_key", "")).encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError):
+        result.problems.append(f"{where}: its public key is not a PEM Ed25519 public key")
+        return False
+    signer = _fingerprint(key)
+    if signer != entry.get("public_key_sha256"):
+        result.problems.append(f"{where}: its public key is not sha256:{entry.get('public_key_sha256')}")
+        return False
+    manifest = _bundle_file(root, listed, result, manifest_path)
+    if manifest is None:
+        return False
+    if hashlib.sha256(manifest).hexdigest() != entry.get("manifest_sha256"):
+        result.problems.append(
+            f"{where}: {manifest_path} is not the manifest it names (sha256:{entry.get('manifest_sha256')})"
+        )
+        return False
+    signature = _decoded_signature(str(entry.get("signature", "")).encode("ascii", "replace"))
+    try:
+        key.verify(signature or b"", manifest)
+    except InvalidSignature:
+        result.problems.append(f"{where}: its signature does not hold over {manifest_path} with its key")
+        return False
+    signed = _shard_lines(manifest)
+    if signed is None:
+        result.problems.append(f"{where}: {manifest_path} is not a manifest")
+        return False
+    for path, digest in signed.items():
+        merged = _merged_path(name, path)
+        accounted.add(merged)
+        if listed.get(merged) != digest:
+            result.problems.append(f"{merged}: differs from what shard {name} signed")
+    shard_summary = _bundle_file(root, listed, result, f"shards/{name}/{SUMMARY}")
+    try:
+        scenarios += json.loads(shard_summary or b"{}").get("scenarios") or []
+    except (ValueError, AttributeError):
+        result.problems.append(f"{where}: its {SUMMARY} is not a chsm-checks summary")
+    return _shard_trusted(result, entry, where, signer, shard_keys)
+
+
+def _shard_trusted(
+    result: Verification, entry: dict[str, Any], where: str, signer: str, shard_keys: set[str] | None
+) -> bool:
+    if shard_keys is not None:
+        if signer in shard_keys:
+            return True
+        result.problems.append(
+            f"{where}: signed by the key sha256:{signer}, which is none of the --shard-public-key keys"
+        )
+        return False
+    if not result.trusted:
+        return False  # nothing is trusted without --public-key; the verdict says so
+    if entry.get("verified") is True and entry.get("verified_against") == f"sha256:{signer}":
+        return True
+    result.problems.append(
+        f"{where}: signed by the key sha256:{signer}, which nobody verified; "
+        "give --shard-public-key to trust it"
+    )
+    return False
 
 
 def _comparable_target(summary: dict[str, Any]) -> Any:
@@ -519,7 +821,7 @@ def _comparable_target(summary: dict[str, Any]) -> Any:
     return {k: v for k, v in target.items() if k != "path"} if isinstance(target, dict) else target
 
 
-def _merged_summary(shards: list[_Shard], run_id: str) -> dict[str, Any]:
+def _merged_summary(shards: list[_Shard], run_id: str, signing: dict[str, Any]) -> dict[str, Any]:
     first = shards[0]
     for shard in shards[1:]:
         for name, value in (("mode", lambda s: s.get("mode")), ("target", _comparable_target)):
@@ -559,6 +861,8 @@ def _merged_summary(shards: list[_Shard], run_id: str) -> dict[str, Any]:
         "counts": counts,
         "waiver_notes": waiver_notes,
         "scenarios": scenarios,
+        # The merge's seal, not a shard's: the reports built from this summary state it.
+        "signing": signing,
         "merged_from": [
             {
                 "run_id": s.summary.get("run_id", s.name),
@@ -575,8 +879,7 @@ def _copy_plan(shards: list[_Shard]) -> dict[str, Path]:
     plan: dict[str, tuple[Path, _Shard]] = {}
     for shard in shards:
         for path in _walk(shard.root).files:
-            top, _, rest = path.partition("/")
-            target = path if top in MERGED_TREES and rest else f"shards/{shard.name}/{path}"
+            target = _merged_path(shard.name, path)
             source = shard.root / path
             if target in plan:
                 earlier, owner = plan[target]
@@ -592,16 +895,27 @@ def merge(
     out: Path,
     key: SigningKey,
     rebuild: Callable[[Path], None] | None = None,
+    shard_public_keys: Sequence[Path] = (),
 ) -> Path:
     """Merge sealed run directories (shards of one run) into ``out``, a new sealed bundle.
 
-    Each input must verify. Evidence and Allure results merge by path; every other file of a shard,
-    its seal included, is kept under ``shards/<name>/``. ``summary.json`` is rebuilt from the
-    shards' and lists them in ``merged_from``; ``rebuild(out)`` then regenerates what derives from it.
+    Each input must verify and, with ``shard_public_keys``, be signed by one of them; a trusted
+    ``key`` signs only shards so checked (it would vouch for anyone's otherwise), and without them the
+    merged bundle says its shards' signers were not verified. SHARDS.json records each shard's signer.
+    Evidence and Allure results merge by path; every other file of a shard, its seal included, is
+    kept under ``shards/<name>/``. ``summary.json`` is rebuilt from the shards' and lists them in
+    ``merged_from``; ``rebuild(out)`` then regenerates what derives from it. The result is verified
+    before it is left in ``out``.
     """
     if not run_dirs:
         raise ConfigError("merge: no run directories given")
-    shards = [_shard(run_dir) for run_dir in run_dirs]
+    if key.trusted and not shard_public_keys:
+        raise ConfigError(
+            "merge: a trusted signing key would vouch for shards whose signers nobody checked; "
+            "give --shard-public-key for the shards' signers, or merge without a signing key"
+        )
+    trusted = {_fingerprint(load_public_key(k, "--shard-public-key")): k for k in shard_public_keys}
+    shards = [_shard(run_dir, trusted) for run_dir in run_dirs]
     names: dict[str, Path] = {}
     for shard in shards:
         if shard.name in names:
@@ -613,8 +927,17 @@ def merge(
             raise ConfigError(f"--out {out}: inside the input {shard.root}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out}: exists and is not an empty directory")
-    summary = _merged_summary(shards, destination.name)
+    verified = bool(trusted)
+    statement = shards_statement(len(shards), verified=verified)
+    statement += (
+        ": each shard's signature holds with one of the --shard-public-key keys"
+        if verified
+        else ": each shard's signature holds with the key it carries, which nobody checked"
+    )
+    signing = {"trusted": key.trusted, "statement": f"{key.statement}; {statement}"}
+    summary = _merged_summary(shards, destination.name, signing)
     plan = _copy_plan(shards)
+    record = {"signers_verified": verified, "statement": statement, "shards": [s.record() for s in shards]}
 
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -622,10 +945,14 @@ def merge(
         for target, source in plan.items():
             (out / target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, out / target)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / SHARDS).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if rebuild is not None:
             rebuild(out)
         sign(out, key)
+        check = verify(out, shard_public_keys=shard_public_keys)
+        if not check.intact:
+            raise BundleError(f"{out}: the merged bundle does not verify: {check.report()[0]}")
     except BaseException:
         # Leave no half-merged bundle: out is as it was, absent or empty.
         for child in out.iterdir():
@@ -643,14 +970,17 @@ __all__ = [
     "GENERATED",
     "MANIFEST",
     "PUBLIC_KEY",
+    "SHARDS",
     "SIGNATURE",
     "SIGNER",
     "BundleError",
     "SigningKey",
     "Verification",
     "check_sealable",
+    "load_public_key",
     "load_signing_key",
     "merge",
+    "shards_statement",
     "sign",
     "verify",
     "write_manifest",

@@ -296,8 +296,11 @@ def _recordings(provenance: Mapping[str, Any] | None) -> list[Mapping[str, Any]]
 
 
 def _identity(provenance: Mapping[str, Any]) -> str:
+    # The object id is a keyed pseudonym unless the target named identities in clear; only then is
+    # there a tenant id to name.
     if provenance.get("object_id"):
-        return f"object id {provenance['object_id']} in tenant {provenance.get('tenant_id', 'unknown')}"
+        tenant = f" in tenant {provenance['tenant_id']}" if provenance.get("tenant_id") else ""
+        return f"object id {provenance['object_id']}{tenant}"
     return str(provenance.get("identity", ""))
 
 
