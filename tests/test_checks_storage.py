@@ -8,6 +8,7 @@ import pytest
 from check_fixtures import (
     ABSENT,
     ACCOUNT_ID,
+    BLOB_ENDPOINT,
     CONTAINER_ID,
     CONTAINER_URI,
     ENDPOINT_ID,
@@ -291,20 +292,24 @@ def test_private_endpoint_unreadable_is_an_error_never_a_pass() -> None:
 @pytest.mark.parametrize(
     ("uri", "blob_endpoint", "expected"),
     [
-        pytest.param(CONTAINER_URI, None, PASSED, id="plain"),
-        pytest.param(
-            CONTAINER_URI, "https://chsmbackupsbx.blob.core.windows.net/", PASSED, id="endpoint-match"
-        ),
+        pytest.param(CONTAINER_URI, BLOB_ENDPOINT, PASSED, id="plain"),
         pytest.param(
             CONTAINER_URI, "https://CHSMBACKUPSBX.blob.core.windows.net/", PASSED, id="endpoint-match-case"
         ),
-        pytest.param(CONTAINER_URI + "?sv=2024-11-04&sig=abc", None, FAILED, id="sas-query"),
-        pytest.param(CONTAINER_URI + "#frag", None, FAILED, id="fragment"),
+        pytest.param(CONTAINER_URI, None, ERROR, id="no-endpoint-reported"),
+        pytest.param(CONTAINER_URI + "?sv=2024-11-04&sig=abc", BLOB_ENDPOINT, FAILED, id="sas-query"),
+        pytest.param(CONTAINER_URI + "#frag", BLOB_ENDPOINT, FAILED, id="fragment"),
         pytest.param(
-            "https://chsmbackupsbxold.blob.core.windows.net/chsm-backups", None, FAILED, id="another-account"
+            "https://chsmbackupsbxold.blob.core.windows.net/chsm-backups",
+            BLOB_ENDPOINT,
+            FAILED,
+            id="another-account",
         ),
         pytest.param(
-            "https://evil.example/chsmbackupsbx.blob.core.windows.net/x", None, FAILED, id="account-in-path"
+            "https://evil.example/chsmbackupsbx.blob.core.windows.net/x",
+            BLOB_ENDPOINT,
+            FAILED,
+            id="account-in-path",
         ),
         pytest.param(
             CONTAINER_URI,
