@@ -9,8 +9,8 @@ Over every request a generated case makes, recorded where it is sent:
 - no request carrying a SAS query or a ``token`` field, nothing at all sent for a container URI the
   guard's judgement refuses (query, fragment, userinfo, an escape, ``;sig=``, a backslash, a port,
   another host or path), and a body that names a container names exactly the target's;
-- no request without a bearer token off loopback, and no bearer token to a host that is not the
-  cloud's ARM endpoint.
+- no request without a bearer token off loopback (127.0.0.0/8, ``::1``, ``localhost``: judged here
+  independently of the library), and no bearer token to a host that is not the cloud's ARM endpoint.
 
 The fast part drives the real guard and ``ArmClient`` over an ``httpx.MockTransport`` answering from
 a generated service state; a smaller part drives them against the sandbox server on loopback.
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from chsm_checks.arm.client import ArmClient
 from chsm_checks.arm.clock import RealClock, VirtualClock
-from chsm_checks.arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
+from chsm_checks.arm.clouds import KNOWN_CLOUDS, Cloud, sandbox_cloud
 from chsm_checks.arm.lro import PollPolicy
 from chsm_checks.container_uri import blob_endpoint, judge_container_uri
 from chsm_checks.errors import ChsmError
@@ -72,7 +72,7 @@ endpoints = st.sampled_from(
         "http://localhost:8765",
         "http://[::1]:8765",
         "http://127.9.9.9",
-        "http://a.localhost",
+        "http://LocalHost:8765",
     ]
 )
 # Clouds no target file can name (its validation refuses them), which the client must still guard.
@@ -83,6 +83,11 @@ odd_clouds = st.sampled_from(
         "http://localhost.example.com",
         "https://management.azure.com.evil.example",
         "http://169.254.169.254",
+        # Names a resolver may send anywhere (a target file refuses them now; the client must too).
+        "http://a.localhost:8765",
+        "http://localhost.:8765",
+        "http://127.1:8765",
+        "http://[::ffff:127.0.0.1]:8765",
     ]
 ).map(sandbox_cloud)
 
@@ -205,6 +210,11 @@ def status_urls(endpoint: str) -> st.SearchStrategy[str]:
             "//evil.example/op",
             "/relative/op",
             "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://a.localhost/op",
+            "http://localhost./op",
+            "http://127.0.0.1\\@evil.example/op",
+            "http://user:pw@127.0.0.1/op",
+            "http://2130706433/op",
         ]
     )
 
@@ -454,7 +464,15 @@ def assert_tokens_only_to_arm_and_no_token_only_to_loopback(case: Case, sent: li
                 f"token sent to {url}"
             )
         else:
-            assert is_loopback_url(str(url)), f"an unauthenticated request left loopback: {url}"
+            assert _this_machine(url), f"an unauthenticated request left loopback: {url}"
+
+
+def _this_machine(url: httpx.URL) -> bool:
+    """127.0.0.0/8 in dotted-quad form, ::1 or localhost, as httpx will connect: nothing else."""
+    host = url.host.lower()
+    quad = re.fullmatch(r"127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", host)
+    in_127 = quad is not None and all(int(octet) <= 255 for octet in quad.groups())
+    return not url.userinfo and (host in ("localhost", "::1") or in_127)
 
 
 def _reached(sent: list[Sent]) -> str:
@@ -487,10 +505,17 @@ _TOKENLESS_BACKUP = Case(
     post="accepted",
     polls=(),
 )
+_NOT_THIS_MACHINE = ["http://a.localhost/op", "http://localhost./op", "http://user:pw@127.0.0.1/op"]
 
 
 @settings(max_examples=1000)
 @given(cases())
+# *.localhost, a trailing dot and userinfo, as the cloud and as the status URL the service hands out.
+@example(replace(_TOKENLESS_BACKUP, cloud=sandbox_cloud("http://a.localhost:8765")))
+@example(replace(_TOKENLESS_BACKUP, cloud=sandbox_cloud("http://localhost.:8765")))
+@example(replace(_TOKENLESS_BACKUP, polls=tuple(_NOT_THIS_MACHINE)))
+@example(replace(_TOKENLESS_BACKUP, polls=(_NOT_THIS_MACHINE[1],)))
+@example(replace(_TOKENLESS_BACKUP, polls=(_NOT_THIS_MACHINE[2],)))
 # A SAS after ";" and behind an escaped "?": the signature was sent before the guard judged them.
 @example(replace(_TOKENLESS_BACKUP, container_uri=SANDBOX_TARGET.container_uri + ";sig=x"))
 @example(replace(_TOKENLESS_BACKUP, container_uri=SANDBOX_TARGET.container_uri + "%3Fsig=x"))
