@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 from ..arm.clouds import KNOWN_CLOUDS, SIGN_IN_HOSTS, is_loopback_url
 from ..container_uri import blob_endpoint_named_by, hides_a_query, judge_container_uri
 
-SCRUB_PROFILE_VERSION = "2"  # 2: container URIs judged as the guard judges them; no userinfo
+SCRUB_PROFILE_VERSION = "1"
 REDACTED = "REDACTED"
 LOOPBACK_ORIGIN = "http://127.0.0.1"
 SUBSCRIPTION_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
