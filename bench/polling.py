@@ -35,6 +35,7 @@ from measure import sandbox as shared_sandbox
 from chsm_checks.arm import ArmClient, OperationResult, PollPolicy
 from chsm_checks.arm.clouds import sandbox_cloud
 from chsm_checks.arm.retry import retry_after_seconds
+from chsm_checks.container_uri import blob_endpoint
 from chsm_checks.guard import request_backup, request_restore
 from chsm_checks.target import Target, load_target
 
@@ -167,6 +168,7 @@ def backup_then_restore(url: str, target: Target) -> list[Operation]:
             client,
             cluster_id=target.source_id,
             container_uri=target.container_uri,
+            blob_endpoint=blob_endpoint(target.spec.storage.account, target.cloud.storage_suffix),
             allow_mutations=True,
             policy=policy,
         )
@@ -178,6 +180,7 @@ def backup_then_restore(url: str, target: Target) -> list[Operation]:
             source_id=target.source_id,
             destination_id=target.destination_id,
             container_uri=target.container_uri,
+            blob_endpoint=blob_endpoint(target.spec.storage.account, target.cloud.storage_suffix),
             backup_id=backup_id,
             allow_mutations=True,
             policy=policy,

@@ -7,6 +7,8 @@ replay that has no recording of it.
 
 from __future__ import annotations
 
+from .url_redaction import url_for_message
+
 
 class ChsmError(Exception):
     """Base of every error chsm-checks raises on purpose."""
@@ -36,7 +38,7 @@ class ReplayMissError(CouldNotEvaluate):
         self.method = method
         self.url = url
         self.cassette = cassette
-        super().__init__(f"replay: {method} {url} is not recorded in {cassette}")
+        super().__init__(f"replay: {method} {url_for_message(url)} is not recorded in {cassette}")
 
 
 class OperationTimeout(CouldNotEvaluate):

@@ -96,8 +96,9 @@ def refused_as(outcome: OperationResult | Refusal, reason: str, operation: str |
         raise unmet(
             f"the {outcome.operation} was sent and ended {outcome.status!r}; it should have been refused"
         )
-    if outcome.reason.value != reason:
-        raise unmet(f"refused as {outcome.reason.value!r}, not {reason!r}")
+    given = [r.value for r in outcome.reasons]
+    if reason not in given:
+        raise unmet(f"refused as {', '.join(map(repr, given))}, not {reason!r}")
     if operation is not None and outcome.operation != operation:
         raise unmet(f"the {outcome.operation} was refused, not a {operation}")
     return outcome

@@ -2,8 +2,10 @@
 
 The rules, from the Cloud HSM tutorial's unsupported configurations:
 - backup and restore are mutations: sent only when the run allows mutations;
-- a container URI with a query string (a SAS token) is refused before anything is sent, and the
-  request body never carries ``token``;
+- a container URI is sent only if :func:`~chsm_checks.container_uri.judge_container_uri` passes it
+  for the checked account's blob endpoint (https, that host exactly, ``/<container>``, no userinfo,
+  port, query, fragment, escape or SAS); every reason it fails is refused before anything is sent,
+  and the request body never carries ``token``;
 - a restore goes only to a cluster that is not the source and that a fresh GET, made immediately
   before the POST, shows ``NotActivated`` — anything else fails on the service side and leaves the
   destination nonfunctional.
@@ -16,12 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 from .arm.client import ArmClient
 from .arm.lro import OperationResult, PollPolicy
 from .arm.resources import get_cluster, post_backup, post_restore
 from .arm.snapshots import same_resource
+from .container_uri import UriProblem, judge_container_uri
 
 # A well-formed backup id for scenarios that prove a restore is refused. Those scenarios run on a
 # read-only client, so a request carrying it cannot reach the service even if the guard were wrong.
@@ -29,34 +31,51 @@ PROBE_BACKUP_ID = "cloudhsm-00000000-0000-0000-0000-000000000000-000000000000000
 
 
 class RefusalReason(StrEnum):
+    """Why the guard refused; the container URI's reasons are those of ``UriProblem``, one for one."""
+
     MUTATIONS_NOT_ALLOWED = "mutations-not-allowed"
-    SAS_TOKEN = "sas-token"
+    SAS_TOKEN = UriProblem.SAS_TOKEN.value
+    USERINFO = UriProblem.USERINFO.value
+    QUERY_STRING = UriProblem.QUERY_STRING.value
+    ENCODED_QUERY = UriProblem.ENCODED_QUERY.value
+    FRAGMENT = UriProblem.FRAGMENT.value
+    BACKSLASH = UriProblem.BACKSLASH.value
+    UNSAFE_CHARACTERS = UriProblem.UNSAFE_CHARACTERS.value
+    NOT_HTTPS = UriProblem.NOT_HTTPS.value
+    NOT_ACCOUNT_ENDPOINT = UriProblem.NOT_ACCOUNT_ENDPOINT.value
+    PORT = UriProblem.PORT.value
+    PATH = UriProblem.PATH.value
+    CONTAINER_NAME = UriProblem.CONTAINER_NAME.value
     RESTORE_INTO_SOURCE = "restore-into-source"
     DESTINATION_NOT_NOT_ACTIVATED = "destination-not-notactivated"
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """A request the guard would not send, and why."""
+    """A request the guard would not send, and why: ``reason`` first, ``reasons`` all of them."""
 
     operation: str
     reason: RefusalReason
     message: str
     requests_sent: int
     observed: dict[str, str] = field(default_factory=dict)
+    reasons: tuple[RefusalReason, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.reasons:
+            object.__setattr__(self, "reasons", (self.reason,))
 
 
-def container_uri_problem(uri: str) -> str | None:
-    """Why ``uri`` may not be sent as a backup location, or ``None`` if it may.
-
-    The message never repeats the query string: it may hold a SAS signature.
-    """
-    parts = urlsplit(uri)
-    if "?" in uri or "#" in uri:  # an empty query ("...?") is still a query: nothing after it is sent
-        return "the container URI carries a query string (a SAS token); Cloud HSM backup does not support SAS"
-    if parts.scheme != "https" or not parts.hostname:
-        return "the container URI is not an https URL"
-    return None
+def _container_uri_refusal(operation: str, uri: str, blob_endpoint: str) -> Refusal | None:
+    """The refusal of ``uri`` with every reason it fails, or ``None`` if it may be sent. It is the
+    first rule judged, so nothing has been sent; nothing in it repeats the URI (its query or
+    userinfo may hold a secret)."""
+    judgement = judge_container_uri(uri, blob_endpoint)
+    if judgement.ok:
+        return None
+    reasons = tuple(RefusalReason(problem.value) for problem in judgement.problems)
+    observed = {"reasons": ", ".join(reason.value for reason in reasons)}
+    return Refusal(operation, reasons[0], judgement.message(), 0, observed, reasons)
 
 
 def _names_the_source(client: ArmClient, source_id: str, destination_id: str) -> bool:
@@ -76,13 +95,18 @@ def request_backup(
     *,
     cluster_id: str,
     container_uri: str,
+    blob_endpoint: str,
     allow_mutations: bool,
     policy: PollPolicy,
 ) -> OperationResult | Refusal:
-    """Back up ``cluster_id`` into ``container_uri`` if the rules allow it."""
+    """Back up ``cluster_id`` into ``container_uri`` if the rules allow it.
+
+    ``blob_endpoint`` is the checked storage account's (``https://<account>.blob.<suffix>/``): the
+    only host the container URI may name.
+    """
     sent_before = len(client.exchanges)
-    if problem := container_uri_problem(container_uri):
-        return Refusal("backup", RefusalReason.SAS_TOKEN, problem, len(client.exchanges) - sent_before)
+    if refusal := _container_uri_refusal("backup", container_uri, blob_endpoint):
+        return refusal
     if not allow_mutations:
         return Refusal(
             "backup",
@@ -99,18 +123,20 @@ def request_restore(
     source_id: str,
     destination_id: str,
     container_uri: str,
+    blob_endpoint: str,
     backup_id: str,
     allow_mutations: bool,
     policy: PollPolicy,
 ) -> OperationResult | Refusal:
-    """Restore ``backup_id`` into ``destination_id`` if the rules allow it."""
+    """Restore ``backup_id`` into ``destination_id`` if the rules allow it (``blob_endpoint`` as for
+    :func:`request_backup`)."""
     sent_before = len(client.exchanges)
 
     def refuse(reason: RefusalReason, message: str, **observed: str) -> Refusal:
         return Refusal("restore", reason, message, len(client.exchanges) - sent_before, observed)
 
-    if problem := container_uri_problem(container_uri):
-        return refuse(RefusalReason.SAS_TOKEN, problem)
+    if refusal := _container_uri_refusal("restore", container_uri, blob_endpoint):
+        return refusal
     if _names_the_source(client, source_id, destination_id):
         return refuse(
             RefusalReason.RESTORE_INTO_SOURCE,

@@ -19,6 +19,7 @@ from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
 from .config_files import StrictModel, read_toml, validated
 from .errors import ConfigError
 from .pseudonyms import PseudonymKey
+from .url_redaction import url_for_message
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -169,15 +170,28 @@ class _CloudFile(StrictModel):
     @field_validator("arm_endpoint")
     @classmethod
     def _loopback_endpoint(cls, value: str | None) -> str | None:
+        # Loopback means loopback (127.0.0.0/8, ::1, localhost): nothing unauthenticated leaves the
+        # machine. The messages repeat no userinfo, query or fragment: they may hold a secret.
         if value is None:
             return None
+        shown = url_for_message(value)
+        if "\\" in value:
+            raise ValueError("contains a backslash, which URL parsers read differently")
+        if "@" in value:
+            raise ValueError(
+                "carries userinfo (a name or password before '@'); give a bare origin such as http://127.0.0.1:8765"
+            )
+        if any(not 0x21 <= ord(c) <= 0x7E for c in value):
+            raise ValueError("contains whitespace, control or non-ASCII characters")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(f"{shown!r} is not an http(s) URL")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError(f"{shown!r} must be a bare origin such as http://127.0.0.1:8765")
         if not is_loopback_url(value):
-            raise ValueError(f"{value!r} is not on loopback; use 'cloud' for Azure")
-        if parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"{value!r} must be a bare origin such as http://127.0.0.1:8765")
+            raise ValueError(
+                f"{shown!r} is not on loopback (127.0.0.0/8, [::1] or localhost); use 'cloud' for Azure"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from chsm_checks import expect, guard
 from chsm_checks.arm.client import ArmClient
 from chsm_checks.arm.lro import OperationResult
 from chsm_checks.arm.resources import get_cluster
+from chsm_checks.container_uri import blob_endpoint, blob_endpoint_named_by
 from chsm_checks.guard import Refusal
 from chsm_checks.outcomes import not_applicable
 from chsm_checks.run import RunContext
@@ -53,19 +54,26 @@ def unwritable_container(target: Target) -> str:
     return uri
 
 
+def _target_blob_endpoint(target: Target) -> str:
+    return blob_endpoint(target.spec.storage.account, target.cloud.storage_suffix)
+
+
 @when("the source cluster is backed up into the target's container", target_fixture="outcome")
 @given("a completed backup of the source cluster", target_fixture="outcome")
 def backup_into_target_container(
     arm: ArmClient, chsm_run: RunContext, target: Target
 ) -> OperationResult | Refusal:
-    return _backup(arm, chsm_run, target, target.container_uri)
+    return _backup(arm, chsm_run, target, target.container_uri, _target_blob_endpoint(target))
 
 
 @when("the source cluster is backed up into that container", target_fixture="outcome")
 def backup_into_container(
     arm: ArmClient, chsm_run: RunContext, target: Target, container_uri: str
 ) -> OperationResult | Refusal:
-    return _backup(arm, chsm_run, target, container_uri)
+    # The negative container lives in an account of its own, named by the target file: it is judged
+    # against that account's endpoint in the target's cloud (any other host: the target's, and refused).
+    endpoint = blob_endpoint_named_by(container_uri, [target.cloud.storage_suffix])
+    return _backup(arm, chsm_run, target, container_uri, endpoint or _target_blob_endpoint(target))
 
 
 @when(
@@ -75,14 +83,17 @@ def backup_into_container(
 def backup_with_sas(arm: ArmClient, chsm_run: RunContext, target: Target) -> OperationResult | Refusal:
     # A syntactically complete SAS query; its signature is fake and it is never sent anywhere.
     sas = "?sv=2022-11-02&ss=b&srt=co&sp=rwdlac&se=2030-01-01T00:00:00Z&spr=https&sig=FAKE-SIGNATURE"
-    return _backup(arm, chsm_run, target, target.container_uri + sas)
+    return _backup(arm, chsm_run, target, target.container_uri + sas, _target_blob_endpoint(target))
 
 
-def _backup(arm: ArmClient, run: RunContext, target: Target, uri: str) -> OperationResult | Refusal:
+def _backup(
+    arm: ArmClient, run: RunContext, target: Target, uri: str, endpoint: str
+) -> OperationResult | Refusal:
     return guard.request_backup(
         arm,
         cluster_id=target.source_id,
         container_uri=uri,
+        blob_endpoint=endpoint,
         allow_mutations=run.allow_mutations,
         policy=run.poll_policy,
     )
@@ -111,6 +122,7 @@ def _restore(
         source_id=target.source_id,
         destination_id=destination_id,
         container_uri=target.container_uri,
+        blob_endpoint=_target_blob_endpoint(target),
         backup_id=backup_id,
         allow_mutations=run.allow_mutations,
         policy=run.poll_policy,
@@ -148,6 +160,7 @@ def refused_as(
 ) -> None:
     refusal = expect.refused_as(outcome, reason, operation)
     request.node.user_properties.append(("refusal", refusal.message))
+    request.node.user_properties.append(("refusalReasons", ", ".join(r.value for r in refusal.reasons)))
 
 
 @then("no request was sent")

@@ -20,6 +20,7 @@ from chsm_checks.arm.clouds import KNOWN_CLOUDS
 from chsm_checks.arm.errors import ArmError
 from chsm_checks.arm.lro import PollPolicy
 from chsm_checks.arm.resources import list_role_assignments, post_backup
+from chsm_checks.errors import ReplayMissError
 
 BACKUP = f"{SOURCE_ID}/backup"
 
@@ -32,6 +33,14 @@ BACKUP = f"{SOURCE_ID}/backup"
         "http://127.0.0.1.example.com/subscriptions",
         "http://localhost.example.com/subscriptions",
         "https://[2001:db8::1]/subscriptions",
+        # Names a resolver may send anywhere, and spellings only some parsers read as loopback.
+        "http://a.localhost:8765/subscriptions",
+        "http://LOCALHOST.:8765/subscriptions",
+        "http://127.1:8765/subscriptions",
+        "http://2130706433/subscriptions",
+        "http://0x7f.0.0.1/subscriptions",
+        "http://[::ffff:127.0.0.1]/subscriptions",
+        "http://[::1%25lo]/subscriptions",
     ],
 )
 def test_without_a_credential_only_loopback_is_reachable(url: str) -> None:
@@ -44,7 +53,15 @@ def test_without_a_credential_only_loopback_is_reachable(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9999/x", "http://localhost:8765/x", "http://[::1]:1/x", "http://127.0.0.2/x"]
+    "url",
+    [
+        "http://127.0.0.1:9999/x",
+        "http://localhost:8765/x",
+        "http://LocalHost:8765/x",
+        "http://[::1]:1/x",
+        "http://127.0.0.2/x",
+        "http://127.255.255.254/x",
+    ],
 )
 def test_without_a_credential_any_loopback_address_is_reachable(url: str) -> None:
     transport = ScriptedTransport()
@@ -106,6 +123,50 @@ def test_with_a_credential_a_location_on_another_origin_is_refused(foreign: str)
         post_backup(make_client(transport, credential=credential), SOURCE_ID, CONTAINER_URI, PollPolicy())
 
     assert [str(r.url.copy_with(query=None)) for r in transport.requests] == [f"{ENDPOINT}{BACKUP}"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:hunter2@127.0.0.1:8765/x",
+        "http://evil.example\\@127.0.0.1:8765/x",
+        "http://evil.example@127.0.0.1:8765/x",
+        "http://127.0.0.1\\@evil.example/x",
+        "http://127.0.0.1:8765@evil.example/x",
+    ],
+)
+@pytest.mark.parametrize("credential", [False, True])
+def test_a_url_with_userinfo_is_never_sent(url: str, credential: bool) -> None:
+    transport = ScriptedTransport()
+    client = make_client(transport, credential=FakeCredential() if credential else None)
+
+    with pytest.raises(RequestRefused, match="userinfo") as excinfo:
+        client.send("GET", url)
+
+    assert transport.requests == []
+    assert "hunter2" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "https://management.azure.com@evil.example/op",
+        "https://management.azure.com.evil.example/op",
+        "https://management.azure.com\\@evil.example/op",
+        "http://management.azure.com/op",
+        "https://management.azure.com:8443/op",
+    ],
+)
+def test_with_a_credential_no_token_goes_anywhere_but_the_clouds_arm_origin(foreign: str) -> None:
+    credential = FakeCredential()
+    transport = ScriptedTransport()
+    client = make_client(transport, cloud=KNOWN_CLOUDS["AzureCloud"], credential=credential)
+
+    with pytest.raises(RequestRefused):
+        client.send("GET", foreign)
+
+    assert transport.requests == []
+    assert credential.scopes == []
 
 
 def test_with_a_credential_the_endpoint_may_be_named_with_an_explicit_default_port() -> None:
@@ -283,3 +344,46 @@ def test_a_loopback_sign_in_authority_gives_azure_identitys_environment_credenti
     monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://127.0.0.1:8443")
 
     assert isinstance(loopback_sign_in(), EnvironmentCredential)
+
+
+# -- what error messages say about a URL -------------------------------------------------------
+
+SIGNED_STATUS = f"{ENDPOINT}/op?api-version=2025-03-31&t=638&c=MIIH&s=c2lnbmVk&h=aGFzaA"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(SIGNED_STATUS, id="short-signed"),
+        pytest.param(SIGNED_STATUS + "&pad=" + "x" * 400, id="long-signed"),
+        pytest.param(f"{ENDPOINT}/op?", id="empty-query"),
+        pytest.param(f"{ENDPOINT}/op#s=c2lnbmVk", id="fragment"),
+        pytest.param(f"{ENDPOINT}/op%3Fs=c2lnbmVk", id="encoded-question-mark"),
+        pytest.param(f"{ENDPOINT}/op;s=c2lnbmVk", id="semicolon"),
+        pytest.param("http://user:c2lnbmVk@127.0.0.1:8765/op", id="userinfo"),
+    ],
+)
+def test_an_arm_error_never_carries_a_query_string_whatever_its_length(url: str) -> None:
+    error = ArmError(method="GET", url=url, status=500, code="Boom", message=f"failed at {url}", target=url)
+    message = str(error)
+
+    assert "c2lnbmVk" not in message
+    assert "/op" in message
+    assert "?" not in message.replace("?…", "")
+
+
+def test_an_arm_error_from_a_response_never_carries_its_query_string() -> None:
+    transport = ScriptedTransport()
+    transport.script("GET", "/op", reply(409, json={"error": {"code": "Busy", "message": SIGNED_STATUS}}))
+
+    with pytest.raises(ArmError) as excinfo:
+        make_client(transport).send("GET", SIGNED_STATUS)
+
+    assert "c2lnbmVk" not in str(excinfo.value)
+    assert str(excinfo.value).startswith(f"GET {ENDPOINT}/op?…: HTTP 409 Busy")
+
+
+def test_a_replay_miss_never_carries_a_query_string() -> None:
+    error = ReplayMissError("GET", SIGNED_STATUS, "cassettes/x.yaml")
+
+    assert str(error) == f"replay: GET {ENDPOINT}/op?… is not recorded in cassettes/x.yaml"

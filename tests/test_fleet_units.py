@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from arm_fakes import ScriptedTransport, make_client, reply
 
-from chsm_checks.checks.environment import Unresolved
+from chsm_checks.checks.environment import Environment, Unresolved
+from chsm_checks.checks.evaluate import evaluate
+from chsm_checks.checks.model import Status
+from chsm_checks.container_uri import judge_container_uri
 from chsm_checks.errors import ConfigError
 from chsm_checks.fleet.audit import MemberScope, member_ids, resolve
-from chsm_checks.fleet.discovery import CONVENTION_TAGS, FleetMember
+from chsm_checks.fleet.discovery import CONVENTION_TAGS, TAG_CONTAINER, FleetMember
 from chsm_checks.fleet.run import SERIAL_BATCH, batch_of
 from chsm_checks.target import FleetBackupMapping, FleetTarget, Target, load_any_target, load_fleet_target
 from chsm_checks.xdist_scheduling import scope_of
@@ -190,3 +195,87 @@ def test_xdist_scopes_keep_the_drill_whole_and_fleet_batches_together() -> None:
     assert scope_of("steps/test_fleet.py::test_fleet[rg-1/chsm-1]", 2, fleet_batch) == "fleet-1"
     catalogue = "steps/test_scenarios.py::test_tls[TLS version-storage.minimum-tls]"
     assert scope_of(catalogue, 2, fleet_batch) == catalogue
+
+
+# -- container tags and mappings: the judgement the guard uses ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        pytest.param("chsm-backups?sv=1&sig=s3cr3t", id="sas-query"),
+        pytest.param("chsm-backups?", id="empty-query"),
+        pytest.param("chsm-backups#sig=s3cr3t", id="fragment"),
+        pytest.param("chsm-backups%3Fsig=s3cr3t", id="encoded-question-mark"),
+        pytest.param("chsm-backups;sig=s3cr3t", id="semicolon-sas"),
+        pytest.param("../../other", id="dot-segments"),
+        pytest.param("chsm-backups/blob", id="a-blob"),
+        pytest.param("x@evil.example", id="at-sign"),
+        pytest.param("a\\b", id="backslash"),
+        pytest.param("chsm backups", id="space"),
+        pytest.param("Chsm-Backups", id="upper-case"),
+        pytest.param("ab", id="too-short"),
+    ],
+)
+def test_a_container_tag_the_judgement_refuses_leaves_the_container_unresolved_naming_the_tag(
+    container: str,
+) -> None:
+    scope = resolve(member("chsm-1", tags={**TAGS, TAG_CONTAINER: container}), [], "core.windows.net")
+
+    for name in ("container_uri", "container_id"):
+        with pytest.raises(Unresolved) as caught:
+            getattr(scope, name)
+        message = str(caught.value)
+        assert caught.value.resource_id == scope.cluster.id
+        assert "tag chsm-backup-container" in message
+        assert "s3cr3t" not in message
+        assert len(container) < 4 or container not in message  # the tag's value is never repeated
+
+
+def test_a_storage_account_tag_whose_name_is_no_account_name_leaves_the_container_unresolved() -> None:
+    odd = _id(SUB_A, "rg-1", "Microsoft.Storage/storageAccounts", "evil.example#")
+    scope = resolve(member("chsm-1", tags={**TAGS, CONVENTION_TAGS[0]: odd}), [], "core.windows.net")
+
+    with pytest.raises(Unresolved, match="tag chsm-backup-storage-account"):
+        _ = scope.container_uri
+
+
+def test_a_bad_container_tag_makes_the_checks_that_need_it_errors_naming_the_tag() -> None:
+    scope = resolve(
+        member("chsm-1", tags={**TAGS, TAG_CONTAINER: "chsm-backups;sig=s3cr3t"}), [], "core.windows.net"
+    )
+    transport = ScriptedTransport()
+    blob = "https://chsmbackup1.blob.core.windows.net/"
+    account = {"id": ACCOUNT, "name": "chsmbackup1", "properties": {"primaryEndpoints": {"blob": blob}}}
+    transport.script("GET", ACCOUNT, reply(200, json=account))
+    env = Environment(make_client(transport), scope)
+
+    for check in ("requests.no-sas", "storage.container-private"):
+        (finding,) = evaluate(check, env)
+        assert finding.status is Status.ERROR, check
+        assert "chsm-backup-container" in finding.message
+        assert "s3cr3t" not in finding.message
+    assert all(urlsplit(str(r.url)).path == ACCOUNT for r in transport.requests)
+
+
+def test_a_good_container_tag_and_a_mapping_give_a_uri_the_judgement_passes() -> None:
+    mapped = resolve(
+        member("chsm-1", tags=TAGS),
+        [FleetBackupMapping(clusters="*", container="elsewhere")],
+        "core.windows.net",
+    )
+    assert mapped.container_uri == "https://chsmbackup1.blob.core.windows.net/elsewhere"
+    assert judge_container_uri(mapped.container_uri, "https://chsmbackup1.blob.core.windows.net/").ok
+
+
+def test_a_refused_container_tag_is_named_by_its_reason_in_the_clusters_evidence() -> None:
+    scope = resolve(
+        member("chsm-1", tags={**TAGS, TAG_CONTAINER: "chsm-backups?sig=s3cr3t"}), [], "core.windows.net"
+    )
+
+    container = scope.to_json()["backup_resources"]["container"]
+
+    assert container["value"] is None
+    assert container["from"] == "tag chsm-backup-container"
+    assert "query string" in container["refused"]
+    assert "s3cr3t" not in str(scope.to_json())

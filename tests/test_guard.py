@@ -16,6 +16,7 @@ from arm_fakes import (
     make_client,
     reply,
 )
+from uri_cases import BAD, BLOB_ENDPOINT, SECRETS
 
 from chsm_checks.arm.errors import ArmError
 from chsm_checks.arm.lro import OperationResult, PollPolicy
@@ -24,10 +25,13 @@ from chsm_checks.guard import Refusal, RefusalReason, request_backup, request_re
 POLICY = PollPolicy(default_interval_seconds=1.0, timeout_seconds=60.0)
 SIGNATURE = "sig=Zm9vYmFyU2VjcmV0U2lnbmF0dXJl"
 SAS_URIS = [
-    pytest.param(f"{CONTAINER_URI}?sv=2022-11-02&sr=c&{SIGNATURE}", id="query"),
-    pytest.param(f"{CONTAINER_URI}?", id="empty-query"),  # found by tests/test_guard_fuzz.py
-    pytest.param(f"{CONTAINER_URI}?{SIGNATURE}&se=2030-01-01", id="signature-first"),
-    pytest.param(f"{CONTAINER_URI}#{SIGNATURE}", id="fragment"),
+    pytest.param(f"{CONTAINER_URI}?sv=2022-11-02&sr=c&{SIGNATURE}", RefusalReason.SAS_TOKEN, id="query"),
+    # found by tests/test_guard_fuzz.py
+    pytest.param(f"{CONTAINER_URI}?", RefusalReason.QUERY_STRING, id="empty-query"),
+    pytest.param(f"{CONTAINER_URI}?{SIGNATURE}&se=2030-01-01", RefusalReason.SAS_TOKEN, id="signature-first"),
+    pytest.param(f"{CONTAINER_URI}#{SIGNATURE}", RefusalReason.SAS_TOKEN, id="fragment"),
+    pytest.param(f"{CONTAINER_URI}%3F{SIGNATURE}", RefusalReason.SAS_TOKEN, id="encoded-question-mark"),
+    pytest.param(f"{CONTAINER_URI};{SIGNATURE}", RefusalReason.SAS_TOKEN, id="after-a-semicolon"),
 ]
 SUCCEEDED = {"properties": {"status": "Succeeded", "jobId": "job-1", "backupId": BACKUP_ID}}
 
@@ -43,7 +47,12 @@ def _backup(
     transport: ScriptedTransport, *, uri: str = CONTAINER_URI, allow: bool = True
 ) -> OperationResult | Refusal:
     return request_backup(
-        make_client(transport), cluster_id=SOURCE_ID, container_uri=uri, allow_mutations=allow, policy=POLICY
+        make_client(transport),
+        cluster_id=SOURCE_ID,
+        container_uri=uri,
+        blob_endpoint=BLOB_ENDPOINT,
+        allow_mutations=allow,
+        policy=POLICY,
     )
 
 
@@ -59,48 +68,80 @@ def _restore(
         source_id=SOURCE_ID,
         destination_id=destination,
         container_uri=uri,
+        blob_endpoint=BLOB_ENDPOINT,
         backup_id=BACKUP_ID,
         allow_mutations=allow,
         policy=POLICY,
     )
 
 
-@pytest.mark.parametrize("uri", SAS_URIS)
+@pytest.mark.parametrize(("uri", "reason"), SAS_URIS)
 @pytest.mark.parametrize("allow", [True, False])
-def test_backup_to_a_sas_uri_is_refused_before_sending(uri: str, allow: bool) -> None:
+def test_backup_to_a_sas_uri_is_refused_before_sending(uri: str, reason: RefusalReason, allow: bool) -> None:
     transport = ScriptedTransport()
 
     refusal = _backup(transport, uri=uri, allow=allow)
 
     assert isinstance(refusal, Refusal)
-    assert refusal.reason is RefusalReason.SAS_TOKEN
+    assert refusal.reason is reason
+    assert refusal.reasons[0] is reason
     assert refusal.requests_sent == 0
     assert transport.requests == []
     assert "Zm9vYmFy" not in refusal.message
     assert "Zm9vYmFy" not in repr(refusal)
 
 
-@pytest.mark.parametrize("uri", SAS_URIS)
-def test_restore_from_a_sas_uri_is_refused_before_sending(uri: str) -> None:
+@pytest.mark.parametrize(("uri", "reason"), SAS_URIS)
+def test_restore_from_a_sas_uri_is_refused_before_sending(uri: str, reason: RefusalReason) -> None:
     transport = ScriptedTransport()
 
     refusal = _restore(transport, uri=uri)
 
     assert isinstance(refusal, Refusal)
-    assert refusal.reason is RefusalReason.SAS_TOKEN
+    assert refusal.reason is reason
     assert transport.requests == []
     assert "Zm9vYmFy" not in repr(refusal)
 
 
 @pytest.mark.parametrize(
-    "uri",
-    ["http://chsmbackupsbx.blob.core.windows.net/chsm-backups", "https:///chsm-backups", "chsm-backups"],
+    ("uri", "reason"),
+    [
+        ("http://chsmbackupsbx.blob.core.windows.net/chsm-backups", RefusalReason.NOT_HTTPS),
+        ("https:///chsm-backups", RefusalReason.NOT_ACCOUNT_ENDPOINT),
+        ("chsm-backups", RefusalReason.NOT_HTTPS),
+    ],
 )
-def test_a_container_uri_that_is_not_https_is_refused(uri: str) -> None:
+def test_a_container_uri_that_is_no_https_url_of_the_account_is_refused_for_what_it_is(
+    uri: str, reason: RefusalReason
+) -> None:
     transport = ScriptedTransport()
 
-    assert isinstance(_backup(transport, uri=uri), Refusal)
+    refusal = _backup(transport, uri=uri)
+
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason is reason
+    assert RefusalReason.SAS_TOKEN not in refusal.reasons
+    assert "SAS" not in refusal.message
     assert transport.requests == []
+
+
+@pytest.mark.parametrize(("uri", "reasons"), BAD)
+@pytest.mark.parametrize("operation", ["backup", "restore"])
+def test_every_bad_container_uri_is_refused_for_all_its_reasons_before_sending(
+    uri: str, reasons: set[str], operation: str
+) -> None:
+    transport = ScriptedTransport()
+
+    refusal = (_backup if operation == "backup" else _restore)(transport, uri=uri)
+
+    assert isinstance(refusal, Refusal)
+    assert refusal.operation == operation
+    assert {r.value for r in refusal.reasons} == reasons
+    assert refusal.reason is refusal.reasons[0]
+    assert refusal.observed == {"reasons": ", ".join(r.value for r in refusal.reasons)}
+    assert transport.requests == []
+    for secret in SECRETS:
+        assert secret not in repr(refusal)
 
 
 @pytest.mark.parametrize(

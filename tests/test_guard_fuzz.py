@@ -6,10 +6,11 @@ Over every request a generated case makes, recorded where it is sent:
 - no restore POST to the source cluster, however its id is spelled (case, trailing slashes,
   percent-escapes, dot segments), nor to a cluster that a GET immediately before it did not read
   ``NotActivated``;
-- no request carrying a SAS query or a ``token`` field, and nothing at all sent for a container URI
-  with a query string;
-- no request without a bearer token off loopback, and no bearer token to a host that is not the
-  cloud's ARM endpoint.
+- no request carrying a SAS query or a ``token`` field, nothing at all sent for a container URI the
+  guard's judgement refuses (query, fragment, userinfo, an escape, ``;sig=``, a backslash, a port,
+  another host or path), and a body that names a container names exactly the target's;
+- no request without a bearer token off loopback (127.0.0.0/8, ``::1``, ``localhost``: judged here
+  independently of the library), and no bearer token to a host that is not the cloud's ARM endpoint.
 
 The fast part drives the real guard and ``ArmClient`` over an ``httpx.MockTransport`` answering from
 a generated service state; a smaller part drives them against the sandbox server on loopback.
@@ -34,8 +35,9 @@ from hypothesis import strategies as st
 
 from chsm_checks.arm.client import ArmClient
 from chsm_checks.arm.clock import RealClock, VirtualClock
-from chsm_checks.arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
+from chsm_checks.arm.clouds import KNOWN_CLOUDS, Cloud, sandbox_cloud
 from chsm_checks.arm.lro import PollPolicy
+from chsm_checks.container_uri import blob_endpoint, judge_container_uri
 from chsm_checks.errors import ChsmError
 from chsm_checks.guard import PROBE_BACKUP_ID, request_backup, request_restore
 from chsm_checks.target import Target, TargetFile, load_target
@@ -70,7 +72,7 @@ endpoints = st.sampled_from(
         "http://localhost:8765",
         "http://[::1]:8765",
         "http://127.9.9.9",
-        "http://a.localhost",
+        "http://LocalHost:8765",
     ]
 )
 # Clouds no target file can name (its validation refuses them), which the client must still guard.
@@ -81,6 +83,11 @@ odd_clouds = st.sampled_from(
         "http://localhost.example.com",
         "https://management.azure.com.evil.example",
         "http://169.254.169.254",
+        # Names a resolver may send anywhere (a target file refuses them now; the client must too).
+        "http://a.localhost:8765",
+        "http://localhost.:8765",
+        "http://127.1:8765",
+        "http://[::ffff:127.0.0.1]:8765",
     ]
 ).map(sandbox_cloud)
 
@@ -134,18 +141,53 @@ def spellings(draw: st.DrawFn, resource_id: str) -> str:
 
 @st.composite
 def container_uris(draw: st.DrawFn, target: Target) -> str:
-    """The target's container URI, as is or with a SAS (query or fragment), or some other URI."""
+    """The target's container URI, as is or with a SAS (query, fragment, an escaped "?", after ";"),
+    userinfo, a backslash, a port, another host or path, or some other URI."""
     uri = target.container_uri
-    how = draw(st.sampled_from(["as-is", "sas", "fragment", "bare-question-mark", "other"]))
-    if how == "sas":
-        pairs = draw(
+    origin, container = uri.rsplit("/", 1)
+    host = origin.removeprefix("https://")
+    sas = "&".join(
+        f"{draw(st.sampled_from([k, k.upper()]))}={v}"
+        for k, v in draw(
             st.lists(st.tuples(st.sampled_from(SAS_KEYS), st.text("abcXYZ019=%+/", max_size=8)), max_size=4)
         )
-        return uri + "?" + "&".join(f"{k}={v}" for k, v in pairs)
+    )
+    how = draw(
+        st.sampled_from(
+            ["as-is", "sas", "fragment", "bare-question-mark", "escaped-question-mark", "semicolon",
+             "userinfo", "backslash", "port", "other-host", "path", "upper-case-origin", "other"]
+        )
+    )  # fmt: skip
+    if how == "sas":
+        return uri + "?" + sas
     if how == "fragment":
         return uri + "#sig=" + draw(st.text("abcXYZ019", max_size=8))
     if how == "bare-question-mark":
         return uri + "?"
+    if how == "escaped-question-mark":
+        return uri + draw(st.sampled_from(["%3F", "%3f", "%253F"])) + sas
+    if how == "semicolon":
+        return uri + ";" + (sas or "sig=x")
+    if how == "userinfo":
+        return f"https://{draw(st.sampled_from(['user:pw', 'evil.example', host]))}@{host}/{container}"
+    if how == "backslash":
+        return draw(st.sampled_from([f"https://evil.example\\@{host}/{container}", f"{origin}\\{container}"]))
+    if how == "port":
+        return f"{origin}:{draw(st.sampled_from(['443', '8443', '']))}/{container}"
+    if how == "other-host":
+        return draw(
+            st.sampled_from(
+                [
+                    f"https://{host}.evil.example/{container}",
+                    f"https://{host}./{container}",
+                    f"https://x{host}/{container}",
+                ]
+            )
+        )
+    if how == "path":
+        return draw(st.sampled_from([origin + "/", f"{uri}/", f"{uri}/blob", f"{origin}//{container}"]))
+    if how == "upper-case-origin":  # the one variant that may be sent: scheme and host ignore case
+        return origin.upper() + "/" + container
     if how == "other":
         return draw(st.sampled_from(OTHER_URIS))
     return uri
@@ -168,6 +210,11 @@ def status_urls(endpoint: str) -> st.SearchStrategy[str]:
             "//evil.example/op",
             "/relative/op",
             "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://a.localhost/op",
+            "http://localhost./op",
+            "http://127.0.0.1\\@evil.example/op",
+            "http://user:pw@127.0.0.1/op",
+            "http://2130706433/op",
         ]
     )
 
@@ -336,16 +383,21 @@ def run_case(
             if case.operation == "backup":
                 request_backup(
                     client, cluster_id=case.target.source_id, container_uri=case.container_uri,
-                    allow_mutations=case.allow_mutations, policy=policy,
+                    blob_endpoint=_blob_endpoint(case.target), allow_mutations=case.allow_mutations,
+                    policy=policy,
                 )  # fmt: skip
             else:
                 request_restore(
                     client, source_id=case.target.source_id, destination_id=case.destination_id,
-                    container_uri=case.container_uri, backup_id=case.backup_id,
-                    allow_mutations=case.allow_mutations, policy=policy,
+                    container_uri=case.container_uri, blob_endpoint=_blob_endpoint(case.target),
+                    backup_id=case.backup_id, allow_mutations=case.allow_mutations, policy=policy,
                 )  # fmt: skip
         except ChsmError:
             pass
+
+
+def _blob_endpoint(target: Target) -> str:
+    return blob_endpoint(target.spec.storage.account, target.cloud.storage_suffix)
 
 
 # --- the properties ------------------------------------------------------------------------------
@@ -388,16 +440,19 @@ def _keys(value: Any) -> Iterator[str]:
 
 def assert_no_sas_and_no_token(case: Case, sent: list[Sent]) -> None:
     parts = urlsplit(case.container_uri)
-    if parts.query or parts.fragment or case.container_uri.endswith(("?", "#")):
+    if parts.query or parts.fragment or any(c in case.container_uri for c in "?#;@\\%"):
         assert [s.request.url for s in sent] == [], "a container URI with a query string must send nothing"
+    if not judge_container_uri(case.container_uri, _blob_endpoint(case.target)).ok:
+        assert [s.request.url for s in sent] == [], "a container URI the judgement refuses must send nothing"
     for s in sent:
         assert not {k.lower() for k in s.request.url.params} & set(SAS_KEYS), f"SAS query in {s.request.url}"
         if s.request.content:
             body = json.loads(s.request.content)
             assert "token" not in {k.lower() for k in _keys(body)}
             uri = str(body.get("azureStorageBlobContainerUri", ""))
-            assert "?" not in uri
-            assert "#" not in uri
+            # Judged independently of the library: the target's own URI, up to the case of its origin.
+            assert uri.lower() == case.target.container_uri.lower(), f"sent container URI {uri!r}"
+            assert uri.rsplit("/", 1)[1] == case.target.container_uri.rsplit("/", 1)[1]
 
 
 def assert_tokens_only_to_arm_and_no_token_only_to_loopback(case: Case, sent: list[Sent]) -> None:
@@ -409,7 +464,15 @@ def assert_tokens_only_to_arm_and_no_token_only_to_loopback(case: Case, sent: li
                 f"token sent to {url}"
             )
         else:
-            assert is_loopback_url(str(url)), f"an unauthenticated request left loopback: {url}"
+            assert _this_machine(url), f"an unauthenticated request left loopback: {url}"
+
+
+def _this_machine(url: httpx.URL) -> bool:
+    """127.0.0.0/8 in dotted-quad form, ::1 or localhost, as httpx will connect: nothing else."""
+    host = url.host.lower()
+    quad = re.fullmatch(r"127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", host)
+    in_127 = quad is not None and all(int(octet) <= 255 for octet in quad.groups())
+    return not url.userinfo and (host in ("localhost", "::1") or in_127)
 
 
 def _reached(sent: list[Sent]) -> str:
@@ -426,8 +489,36 @@ PROPERTIES = (
 )
 
 
+SANDBOX_TARGET = load_target(ROOT / "targets" / "sandbox.toml")
+# A backup that gets as far as polling, with no token: every request it makes must stay on this machine.
+_TOKENLESS_BACKUP = Case(
+    target=SANDBOX_TARGET,
+    cloud=SANDBOX_TARGET.cloud,
+    credential=False,
+    read_only=False,
+    allow_mutations=True,
+    operation="backup",
+    destination_id=SANDBOX_TARGET.destination_id,
+    container_uri=SANDBOX_TARGET.container_uri,
+    backup_id=PROBE_BACKUP_ID,
+    reads=(("json", "NotActivated"),),
+    post="accepted",
+    polls=(),
+)
+_NOT_THIS_MACHINE = ["http://a.localhost/op", "http://localhost./op", "http://user:pw@127.0.0.1/op"]
+
+
 @settings(max_examples=1000)
 @given(cases())
+# *.localhost, a trailing dot and userinfo, as the cloud and as the status URL the service hands out.
+@example(replace(_TOKENLESS_BACKUP, cloud=sandbox_cloud("http://a.localhost:8765")))
+@example(replace(_TOKENLESS_BACKUP, cloud=sandbox_cloud("http://localhost.:8765")))
+@example(replace(_TOKENLESS_BACKUP, polls=tuple(_NOT_THIS_MACHINE)))
+@example(replace(_TOKENLESS_BACKUP, polls=(_NOT_THIS_MACHINE[1],)))
+@example(replace(_TOKENLESS_BACKUP, polls=(_NOT_THIS_MACHINE[2],)))
+# A SAS after ";" and behind an escaped "?": the signature was sent before the guard judged them.
+@example(replace(_TOKENLESS_BACKUP, container_uri=SANDBOX_TARGET.container_uri + ";sig=x"))
+@example(replace(_TOKENLESS_BACKUP, container_uri=SANDBOX_TARGET.container_uri + "%3Fsig=x"))
 def test_nothing_forbidden_is_sent_whatever_the_service_answers(case: Case) -> None:
     service = Service(case)
 
@@ -453,7 +544,6 @@ def test_a_restore_goes_only_where_a_fresh_read_allows(case: Case) -> None:
 
 # --- against the sandbox ------------------------------------------------------------------------
 
-SANDBOX_TARGET = load_target(ROOT / "targets" / "sandbox.toml")
 SANDBOX_POLICY = PollPolicy(default_interval_seconds=0.05, timeout_seconds=20.0)
 
 

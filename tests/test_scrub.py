@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from uri_cases import BAD, CONTAINER_URI, SECRETS
 from vcr.request import Request
 
 from chsm_checks.recording.scrub import REDACTED, SUBSCRIPTION_PLACEHOLDER, Scrubber
@@ -58,7 +59,9 @@ def test_subscription_id_is_replaced_everywhere(scrubber: Scrubber, sub: str) ->
     request = scrubber.request(
         _request(
             f"http://127.0.0.1:8765{cluster}/backup?api-version=2025-03-31",
-            json.dumps({"azureStorageBlobContainerUri": f"https://a.blob.core.windows.net/{sub}"}).encode(),
+            json.dumps(
+                {"azureStorageBlobContainerUri": CONTAINER_URI, "backupId": f"cloudhsm-{sub}-1"}
+            ).encode(),
         )
     )
     response = scrubber.response(
@@ -199,11 +202,11 @@ def test_a_token_field_in_a_request_body_never_reaches_the_cassette(scrubber: Sc
     request = scrubber.request(
         _request(
             "http://127.0.0.1:8765/backup",
-            json.dumps({"azureStorageBlobContainerUri": "https://a/c", "token": "sig=abc"}).encode(),
+            json.dumps({"azureStorageBlobContainerUri": CONTAINER_URI, "token": "sig=abc"}).encode(),
         )
     )
 
-    assert json.loads(request.body) == {"azureStorageBlobContainerUri": "https://a/c"}
+    assert json.loads(request.body) == {"azureStorageBlobContainerUri": CONTAINER_URI}
     assert "token" in scrubber.dropped_fields
 
 
@@ -305,3 +308,108 @@ def test_identities_replaces_the_ids_learned_but_keeps_the_subscription(scrubber
     assert said == (
         f"{IDENTITY} resolves to {placeholders['principalId']} in {placeholders['tenantId']}; not {OBJECT}"
     )
+
+
+# -- container URIs and URLs that fail the guard's judgement ---------------------------------------
+
+# What the scrubber must drop whatever reached it: the guard should have stopped it first.
+_SECRET_CLASSES = {"sas-token", "userinfo", "query-string", "fragment", "encoded-query", "backslash"}
+HOSTILE_URIS = [case for case in BAD if set(case.values[1]) & _SECRET_CLASSES]
+
+
+@pytest.mark.parametrize(("uri", "reasons"), HOSTILE_URIS)
+def test_a_container_uri_that_fails_the_judgement_never_reaches_a_request_body(
+    scrubber: Scrubber, uri: str, reasons: set[str]
+) -> None:
+    body = json.dumps({"azureStorageBlobContainerUri": uri, "backupId": "b-1"}).encode()
+
+    scrubbed = scrubber.request(_request("http://127.0.0.1:8765/backup", body))
+
+    assert json.loads(scrubbed.body) == {"azureStorageBlobContainerUri": REDACTED, "backupId": "b-1"}
+    for secret in SECRETS:
+        assert secret not in scrubbed.body.decode()
+
+
+@pytest.mark.parametrize(("uri", "reasons"), HOSTILE_URIS)
+def test_a_container_uri_that_fails_the_judgement_never_reaches_a_response_body(
+    scrubber: Scrubber, uri: str, reasons: set[str]
+) -> None:
+    job = {"properties": {"status": "Succeeded", "azureStorageBlobContainerUri": uri}}
+
+    scrubbed = _body(scrubber.response(_response(job)))
+
+    assert scrubbed["properties"]["azureStorageBlobContainerUri"] == REDACTED
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        CONTAINER_URI,
+        "https://chsmnoaccesssbx.blob.core.windows.net/chsm-backups",  # the negative scenario's account
+        "https://chsmbackupsbx.blob.core.usgovcloudapi.net/chsm-backups",
+    ],
+)
+def test_a_plain_container_uri_stays_as_it_was_sent(scrubber: Scrubber, uri: str) -> None:
+    body = json.dumps({"azureStorageBlobContainerUri": uri}, separators=(",", ":")).encode()
+
+    scrubbed = scrubber.request(_request("http://127.0.0.1:8765/backup", body))
+
+    assert scrubbed.body == body
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://chsm.blob.core.windows.net/c?sig=Zm9vYmFy",
+        "https://user:hunter2@example.com/x",
+        "http://evil.example\\@chsm.blob.core.windows.net/c",
+    ],
+)
+def test_any_uri_in_a_request_body_that_fails_the_judgement_is_dropped(scrubber: Scrubber, uri: str) -> None:
+    body = json.dumps({"properties": {"description": uri}}).encode()
+
+    scrubbed = scrubber.request(_request("http://127.0.0.1:8765/x", body))
+
+    assert json.loads(scrubbed.body) == {"properties": {"description": REDACTED}}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://user:hunter2@management.azure.com/subscriptions?api-version=2022-12-01",
+        "https://hunter2@management.azure.com/subscriptions?api-version=2022-12-01",
+        "http://user:hunter2@127.0.0.1:8765/subscriptions?api-version=2022-12-01",
+    ],
+)
+def test_userinfo_never_reaches_a_recorded_url(scrubber: Scrubber, uri: str) -> None:
+    scrubbed = scrubber.request(_request(uri))
+    location = scrubber.response(_response(headers={"Location": [uri]}))["headers"]["location"][0]
+
+    for url in (scrubbed.uri, location):
+        assert "hunter2" not in url
+        assert "@" not in url
+        assert url.endswith("/subscriptions?api-version=2022-12-01")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backup;sig=Zm9vYmFy",
+        "/backup%3Fsig=Zm9vYmFy",
+        "/backup%253Fsig%253DZm9vYmFy",
+        "/backup%23sig=Zm9vYmFy",
+    ],
+)
+def test_a_signature_hidden_in_a_url_path_never_reaches_a_cassette(scrubber: Scrubber, path: str) -> None:
+    scrubbed = scrubber.request(_request(f"http://127.0.0.1:8765{path}?api-version=2025-03-31"))
+
+    assert "Zm9vYmFy" not in scrubbed.uri
+    assert scrubber.request(scrubbed).uri == scrubbed.uri
+
+
+def test_a_uri_that_fails_the_judgement_in_a_text_request_body_is_dropped(scrubber: Scrubber) -> None:
+    body = f"backup to {CONTAINER_URI};sig=Zm9vYmFy please, not to {CONTAINER_URI}".encode()
+
+    scrubbed = scrubber.request(_request("http://127.0.0.1:8765/x", body))
+
+    assert scrubbed.body == f"backup to {REDACTED} please, not to {CONTAINER_URI}".encode()

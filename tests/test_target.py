@@ -11,6 +11,7 @@ import pytest
 
 from chsm_checks.errors import ConfigError
 from chsm_checks.target import load_target
+from tests.support.processes import run_cli
 
 TARGETS = Path(__file__).resolve().parent.parent / "targets"
 SUB = "5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"
@@ -137,6 +138,51 @@ def _both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]]
             ["arm_endpoint", "bare origin"],
             id="endpoint-path",
         ),
+        # Loopback means loopback: 127.0.0.0/8, ::1 and the name localhost, nothing a resolver decides.
+        *(
+            pytest.param(_set("arm_endpoint", endpoint), ["arm_endpoint", "loopback"], id=f"endpoint-{name}")
+            for name, endpoint in [
+                ("dot-localhost", "http://a.localhost:8765"),
+                ("localhost-trailing-dot", "http://LOCALHOST.:8765"),
+                ("localhost-as-a-prefix", "http://localhost.example.com:8765"),
+                ("loopback-as-a-prefix", "http://127.0.0.1.nip.io:8765"),
+                ("mapped-ipv6", "http://[::ffff:127.0.0.1]:8765"),
+                ("short-ipv4", "http://127.1:8765"),
+                ("hex-ipv4", "http://0x7f000001:8765"),
+                ("ipv6-zone", "http://[::1%25lo]:8765"),
+                ("unspecified", "http://0.0.0.0:8765"),
+            ]
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://user:SeCrEt@127.0.0.1:8765"),
+            ["arm_endpoint", "userinfo"],
+            id="endpoint-userinfo",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://evil.example@127.0.0.1:8765"),
+            ["arm_endpoint", "userinfo"],
+            id="endpoint-name-as-userinfo",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://evil.example\\@127.0.0.1:8765"),
+            ["arm_endpoint", "backslash"],
+            id="endpoint-backslash",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://127.0.0.1:8765?token=SeCrEt"),
+            ["arm_endpoint", "bare origin"],
+            id="endpoint-query",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://127.0.0.1:8765#SeCrEt"),
+            ["arm_endpoint", "bare origin"],
+            id="endpoint-fragment",
+        ),
+        pytest.param(
+            _set("arm_endpoint", "http://127.0.0.1\t:8765"),  # Python's parser drops the tab
+            ["arm_endpoint", "control"],
+            id="endpoint-tab",
+        ),
         pytest.param(
             _set(
                 "negative.unwritable_container_uri",
@@ -205,6 +251,25 @@ def test_a_field_name_with_a_newline_still_gives_one_line(tmp_path: Path) -> Non
     assert message.startswith(f"{path}: ")
     assert "\n" not in message
     assert "unknown field" in message
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8765",
+        "http://LocalHost:8765",
+        "http://[::1]:8765",
+        "http://127.9.9.9",
+        "https://127.0.0.1",
+    ],
+)
+def test_a_loopback_endpoint_loads_as_the_sandbox(tmp_path: Path, endpoint: str) -> None:
+    data = _valid()
+    data["arm_endpoint"] = endpoint + "/"
+    target = load_target(_write(tmp_path, _toml(data)))
+
+    assert target.kind == "sandbox"
+    assert target.cloud.arm_endpoint == endpoint
 
 
 def test_a_file_that_is_not_utf8_fails_with_one_line(tmp_path: Path) -> None:
@@ -355,3 +420,26 @@ def test_a_fleet_target_takes_the_identity_settings_too(
         load_fleet_target(path)
     monkeypatch.setenv(KEY_ENV, KEY_HEX)
     assert load_fleet_target(path).pseudonym_key is not None
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://user:SeCrEt@127.0.0.1:8765", "http://a.localhost:8765", "http://127.0.0.1:8765?token=SeCrEt"],
+)
+def test_chsm_checks_run_refuses_an_endpoint_off_loopback_with_one_line_and_exit_2(
+    tmp_path: Path, endpoint: str
+) -> None:
+    text = (TARGETS / "reference.toml").read_text(encoding="utf-8")
+    assert 'arm_endpoint = "http://127.0.0.1:8765"' in text
+    target = _write(
+        tmp_path, text.replace('arm_endpoint = "http://127.0.0.1:8765"', f"arm_endpoint = {endpoint!r}")
+    )
+
+    result = run_cli("run", "--target", str(target), "--reports", str(tmp_path / "reports"))
+
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"chsm-checks: {target}: arm_endpoint:")
+    assert "Traceback" not in result.output
+    assert "SeCrEt" not in result.output
+    assert not (tmp_path / "reports").exists()

@@ -19,8 +19,9 @@ import httpx
 
 from .. import __version__
 from ..errors import ChsmError
+from ..url_redaction import url_for_message
 from .clock import Clock, RealClock
-from .clouds import Cloud, is_loopback_url
+from .clouds import Cloud, is_loopback_host, is_loopback_url
 from .errors import ArmError
 from .pacing import REMAINING_READS, SubscriptionPacer
 from .retry import RetryPolicy, build_retrying, retry_after_seconds
@@ -157,15 +158,19 @@ class ArmClient:
         return url
 
     def _check_may_send(self, method: str, url: httpx.URL) -> None:
+        # Judged on httpx's own reading of the URL: the host it reads is the host it connects to.
         if self.read_only and method not in ("GET", "HEAD"):
             # Scenarios that prove a refusal run read-only: a broken guard cannot reach the service.
-            raise RequestRefused(f"refusing {method} {url.path}: this client is read-only")
+            raise RequestRefused(f"refusing {method} {url_for_message(url.path)}: this client is read-only")
+        if url.userinfo:
+            # httpx would turn it into a Basic Authorization header, and parsers disagree on its end.
+            raise RequestRefused(f"refusing a request to {url.host}: its URL carries userinfo")
         if self._credential is not None:
-            if _origin(str(url)) != _origin(self.cloud.arm_endpoint):
+            if _origin(url) != _origin(httpx.URL(self.cloud.arm_endpoint)):
                 raise RequestRefused(
                     f"refusing to send a bearer token to {url.host}: it is not {self.cloud.arm_endpoint}"
                 )
-        elif not self.replay and not is_loopback_url(str(url)):
+        elif not self.replay and not (url.scheme in ("http", "https") and is_loopback_host(url.host)):
             raise RequestRefused(
                 f"refusing an unauthenticated request to {url.host}: without a credential "
                 "chsm-checks talks only to loopback (the sandbox)"
@@ -282,7 +287,6 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     )
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"https": 443, "http": 80}.get(url.scheme)
+    return (url.scheme, url.host.lower(), url.port or default)

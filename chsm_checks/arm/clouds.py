@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -57,12 +58,42 @@ def sandbox_cloud(endpoint: str) -> Cloud:
     return Cloud("Sandbox", endpoint.rstrip("/"), None, "core.windows.net")
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` names this machine (127.0.0.0/8, ::1 or ``localhost``)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+_LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
+_LOOPBACK_V6 = ipaddress.ip_address("::1")
+_IP_TEXT = re.compile(r"[0-9a-f:.]+")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (as an HTTP client connects to it; IPv6 with or without brackets) is this
+    machine: exactly 127.0.0.0/8 in dotted-quad form, ``::1`` or the name ``localhost`` (any case).
+
+    Nothing a resolver decides counts: not ``*.localhost``, ``localhost.``, short or hexadecimal
+    IPv4 forms, IPv4-mapped IPv6, zone ids, nor names that merely start with a loopback address.
+    """
+    host = host.lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
         return True
+    if not _IP_TEXT.fullmatch(host):
+        return False
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address in _LOOPBACK_V4 if address.version == 4 else address == _LOOPBACK_V6
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL of this machine (see :func:`is_loopback_host`) that every
+    parser reads alike: no userinfo, backslash, whitespace or control character, a valid port."""
+    if "\\" in url or any(not 0x21 <= ord(c) <= 0x7E for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # an unreadable port is no address of this machine
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+        return False
+    return is_loopback_host(parts.hostname or "")

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from ..errors import CouldNotEvaluate
+from ..url_redaction import url_for_message, urls_for_message
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,13 @@ class ArmError(CouldNotEvaluate):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        # Never a query string or userinfo, whatever the URL's length: signed status URLs carry
+        # their signature there, and ARM's own message or target may quote one.
         status = f"HTTP {self.status}" if self.status is not None else "no response"
-        where = f" (target {self.target})" if self.target else ""
+        where = f" (target {urls_for_message(self.target)})" if self.target else ""
         rid = f" [x-ms-request-id {self.request_id}]" if self.request_id else ""
-        return f"{self.method} {_short(self.url)}: {status} {self.code}: {self.message}{where}{rid}"
+        message = urls_for_message(self.message)
+        return f"{self.method} {url_for_message(self.url)}: {status} {self.code}: {message}{where}{rid}"
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> ArmError:
@@ -104,8 +108,3 @@ def error_detail_of(response: httpx.Response) -> ErrorDetail | None:
 def _body_excerpt(response: httpx.Response, limit: int = 200) -> str:
     text = response.content[:limit].decode("utf-8", "replace").strip()
     return " ".join(text.split())
-
-
-def _short(url: str, limit: int = 300) -> str:
-    # Signed status URLs run to several KB; the path says enough.
-    return url if len(url) <= limit else url.split("?", 1)[0] + "?…"

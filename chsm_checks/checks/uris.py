@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
+from ..container_uri import UriProblem, endpoint_host, judge_container_uri
 from .model import Finding, error, failed, passed
+
+_CHECK = "requests.no-sas"
 
 
 def container_uri_is_plain(
     container_uri: str, account_name: str, blob_endpoint: str | None, account_id: str
 ) -> Finding:
-    """The URI the target will send has no query (no SAS) and points at the checked account."""
-    check = "requests.no-sas"
-    parts = urlsplit(container_uri)
-    if parts.query:
-        return failed(
-            check, account_id, f"the container URI for {account_name} carries a query string (a SAS token)"
-        )
-    if parts.fragment:
-        return failed(check, account_id, f"the container URI for {account_name} carries a fragment")
+    """The URI the target will send is the one the guard would send: the checked account's blob
+    endpoint (``blob_endpoint``, as the account reports it) and a container, with no SAS, query,
+    userinfo or anything else. Each reason it fails is observed in the finding."""
     if not blob_endpoint:
         return error(
-            check,
+            _CHECK, account_id, f"storage account {account_name} reports no primaryEndpoints.blob to judge by"
+        )
+    try:
+        host = endpoint_host(blob_endpoint)
+    except ValueError:
+        return error(
+            _CHECK,
             account_id,
-            f"storage account {account_name} reports no properties.primaryEndpoints.blob: "
-            "the container URI's host cannot be compared with the account's blob endpoint",
+            f"storage account {account_name} reports a primaryEndpoints.blob that is not a bare https origin",
         )
-    host = (parts.hostname or "").lower()
-    expected = urlsplit(blob_endpoint).hostname
-    if not host.startswith(f"{account_name.lower()}.") or (expected and host != expected.lower()):
+    judgement = judge_container_uri(container_uri, blob_endpoint)
+    problems = list(judgement.problems)
+    sentences = judgement.sentences()
+    if not host.startswith(f"{account_name.lower()}.") and UriProblem.NOT_ACCOUNT_ENDPOINT not in problems:
+        # The account reports an endpoint that is not its own: a URI naming it names no container of it.
+        problems.insert(0, UriProblem.NOT_ACCOUNT_ENDPOINT)
+        sentences.insert(0, f"the account's reported blob endpoint {host} does not name {account_name}")
+    if problems:
         return failed(
-            check, account_id, f"the container URI names {host}, not storage account {account_name}"
+            _CHECK,
+            account_id,
+            f"the container URI for {account_name} may not be sent: {'; '.join(sentences)}",
+            reasons=[problem.value for problem in problems],
+            blob_endpoint=blob_endpoint,
         )
-    return passed(check, account_id, f"the container URI names {account_name} and carries no SAS token")
+    return passed(
+        _CHECK,
+        account_id,
+        f"the container URI names a container of {account_name} at {host}, "
+        "with no SAS token, query or userinfo",
+        blob_endpoint=blob_endpoint,
+    )

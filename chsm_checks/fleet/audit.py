@@ -28,6 +28,7 @@ from ..arm.snapshots import ClusterSnapshot
 from ..checks.environment import Environment, SnapshotCache, Unresolved
 from ..checks.model import Finding
 from ..checks.observed import Observed
+from ..container_uri import blob_endpoint, judge_container_uri
 from ..target import FleetBackupMapping, FleetTarget
 from .discovery import (
     TAG_CONTAINER,
@@ -124,9 +125,34 @@ class MemberScope:
     def storage_account_id(self) -> str:
         return self._value("storage_account")
 
+    def _container(self) -> tuple[str, str]:
+        """The container's name and the URI a backup would send, both judged as the guard judges it:
+        a tag or mapping it refuses leaves the container unresolved, and the message repeats nothing
+        of the value (a query or userinfo in it may hold a secret)."""
+        account_id, container = self.storage_account_id, self._value("container")
+        account = account_id.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            endpoint = blob_endpoint(account, self.storage_suffix)
+        except ValueError as exc:
+            raise Unresolved(
+                self.source_id,
+                f"cannot use the backup storage account of cluster {self.cluster.name} "
+                f"({self.resolved['storage_account'][1]}): its name is {exc}",
+            ) from None
+        uri = f"{endpoint}{container}"
+        judgement = judge_container_uri(uri, endpoint)
+        if not judgement.ok:
+            raise Unresolved(
+                self.source_id,
+                f"cannot use the backup container of cluster {self.cluster.name} "
+                f"({self.resolved['container'][1]}): as a container URI it fails: "
+                + "; ".join(judgement.sentences()),
+            )
+        return container, uri
+
     @property
     def container_id(self) -> str:
-        return f"{self.storage_account_id}/blobServices/default/containers/{self._value('container')}"
+        return f"{self.storage_account_id}/blobServices/default/containers/{self._container()[0]}"
 
     @property
     def private_endpoint_id(self) -> str:
@@ -138,18 +164,28 @@ class MemberScope:
 
     @property
     def container_uri(self) -> str:
-        account = self.storage_account_id.rstrip("/").rsplit("/", 1)[-1]
-        return f"https://{account}.blob.{self.storage_suffix}/{self._value('container')}"
+        return self._container()[1]
 
     def to_json(self) -> dict[str, Any]:
-        """The cluster and where each of its backup resources came from, as evidence."""
+        """The cluster and where each of its backup resources came from, as evidence; a container
+        the judgement refuses is named by its reason, not its value."""
+        resources: dict[str, dict[str, str | None]] = {
+            name: {"value": value, "from": origin} for name, (value, origin) in self.resolved.items()
+        }
+        if "container" in self.resolved and "storage_account" in self.resolved:
+            try:
+                self._container()
+            except Unresolved as exc:
+                resources["container"] = {
+                    "value": None,
+                    "from": self.resolved["container"][1],
+                    "refused": str(exc),
+                }
         return {
             "cluster": self.source_id,
             "subscription": self.member.subscription_id,
             "resource_group": self.member.resource_group,
-            "backup_resources": {
-                name: {"value": value, "from": origin} for name, (value, origin) in self.resolved.items()
-            },
+            "backup_resources": resources,
             "unresolved": [name for name, _, _ in _FIELDS if name not in self.resolved],
         }
 

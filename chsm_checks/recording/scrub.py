@@ -8,6 +8,12 @@
 - Query parameters: only ``api-version`` and paging/filter parameters keep their values; anything
   else (the ``t``/``c``/``s``/``h`` signature of ARM status URLs, SAS fields) becomes ``REDACTED``.
 - JSON bodies: only known field names stay (maps of free keys such as ``tags`` are kept as maps).
+- Container URIs: an ``azureStorageBlobContainerUri`` in any body, and any URI in a request body
+  (JSON or not), stays only if the guard's judgement passes it for the blob endpoint it names;
+  else it becomes ``REDACTED`` (the guard refuses such a URI before it is sent: this is the
+  second line).
+- URLs: userinfo is dropped; a path that hides a query (``;``, ``%3F``, a SAS parameter) becomes
+  ``/REDACTED``.
 - Subscription, tenant, principal, client and object ids become stable placeholders; a loopback
   origin becomes ``http://127.0.0.1`` so cassettes do not depend on the sandbox's port.
 
@@ -23,7 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from ..arm.clouds import SIGN_IN_HOSTS, is_loopback_url
+from ..arm.clouds import KNOWN_CLOUDS, SIGN_IN_HOSTS, is_loopback_url
+from ..container_uri import blob_endpoint_named_by, hides_a_query, judge_container_uri
 
 SCRUB_PROFILE_VERSION = "1"
 REDACTED = "REDACTED"
@@ -74,6 +81,16 @@ ID_FIELDS = {"tenantId": "0001", "principalId": "0002", "clientId": "0003", "obj
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 PLACEHOLDER_PREFIX = "00000000-0000-0000-"
 _OPERATION_IDENTIFIER_IDS = re.compile(r"(tenantId|objectId)=([0-9a-fA-F-]{36})")
+CONTAINER_URI_FIELD = "azureStorageBlobContainerUri"
+_URI_IN_TEXT = re.compile(r"\S*://\S*")
+_STORAGE_SUFFIXES = frozenset(cloud.storage_suffix for cloud in KNOWN_CLOUDS.values())
+
+
+def container_uri_may_stay(value: str) -> bool:
+    """Whether a container URI may be written down: the guard's judgement passes it for the blob
+    endpoint (of a known cloud) that it names."""
+    endpoint = blob_endpoint_named_by(value, _STORAGE_SUFFIXES)
+    return endpoint is not None and judge_container_uri(value, endpoint).ok
 
 
 class Scrubber:
@@ -127,19 +144,22 @@ class Scrubber:
     # -- pieces ---------------------------------------------------------------------------------
 
     def url(self, url: str) -> str:
-        """Normalise the origin, redact query values off the allow-list, replace ids."""
+        """Drop userinfo, normalise the origin, redact query values off the allow-list and a path
+        that hides a query, replace ids."""
         parts = urlsplit(self.text(url))
-        scheme, netloc = parts.scheme, parts.netloc
-        if is_loopback_url(url):
+        scheme, netloc = parts.scheme, parts.netloc.rpartition("@")[2]
+        path = f"/{REDACTED}" if hides_a_query(parts.path) else parts.path
+        if is_loopback_url(urlunsplit((scheme, netloc, "/", "", ""))):
             scheme, netloc = urlsplit(LOOPBACK_ORIGIN)[:2]
         query = "&".join(
             f"{quote(k, safe='$-')}={quote(v if k in QUERY_PARAMETERS else REDACTED, safe=chr(39))}"
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
         )
-        return urlunsplit((scheme, netloc, parts.path, query, ""))
+        return urlunsplit((scheme, netloc, path, query, ""))
 
-    def json_body(self, data: Any) -> Any:
-        """Keep allowed fields (free-key maps whole), replace ids in every string."""
+    def json_body(self, data: Any, *, judge_every_uri: bool = False) -> Any:
+        """Keep allowed fields (free-key maps whole), replace ids in every string; a container URI
+        (with ``judge_every_uri``, any string holding ``://``) the judgement refuses is ``REDACTED``."""
         if isinstance(data, Mapping):
             kept: dict[str, Any] = {}
             for key, value in data.items():
@@ -147,27 +167,37 @@ class Scrubber:
                     self.dropped_fields.add(key)
                     continue
                 if key in FREE_KEY_MAPS and isinstance(value, Mapping):
-                    kept[key] = {self.text(k): self.json_body(v) for k, v in value.items()}
+                    kept[key] = {
+                        self.text(k): self.json_body(v, judge_every_uri=judge_every_uri)
+                        for k, v in value.items()
+                    }
+                elif key == CONTAINER_URI_FIELD and isinstance(value, str):
+                    kept[key] = self.text(value) if container_uri_may_stay(value) else REDACTED
                 else:
-                    kept[key] = self.json_body(value)
+                    kept[key] = self.json_body(value, judge_every_uri=judge_every_uri)
             return kept
         if isinstance(data, list):
-            return [self.json_body(item) for item in data]
+            return [self.json_body(item, judge_every_uri=judge_every_uri) for item in data]
         if isinstance(data, str):
+            if judge_every_uri and "://" in data and not container_uri_may_stay(data):
+                return REDACTED
             return self.text(data)
         return data
 
-    def body(self, raw: bytes | str | None) -> bytes | str | None:
+    def body(self, raw: bytes | str | None, *, judge_every_uri: bool = False) -> bytes | str | None:
         if raw in (None, b"", ""):
             return raw
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
             data = json.loads(text)
         except ValueError:
+            if judge_every_uri:
+                text = _URI_IN_TEXT.sub(lambda m: m[0] if container_uri_may_stay(m[0]) else REDACTED, text)
             scrubbed = self.text(text)
         else:
             self._learn_from_json(data)
-            scrubbed = json.dumps(self.json_body(data), ensure_ascii=False, separators=(",", ":"))
+            body = self.json_body(data, judge_every_uri=judge_every_uri)
+            scrubbed = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         return scrubbed.encode("utf-8") if isinstance(raw, bytes) else scrubbed
 
     # -- vcrpy hooks ----------------------------------------------------------------------------
@@ -184,7 +214,7 @@ class Scrubber:
         for name in list(scrubbed.headers):
             if name.lower() not in REQUEST_HEADERS:
                 del scrubbed.headers[name]
-        scrubbed.body = self.body(scrubbed.body)
+        scrubbed.body = self.body(scrubbed.body, judge_every_uri=True)
         return scrubbed
 
     def response(self, response: dict[str, Any]) -> dict[str, Any]:
