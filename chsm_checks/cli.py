@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         "run_dir", metavar="DIR", nargs="?", default="reports/latest", help="(reports/latest)"
     )
     report.add_argument("--oscal-version", choices=("1.1.2", "1.1.3", "1.2.1"), default="1.1.3")
+    report.add_argument(
+        "--public-key",
+        metavar="PATH",
+        help="the Ed25519 public key (PEM) of whoever sealed the bundle: a sealed bundle is re-sealed "
+        "with a trusted key only if that signer is trusted too (or it is that same key)",
+    )
     _add_signing_options(report)
 
     merge = commands.add_parser("merge", help="merge sealed run directories (shards) into one sealed bundle")
@@ -449,11 +455,21 @@ def _command_report(args: argparse.Namespace) -> int:
         return _fail(f"{run_dir}: not a run directory (no summary.json)")
     try:
         key = _signing_key(args)
-        if (run_dir / "MANIFEST.sha256").exists() and not verify(run_dir).intact:
-            # Re-sealing would bless whatever changed since the run: refuse instead.
-            return _fail(
-                f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
-            )
+        if (run_dir / "MANIFEST.sha256").exists():
+            found = verify(run_dir, Path(args.public_key) if args.public_key else None)
+            if not found.intact:
+                # Re-sealing would bless whatever changed since the run: refuse instead.
+                return _fail(
+                    f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
+                )
+            if key.trusted and not (found.trusted or found.public_key_sha256 == key.public_key_sha256):
+                # Trust is never laundered: a trusted key vouches only for what a trusted key sealed.
+                return _fail(
+                    f"{run_dir}: the bundle is sealed by a key nobody here trusts (sha256:"
+                    f"{found.public_key_sha256}); re-sealing it with a trusted key would vouch for whoever "
+                    "made it: give its signer's key with --public-key, or re-seal without a trusted key",
+                    EXIT_FINDINGS,
+                )
         check_sealable(run_dir)  # before reading it: a run never sealed may hold links out of it
         record_signing(run_dir / "summary.json", key)
         _notes(build_reports(run_dir, oscal_version=args.oscal_version))

@@ -54,3 +54,45 @@ def test_merged_shards_carry_rebuilt_reports_and_verify(tmp_path: Path) -> None:
     assert all(entry["name"].split(" [")[0] in matrix for entry in summary["scenarios"])
     assert (tmp_path / "m" / "oscal" / "assessment-results.json").is_file()
     assert run_cli("verify", str(tmp_path / "m")).returncode == 0
+
+
+def _key_files(directory: Path, name: str) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_report_never_reseals_with_a_trusted_key_what_an_untrusted_key_sealed(tmp_path: Path) -> None:
+    """A bundle anyone made and sealed with their own key does not come out "signed by a trusted key"."""
+    trusted, trusted_public = _key_files(tmp_path, "trusted")
+    forger, forger_public = _key_files(tmp_path, "forger")
+    run_cli("run", "--reports", str(tmp_path / "forged"), "--no-html", "--signing-key", str(forger),
+            "--", "-m", "catalogue", offline=True)  # fmt: skip
+    forged = (tmp_path / "forged" / "latest").resolve()
+
+    laundered = run_cli("report", str(forged), "--signing-key", str(trusted))
+    assert laundered.returncode == 1
+    assert "sealed by a key nobody here trusts" in laundered.stderr
+    assert run_cli("verify", str(forged), "--public-key", str(trusted_public)).returncode == 1
+
+    # Its signer named as trusted, or the same key sealing again: then it may be re-sealed.
+    vouched = run_cli(
+        "report", str(forged), "--signing-key", str(trusted), "--public-key", str(forger_public)
+    )
+    assert vouched.returncode == 0, vouched.output
+    assert run_cli("verify", str(forged), "--public-key", str(trusted_public)).returncode == 0
+    again = run_cli("report", str(forged), "--signing-key", str(trusted))
+    assert again.returncode == 0, again.output
