@@ -53,7 +53,13 @@ def test_merged_shards_carry_rebuilt_reports_and_verify(tmp_path: Path) -> None:
     assert len(summary["scenarios"]) == summary["counts"]["passed"]
     assert all(entry["name"].split(" [")[0] in matrix for entry in summary["scenarios"])
     assert (tmp_path / "m" / "oscal" / "assessment-results.json").is_file()
-    assert run_cli("verify", str(tmp_path / "m")).returncode == 0
+    verified = run_cli("verify", str(tmp_path / "m"))
+    assert verified.returncode == 0
+    # Both shards were selections: the merge says so, with each one's expression.
+    assert summary["partial"] is True
+    assert "PARTIAL: merged from runs that were selections" in verified.stdout
+    assert "by -k 'exactly_one'" in verified.stdout
+    assert "PARTIAL: merged from runs that were selections" in matrix
 
 
 def _key_files(directory: Path, name: str) -> tuple[Path, Path]:

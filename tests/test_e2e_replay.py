@@ -185,6 +185,9 @@ def test_a_partial_run_says_it_is_partial(tmp_path: Path) -> None:
     oscal = json.loads((run_dir / "oscal/assessment-results.json").read_text())
     [result_doc] = oscal["assessment-results"]["results"]
     assert statement in result_doc["description"]
+    verified = run_cli("verify", str(tmp_path / "latest"))
+    assert verified.returncode == 0, verified.output
+    assert statement in verified.stdout
     deselected = [p for p in result_doc["props"] if p["name"] == "scenarios-deselected"]
     assert deselected == [
         {

@@ -107,6 +107,7 @@ class Verification:
     shards: int = 0  # a merged bundle: how many shards its SHARDS.json records
     shards_trusted: int = 0  # of those, how many are signed by a key trusted here
     shards_verified_at_merge: bool = False  # the merge says it checked every shard's signer
+    partial: str | None = None  # what left scenarios out of a run by choice (-k, -m), if anything
 
     @property
     def intact(self) -> bool:
@@ -169,6 +170,7 @@ class Verification:
             *(f"changed: {path}" for path in self.changed),
             *(f"problem: {problem}" for problem in self.problems),
             *(f"not run: {scenario}" for scenario in self.not_run),
+            *([self.partial] if self.partial else []),
             self.verdict,
         ]
 
@@ -462,6 +464,12 @@ def _account(files: set[str], summary: Any, result: Verification) -> None:
     if not isinstance(summary, dict):
         return
     scenarios = [s for s in summary.get("scenarios") or () if isinstance(s, dict)]
+    from ..reports.selection import selection_statement  # the reports package imports the run's world
+
+    try:
+        result.partial = selection_statement(summary)
+    except (TypeError, ValueError):
+        result.problems.append(f"{SUMMARY}: selection: not what chsm-checks writes")
     result.not_run = [
         f"{s.get('feature_file', '?')}: {s.get('name', s.get('nodeid', '?'))}"
         for s in scenarios
@@ -861,6 +869,18 @@ def _merged_summary(shards: list[_Shard], run_id: str, signing: dict[str, Any]) 
         "counts": counts,
         "waiver_notes": waiver_notes,
         "scenarios": scenarios,
+        # Each shard's own selection: a merge of selections is as partial as they were.
+        "partial": any(s.summary.get("partial") for s in shards),
+        "selection": {
+            "keyword": None,
+            "markers": None,
+            "deselected": 0,
+            "shards": [
+                {"run_id": s.summary.get("run_id", s.name), **(s.summary.get("selection") or {})}
+                for s in shards
+                if (s.summary.get("selection") or {}).get("deselected")
+            ],
+        },
         # The merge's seal, not a shard's: the reports built from this summary state it.
         "signing": signing,
         "merged_from": [
