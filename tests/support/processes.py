@@ -35,6 +35,12 @@ class Sandbox:
     def patch_cluster(self, name: str, properties: dict[str, Any]) -> None:
         httpx.patch(f"{self.url}/_sandbox/clusters/{name}", json=properties, timeout=5).raise_for_status()
 
+    def arm(self, method: str, resource_id: str, body: dict[str, Any] | None = None) -> Any:
+        """Shape the sandbox through its control API (``/_sandbox/arm/<resource id>``)."""
+        response = httpx.request(method, f"{self.url}/_sandbox/arm{resource_id}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
     def requests(self) -> list[dict[str, Any]]:
         data = self.get("/_sandbox/requests")
         return data if isinstance(data, list) else data.get("requests", [])
