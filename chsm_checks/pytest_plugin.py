@@ -569,8 +569,14 @@ def _every_planned_entry(collector: _EntryCollector, out: Path) -> list[Scenario
     """Every scenario the run planned, in order: as it ended, or as not run, or as lost with its
     worker. What ran comes from the reports; what was planned from the plan written at collection."""
     entries = [
-        # pytest-xdist runs a crashed worker's test again on its replacement: say it crashed first.
-        replace(e, message=f"{e.message}; before that, {collector.crashed[e.nodeid]}".lstrip("; "))
+        # pytest-xdist runs a crashed worker's test again on its replacement, in a process that has
+        # not seen the rest of its story (the drill's restore, its inventory): the crash is what the
+        # run observed, so the scenario is an error, and its message says both.
+        replace(
+            e,
+            outcome=Outcome.ERROR,
+            message=f"{e.message}; before that, {collector.crashed[e.nodeid]}".lstrip("; "),
+        )
         if e.nodeid in collector.crashed
         else e
         for e in collector.in_order()

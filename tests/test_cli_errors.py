@@ -78,12 +78,12 @@ def test_record_without_a_running_sandbox_says_how_to_start_it(tmp_path: Path) -
 def test_an_unregistered_gherkin_tag_is_a_usage_error(tmp_path: Path) -> None:
     project = project_copy(tmp_path)
     feature = project / "features" / "backup_restore.feature"
-    feature.write_text(feature.read_text().replace("@mcsb-im-8", "@mcsb-im-9"))
+    feature.write_text(feature.read_text().replace("@mcsb-br-1", "@mcsb-br-9"))
 
     result = run_cli("run", cwd=project, offline=True)
 
     assert result.returncode == 2
-    assert "'mcsb-im-9' not found in `markers`" in result.output
+    assert "'mcsb-br-9' not found in `markers`" in result.output
     assert "could not be collected" in result.stderr
 
 

@@ -120,7 +120,8 @@ FAULTS = {
         RESTORE,
         "error",
         "HTTP 503 ServiceUnavailable",
-        {"GET chsm-dest$": 2, "POST /restore$": 0},
+        # The drill's prerequisite read (two tries, let through: the guard reads again), the step's.
+        {"GET chsm-dest$": 4, "POST /restore$": 0},
     ),
     "503-on-a-catalogue-read": Fault(
         [_rule("read", "status", path="storageAccounts/chsmbackupsbx$", status=503, times="always")],
@@ -189,7 +190,8 @@ FAULTS = {
         mode="record",
     ),
     "non-json-body-on-a-read": Fault(
-        [_rule("read", "not-json", path="chsm-dest$")],
+        # Twice: the drill's prerequisite read of the destination meets it first, then the step's.
+        [_rule("read", "not-json", path="chsm-dest$", times=2)],
         RESTORE,
         "error",
         "MalformedResponse: the body is not JSON",

@@ -382,3 +382,14 @@ def test_a_missing_evidence_file_is_named(
 def test_a_directory_without_a_summary_is_refused(tmp_path: Path, catalogue: Catalogue) -> None:
     with pytest.raises(ConfigError, match=re.escape("summary.json: not found")):
         write_assessment_results(tmp_path, catalogue)
+
+
+def test_a_run_of_self_checks_alone_claims_no_control_and_stays_valid(tmp_path: Path) -> None:
+    run_dir = _replay(tmp_path, "-k", "refused", "--no-html")
+    document = json.loads((run_dir / "oscal" / "assessment-results.json").read_text(encoding="utf-8"))
+    [result] = document["assessment-results"]["results"]
+    assert validate(document) == []
+    assert "findings" not in result
+    [selection] = result["reviewed-controls"]["control-selections"]
+    assert "include-controls" not in selection and "include-all" not in selection
+    assert selection["description"].startswith("No control was assessed")

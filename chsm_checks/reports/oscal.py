@@ -650,7 +650,15 @@ def _reviewed_controls(
             )
         )
     return {
-        "control-selections": selections,
+        # A run whose scenarios evidence no control (only self-checks ran) selects none: a selection
+        # that includes nothing, saying so, rather than a claim to have reviewed any.
+        "control-selections": selections
+        or [
+            {
+                "description": "No control was assessed: the scenarios of this run evidence none "
+                "(self-checks test chsm-checks itself, not the environment)."
+            }
+        ],
         "remarks": "The controls of the chsm-checks framework mappings that this run's scenarios "
         "evidence, one selection per framework (named in its props).",
     }
