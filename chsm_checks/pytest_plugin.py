@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config, items, f"{missing[0]}: recording not found{more}; record it with --mode record"
         )
     try:
-        check_recordings(recordings)  # a damaged recording stops the run before it starts
+        check_recordings(recordings, run.cassette_dir)  # a damaged recording stops the run first
     except ConfigError as exc:
         return _refuse(config, items, str(exc))
     if not run.is_fleet and (missing_prerequisites := _drill_problems(run, items)):

@@ -25,6 +25,7 @@ from chsm_checks import cli
 from chsm_checks.errors import ConfigError
 from chsm_checks.evidence.bundle import MANIFEST, PUBLIC_KEY, SIGNATURE, verify
 from chsm_checks.recording import Scrubber, cassettes, read_provenance, replaying
+from chsm_checks.recording.bounded import MAX_NESTING, MAX_RECORDING_BYTES
 from tests.support.opened import opened
 from tests.support.processes import ROOT, CliResult, project_copy, run_cli, summary
 
@@ -36,6 +37,10 @@ TRANSCRIPT = Path(
 KEY_TRANSCRIPT = Path(
     "restore_validation/every_node_answers_success_for_the_login_and_for_findkey.transcript.yaml"
 )
+CONFIG_TRANSCRIPT = Path(
+    "restore_validation/the_hsm_client_configuration_points_at_the_destination_cluster.transcript.yaml"
+)
+DEEP = 100_000  # far past any bound, and past Python's recursion limit
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,10 @@ def _assert_refused(result: CliResult, path: Path, problem: str, reports: Path, 
     return lines[0]
 
 
-def _run(reports: Path, *args: str, cwd: Path = ROOT) -> CliResult:
-    return run_cli("run", "--reports", str(reports), "--no-html", *args, cwd=cwd, offline=True)
+def _run(reports: Path, *args: str, cwd: Path = ROOT, timeout: float = 300) -> CliResult:
+    return run_cli(
+        "run", "--reports", str(reports), "--no-html", *args, cwd=cwd, offline=True, timeout=timeout
+    )
 
 
 # --- target files ------------------------------------------------------------------------------
@@ -168,6 +175,19 @@ def _tag_in_body(tag: str) -> Any:
         pytest.param(lambda _: "<html>502 Bad Gateway</html>\n", "not a cassette", id="not-yaml-html"),
         pytest.param(lambda _: "interactions: [\n  {request: \n", "not a readable cassette", id="not-yaml"),
         pytest.param(lambda _: "\udcff", "not a readable cassette", id="not-utf8"),
+        pytest.param(lambda text: text.replace("uri: ", "uri: \x00", 1), "not a readable cassette", id="nul"),
+        pytest.param(lambda _: "", "not a cassette", id="empty"),
+        pytest.param(lambda _: "- request: {}\n", "not a cassette", id="a-list"),
+        pytest.param(
+            lambda text: text.replace("code: 200", "code: " + "2" * 5000, 1),
+            "not a readable cassette",
+            id="number-too-long-to-read",
+        ),
+        pytest.param(
+            lambda text: text.replace("    body: ''\n", "    body: 2026-13-45\n", 1),
+            "not a readable cassette",
+            id="impossible-date",
+        ),
         pytest.param(
             lambda text: text.replace("  response:\n", "  reply:\n", 1),
             "interactions[0].response: missing",
@@ -193,14 +213,22 @@ def test_a_damaged_cassette(
     [
         pytest.param(None, "recording not found", id="missing"),
         pytest.param(_cut_short, "the cassette is cut short", id="truncated"),
+        pytest.param("link", "a symbolic link", id="symlink"),
+        pytest.param(
+            lambda text: _json_body(text, "[" * DEEP + "]" * DEEP),
+            f"JSON nested deeper than {MAX_NESTING} levels",
+            id="json-nested-too-deep",
+        ),
     ],
 )
 def test_a_damaged_or_missing_recording_under_workers_is_the_same_one_line(
-    reports: Path, earlier: Earlier, recordings: Path, edit: Any, problem: str
+    reports: Path, earlier: Earlier, recordings: Path, tmp_path: Path, edit: Any, problem: str
 ) -> None:
     victim = recordings / CASSETTE
     if edit is None:
         victim.unlink()
+    elif edit == "link":
+        _link_outside(victim, tmp_path / "outside")
     else:
         victim.write_text(edit(victim.read_text()))
 
@@ -335,6 +363,188 @@ def test_a_transcript_edited_out_of_order(
 
     line = _assert_refused(result, victim, problem, reports, earlier)
     assert f"{victim}: sessions[0].events[" in line
+
+
+# --- recordings stay in the tree, within bounds -------------------------------------------------
+
+
+def _link_outside(inside: Path, outside: Path) -> None:
+    """Move ``inside`` (a file or a directory) out of the tree and leave a link to it in its place:
+    what is read through the link is a faithful recording, so only the link can be refused."""
+    outside.mkdir(exist_ok=True)
+    moved = Path(shutil.move(inside, outside / inside.name))
+    inside.symlink_to(moved, target_is_directory=moved.is_dir())
+
+
+def _json_body(text: str, body: str) -> str:
+    """The cassette with its first response body replaced by ``body``."""
+    data = yaml.safe_load(text)
+    data["interactions"][0]["response"]["body"]["string"] = body
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def _request_json_body(text: str, body: str) -> str:
+    data = yaml.safe_load(text)
+    request = data["interactions"][0]["request"]
+    request["body"] = body
+    request["headers"]["Content-Type"] = ["application/json"]  # vcrpy's matcher parses JSON bodies
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def _yaml_nested(depth: int) -> Any:
+    def edit(text: str) -> str:
+        assert "    body: ''\n" in text, "the test is out of date"
+        return text.replace("    body: ''\n", "    body: " + "[" * depth + "]" * depth + "\n", 1)
+
+    return edit
+
+
+def _alias(text: str) -> str:
+    assert "    body: ''\n" in text, "the test is out of date"
+    return text.replace("    body: ''\n", "    body: &same ''\n", 1).replace(
+        "    body: ''\n", "    body: *same\n", 1
+    )
+
+
+def _alias_bomb(levels: int = 12) -> str:
+    """A flow sequence of anchors, each nine aliases of the one before: 9**levels strings if expanded."""
+    chain = ['&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    chain += [f"&a{n} [" + ",".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, levels)]
+    return "[" + ", ".join(chain) + "]"
+
+
+def _padded(text: str) -> str:
+    return text + "# " + "x" * MAX_RECORDING_BYTES + "\n"
+
+
+def _config_file(text: str, content: str) -> str:
+    data = yaml.safe_load(text)
+    (name,) = data["files"]
+    data["files"][name] = content
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+OUT_OF_BOUNDS = [
+    pytest.param(
+        CASSETTE, _padded, f"more than a recording may hold ({MAX_RECORDING_BYTES:,} bytes)", id="too-big"
+    ),
+    pytest.param(
+        CASSETTE,
+        lambda text: _json_body(text, "[" * DEEP + "]" * DEEP),
+        f"interactions[0].response.body.string: JSON nested deeper than {MAX_NESTING} levels",
+        id="response-json-too-deep",
+    ),
+    pytest.param(
+        CASSETTE,
+        lambda text: _json_body(text, '{"a":' * (MAX_NESTING + 1) + "1" + "}" * (MAX_NESTING + 1)),
+        f"interactions[0].response.body.string: JSON nested deeper than {MAX_NESTING} levels",
+        id="response-json-just-too-deep",
+    ),
+    pytest.param(
+        CASSETTE,
+        lambda text: _request_json_body(text, '{"a":' * DEEP + "1" + "}" * DEEP),
+        f"interactions[0].request.body: JSON nested deeper than {MAX_NESTING} levels",
+        id="request-json-too-deep",
+    ),
+    # libyaml stops at its own limit (1,000 levels) before the bound is reached: the line is its.
+    pytest.param(CASSETTE, _yaml_nested(DEEP), "not a readable cassette", id="yaml-too-deep"),
+    pytest.param(CASSETTE, _yaml_nested(990), f"nested deeper than {MAX_NESTING} levels", id="yaml-990-deep"),
+    pytest.param(CASSETTE, _alias, "a YAML alias", id="alias"),
+    pytest.param(
+        CASSETTE,
+        lambda text: text.replace("    headers: {}\n", f"    headers: {{x-many: {_alias_bomb()}}}\n", 1),
+        "a YAML alias",
+        id="alias-bomb",
+    ),
+    pytest.param(TRANSCRIPT, _padded, "more than a recording may hold", id="transcript-too-big"),
+    pytest.param(
+        TRANSCRIPT,
+        lambda text: text.replace("files: {}\n", f"files: {{x: {_alias_bomb()}}}\n", 1),
+        "a YAML alias",
+        id="transcript-alias-bomb",
+    ),
+    pytest.param(
+        CONFIG_TRANSCRIPT,
+        lambda text: _config_file(text, '{"servers":' + "[" * DEEP + "]" * DEEP + "}"),
+        f"JSON nested deeper than {MAX_NESTING} levels",
+        id="transcript-config-json-too-deep",
+    ),
+]
+
+
+@pytest.mark.parametrize(("recording", "edit", "problem"), OUT_OF_BOUNDS)
+def test_a_recording_past_a_bound_is_refused_on_one_line(
+    reports: Path, earlier: Earlier, recordings: Path, recording: Path, edit: Any, problem: str
+) -> None:
+    victim = recordings / recording
+    victim.write_text(edit(victim.read_text()))
+
+    result = _run(reports, "--cassettes", str(recordings), timeout=60)
+
+    _assert_refused(result, victim, problem, reports, earlier)
+
+
+def _link_the_cassette(recordings: Path, outside: Path) -> Path:
+    _link_outside(recordings / CASSETTE, outside)
+    return recordings / CASSETTE
+
+
+def _link_the_transcript(recordings: Path, outside: Path) -> Path:
+    _link_outside(recordings / TRANSCRIPT, outside)
+    return recordings / TRANSCRIPT
+
+
+def _link_a_feature_directory(recordings: Path, outside: Path) -> Path:
+    _link_outside(recordings / CASSETTE.parent, outside)
+    return recordings / CASSETTE.parent
+
+
+def _link_that_no_scenario_reads(recordings: Path, outside: Path) -> Path:
+    link = recordings / "profiles" / "stray.yaml"
+    (outside / "stray.yaml").write_text((ROOT / "cassettes" / CASSETTE).read_text())
+    link.symlink_to(outside / "stray.yaml")
+    return link
+
+
+def _dangling_link(recordings: Path, outside: Path) -> Path:
+    link = recordings / CASSETTE.parent / "gone"
+    link.symlink_to(outside / "nothing-here")
+    return link
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        _link_the_cassette,
+        _link_the_transcript,
+        _link_a_feature_directory,
+        _link_that_no_scenario_reads,
+        _dangling_link,
+    ],
+)
+def test_a_symbolic_link_anywhere_under_the_recordings_is_refused_and_not_followed(
+    reports: Path, earlier: Earlier, recordings: Path, tmp_path: Path, plant: Any
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = plant(recordings, outside)
+
+    result = _run(reports, "--cassettes", str(recordings))
+
+    line = _assert_refused(result, link, "a symbolic link", reports, earlier)
+    assert str(outside) not in line
+
+
+def test_a_recordings_directory_that_is_itself_a_link_is_refused(
+    reports: Path, earlier: Earlier, recordings: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "cassettes-link"
+    link.symlink_to(recordings, target_is_directory=True)
+
+    result = _run(reports, "--cassettes", str(link))
+
+    line = _assert_refused(result, link, "a symbolic link", reports, earlier)
+    assert "name the directory it points to" in line
 
 
 # --- waiver files ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ anything enters a ``Transcript``: the raw text exists only in the recorder's pen
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from ..files import read_recording, write_atomically
+from ..files import write_atomically
+from ..recording.bounded import json_problem, read_recording
 from ..recording.cassettes import Provenance
 from .redact import redact_line, redact_text
 
@@ -54,7 +56,8 @@ class Transcript:
 
 
 def load_transcript(path: Path) -> Transcript:
-    """Load and validate a transcript (safe YAML only); ``ConfigError`` names the file and field."""
+    """Load and validate a transcript, read within the bounds of :mod:`chsm_checks.recording.bounded`
+    (safe YAML only); ``ConfigError`` names the file and field."""
     data = read_recording(path, "transcript")
     if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
         raise ConfigError(f"{path}: format: not {TRANSCRIPT_FORMAT}")
@@ -64,6 +67,9 @@ def load_transcript(path: Path) -> Transcript:
     files = data.get("files") or {}
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise ConfigError(f"{path}: files: must map paths to text")
+    for name, content in files.items():  # the harness reads configuration files as JSON
+        if problem := json_problem(content):
+            raise ConfigError(f"{path}: files[{json.dumps(str(name))}]: {problem}")
     sessions: list[SessionRecord] = []
     for n, raw in enumerate(data.get("sessions") or []):
         where = f"{path}: sessions[{n}]"
@@ -115,6 +121,8 @@ def _event_problem(kind: str, value: Any) -> str | None:
         isinstance(value, dict) and isinstance(value.get("content"), str) and _plain_name(value.get("name"))
     ):
         return "needs a plain file name and text content"
+    if kind == "file":
+        return json_problem(value["content"])
     if kind == "hang" and value is not True:
         return "must be true"
     if kind == "exit" and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import vcr
@@ -30,7 +31,8 @@ from vcr.serializers import yamlserializer
 from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
-from ..files import SAFE_LOADER, read_recording, write_atomically
+from ..files import write_atomically
+from .bounded import json_problem, parse_recording, read_recording, size_problem
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
@@ -112,13 +114,13 @@ class _NetworkBlocked(httpx.BaseTransport):
 
 
 class _SafeYaml:
-    """vcrpy's YAML serializer, but loading with PyYAML's safe loader whatever vcrpy's version: a
+    """vcrpy's YAML serializer, but loading as replay's check does whatever vcrpy's version: a
     cassette is data, and a tag that would construct an object (``!!python/object/apply:...``) is
-    refused, never run."""
+    refused, never run; so are an alias and nesting past the bound (:mod:`.bounded`)."""
 
     @staticmethod
     def deserialize(text: str) -> Any:
-        return yaml.load(text, Loader=SAFE_LOADER)
+        return parse_recording(text)
 
     serialize = staticmethod(yamlserializer.serialize)
 
@@ -146,12 +148,20 @@ def slug(text: str) -> str:
 
 
 def read_provenance(path: Path) -> Provenance:
-    """Validate a cassette file safely (no YAML tags) and return its provenance.
+    """Validate a cassette file (:func:`load_cassette`) and return its provenance."""
+    return _validated(path, read_recording(path, "cassette"))[1]
+
+
+def load_cassette(path: Path) -> dict[str, Any]:
+    """A cassette read within the bounds (:mod:`.bounded`) and safely (no YAML tags), validated.
 
     Every interaction must have the fields vcrpy reads, so that a damaged cassette is one line
     naming it and the field, never a traceback from inside vcrpy.
     """
-    data = read_recording(path, "cassette")
+    return _validated(path, read_recording(path, "cassette"))[0]
+
+
+def _validated(path: Path, data: Any) -> tuple[dict[str, Any], Provenance]:
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise ConfigError(f"{path}: interactions: missing; not a cassette")
     if data.get("version") != 1:  # vcrpy writes it last: a cassette cut short has none
@@ -160,7 +170,8 @@ def read_provenance(path: Path) -> Provenance:
         if problem := _interaction_problem(interaction):
             raise ConfigError(f"{path}: interactions[{n}].{problem}")
     metadata = data.get("metadata")
-    return Provenance.from_metadata(path, metadata.get("provenance") if isinstance(metadata, dict) else None)
+    provenance = metadata.get("provenance") if isinstance(metadata, dict) else None
+    return data, Provenance.from_metadata(path, provenance)
 
 
 def _interaction_problem(interaction: Any) -> str | None:
@@ -175,6 +186,12 @@ def _interaction_problem(interaction: Any) -> str | None:
     for name in ("method", "uri"):
         if not isinstance(request[name], str):
             return f"request.{name}: not text"
+    try:
+        urlsplit(request["uri"])
+    except ValueError:
+        return "request.uri: not a URL"
+    if request["body"] is not None and not isinstance(request["body"], str | bytes):
+        return "request.body: not text"
     if not isinstance(response, dict):
         return "response: missing"
     status = response.get("status")
@@ -183,6 +200,10 @@ def _interaction_problem(interaction: Any) -> str | None:
     body = response.get("body")
     if not isinstance(body, dict) or not isinstance(body.get("string"), str | bytes):
         return "response.body.string: missing"
+    # Replay parses JSON bodies (vcrpy matches request bodies, the ARM client reads responses).
+    for name, raw in (("request.body", request["body"]), ("response.body.string", body["string"])):
+        if problem := json_problem(raw):
+            return f"{name}: {problem}"
     for part, headers in (("request", request["headers"]), ("response", response.get("headers"))):
         if not isinstance(headers, dict):
             return f"{part}.headers: not a mapping"
@@ -209,7 +230,8 @@ def recording(scrubber: Scrubber) -> Iterator[Any]:
 
 
 def write_cassette(path: Path, cassette: Any, provenance: Provenance, scrubber: Scrubber) -> None:
-    """Write the recorded interactions with their provenance, atomically."""
+    """Write the recorded interactions with their provenance, atomically; ``ConfigError`` (and
+    nothing written) for a recording that replay would refuse, such as one past the bounds."""
     metadata: dict[str, Any] = {"provenance": asdict(provenance)}
     if scrubber.dropped_fields:
         metadata["dropped_fields"] = sorted(scrubber.dropped_fields)
@@ -221,4 +243,11 @@ def write_cassette(path: Path, cassette: Any, provenance: Provenance, scrubber: 
         },
         yamlserializer,
     )
+    try:
+        if problem := size_problem(len(text.encode("utf-8"))):
+            raise ConfigError(problem)
+        _validated(path, parse_recording(text))
+    except (ConfigError, yaml.YAMLError) as exc:
+        problem = str(exc).removeprefix(f"{path}: ").splitlines()[0]
+        raise ConfigError(f"{path}: not written, replay would refuse it: {problem}") from None
     write_atomically(path, text)

@@ -19,7 +19,13 @@ In a transcript: a documented password position that is not ``REDACTED`` (the pa
 at capture, :mod:`chsm_checks.hsm.redact`).
 In both: a value that looks like a secret — a JWT (bearer token), a SAS signature (``sig=``), a
 storage account key or connection string, a Microsoft Entra client secret, a private key, an OAuth2
-secret parameter.
+secret parameter — and a URL that carries userinfo (``https://user:password@host``, ``user@`` alone
+too, percent-encoded or not).
+
+Whatever a file holds, the gate finishes in time and memory bounded by the size of the file: the
+files are read by :mod:`.bounded` (no link followed, no alias, nesting and size bounded), every
+pattern runs in linear time, and a file's problems are listed up to ``MAX_LISTED``, then one line
+says there are more.
 """
 
 from __future__ import annotations
@@ -31,13 +37,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError
-from ..files import read_recording
 from ..hsm.redact import redact_text
 from ..hsm.transcript import load_transcript
-from .cassettes import read_provenance
+from .bounded import recording_files
+from .cassettes import load_cassette
 from .scrub import (
     BODY_FIELDS,
     FREE_KEY_MAPS,
@@ -52,19 +58,33 @@ from .scrub import (
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 TRANSCRIPT_SUFFIX = ".transcript.yaml"
+MAX_LISTED = 100  # problem lines per file; past it, one line says there are more
 # chsm_checks.sandbox.ids.SANDBOX_GUID_PREFIX (a test keeps them equal; importing the sandbox here
 # would load its web server).
 SANDBOX_ID_PREFIX = "5a4db0c5-"
 _STATUS_URL_HEADERS = frozenset({"location", "azure-asyncoperation"})
 _REQUEST_ID_HEADERS = frozenset({"x-ms-request-id", "x-ms-correlation-request-id"})
-_NAMES_NO_ONE = re.compile(
-    r"/(?:roleDefinitions|roleAssignments|privateEndpointConnections)/[^/?&\"']*$", re.I
-)
-_SUBSCRIPTION = re.compile(r"/subscriptions/$", re.I)
+# A GUID names no one when it follows ``/roleAssignments/`` (and the like) with no separator between:
+# found in one pass with the last separator before each GUID, never by searching back from each.
+_GUID_OR_SEPARATOR = re.compile(rf"(?P<separator>[/?&\"'])|{GUID.pattern}", GUID.flags)
+_NAMING_SEGMENT = re.compile(r"/(?:roleDefinitions|roleAssignments|privateEndpointConnections)\Z", re.I)
+_NAMING_SEGMENT_LONGEST = len("/privateEndpointConnections")
+_SUBSCRIPTION = re.compile(r"/subscriptions/\Z", re.I)
+# ``scheme://userinfo@``: the userinfo characters of RFC 3986 (a slash ends the authority), also with
+# JSON-escaped slashes.
+_USERINFO = re.compile(r":(?:\\?/){2}[A-Za-z0-9._~%!$&'()*+,;=:-]*+@")
+_B64URL = "[A-Za-z0-9_-]"
+_SHOWN_NAME = 80  # characters of a header, field or tag name shown in a problem line
 
 NOT_ALLOWED = "not on the scrub allow-list"
+USERINFO = "URL carries userinfo"
 SECRETS = (
-    ("a bearer token (a JWT)", re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.")),
+    # Tried only where a run of base64url characters starts, and only if "eyJ" is in it: each run is
+    # scanned a bounded number of times, so "eyJeyJeyJ..." costs one pass, not one per "eyJ".
+    (
+        "a bearer token (a JWT)",
+        re.compile(rf"(?<!{_B64URL})(?={_B64URL}*?eyJ{_B64URL}){_B64URL}++\.eyJ{_B64URL}++\."),
+    ),
     (
         "a SAS signature (sig=)",
         re.compile(rf"(?i)(?:^|[?&;\s\"']|%26|%3F)sig(?:=|%3D)(?!{REDACTED}(?:$|[&\s\"']))"),
@@ -85,32 +105,87 @@ def secret_kinds(text: str) -> list[str]:
     return [kind for kind, pattern in SECRETS if pattern.search(text)]
 
 
+def carries_userinfo(text: str) -> bool:
+    """Whether ``text`` holds a URL with userinfo (``scheme://user:password@``), plain or percent-encoded."""
+    return bool(_USERINFO.search(text)) or ("%" in text and bool(_USERINFO.search(unquote(text))))
+
+
+class _MoreThanListed(Exception):
+    """A file has more problems than ``MAX_LISTED``: the rest are not looked for."""
+
+
+class _Lines:
+    """One file's problem lines, each once and at most ``MAX_LISTED``."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lines: dict[str, None] = {}
+
+    def add(self, line: str) -> None:
+        line = f"{self._path}: {line}"
+        if line in self._lines:
+            return
+        if len(self._lines) == MAX_LISTED:
+            raise _MoreThanListed
+        self._lines[line] = None
+
+    def listed(self, *, more: bool) -> list[str]:
+        lines = list(self._lines)
+        if more:
+            lines.append(f"{self._path}: more than {MAX_LISTED} problems; the rest are not listed")
+        return lines
+
+
+def _shown(name: object) -> str:
+    """A name from the file as a problem line shows it: on one line, and not too long to read."""
+    text = str(name)
+    if text.isprintable() and len(text) <= _SHOWN_NAME:
+        return text
+    return json.dumps(text[:_SHOWN_NAME]) + ("…" if len(text) > _SHOWN_NAME else "")
+
+
+def _guids(text: str) -> Iterator[tuple[str, bool, bool]]:
+    """Each GUID in ``text`` (lower case), whether a role definition, role assignment or endpoint
+    connection segment names it (``…/roleAssignments/<guid>``), and whether it is a subscription id
+    (``…/subscriptions/<guid>``)."""
+    separator = -1
+    for m in _GUID_OR_SEPARATOR.finditer(text):
+        if m.group("separator"):
+            separator = m.start()
+            continue
+        names_no_one = (
+            separator >= 0
+            and text[separator] == "/"
+            and bool(_NAMING_SEGMENT.search(text, max(0, separator - _NAMING_SEGMENT_LONGEST), separator))
+        )
+        subscription = bool(_SUBSCRIPTION.search(text, max(0, m.start() - len("/subscriptions/")), m.start()))
+        yield m.group(0).lower(), names_no_one, subscription
+
+
 class _Cassette:
     """The problems of one cassette, gathered field by field."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], lines: _Lines) -> None:
         # GUIDs that name a role definition, a role assignment or an endpoint connection somewhere in
         # the cassette name no one wherever they appear (a role assignment's ``name``).
         self._names = {
-            m.group(0).lower()
-            for text in _strings(data)
-            for m in GUID.finditer(text)
-            if _NAMES_NO_ONE.search(text[: m.start()])
+            guid for text in _strings(data) for guid, names_no_one, _ in _guids(text) if names_no_one
         }
-        self.problems: list[str] = []
+        self._lines = lines
+        self.interaction = 0
 
     def problem(self, where: str, what: str) -> None:
-        if (line := f"{where}: {what}") not in self.problems:
-            self.problems.append(line)
+        self._lines.add(f"interaction {self.interaction}: {where}: {what}")
 
     def value(self, where: str, text: str, *, ids: bool = True) -> None:
         for kind in secret_kinds(text):
             self.problem(where, f"looks like {kind}")
-        for m in GUID.finditer(text) if ids else ():
-            guid = m.group(0).lower()
+        if carries_userinfo(text):
+            self.problem(where, USERINFO)
+        for guid, _, subscription in _guids(text) if ids else ():
             if guid.startswith(PLACEHOLDER_PREFIX):
                 continue
-            if _SUBSCRIPTION.search(text[: m.start()]):
+            if subscription:
                 self.problem(where, "a subscription id that is not the placeholder")
             elif not guid.startswith(SANDBOX_ID_PREFIX) and guid not in self._names:
                 self.problem(
@@ -119,15 +194,20 @@ class _Cassette:
 
     def url(self, where: str, url: str) -> None:
         self.value(where, url)
-        for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        try:
+            query = urlsplit(url).query
+        except ValueError:
+            self.problem(where, "not a URL")
+            return
+        for name, value in parse_qsl(query, keep_blank_values=True):
             if name not in QUERY_PARAMETERS and value != REDACTED:
-                self.problem(where, f"query parameter {name}: {NOT_ALLOWED}")
+                self.problem(where, f"query parameter {_shown(name)}: {NOT_ALLOWED}")
 
     def headers(self, where: str, headers: dict[str, Any], allowed: frozenset[str]) -> None:
         for name, values in headers.items():
             lower = str(name).lower()
             if lower not in allowed:
-                self.problem(f"{where}.{lower}", NOT_ALLOWED)
+                self.problem(f"{where}.{_shown(lower)}", NOT_ALLOWED)
                 continue
             for text in values if isinstance(values, list) else [values]:
                 if lower in _STATUS_URL_HEADERS:
@@ -140,7 +220,7 @@ class _Cassette:
         if not isinstance(text, str) or not text:
             return
         try:
-            data = json.loads(text)
+            data = json.loads(text)  # its nesting is bounded: the cassette was read by .bounded
         except ValueError:
             self.value(where, text)
         else:
@@ -150,14 +230,14 @@ class _Cassette:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key not in BODY_FIELDS:
-                    self.problem(f"{at}.{key}", NOT_ALLOWED)
+                    self.problem(f"{at}.{_shown(key)}", NOT_ALLOWED)
                 elif key in ID_FIELDS and isinstance(value, str):
                     if not value.lower().startswith(PLACEHOLDER_PREFIX):
                         self.problem(f"{at}.{key}", "an id that is not a placeholder")
                 elif key in FREE_KEY_MAPS and isinstance(value, dict):
                     for free_key, item in value.items():
                         self.value(f"{at}.{key}", str(free_key))
-                        self.json(f"{at}.{key}[{json.dumps(free_key)}]", item)
+                        self.json(f"{at}.{key}[{_free_key(free_key)}]", item)
                 else:
                     self.json(f"{at}.{key}", value)
         elif isinstance(node, list):
@@ -167,44 +247,55 @@ class _Cassette:
             self.value(at, node)
 
 
+def _free_key(key: str) -> str:
+    return json.dumps(key) if len(key) <= _SHOWN_NAME else json.dumps(key[:_SHOWN_NAME]) + "…"
+
+
 def check_cassette(path: Path) -> list[str]:
     """Problem lines for one cassette; ``ConfigError`` when it cannot be read as a cassette at all."""
-    read_provenance(path)
-    data = read_recording(path, "cassette")
-    cassette = _Cassette(data)
-    for n, interaction in enumerate(data["interactions"], start=1):
-        request, response = _mapping(path, interaction, "request"), _mapping(path, interaction, "response")
-        before = len(cassette.problems)
-        cassette.headers("request.headers", _mapping(path, request, "headers"), REQUEST_HEADERS)
-        cassette.url("request.uri", str(request.get("uri", "")))
-        cassette.body("request.body", request.get("body"))
-        cassette.headers("response.headers", _mapping(path, response, "headers"), RESPONSE_HEADERS)
-        cassette.body("response.body", _mapping(path, response, "body").get("string"))
-        cassette.problems[before:] = [
-            f"{path}: interaction {n}: {line}" for line in cassette.problems[before:]
-        ]
-    return cassette.problems
+    data = load_cassette(path)
+    lines = _Lines(path)
+    cassette = _Cassette(data, lines)
+    try:
+        for n, interaction in enumerate(data["interactions"], start=1):
+            request = _mapping(path, interaction, "request")
+            response = _mapping(path, interaction, "response")
+            cassette.interaction = n
+            cassette.headers("request.headers", _mapping(path, request, "headers"), REQUEST_HEADERS)
+            cassette.url("request.uri", str(request.get("uri", "")))
+            cassette.body("request.body", request.get("body"))
+            cassette.headers("response.headers", _mapping(path, response, "headers"), RESPONSE_HEADERS)
+            cassette.body("response.body", _mapping(path, response, "body").get("string"))
+    except _MoreThanListed:
+        return lines.listed(more=True)
+    return lines.listed(more=False)
 
 
 def check_transcript(path: Path) -> list[str]:
     """Problem lines for one HSM transcript; ``ConfigError`` when it cannot be read as one."""
     transcript = load_transcript(path)
-    problems: list[str] = []
+    lines = _Lines(path)
 
     def text(where: str, value: str) -> None:
         if redact_text(value) != value:
-            problems.append(f"{path}: {where}: a documented password position is not {REDACTED}")
-        problems.extend(f"{path}: {where}: looks like {kind}" for kind in secret_kinds(value))
+            lines.add(f"{where}: a documented password position is not {REDACTED}")
+        for kind in secret_kinds(value):
+            lines.add(f"{where}: looks like {kind}")
+        if carries_userinfo(value):
+            lines.add(f"{where}: {USERINFO}")
 
-    for name, config in transcript.files.items():
-        text(f"files[{json.dumps(name)}]", config)
-    for n, session in enumerate(transcript.sessions, start=1):
-        for m, event in enumerate(session.events, start=1):
-            ((kind, value),) = event.items()
-            content = value.get("content") if kind == "file" and isinstance(value, dict) else value
-            if isinstance(content, str):
-                text(f"session {n}: event {m} ({kind})", content)
-    return problems
+    try:
+        for name, config in transcript.files.items():
+            text(f"files[{_free_key(name)}]", config)
+        for n, session in enumerate(transcript.sessions, start=1):
+            for m, event in enumerate(session.events, start=1):
+                ((kind, value),) = event.items()
+                content = value.get("content") if kind == "file" and isinstance(value, dict) else value
+                if isinstance(content, str):
+                    text(f"session {n}: event {m} ({kind})", content)
+    except _MoreThanListed:
+        return lines.listed(more=True)
+    return lines.listed(more=False)
 
 
 @dataclass
@@ -222,12 +313,12 @@ class GateReport:
 
 
 def check_recordings(root: Path) -> GateReport:
-    """Check every cassette and transcript under ``root`` (a directory, or one file)."""
-    files = [root] if root.is_file() else sorted(root.rglob("*.yaml")) if root.is_dir() else []
-    if not files:
-        what = "no such file or directory" if not root.exists() else "no cassettes or transcripts (*.yaml)"
-        return GateReport(unusable=[f"{root}: {what}"])
-    report = GateReport()
+    """Check every cassette and transcript under ``root`` (a directory, or one file). A link or a
+    special file anywhere under it is unusable input, never followed."""
+    files, refused = recording_files(root)
+    report = GateReport(unusable=refused)
+    if not files and not refused:
+        report.unusable.append(f"{root}: no cassettes or transcripts (*.yaml)")
     for path in files:
         try:
             transcript = path.name.endswith(TRANSCRIPT_SUFFIX)
