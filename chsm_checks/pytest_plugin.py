@@ -28,6 +28,7 @@ from .outcomes import Outcome, Verdict, not_applicable
 from .recording.replayable import check_recordings
 from .reports import ScenarioEntry, write_summary
 from .reports.allure_results import mask_parameters, write_environment
+from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .target import Target, load_any_target
@@ -339,6 +340,7 @@ def pytest_configure(config: pytest.Config) -> None:
     collector = _EntryCollector()
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "chsm-checks-entries")
+    config.pluginmanager.register(ScenarioReportsAcrossWorkers(), "chsm-checks-bdd-reports")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..checks.catalogue import load_catalogue
 from ..errors import CouldNotEvaluate
+from .cucumber import write_agreeing
 from .matrix import write_matrix
 from .oscal import DEFAULT_OSCAL_VERSION, validate, write_assessment_results
 
@@ -47,6 +48,8 @@ def build_reports(
 ) -> list[str]:
     """Write the matrix, the OSCAL document (validated) and, if possible, the Allure HTML report."""
     notes = []
+    if write_agreeing(run_dir):
+        notes.append(f"Cucumber JSON (agrees with summary.json): {run_dir / 'cucumber.json'}")
     _, page = write_matrix(run_dir)
     notes.append(f"configuration matrix: {page}")
     document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
