@@ -266,7 +266,8 @@ def pytest_runtest_makereport(
     verdict = _verdict(report, call)
     found = item.stash.get(FINDINGS_KEY, [])
     if report.when == "call":
-        # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included.
+        # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included
+        # (reports.junit moves them to the suite's properties and the test's output, for junit-10.xsd).
         for f in found:
             if f.status is not Status.PASSED:
                 waiver = (
