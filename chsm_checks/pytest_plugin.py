@@ -17,6 +17,7 @@ import pytest
 from . import __version__
 from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
+from .checks.catalogue import Severity
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError, CouldNotEvaluate
 from .evidence.bundle import PLAN, REFUSAL
@@ -27,7 +28,7 @@ from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .recording.replayable import check_recordings
 from .reports import ScenarioEntry, write_summary
-from .reports.allure_results import mask_parameters, write_environment
+from .reports.allure_results import clean_parameters, write_environment
 from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
@@ -40,7 +41,6 @@ VERDICT_KEY = pytest.StashKey[Verdict]()
 STARTED_KEY = pytest.StashKey[float]()
 FINDINGS_KEY = pytest.StashKey[list[Finding]]()
 EVIDENCE_KEY = pytest.StashKey[ScenarioEvidence]()
-ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -225,12 +225,17 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) -> None:
-    """Severity as Allure severity; controls and REPLAY/LIVE as labels an auditor can filter on."""
+    """Severity, controls and REPLAY/LIVE as labels an auditor can filter on.
+
+    The severity label carries the catalogue's own word (critical, high, medium, low), as the matrix,
+    summary.json and the OSCAL document do. Allure's five-level enum (blocker … trivial) has no
+    "high", "medium" or "low", and Allure 3 groups a result without a severity under "normal":
+    mapping the words, or leaving some rows without one, would show another word for the same row."""
     label = pytest.mark.allure_label
-    severities = [tag.removeprefix("severity-") for tag in info.tags if tag.startswith("severity-")]
+    words = [tag.removeprefix("severity-") for tag in info.tags if tag.startswith("severity-")]
+    severities = [Severity(word) for word in words if word in {s.value for s in Severity}]
     if severities:  # a scenario judging several checks carries the gravest of their severities
-        gravest = min(severities, key=lambda s: list(ALLURE_SEVERITY).index(s) if s in ALLURE_SEVERITY else 9)
-        item.add_marker(label(ALLURE_SEVERITY.get(gravest, "normal"), label_type="severity"))
+        item.add_marker(label(min(severities, key=list(Severity).index).value, label_type="severity"))
     for tag in info.tags:
         if tag.startswith(("nist-", "cis-", "mcsb-")):
             item.add_marker(label(tag, label_type="control"))
@@ -477,7 +482,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = config.getoption("--chsm-reports")
     alluredir = config.getoption("--alluredir", None)
     if run is not None and alluredir:
-        mask_parameters(Path(alluredir), run.secrets)  # each worker masks what it wrote
+        clean_parameters(Path(alluredir), run.secrets)  # each worker cleans what it wrote
     if out is None or hasattr(config, "workerinput"):
         return  # workers send their entries to the controller, which writes the summary
     collector = config.stash[COLLECTOR_KEY]
