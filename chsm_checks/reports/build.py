@@ -19,6 +19,7 @@ from ..errors import CouldNotEvaluate
 from .cucumber import write_agreeing
 from .junit import conform as conform_junit
 from .matrix import write_matrix
+from .offline_html import remove_allure_analytics, require_offline
 from .oscal import DEFAULT_OSCAL_VERSION, validate, write_assessment_results
 
 ALLURE_INSTALL = "npm install -g allure"
@@ -40,10 +41,13 @@ def allure_html(run_dir: Path) -> str:
         [allure, "awesome", str(run_dir / "allure-results"), "-o", str(out), "--single-file"],
         capture_output=True, text=True, check=False, cwd=run_dir,
     )  # fmt: skip
-    if done.returncode != 0 or not (out / "index.html").is_file():
+    index = out / "index.html"
+    if done.returncode != 0 or not index.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise CouldNotEvaluate(f"allure exited {done.returncode} building {out}: {tail[0]}")
-    return f"Allure HTML report: {out / 'index.html'}"
+    removed = remove_allure_analytics(index)
+    require_offline(index)
+    return f"Allure HTML report: {index}" + (" (Allure's analytics tag removed)" if removed else "")
 
 
 def build_reports(
@@ -56,6 +60,7 @@ def build_reports(
         conform_junit(run_dir / "junit.xml")
     write_agreeing(run_dir)
     _, page = write_matrix(run_dir)
+    require_offline(page)
     notes.append(f"configuration matrix: {page}")
     document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
     # What was written is what is validated: read back from disk.
