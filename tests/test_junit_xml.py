@@ -91,6 +91,24 @@ def test_every_finding_that_is_not_a_pass_is_in_a_valid_junit_xml(schema: object
         assert expected is None or expected in kinds, (entry["name"], kinds)
 
 
+def test_a_scenario_that_could_not_be_evaluated_is_a_junit_error(schema: object, tmp_path: Path) -> None:
+    refuse_reads = {"match": {"request": "read"}, "effect": "status", "status": 403, "times": "always"}
+
+    result, run_dir = live_run(tmp_path, "--", "-m", "catalogue", arm_faults=[refuse_reads])
+
+    assert result.returncode == 3, result.output
+    junit = run_dir / "junit.xml"
+    assert _problems(schema, junit) == []
+    errors = len(load_json(run_dir / "summary.json")["scenarios"])
+    cases = _cases(junit).values()
+    assert [sorted({child.tag for child in case} & {"failure", "error"}) for case in cases] == [
+        ["error"]
+    ] * errors
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("errors"), suite.get("failures")) == (str(errors), "0")
+
+
 def test_properties_move_to_the_suite_and_the_cases_output(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     path.write_text(

@@ -57,7 +57,7 @@ def build_reports(
     possible, the Allure HTML report."""
     notes = []
     if (run_dir / "junit.xml").is_file():  # a merged bundle keeps its shards' under shards/
-        conform_junit(run_dir / "junit.xml")
+        conform_junit(run_dir / "junit.xml", json.loads((run_dir / "summary.json").read_bytes()))
     write_agreeing(run_dir)
     _, page = write_matrix(run_dir)
     require_offline(page)

@@ -6,12 +6,18 @@ its steps record there every finding that is not a plain pass (``failed:<check>`
 ``waived:<check>``…) and what a step learnt (``backupId``, ``refusal``…). Each such property becomes
 a property of the suite, its value led by the test case's name, and a line ``name: value`` of the
 test case's ``<system-out>``, which CI systems show beside the test.
+
+pytest also writes a test that raised in its call phase as a ``<failure>``, whatever it raised; a
+scenario that ``summary.json`` says could not be evaluated (*error*) becomes an ``<error>``, and the
+suite's counts follow.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import CouldNotEvaluate
 
@@ -53,12 +59,32 @@ def _move_properties(suite: ET.Element) -> bool:
     return True
 
 
-def conform(path: Path) -> bool:
-    """Rewrite ``path`` (pytest's junit.xml) so that it validates against junit-10.xsd; whether it
-    had to change. A second call changes nothing."""
+def _case_key(case: ET.Element) -> str:
+    """The pytest node id a test case stands for, as summary.json names it."""
+    return f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name', '')}"
+
+
+def _errors_as_errors(suite: ET.Element, outcomes: Mapping[str, str]) -> bool:
+    moved = 0
+    for case in suite.findall("testcase"):
+        failure = case.find("failure")
+        if outcomes.get(_case_key(case)) == "error" and failure is not None and case.find("error") is None:
+            failure.tag = "error"
+            moved += 1
+    if moved:
+        for count, change in (("failures", -moved), ("errors", moved)):
+            suite.set(count, str(int(suite.get(count) or 0) + change))
+    return moved > 0
+
+
+def conform(path: Path, summary: Mapping[str, Any] | None = None) -> bool:
+    """Rewrite ``path`` (pytest's junit.xml) so that it validates against junit-10.xsd, with each
+    scenario that ``summary`` says is an error written as one; whether it had to change. A second
+    call changes nothing."""
     root = _read(path)
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    changed = [_move_properties(suite) for suite in suites]
+    outcomes = {e["nodeid"]: e["outcome"] for e in (summary or {}).get("scenarios", [])}
+    changed = [_move_properties(suite) | _errors_as_errors(suite, outcomes) for suite in suites]
     if not any(changed):
         return False
     path.write_text(
