@@ -241,6 +241,8 @@ def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) ->
             item.add_marker(label(tag, label_type="control"))
     item.add_marker(label("REPLAY" if run.mode == "replay" else "LIVE", label_type="evidence"))
     item.add_marker(label(info.expected, label_type="expected"))
+    if _fleet_scope(item) is not None:  # which cluster, readable (the parameter itself is an object)
+        item.add_marker(label(item.callspec.id, label_type="cluster"))  # type: ignore[attr-defined]
 
 
 # -- outcomes --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chsm_checks.reports.allure_results import MASK, clean_parameters, write_environment
-from tests.support.processes import run_cli
+from tests.support.processes import ROOT, run_cli, sandbox_process, summary
 
 # What a Python repr looks like: <… object at 0x…>, Name(…), a quoted string.
 REPR = re.compile(r"<[^>]* at 0x[0-9a-f]+>|^<.*>$|^[A-Za-z_][\w.]*\(.*\)$|^'.*'$|^\".*\"$", re.S)
@@ -102,3 +102,23 @@ def test_allure_severity_is_the_catalogues_word_for_the_row(results: list[dict[s
         tagged = [v.removeprefix("severity-") for n, v in labels if n == "tag" and v.startswith("severity-")]
         assert [v for n, v in labels if n == "severity"] == tagged, result["name"]
         assert set(tagged) <= {"critical", "high", "medium", "low"}
+
+
+def test_each_fleet_result_names_its_cluster_readably(tmp_path: Path) -> None:
+    generated = ("--fleet-clusters", "2", "--fleet-subscriptions", "1")
+    with sandbox_process(tmp_path / "state", *generated) as sandbox:
+        target = tmp_path / "fleet.toml"
+        fleet = (ROOT / "targets" / "sandbox-fleet.toml").read_text(encoding="utf-8")
+        target.write_text(fleet.replace("http://127.0.0.1:8765", sandbox.url), encoding="utf-8")
+        result = run_cli(
+            "run", "--mode", "live", "--target", str(target), "--reports", str(tmp_path / "r"), "--no-html"
+        )  # fmt: skip
+
+    assert result.returncode == 0, result.output
+    run_dir = tmp_path / "r" / "latest"
+    clusters = {e["nodeid"].rpartition("[")[2].rstrip("]") for e in summary(tmp_path / "r")["scenarios"]}
+    results = [json.loads(p.read_text()) for p in (run_dir / "allure-results").glob("*-result.json")]
+    named = [label["value"] for r in results for label in r["labels"] if label["name"] == "cluster"]
+    assert sorted(named) == sorted(clusters)
+    assert len(clusters) == 4  # the sandbox's two seeded clusters and the two generated
+    assert [p["value"] for r in results for p in _parameters(r) if REPR.search(p["value"])] == []
