@@ -17,6 +17,7 @@ import pytest
 from . import __version__
 from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
+from .checks.catalogue import Severity
 from .checks.model import Finding, Status
 from .errors import ChsmError, ConfigError, CouldNotEvaluate, ExpectationNotMet
 from .evidence.bundle import PLAN, REFUSAL
@@ -27,7 +28,8 @@ from .hsm.runner import HsmRunner
 from .outcomes import Outcome, Verdict, not_applicable
 from .recording.replayable import check_recordings
 from .reports import ScenarioEntry, write_summary
-from .reports.allure_results import mask_parameters, write_environment
+from .reports.allure_results import clean_parameters, write_environment
+from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .run import MODES, RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .target import Target, load_any_target
@@ -39,7 +41,6 @@ VERDICT_KEY = pytest.StashKey[Verdict]()
 STARTED_KEY = pytest.StashKey[float]()
 FINDINGS_KEY = pytest.StashKey[list[Finding]]()
 EVIDENCE_KEY = pytest.StashKey[ScenarioEvidence]()
-ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -246,17 +247,24 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def _label_for_allure(item: pytest.Item, info: ScenarioInfo, run: RunContext) -> None:
-    """Severity as Allure severity; controls and REPLAY/LIVE as labels an auditor can filter on."""
+    """Severity, controls and REPLAY/LIVE as labels an auditor can filter on.
+
+    The severity label carries the catalogue's own word (critical, high, medium, low), as the matrix,
+    summary.json and the OSCAL document do. Allure's five-level enum (blocker … trivial) has no
+    "high", "medium" or "low", and Allure 3 groups a result without a severity under "normal":
+    mapping the words, or leaving some rows without one, would show another word for the same row."""
     label = pytest.mark.allure_label
-    severities = [tag.removeprefix("severity-") for tag in info.tags if tag.startswith("severity-")]
+    words = [tag.removeprefix("severity-") for tag in info.tags if tag.startswith("severity-")]
+    severities = [Severity(word) for word in words if word in {s.value for s in Severity}]
     if severities:  # a scenario judging several checks carries the gravest of their severities
-        gravest = min(severities, key=lambda s: list(ALLURE_SEVERITY).index(s) if s in ALLURE_SEVERITY else 9)
-        item.add_marker(label(ALLURE_SEVERITY.get(gravest, "normal"), label_type="severity"))
+        item.add_marker(label(min(severities, key=list(Severity).index).value, label_type="severity"))
     for tag in info.tags:
         if tag.startswith(("nist-", "cis-", "mcsb-")):
             item.add_marker(label(tag, label_type="control"))
     item.add_marker(label("REPLAY" if run.mode == "replay" else "LIVE", label_type="evidence"))
     item.add_marker(label(info.expected, label_type="expected"))
+    if _fleet_scope(item) is not None:  # which cluster, readable (the parameter itself is an object)
+        item.add_marker(label(item.callspec.id, label_type="cluster"))  # type: ignore[attr-defined]
 
 
 # -- outcomes --------------------------------------------------------------------------------------
@@ -290,7 +298,8 @@ def pytest_runtest_makereport(
     verdict = _verdict(report, call)
     found = item.stash.get(FINDINGS_KEY, [])
     if report.when == "call":
-        # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included.
+        # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included
+        # (reports.junit moves them to the suite's properties and the test's output, for junit-10.xsd).
         for f in found:
             if f.status is not Status.PASSED:
                 waiver = (
@@ -402,6 +411,7 @@ def pytest_configure(config: pytest.Config) -> None:
     collector = _EntryCollector()
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "chsm-checks-entries")
+    config.pluginmanager.register(ScenarioReportsAcrossWorkers(), "chsm-checks-bdd-reports")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -537,7 +547,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = config.getoption("--chsm-reports")
     alluredir = config.getoption("--alluredir", None)
     if run is not None and alluredir:
-        mask_parameters(Path(alluredir), run.secrets)  # each worker masks what it wrote
+        clean_parameters(Path(alluredir), run.known_secrets())  # each worker cleans what it wrote
     collector = config.stash[COLLECTOR_KEY]
     if hasattr(config, "workeroutput"):
         config.workeroutput["chsm_deselected"] = collector.deselected

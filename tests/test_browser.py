@@ -1,4 +1,5 @@
-"""The HTML reports render in a real browser: the matrix, and the Allure report of the same run.
+"""The HTML reports render in a real browser, and make no network request: the matrix, and the
+Allure report chsm-checks built for the same run.
 
 Headless Chromium loads each page from ``file://`` with networking features off. Skipped, with the
 install command, where Chromium or Allure 3 is missing.
@@ -7,7 +8,6 @@ install command, where Chromium or Allure 3 is missing.
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
 import subprocess
@@ -17,20 +17,9 @@ from typing import Any
 import pytest
 
 from chsm_checks.reports.matrix import write_matrix
+from tests.support.devtools import FLAGS as CHROMIUM_FLAGS
+from tests.support.devtools import record_requests
 from tests.support.processes import run_cli, summary
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-# Allure 3 writes one self-contained index.html (readable from file://) only with this option.
-ALLURE_SINGLE_FILE = {"plugins": {"awesome": {"options": {"singleFile": True}}}}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +90,9 @@ def test_the_matrix_screenshot_is_not_blank(chromium: str, run_dir: Path, tmp_pa
     assert shot.stat().st_size > 10_000
 
 
-def test_the_allure_report_shows_the_runs_test_count(chromium: str, run_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def allure_report(run_dir: Path) -> Path:
+    """The single-file Allure report ``chsm-checks run`` built for the run."""
     allure = shutil.which("allure")
     if allure is None:
         pytest.skip("the Allure report needs Allure 3; allure is not installed: npm install -g allure")
@@ -112,24 +103,37 @@ def test_the_allure_report_shows_the_runs_test_count(chromium: str, run_dir: Pat
         pytest.skip(
             f"the allure on PATH is {version or 'of an unknown version'}, not Allure 3: npm install -g allure"
         )
-    config = tmp_path / "allurerc.json"
-    config.write_text(json.dumps(ALLURE_SINGLE_FILE), encoding="utf-8")
-    report_dir = run_dir / "allure-report"
+    index = run_dir / "allure-report" / "index.html"
+    assert index.is_file(), "chsm-checks run built no Allure report although Allure 3 is installed"
+    return index
 
-    generated = subprocess.run(
-        [allure, "generate", str(run_dir / "allure-results"), "-o", str(report_dir), "--config", str(config)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
-    assert generated.returncode == 0, generated.stdout + generated.stderr
-    index = report_dir / "index.html"
-    assert index.is_file()
-    dom = _browse(chromium, index, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+def test_the_allure_report_shows_the_runs_test_count(
+    chromium: str, run_dir: Path, allure_report: Path, tmp_path: Path
+) -> None:
+    dom = _browse(chromium, allure_report, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+
     tests = len(summary(run_dir.parent)["scenarios"])
     text = _visible_text(dom)
     assert f"Total {tests}" in text, text[:2000]
     assert f"Passed {tests}" in text, text[:2000]
+
+
+def _off_the_page(page: Path, urls: list[str]) -> list[str]:
+    """Every request that is not for the page's own file: data: and blob: URLs are no requests."""
+    return [url for url in urls if url != page.as_uri() and url.split(":", 1)[0] not in ("data", "blob")]
+
+
+@pytest.mark.parametrize("report", ["matrix.html", "allure-report/index.html"])
+def test_an_html_report_makes_no_network_request(
+    chromium: str, run_dir: Path, tmp_path: Path, report: str, request: pytest.FixtureRequest
+) -> None:
+    page = request.getfixturevalue("allure_report") if report.startswith("allure") else run_dir / report
+
+    seen = record_requests(chromium, page, tmp_path / "profile")
+
+    assert seen.loaded
+    assert seen.urls[0] == page.as_uri()  # the recording saw the page itself
+    assert _off_the_page(page, seen.urls) == []
+    assert seen.websockets == []
+    assert seen.page_net_log_urls == []

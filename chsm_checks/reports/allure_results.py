@@ -1,14 +1,18 @@
-"""Allure glue: the run's environment section, and secrets masked out of step parameters.
+"""Allure glue: the run's environment section, and step parameters a person can read.
 
-allure-pytest-bdd records each step's arguments (fixture values included) as step parameters.
-chsm-checks' own fixtures show only harmless summaries, and as a second line of defence every
-parameter whose name suggests a secret, or whose value holds a secret the run used, is masked
-before anyone generates a report.
+allure-pytest-bdd records every argument of a step function as a step parameter, as ``repr(value)``:
+the Gherkin arguments (``'Active'``, quotes and all) and the fixtures too (``<…HsmRunner object at
+0x7f…>``, ``ArmClient(…)``, whole snapshots). Before anyone generates a report, each parameter becomes
+its plain value when it is a string or a number, and is left out otherwise: what a fixture holds is
+in the step's attached evidence, not in a Python repr. As a second line of defence, every parameter
+whose name suggests a secret, or whose value holds a secret the run used, is masked.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,6 +20,8 @@ from typing import Any
 
 MASK = "******"
 _SECRET_NAME = re.compile(r"(?i)pass(word)?|secret|token|credential|private.?key|sas")
+# A repr of an object: <... object at 0x...>, <FixtureRequest ...>, Name(...).
+_OBJECT_REPR = re.compile(r"<.*>|[A-Za-z_][\w.]*\(.*\)", re.S)
 
 
 def write_environment(results_dir: Path, properties: Mapping[str, str]) -> Path:
@@ -30,28 +36,66 @@ def write_environment(results_dir: Path, properties: Mapping[str, str]) -> Path:
     return path
 
 
-def _mask(node: Any, secrets: tuple[str, ...]) -> int:
+def _plain(value: str) -> str | None:
+    """The value whose ``repr`` is ``value``, as text, when it is a string or a number."""
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(parsed, bool) or not isinstance(parsed, str | int | float):
+        return None
+    return str(parsed)
+
+
+def _readable(value: str, *, raw_allowed: bool) -> str | None:
+    """What a parameter shows; None to leave it out. A test's parameters from a Scenario Outline's
+    Examples are written as they are (``raw_allowed``), its other parameters and every step's as reprs."""
+    plain = _plain(value)
+    if plain is not None:
+        return plain
+    if raw_allowed and not _OBJECT_REPR.fullmatch(value):
+        return value
+    return None
+
+
+def _clean(node: Any, secrets: tuple[str, ...], *, step: bool) -> int:
     masked = 0
-    if isinstance(node, dict):
-        for parameter in node.get("parameters") or []:
-            value = str(parameter.get("value", ""))
-            if _SECRET_NAME.search(str(parameter.get("name", ""))) or any(s in value for s in secrets):
-                parameter["value"] = MASK
-                parameter["mode"] = "masked"
-                masked += 1
-        for child in node.get("steps") or []:
-            masked += _mask(child, secrets)
+    if not isinstance(node, dict):
+        return masked
+    kept = []
+    for parameter in node.get("parameters") or []:
+        value = _readable(str(parameter.get("value", "")), raw_allowed=not step)
+        if value is None:
+            continue
+        parameter["value"] = value
+        if _SECRET_NAME.search(str(parameter.get("name", ""))) or any(s in value for s in secrets):
+            parameter["value"] = MASK
+            parameter["mode"] = "masked"
+            masked += 1
+        kept.append(parameter)
+    if "parameters" in node:
+        node["parameters"] = kept
+    for child in node.get("steps") or []:
+        masked += _clean(child, secrets, step=True)
     return masked
 
 
-def mask_parameters(results_dir: Path, secrets: Iterable[str]) -> int:
-    """Mask secret step and test parameters in every Allure result; how many were masked."""
+def clean_parameters(results_dir: Path, secrets: Iterable[str]) -> int:
+    """Make every Allure result's test and step parameters readable and mask the secret ones; how
+    many were masked. Results another process is still writing are left to it (under pytest-xdist
+    each worker cleans the directory when it finishes)."""
     known = tuple(s for s in secrets if s)
     masked = 0
     for path in sorted(results_dir.glob("*-result.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        count = _mask(data, known)
-        if count:
-            path.write_text(json.dumps(data), encoding="utf-8")
-            masked += count
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        masked += _clean(data, known, step=False)
+        cleaned = json.dumps(data)
+        if cleaned != text:
+            part = path.with_name(f".{path.name}.{os.getpid()}.part")
+            part.write_text(cleaned, encoding="utf-8")
+            part.replace(path)  # whole: a reader never sees half a result
     return masked

@@ -2,7 +2,9 @@
 
 The configuration matrix and the OSCAL assessment results always; the single-file Allure HTML
 report when the Allure 3 command line (``npm install -g allure``) is on PATH. The OSCAL document is
-validated against the official NIST schema before the run is sealed.
+validated against the official NIST schema before the run is sealed. pytest's junit.xml and
+cucumber.json are set right first: the findings moved to where junit-10.xsd allows them
+(:mod:`.junit`), each scenario's Cucumber status made to agree with summary.json (:mod:`.cucumber`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from pathlib import Path
 
 from ..checks.catalogue import load_catalogue
 from ..errors import CouldNotEvaluate
+from .cucumber import write_agreeing
+from .junit import conform as conform_junit
 from .matrix import write_matrix
+from .offline_html import remove_allure_analytics, require_offline
 from .oscal import DEFAULT_OSCAL_VERSION, validate, write_assessment_results
 
 ALLURE_INSTALL = "npm install -g allure"
@@ -37,18 +42,26 @@ def allure_html(run_dir: Path) -> str:
         [allure, "awesome", str(run_dir / "allure-results"), "-o", str(out), "--single-file"],
         capture_output=True, text=True, check=False, cwd=run_dir,
     )  # fmt: skip
-    if done.returncode != 0 or not (out / "index.html").is_file():
+    index = out / "index.html"
+    if done.returncode != 0 or not index.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise CouldNotEvaluate(f"allure exited {done.returncode} building {out}: {tail[0]}")
-    return f"Allure HTML report: {out / 'index.html'}"
+    removed = remove_allure_analytics(index)
+    require_offline(index)
+    return f"Allure HTML report: {index}" + (" (Allure's analytics tag removed)" if removed else "")
 
 
 def build_reports(
     run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True
 ) -> list[str]:
-    """Write the matrix, the OSCAL document (validated) and, if possible, the Allure HTML report."""
+    """Set junit.xml and cucumber.json right; write the matrix, the OSCAL document (validated) and, if
+    possible, the Allure HTML report."""
     notes = []
+    if (run_dir / "junit.xml").is_file():  # a merged bundle keeps its shards' under shards/
+        conform_junit(run_dir / "junit.xml", json.loads((run_dir / "summary.json").read_bytes()))
+    write_agreeing(run_dir)
     _, page = write_matrix(run_dir)
+    require_offline(page)
     notes.append(f"configuration matrix: {page}")
     document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
     # What was written is what is validated: read back from disk.

@@ -1,0 +1,160 @@
+"""cucumber.json, made to say of every scenario what summary.json says.
+
+pytest-bdd writes cucumber.json from each test's call phase alone, so on its own it misleads: a step
+that raised ``pytest.skip`` (a scenario *not applicable*) reads ``passed``; a teardown error, or a
+step with no definition, leaves every listed step ``passed``; a scenario whose setup failed is not
+listed at all; and under pytest-xdist the controller lists nothing, because pytest-bdd keeps what it
+knows of each scenario beside the worker's report instead of on it. Here the steps pytest-bdd saw
+are kept, and the scenario's outcome from ``summary.json`` is written where Cucumber tools read
+status: the step that skipped, or a ``before``/``after`` hook result carrying the outcome's message.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Cucumber has no "error", "not applicable" or "waived": the nearest status that is not a pass.
+CUCUMBER_STATUS = {
+    "passed": "passed",
+    "waived": "passed",
+    "failed": "failed",
+    "error": "failed",
+    "not_applicable": "skipped",
+    "not_run": "skipped",
+}
+# Marks the hook results written here, so that writing them again changes nothing.
+OUTCOME_HOOK = "chsm-checks: the scenario's outcome in summary.json"
+
+
+def scenario_status(element: Mapping[str, Any]) -> str:
+    """A scenario's status as Cucumber tools derive it from its steps and hooks."""
+    results = [
+        part["result"]["status"] for key in ("before", "steps", "after") for part in element.get(key) or []
+    ]
+    if "failed" in results:
+        return "failed"
+    if any(status != "passed" for status in results):
+        return "skipped"
+    return "passed"
+
+
+def _hook(status: str, message: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"status": status, "duration": 0}
+    if status != "passed":
+        result["error_message"] = message
+    hook: dict[str, Any] = {"match": {"location": OUTCOME_HOOK}, "result": result}
+    if status == "passed":
+        hook["output"] = [message]
+    return hook
+
+
+def _has_outcome_hook(element: Mapping[str, Any]) -> bool:
+    return any(
+        hook.get("match", {}).get("location") == OUTCOME_HOOK
+        for key in ("before", "after")
+        for hook in element.get(key) or []
+    )
+
+
+def _agree(element: dict[str, Any], outcome: str, message: str) -> None:
+    wanted = CUCUMBER_STATUS[outcome]
+    if outcome == "waived" and message and not _has_outcome_hook(element):
+        element.setdefault("after", []).append(_hook("passed", f"waived: {message}"))
+    if scenario_status(element) == wanted:
+        return
+    steps = element.get("steps") or []
+    if wanted == "skipped" and steps and steps[-1]["result"]["status"] == "passed":
+        # pytest-bdd lists the steps up to the one that skipped, and writes that one as passed.
+        steps[-1]["result"] = {**steps[-1]["result"], "status": "skipped", "error_message": message}
+    elif wanted in ("failed", "skipped"):
+        key = "after" if steps else "before"  # after the steps that ran; before when none did
+        element.setdefault(key, []).append(_hook(wanted, f"{outcome.replace('_', ' ')}: {message}"))
+    else:  # summary.json says passed, the steps say otherwise: the steps stand, the report says so
+        element.setdefault("after", []).append(_hook("failed", f"summary.json says {outcome}"))
+
+
+def _element_for(entry: Mapping[str, Any], test_name: str) -> dict[str, Any]:
+    """A scenario pytest-bdd did not list (its setup failed, or it never ran)."""
+    return {
+        "keyword": "Scenario",
+        "id": test_name,
+        "name": entry["name"],
+        "description": "",
+        "tags": [{"name": tag} for tag in entry.get("tags", [])],
+        "type": "scenario",
+        "steps": [],
+    }
+
+
+def agree_with_summary(cucumber: list[dict[str, Any]], summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``cucumber`` (cucumber.json's content) with every scenario of ``summary`` in it, in the
+    summary's order, each with the status its outcome gives. Applying it twice changes nothing."""
+    features = copy.deepcopy(cucumber)
+    by_file = {feature["uri"].rsplit("/", 1)[-1]: feature for feature in features}
+    base = next((f["uri"].rsplit("/", 1)[0] + "/" for f in features if "/" in f["uri"]), "features/")
+    placed: dict[str, list[dict[str, Any]]] = {}
+    for entry in summary["scenarios"]:
+        feature_file = entry["feature_file"]
+        feature = by_file.get(feature_file.rsplit("/", 1)[-1])
+        if feature is None:
+            uri = base + feature_file
+            feature = {
+                "keyword": "Feature",
+                "uri": uri,
+                "name": entry["feature"],
+                "id": uri.lower().replace(" ", "-"),
+                "description": "",
+                "language": "en",
+                "tags": [],
+                "elements": [],
+            }
+            by_file[feature_file.rsplit("/", 1)[-1]] = feature
+            features.append(feature)
+        test_name = entry["nodeid"].split("::")[-1]
+        element = next((e for e in feature["elements"] if e["id"] == test_name), None)
+        if element is None:
+            element = _element_for(entry, test_name)
+            feature["elements"].append(element)
+        _agree(element, entry["outcome"], entry.get("message") or "")
+        placed.setdefault(feature["uri"], []).append(element)
+    order = list(placed)
+    for feature in features:  # the summary's order; anything the summary does not name stays, last
+        named = placed.get(feature["uri"], [])
+        feature["elements"] = named + [e for e in feature["elements"] if all(e is not n for n in named)]
+    features.sort(key=lambda f: order.index(f["uri"]) if f["uri"] in order else len(order))
+    return features
+
+
+def write_agreeing(run_dir: Path) -> bool:
+    """Rewrite ``run_dir/cucumber.json`` to agree with ``summary.json``; False if there is none."""
+    path = run_dir / "cucumber.json"
+    if not path.is_file():
+        return False
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    fixed = agree_with_summary(json.loads(path.read_text(encoding="utf-8")), summary)
+    path.write_text(json.dumps(fixed), encoding="utf-8")
+    return True
+
+
+class ScenarioReportsAcrossWorkers:
+    """Carries pytest-bdd's record of a scenario on its test report, so that under pytest-xdist the
+    controller, which writes cucumber.json, has it too (pytest-bdd keeps it in a registry of the
+    process that ran the test)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from pytest_bdd.reporting import ReportContext, test_report_context_registry
+
+        context = test_report_context_registry.get(report)
+        if context is not None:  # where the test ran: carry it (xdist sends the report after this)
+            report.chsm_bdd_scenario = {"scenario": context.scenario, "name": context.name}  # type: ignore[attr-defined]
+            return
+        carried = getattr(report, "chsm_bdd_scenario", None)
+        if isinstance(carried, dict):  # the controller: give pytest-bdd back what its worker knew
+            test_report_context_registry[report] = ReportContext(**carried)
