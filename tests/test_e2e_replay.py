@@ -6,6 +6,7 @@ import html
 import json
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -162,6 +163,11 @@ def test_outline_rows_are_named_as_the_reader_reads_them(tmp_path: Path) -> None
     remarks = [o["remarks"] for o in result["observations"]]
     assert [r for r in remarks if f"Scenario '{row}'" in r]
     assert not [r for r in remarks if "setting>" in r]
+    junit = ElementTree.parse(run_dir / "junit.xml").getroot()
+    outputs = [case.findtext("system-out") or "" for case in junit.iter("testcase")]
+    assert [o for o in outputs if o.splitlines()[0] == f"scenario: {row}"]
+    assert all(o.startswith("scenario: ") for o in outputs)
+    assert "setting>" not in (run_dir / "junit.xml").read_text()
 
 
 def test_a_partial_run_says_it_is_partial(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ test case's ``<system-out>``, which CI systems show beside the test.
 
 pytest also writes a test that raised in its call phase as a ``<failure>``, whatever it raised; a
 scenario that ``summary.json`` says could not be evaluated (*error*) becomes an ``<error>``, and the
-suite's counts follow.
+suite's counts follow. And each test case's output opens with its scenario's name as the features
+read it.
 """
 
 from __future__ import annotations
@@ -77,6 +78,24 @@ def _errors_as_errors(suite: ET.Element, outcomes: Mapping[str, str]) -> bool:
     return moved > 0
 
 
+def _name_scenarios(suite: ET.Element, names: Mapping[str, str]) -> bool:
+    """Each test case's ``<system-out>`` opens with the scenario's name as a reader reads it (an
+    outline row with its example's values in place); pytest's test name is a function's."""
+    named = False
+    for case in suite.findall("testcase"):
+        title = names.get(_case_key(case))
+        if title is None:
+            continue
+        line = f"scenario: {title}"
+        out = case.find("system-out")
+        if out is None:
+            out = ET.SubElement(case, "system-out")
+        if (out.text or "").split("\n", 1)[0] != line:
+            out.text = "\n".join([line, *([out.text] if out.text else [])])
+            named = True
+    return named
+
+
 def conform(path: Path, summary: Mapping[str, Any] | None = None) -> bool:
     """Rewrite ``path`` (pytest's junit.xml) so that it validates against junit-10.xsd, with each
     scenario that ``summary`` says is an error written as one; whether it had to change. A second
@@ -84,7 +103,11 @@ def conform(path: Path, summary: Mapping[str, Any] | None = None) -> bool:
     root = _read(path)
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     outcomes = {e["nodeid"]: e["outcome"] for e in (summary or {}).get("scenarios", [])}
-    changed = [_move_properties(suite) | _errors_as_errors(suite, outcomes) for suite in suites]
+    names = {e["nodeid"]: e["name"] for e in (summary or {}).get("scenarios", [])}
+    changed = [
+        _move_properties(suite) | _errors_as_errors(suite, outcomes) | _name_scenarios(suite, names)
+        for suite in suites
+    ]
     if not any(changed):
         return False
     path.write_text(
