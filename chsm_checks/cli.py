@@ -308,8 +308,14 @@ def _command_run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True)
     pytest_args = [
         *map(str, modules),
+        *_PLUGINS,
         "-p",
         "no:cacheprovider",
+        # Judgements raise ExpectationNotMet, never assert: rewriting asserts would only cost time.
+        "--assert=plain",
+        # The plugins are loaded by name (above), so pytest cannot find their distributions to check.
+        "-o",
+        "required_plugins=",
         "--gherkin-terminal-reporter",
         "-v",
         # A fleet's failures are findings, said in one line each; tracebacks of a thousand clusters
@@ -337,7 +343,7 @@ def _command_run(args: argparse.Namespace) -> int:
         pytest_args += ["-n", args.workers]
     if args.waivers:
         pytest_args.append(f"--waivers={args.waivers}")
-    with _sigterm_interrupts():
+    with _sigterm_interrupts(), _only_our_plugins():
         status = pytest.main(pytest_args + list(args.pytest_args))
     summary_path = run_dir / "summary.json"
     from .evidence.bundle import REFUSAL
@@ -405,6 +411,34 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# The pytest plugins a run is made of, and no other: a plugin that happens to be installed beside
+# chsm-checks (one that reorders tests, say) must not change what a run does or says. pytest-xdist's
+# workers inherit the same environment and arguments.
+_PLUGINS = tuple(
+    arg
+    for plugin in (
+        "chsm_checks.pytest_plugin",
+        "pytest_bdd.plugin",
+        "allure_pytest_bdd.plugin",
+        "xdist.plugin",
+    )
+    for arg in ("-p", plugin)
+)
+
+
+@contextmanager
+def _only_our_plugins() -> Iterator[None]:
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
 def _run_conflict(args: argparse.Namespace, fleet: bool) -> str | None:

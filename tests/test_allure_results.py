@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chsm_checks.reports.allure_results import MASK, clean_parameters, write_environment
-from tests.support.processes import ROOT, run_cli, sandbox_process, summary
+from tests.support.processes import ROOT, SharedRun, run_cli, sandbox_process, summary
 
 # What a Python repr looks like: <… object at 0x…>, Name(…), a quoted string.
 REPR = re.compile(r"<[^>]* at 0x[0-9a-f]+>|^<.*>$|^[A-Za-z_][\w.]*\(.*\)$|^'.*'$|^\".*\"$", re.S)
@@ -76,12 +76,12 @@ def test_the_environment_section_escapes_its_values(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def results(shipped_replay: SharedRun) -> list[dict[str, Any]]:
     """The Allure results of a real replay of the recorded suite."""
-    reports = tmp_path_factory.mktemp("reports")
-    result = run_cli("run", "--reports", str(reports), "--no-html", offline=True)
-    assert result.returncode == 0, result.output
-    return [json.loads(p.read_text()) for p in (reports / "latest" / "allure-results").glob("*-result.json")]
+    assert shipped_replay.result.returncode == 0, shipped_replay.result.output
+    return [
+        json.loads(p.read_text()) for p in (shipped_replay.run_dir / "allure-results").glob("*-result.json")
+    ]
 
 
 def _parameters(node: dict[str, Any]) -> list[dict[str, Any]]:

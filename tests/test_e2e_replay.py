@@ -11,14 +11,14 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from tests.support.processes import ROOT, project_copy, run_cli, summary
+from tests.support.processes import ROOT, SharedRun, project_copy, run_cli, summary
 
 SHIPPED = ROOT / "cassettes"
 EXPECTED_SCENARIOS = 33
 
 
-def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
-    result = run_cli("run", "--reports", str(tmp_path), offline=True)
+def test_shipped_suite_replays_green_offline(shipped_replay: SharedRun) -> None:
+    result, tmp_path = shipped_replay.result, shipped_replay.reports
 
     assert result.returncode == 0, result.output
     report = summary(tmp_path)
@@ -47,10 +47,8 @@ def test_shipped_suite_replays_green_offline(tmp_path: Path) -> None:
     assert "not signed by a trusted key" in verified.output
 
 
-def test_a_replay_never_reads_as_live(tmp_path: Path) -> None:
-    run_cli("run", "--reports", str(tmp_path), offline=True)
-    run_dir = (tmp_path / "latest").resolve()
-    report = summary(tmp_path)
+def test_a_replay_never_reads_as_live(shipped_replay: SharedRun) -> None:
+    run_dir, report = shipped_replay.run_dir, shipped_replay.summary
     assert report["evidence"] == "REPLAY"
     assert {e["provenance"]["kind"] for e in report["scenarios"]} == {"REPLAY"}
     for name in ("matrix.html", "matrix.md", "oscal/assessment-results.json"):
@@ -67,9 +65,8 @@ def test_a_replay_never_reads_as_live(tmp_path: Path) -> None:
     assert set(labels) == {"REPLAY"}
 
 
-def test_every_scenario_carries_control_and_severity_tags(tmp_path: Path) -> None:
-    run_cli("run", "--reports", str(tmp_path), offline=True)
-    for entry in summary(tmp_path)["scenarios"]:
+def test_every_scenario_carries_control_and_severity_tags(shipped_replay: SharedRun) -> None:
+    for entry in shipped_replay.summary["scenarios"]:
         tags = entry["tags"]
         # A self-check tests the harness, not the environment: it evidences no control.
         assert any(t.startswith(("nist-", "mcsb-")) for t in tags) != ("self-check" in tags), entry["name"]
@@ -147,11 +144,10 @@ def test_the_readme_command_as_typed_leaves_a_bundle_that_verifies(tmp_path: Pat
     assert (project / "reports" / "latest" / "matrix.html").is_file()
 
 
-def test_outline_rows_are_named_as_the_reader_reads_them(tmp_path: Path) -> None:
+def test_outline_rows_are_named_as_the_reader_reads_them(shipped_replay: SharedRun) -> None:
     """A Scenario Outline's rows carry their example's values in every report, never `<setting>`."""
-    run_cli("run", "--reports", str(tmp_path), offline=True)
-    run_dir = (tmp_path / "latest").resolve()
-    names = [e["name"] for e in summary(tmp_path)["scenarios"]]
+    run_dir = shipped_replay.run_dir
+    names = [e["name"] for e in shipped_replay.summary["scenarios"]]
 
     row = "The storage account's minimum TLS version is as the tutorial requires"
     assert row in names

@@ -9,23 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import project_copy, run_cli, sandbox_process, summary
+from tests.support.processes import SharedRun
 
 
 @pytest.fixture(scope="module")
-def unmutated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def unmutated(unmutated_live: SharedRun) -> tuple[dict[str, Any], Path]:
     """The whole suite, live against the sandbox, without --allow-mutations."""
-    tmp_path = tmp_path_factory.mktemp("unmutated")
-    project = project_copy(tmp_path)
-    with sandbox_process(project / ".sandbox") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
-        result = run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
-            "--reports", str(tmp_path / "reports"), cwd=project,
-        )  # fmt: skip
-    assert result.returncode == 0, result.output
-    return summary(tmp_path / "reports"), (tmp_path / "reports" / "latest").resolve()
+    assert unmutated_live.result.returncode == 0, unmutated_live.result.output
+    return unmutated_live.summary, unmutated_live.run_dir
 
 
 def test_without_a_restore_the_restored_destination_is_not_validated(

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import SANDBOX_CU_PASSWORD, Sandbox, project_copy, run_cli, sandbox_process
+from tests.support.processes import (
+    SANDBOX_CU_PASSWORD,
+    Sandbox,
+    child_environment,
+    project_copy,
+    run_cli,
+    sandbox_process,
+)
 
 
 @pytest.fixture
@@ -29,7 +36,7 @@ def slow_drill(tmp_path: Path) -> Iterator[tuple[Path, Sandbox]]:
 
 
 def _start(project: Path, *extra: str) -> subprocess.Popen[str]:
-    env = dict(os.environ) | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD}
+    env = child_environment() | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD}
     command = [sys.executable, "-m", "chsm_checks", "run", "--mode", "live", "--allow-mutations"]
     command += ["--target", "targets/sandbox.toml", "--reports", "reports", "--no-html", *extra]
     return subprocess.Popen(

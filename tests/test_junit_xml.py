@@ -12,7 +12,7 @@ import pytest
 from chsm_checks.errors import CouldNotEvaluate
 from chsm_checks.reports.junit import conform
 from tests.support.live_runs import live_run, load_json
-from tests.support.processes import ROOT, run_cli
+from tests.support.processes import ROOT, SharedRun
 
 # .ci/run puts it here, from pytest's source distribution; CHSM_JUNIT_XSD names another copy.
 SCHEMA = Path(os.environ.get("CHSM_JUNIT_XSD", ROOT / ".cache" / "junit-10.xsd"))
@@ -49,12 +49,10 @@ def _out(case: ET.Element) -> str:
 
 
 def test_the_recorded_suites_junit_xml_validates_and_keeps_the_step_properties(
-    schema: object, tmp_path: Path
+    schema: object, shipped_replay: SharedRun
 ) -> None:
-    result = run_cli("run", "--reports", str(tmp_path), offline=True)
-
-    assert result.returncode == 0, result.output
-    junit = (tmp_path / "latest" / "junit.xml").resolve()
+    assert shipped_replay.result.returncode == 0, shipped_replay.result.output
+    junit = shipped_replay.run_dir / "junit.xml"
     assert _problems(schema, junit) == []
     backup = _cases(junit)["test_a_backup_of_the_activated_source_cluster_completes_and_yields_a_backup_id"]
     assert "backupId: cloudhsm-" in _out(backup)

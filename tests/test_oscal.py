@@ -24,7 +24,7 @@ from chsm_checks.reports.oscal import (
     validate,
     write_assessment_results,
 )
-from tests.support.processes import ROOT, run_cli
+from tests.support.processes import ROOT, SharedRun, run_cli
 
 SCHEMAS = ROOT / "chsm_checks" / "reports" / "oscal_schemas"
 PROFILES = sorted(p.name for p in (ROOT / "cassettes" / "profiles").iterdir() if p.is_dir())
@@ -54,10 +54,12 @@ def _replay(reports: Path, *args: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Run directories: the shipped suite, the catalogue on every faulty profile, and one under a waiver."""
+def runs(tmp_path_factory: pytest.TempPathFactory, shipped_replay: SharedRun) -> dict[str, Path]:
+    """Run directories: the shipped suite, the catalogue on every faulty profile, and one under a waiver.
+
+    The tests write OSCAL documents into them: the shared replay is copied first."""
     base = tmp_path_factory.mktemp("oscal-runs")
-    found = {"compliant": _replay(base / "compliant")}
+    found = {"compliant": Path(shutil.copytree(shipped_replay.run_dir, base / "compliant", symlinks=True))}
     for profile in PROFILES:
         found[profile] = _replay(
             base / profile, "--cassettes", f"cassettes/profiles/{profile}", "--", "-m", "catalogue"

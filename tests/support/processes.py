@@ -46,6 +46,14 @@ class Sandbox:
         return data if isinstance(data, list) else data.get("requests", [])
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of the processes tests start. Bytecode may be cached: the suite starts
+    hundreds of interpreters, and compiling every module afresh in each is most of their start-up."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 @contextmanager
 def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
     """Start the sandbox on a free loopback port; stop it afterwards."""
@@ -66,6 +74,7 @@ def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=child_environment(),
     )
     try:
         assert proc.stdout is not None
@@ -104,7 +113,7 @@ def run_cli(
     env_extra: dict[str, str] | None = None,
 ) -> CliResult:
     """Run ``chsm-checks`` as a person would; ``offline`` makes every network connect fail."""
-    env = dict(os.environ) | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD} | (env_extra or {})
+    env = child_environment() | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD} | (env_extra or {})
     if offline:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_NETWORK), env.get("PYTHONPATH")]))
     proc = subprocess.run(
@@ -117,6 +126,22 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A run many tests read: what the command said, and the reports directory it wrote."""
+
+    result: CliResult
+    reports: Path
+
+    @property
+    def run_dir(self) -> Path:
+        return (self.reports / "latest").resolve()
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return summary(self.reports)
 
 
 def summary(report_dir: Path) -> dict[str, Any]:
