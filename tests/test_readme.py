@@ -20,7 +20,7 @@ def test_the_readme_names_the_two_commands_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     for command in (
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/chsm-checks run",
-        ".venv/bin/python -m pytest",
+        ".venv/bin/python -m pytest -n 2",
     ):
         assert command in readme
         assert command in ci
