@@ -68,6 +68,8 @@ def replay_provenance(path: Path) -> dict[str, Any]:
             "target": provenance.target_name,
             "tool_version": provenance.tool_version,
         }
+        if provenance.source is not None:  # "imported from <tool>, <file>, <sha256>"
+            data["source"] = provenance.source
     return data
 
 

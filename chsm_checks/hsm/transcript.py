@@ -9,7 +9,7 @@ anything enters a ``Transcript``: the raw text exists only in the recorder's pen
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class Transcript:
     def to_yaml(self) -> str:
         data: dict[str, Any] = {
             "format": TRANSCRIPT_FORMAT,
-            "provenance": asdict(self.provenance) if self.provenance else None,
+            "provenance": self.provenance.as_metadata() if self.provenance else None,
             "files": dict(sorted(self.files.items())),
             "sessions": [{"utility": s.utility, "events": s.events} for s in self.sessions],
         }

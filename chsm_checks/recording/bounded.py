@@ -116,6 +116,12 @@ def read_recording(path: Path, what: str) -> Any:
     a link or no regular file, too big, not UTF-8, not YAML, an alias, nesting past the bound, a
     value that cannot be constructed, a tag that would construct an object.
     """
+    return parse_recording_bytes(path, read_recording_bytes(path, what), what)
+
+
+def read_recording_bytes(path: Path, what: str) -> bytes:
+    """The bytes of a recording, read within the bounds (no link, a regular file, not too big);
+    ``ConfigError`` with one line naming the file otherwise."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -131,6 +137,12 @@ def read_recording(path: Path, what: str) -> Any:
         raw = handle.read(MAX_RECORDING_BYTES + 1) if info.st_size <= MAX_RECORDING_BYTES else b""
     if problem := size_problem(max(info.st_size, len(raw))):
         raise ConfigError(f"{path}: {problem}")
+    return raw
+
+
+def parse_recording_bytes(path: Path, raw: bytes, what: str) -> Any:
+    """``raw`` (read from ``path``) as a recording: :func:`parse_recording` of its UTF-8 text;
+    ``ConfigError`` with one line naming the file otherwise."""
     try:
         return parse_recording(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

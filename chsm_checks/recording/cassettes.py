@@ -36,6 +36,11 @@ from .bounded import json_problem, parse_recording, read_recording, size_problem
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
+# An imported recording's provenance: ``target_kind`` says so, ``target_name`` names the tool, and
+# ``source`` reads "imported from <tool>, <file name>, <SHA-256 of the file>".
+IMPORTED = "imported"
+IMPORT_TOOLS = frozenset({"azure-cli"})
+_IMPORTED_SOURCE = re.compile(r"imported from (?P<tool>[a-z0-9-]+), [^,/\\\s][^,/\\\n]*, [0-9a-f]{64}")
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
 _REQUEST_FIELDS = frozenset({"body", "headers", "method", "uri"})
 
@@ -53,6 +58,7 @@ class Provenance:
     api_versions: dict[str, str] | None = None
     scrub_profile: str = SCRUB_PROFILE_VERSION
     format: str = CASSETTE_FORMAT
+    source: str | None = None  # set only on an imported recording
 
     @classmethod
     def now(
@@ -75,9 +81,57 @@ class Provenance:
         if not isinstance(data, dict) or data.get("format") != expected_format:
             raise ConfigError(f"{path}: {field}: missing or not {expected_format}")
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+            provenance = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError as exc:
             raise ConfigError(f"{path}: {field}: {exc}") from None
+        if problem := provenance.source_problem():
+            raise ConfigError(f"{path}: {field}.source: {problem}")
+        return provenance
+
+    @classmethod
+    def imported(
+        cls,
+        *,
+        tool: str,
+        file_name: str,
+        sha256: str,
+        recorded_at: str,
+        cloud: str,
+        api_versions: dict[str, str],
+    ) -> Provenance:
+        """Provenance for a recording another tool made, imported by ``chsm-checks cassettes import``."""
+        return cls(
+            recorded_at,
+            IMPORTED,
+            tool,
+            cloud,
+            file_name,
+            api_versions=api_versions,
+            source=f"imported from {tool}, {file_name}, {sha256}",
+        )
+
+    def source_problem(self) -> str | None:
+        """Why ``source`` does not fit ``target_kind`` and ``target_name``, or ``None``: a recording is
+        either the harness's own (no ``source``) or imported from a known tool, and says which file."""
+        if self.source is None:
+            imported = self.target_kind == IMPORTED
+            return f"missing; an {IMPORTED} recording says where it came from" if imported else None
+        match = _IMPORTED_SOURCE.fullmatch(self.source) if isinstance(self.source, str) else None
+        if match is None:
+            return "not 'imported from <tool>, <file name>, <sha256>'"
+        if match["tool"] not in IMPORT_TOOLS:
+            known = ", ".join(sorted(IMPORT_TOOLS))
+            return f"{match['tool']}: not a tool recordings are imported from ({known})"
+        if self.target_kind != IMPORTED or self.target_name != match["tool"]:
+            return f"target_kind and target_name must be {IMPORTED} and {match['tool']}"
+        return None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The provenance as a recording holds it (``source`` only when there is one)."""
+        data = asdict(self)
+        if self.source is None:
+            del data["source"]
+        return data
 
 
 class _NoSave:
@@ -232,7 +286,7 @@ def recording(scrubber: Scrubber) -> Iterator[Any]:
 def write_cassette(path: Path, cassette: Any, provenance: Provenance, scrubber: Scrubber) -> None:
     """Write the recorded interactions with their provenance, atomically; ``ConfigError`` (and
     nothing written) for a recording that replay would refuse, such as one past the bounds."""
-    metadata: dict[str, Any] = {"provenance": asdict(provenance)}
+    metadata: dict[str, Any] = {"provenance": provenance.as_metadata()}
     if scrubber.dropped_fields:
         metadata["dropped_fields"] = sorted(scrubber.dropped_fields)
     text = serialize(

@@ -34,6 +34,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,17 +259,32 @@ def check_cassette(path: Path) -> list[str]:
     cassette = _Cassette(data, lines)
     try:
         for n, interaction in enumerate(data["interactions"], start=1):
-            request = _mapping(path, interaction, "request")
-            response = _mapping(path, interaction, "response")
             cassette.interaction = n
-            cassette.headers("request.headers", _mapping(path, request, "headers"), REQUEST_HEADERS)
-            cassette.url("request.uri", str(request.get("uri", "")))
-            cassette.body("request.body", request.get("body"))
-            cassette.headers("response.headers", _mapping(path, response, "headers"), RESPONSE_HEADERS)
-            cassette.body("response.body", _mapping(path, response, "body").get("string"))
+            _check_interaction(path, cassette, interaction)
     except _MoreThanListed:
         return lines.listed(more=True)
     return lines.listed(more=False)
+
+
+def interaction_problems(path: Path, interaction: Any) -> list[str]:
+    """The problems the gate finds in one interaction of a valid cassette at ``path``, each as
+    ``<field>: <problem>``: for a writer that must write nothing the gate would refuse."""
+    lines = _Lines(path)
+    cassette = _Cassette({"interactions": [interaction]}, lines)
+    cassette.interaction = 1
+    with suppress(_MoreThanListed):
+        _check_interaction(path, cassette, interaction)
+    return [line.removeprefix(f"{path}: interaction 1: ") for line in lines.listed(more=False)]
+
+
+def _check_interaction(path: Path, cassette: _Cassette, interaction: Any) -> None:
+    request = _mapping(path, interaction, "request")
+    response = _mapping(path, interaction, "response")
+    cassette.headers("request.headers", _mapping(path, request, "headers"), REQUEST_HEADERS)
+    cassette.url("request.uri", str(request.get("uri", "")))
+    cassette.body("request.body", request.get("body"))
+    cassette.headers("response.headers", _mapping(path, response, "headers"), RESPONSE_HEADERS)
+    cassette.body("response.body", _mapping(path, response, "body").get("string"))
 
 
 def check_transcript(path: Path) -> list[str]:
