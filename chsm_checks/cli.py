@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_signing_options(merge)
 
-    cassettes = commands.add_parser("cassettes", help="check committed recordings")
+    cassettes = commands.add_parser("cassettes", help="check committed recordings, import others' recordings")
     cassette_commands = cassettes.add_subparsers(dest="cassettes_command", required=True)
     cassettes_check = cassette_commands.add_parser(
         "check",
@@ -146,6 +146,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     cassettes_check.add_argument(
         "directory", metavar="DIR", nargs="?", default="cassettes", help="(cassettes)"
+    )
+    cassettes_import = cassette_commands.add_parser(
+        "import",
+        help="turn another tool's vcrpy recording into a scrubbed cassette with provenance",
+        description="Exit codes: 0 imported (what could not be is named on stderr, one line each), "
+        "1 nothing could be imported, 2 unusable input.",
+    )
+    cassettes_import.add_argument("source", metavar="FILE", help="the other tool's vcrpy recording (YAML)")
+    cassettes_import.add_argument(
+        "--from", dest="tool", required=True, choices=("azure-cli",), help="the tool that recorded it"
+    )
+    cassettes_import.add_argument(
+        "--out", metavar="PATH", help="the cassette to write (cassettes/imported/<tool>/<FILE's name>)"
     )
 
     sandbox = commands.add_parser("sandbox", help="the local ARM stand-in")
@@ -582,6 +595,10 @@ def main(argv: list[str] | None = None) -> int:
         return _command_merge(args)
     if args.command == "report":
         return _command_report(args)
+    if args.command == "cassettes" and args.cassettes_command == "import":
+        from .recording.imported import run_import
+
+        return run_import(Path(args.source), Path(args.out) if args.out else None, args.tool)
     if args.command == "cassettes":
         from .recording.gate import run_gate
 
