@@ -14,8 +14,8 @@ from chsm_checks.sandbox.ids import sandbox_guid
 
 JsonObject = dict[str, Any]
 
-# The api-version the harness pins per resource type; the sandbox also accepts every other published
-# one (chsm_checks.sandbox.api_versions), and answers these with exactly the bodies it always served.
+# The api-version the harness pins per resource type. The sandbox accepts every published one
+# (chsm_checks.sandbox.api_versions) and answers the pinned ones with exactly the bodies it always served.
 API_VERSIONS: Mapping[str, str] = MappingProxyType(
     {
         "Microsoft.HardwareSecurityModules/cloudHsmClusters": "2025-03-31",
