@@ -153,12 +153,13 @@ def test_identity_storage_container_and_endpoint_shapes(client: TestClient) -> N
     "url",
     [
         f"{CLUSTERS}/chsm-source",
-        f"{CLUSTERS}/chsm-source?api-version=2024-06-30-preview",
+        f"{CLUSTERS}/chsm-source?api-version=2024-06-30",  # the preview, without its suffix
         f"{CLUSTERS}/chsm-source?{STORAGE_API}",
         f"{ACCOUNT}?{HSM_API}",
-        f"{IDENTITY}?api-version=2023-01-31",
-        f"{ENDPOINT}?api-version=2023-09-01",
-        f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?api-version=2015-07-01",
+        f"{IDENTITY}?api-version=2023-01-30",
+        f"{ENDPOINT}?api-version=2099-01-01",
+        # 2015-06-01 is a classic-administrators version only.
+        f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments?api-version=2015-06-01",
     ],
 )
 def test_missing_or_wrong_api_version_is_refused(client: TestClient, url: str) -> None:

@@ -264,7 +264,8 @@ def test_a_built_in_is_served_at_any_scope(client: TestClient, scope: str, id_pr
     [
         (f"{DEFINITIONS}/{sandbox_guid(1, 'no-such-role', 1)}", RBAC_API, 404, "RoleDefinitionDoesNotExist"),
         (f"{DEFINITIONS}/{SBDC}", {}, 400, "InvalidApiVersionParameter"),
-        (f"{DEFINITIONS}/{SBDC}", {"api-version": "2015-07-01"}, 400, "InvalidApiVersionParameter"),
+        # A role-assignments version that no role-definitions spec has.
+        (f"{DEFINITIONS}/{SBDC}", {"api-version": "2020-10-01-preview"}, 400, "InvalidApiVersionParameter"),
         (DEFINITIONS, {}, 400, "InvalidApiVersionParameter"),
         (
             f"/subscriptions/{sandbox_guid(1, 'subscription', 5)}/providers/{RD}/{SBDC}",

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chsm_checks.sandbox.api_versions import require_api_version, require_route_in_version, shaped_for_version
 from chsm_checks.sandbox.arm_faults import BROKEN_ANSWERS, ArmFaults, Injection, broken_answer, cluster_of
 from chsm_checks.sandbox.control import control_routes
 from chsm_checks.sandbox.jobs import force_end
@@ -38,7 +39,6 @@ from chsm_checks.sandbox.wire import (
     JsonObject,
     arm_headers,
     render_json,
-    require_api_version,
 )
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
@@ -231,8 +231,10 @@ def _dispatch(method: str, call: ArmCall) -> ArmReply:
             continue
         path_known = True
         if route.method == method:
-            require_api_version(call.query, route.resource_type)
-            return route.handler(replace(call, params=params))
+            version = require_api_version(call.query, route.resource_type)
+            require_route_in_version(route.resource_type, route.template, call.path, version)
+            reply = route.handler(replace(call, params=params, api_version=version))
+            return replace(reply, body=shaped_for_version(reply.body, route.resource_type, version))
     if path_known:
         raise ArmFault(405, "MethodNotAllowed", f"The sandbox does not serve {method} on '{call.path}'.")
     raise ArmFault(404, "NotFound", f"The sandbox serves no ARM path '{call.path}'.")

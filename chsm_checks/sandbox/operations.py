@@ -133,7 +133,8 @@ def _lro_headers(settings: SandboxSettings, url: str) -> dict[str, str]:
 
 def _status_url(call: ArmCall, cluster: JsonObject, job: JsonObject, *, signed: bool) -> str:
     """The job's status URL on this server; signed, it carries ARM's t/c/s/h parameters (about 700 bytes)."""
-    api_version = API_VERSIONS[CLUSTER_TYPE]
+    # ARM's status URLs carry the api-version the operation was started with.
+    api_version = call.api_version or API_VERSIONS[CLUSTER_TYPE]
     path = f"{cluster['id']}/{job['kind']}OperationStatus/{job['job_id']}"
     url = f"{call.base_url}{path}?api-version={api_version}"
     if not signed:

@@ -21,6 +21,7 @@ class ArmCall:
     base_url: str
     path: str
     now: float
+    api_version: str | None = None  # the request's, once checked against the route's resource type
 
 
 Handler = Callable[[ArmCall], ArmReply]

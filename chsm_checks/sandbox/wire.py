@@ -14,7 +14,8 @@ from chsm_checks.sandbox.ids import sandbox_guid
 
 JsonObject = dict[str, Any]
 
-# One api-version per resource type, the ones the harness pins; the sandbox refuses any other.
+# The api-version the harness pins per resource type. The sandbox accepts every published one
+# (chsm_checks.sandbox.api_versions) and answers the pinned ones with exactly the bodies it always served.
 API_VERSIONS: Mapping[str, str] = MappingProxyType(
     {
         "Microsoft.HardwareSecurityModules/cloudHsmClusters": "2025-03-31",
@@ -57,21 +58,6 @@ class ArmFault(Exception):
         error["details"] = []
         error["additionalInfo"] = []
         return ArmReply(self.status, {"error": error})
-
-
-def require_api_version(query: Mapping[str, str], resource_type: str) -> None:
-    """Refuse a request whose ``api-version`` is missing or not the one pinned for ``resource_type``."""
-    expected = API_VERSIONS[resource_type]
-    given = query.get("api-version")
-    if given != expected:
-        problem = "is required" if given is None else f"'{given}' is invalid"
-        raise ArmFault(
-            400,
-            "InvalidApiVersionParameter",
-            f"The api-version query parameter {problem}. The supported version for resource type "
-            f"'{resource_type}' in this sandbox is '{expected}'.",
-            target="api-version",
-        )
 
 
 def render_json(body: Any) -> bytes:
