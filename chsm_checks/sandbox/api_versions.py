@@ -86,16 +86,49 @@ PUBLISHED_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "2026-06-01",
             "2026-09-01",
         ),
-        # PARTIAL (see docs/sandbox-api-versions.md): specification/network/resource-manager/
-        # Microsoft.Network/stable/<v>/privateEndpoint.json found in the index for 2019-02-01,
-        # 2019-04-01, 2020-11-01, 2023-09-01; 2024-07-01 is the version chsm_checks/arm/versions.py pins;
-        # azure-mgmt-network 33.1.0 (default 2026-03-01) lists 2025-05-01 … 2026-03-01 (api_versions_list).
+        # specification/network/resource-manager/Microsoft.Network/stable/<v>/privateEndpoint.json, or
+        # …/Microsoft.Network/Network/stable/<v>/privateEndpoint.json in the newer layout: one or the
+        # other was read for every version here from 2019-02-01 to 2026-01-01 except 2025-09-01;
+        # 2025-09-01 and 2026-03-01 (azure-mgmt-network 33.1.0's default) are from that SDK release's
+        # api_versions_list, the spec index holding neither.
         PRIVATE_ENDPOINT_TYPE: (
             "2019-02-01",
             "2019-04-01",
+            "2019-06-01",
+            "2019-07-01",
+            "2019-08-01",
+            "2019-09-01",
+            "2019-11-01",
+            "2019-12-01",
+            "2020-03-01",
+            "2020-04-01",
+            "2020-05-01",
+            "2020-06-01",
+            "2020-07-01",
+            "2020-08-01",
             "2020-11-01",
+            "2021-02-01",
+            "2021-03-01",
+            "2021-05-01",
+            "2021-08-01",
+            "2022-01-01",
+            "2022-05-01",
+            "2022-07-01",
+            "2022-09-01",
+            "2022-11-01",
+            "2023-02-01",
+            "2023-04-01",
+            "2023-05-01",
+            "2023-06-01",
             "2023-09-01",
+            "2023-11-01",
+            "2024-01-01",
+            "2024-03-01",
+            "2024-05-01",
             "2024-07-01",
+            "2024-10-01",
+            "2025-01-01",
+            "2025-03-01",
             "2025-05-01",
             "2025-07-01",
             "2025-09-01",
