@@ -69,7 +69,17 @@ def test_cluster_has_the_live_shape(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     body = response.json()
-    assert list(body) == ["id", "name", "type", "location", "sku", "tags", "identity", "properties"]
+    assert list(body) == [
+        "id",
+        "name",
+        "type",
+        "location",
+        "sku",
+        "tags",
+        "identity",
+        "properties",
+        "systemData",
+    ]
     assert body["id"] == f"{CLUSTERS}/chsm-source"
     assert body["type"] == "Microsoft.HardwareSecurityModules/cloudHsmClusters"
     assert body["location"] == "uksouth"
@@ -83,7 +93,7 @@ def test_cluster_has_the_live_shape(client: TestClient) -> None:
     assert props["activationState"] == "Active"
     assert props["publicNetworkAccess"] == "Disabled"
     assert props["privateEndpointConnections"] == []
-    assert props["statusMessage"] is None
+    assert props["statusMessage"] == "HSM cluster provisioning successful."
     assert len(props["hsms"]) == 3
     for n, hsm in enumerate(props["hsms"], start=1):
         assert re.fullmatch(
@@ -132,12 +142,12 @@ def test_identity_storage_container_and_endpoint_shapes(client: TestClient) -> N
     assert connection["properties"]["privateLinkServiceConnectionState"]["status"] == "Approved"
 
     container = client.get(f"{ACCOUNT}/blobServices/default/containers/chsm-backups?{STORAGE_API}").json()
-    assert container == {
-        "id": f"{ACCOUNT}/blobServices/default/containers/chsm-backups",
-        "name": "chsm-backups",
-        "type": "Microsoft.Storage/storageAccounts/blobServices/containers",
-        "properties": {"publicAccess": "None"},
-    }
+    assert (container["id"], container["name"], container["type"]) == (
+        f"{ACCOUNT}/blobServices/default/containers/chsm-backups",
+        "chsm-backups",
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+    )
+    assert container["properties"]["publicAccess"] == "None"
 
     endpoint = client.get(f"{ENDPOINT}?api-version=2024-07-01").json()["properties"]
     assert endpoint["subnet"]["id"].endswith("/virtualNetworks/vnet-chsm/subnets/snet-storage")
@@ -326,7 +336,9 @@ def test_control_routes_patch_log_and_reset(client: TestClient) -> None:
 
 def test_same_seed_gives_byte_identical_bodies(tmp_path: Path) -> None:
     def transcript(state_dir: Path) -> list[bytes]:
-        client = TestClient(create_app(state_dir, SandboxSettings(backup_seconds=0, restore_seconds=0)))
+        # Job times follow the sandbox's clock: the same clock readings give the same bodies.
+        settings = SandboxSettings(backup_seconds=0, restore_seconds=0)
+        client = TestClient(create_app(state_dir, settings, clock=lambda: 1_750_000_000.25))
         backup = client.post(
             f"{CLUSTERS}/chsm-source/backup?{HSM_API}", json={"azureStorageBlobContainerUri": CONTAINER_URI}
         )

@@ -253,7 +253,7 @@ def test_without_fleet_options_the_world_is_the_seeded_one_alone(tmp_path: Path)
     assert set(default) == {
         "format", "settings", "subscription_id", "tenant_id", "operator_principal_id", "resource_groups",
         "resources", "role_assignments", "role_definitions", "backups", "hsm", "hsm_backups", "jobs",
-        "counters", "clock_us", "received_tokens",
+        "counters", "received_tokens",
     }  # fmt: skip
     with TestClient(create_app(tmp_path, SandboxSettings())) as client:
         listed, _ = all_pages(client, f"/subscriptions?{SUBSCRIPTIONS_API}")

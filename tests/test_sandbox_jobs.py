@@ -34,7 +34,8 @@ SIGNED_LOCATION = re.compile(
     r"(?P<kind>backup|restore)OperationStatus/(?P<job>[0-9a-f]{32})\?api-version=2025-03-31"
     r"&t=\d{18}&c=[\w-]{300}&s=[\w-]{340}&h=[\w-]{43}"
 )
-ARM_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z")
+# As .NET writes times: up to seven fractional digits, trailing zeros dropped.
+ARM_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,6}[1-9])?Z")
 
 
 def make_client(tmp_path: Path, settings: SandboxSettings = FAST) -> TestClient:
@@ -108,10 +109,8 @@ def test_backup_follows_the_live_lro_shape(tmp_path: Path) -> None:
     assert result["azureStorageBlobContainerUri"] == CONTAINER_URI
     assert result["status"] == "Succeeded"
     assert result["jobId"] == match["job"]
-    assert (result["startTime"], result["endTime"]) == (
-        "2025-06-01T00:00:00.0000000Z",
-        "2025-06-01T00:00:00.3000000Z",
-    )
+    assert ARM_TIME.fullmatch(result["startTime"])
+    assert ARM_TIME.fullmatch(result["endTime"])
     state = client.get("/_sandbox/state").json()
     container_id = f"{ACCOUNT}/blobServices/default/containers/chsm-backups"
     assert state["backups"] == {container_id: [result["backupId"]]}
@@ -271,17 +270,6 @@ def test_a_token_is_accepted_counted_and_never_kept(tmp_path: Path) -> None:
 
     assert client.get("/_sandbox/state").json()["received_tokens"] == 1
     assert secret not in (tmp_path / "state.json").read_text(encoding="utf-8")
-
-
-def test_logical_clock_advances_job_after_job(tmp_path: Path) -> None:
-    client = make_client(tmp_path, SandboxSettings(backup_seconds=0.05, restore_seconds=0.1))
-
-    first = backup(client)
-    second = restore(client, first["backupId"])
-
-    assert first["endTime"] == second["startTime"] == "2025-06-01T00:00:00.0500000Z"
-    assert second["endTime"] == "2025-06-01T00:00:00.1500000Z"
-    assert first["backupId"].endswith("-1748736000000000")
 
 
 def test_effects_apply_without_polling_and_survive_a_restart(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +23,9 @@ from chsm_checks.sandbox.resources import (
     get_resource,
     get_role_assignment,
     get_role_definition,
-    list_clusters,
+    list_blob_services,
+    list_containers,
+    list_of_type,
     list_role_assignments,
     list_role_definitions,
     list_subscriptions,
@@ -55,10 +57,25 @@ _GROUP = "subscriptions/{subscription}/resourceGroups/{group}/providers"
 _CLUSTER = f"{_GROUP}/{CLUSTER_TYPE}/{{cluster}}"
 _ACCOUNT = f"{_GROUP}/{STORAGE_TYPE}/{{account}}"
 
+_SUBSCRIPTION = "subscriptions/{subscription}/providers"
+Clock = Callable[[], float]
+
+
+def _lists(resource_type: str) -> tuple[ArmRoute, ArmRoute]:
+    """The list of a tracked type by subscription and by resource group, as every SDK has them."""
+    handler = list_of_type(resource_type)
+    return (
+        ArmRoute("GET", f"{_SUBSCRIPTION}/{resource_type}", resource_type, handler),
+        ArmRoute("GET", f"{_GROUP}/{resource_type}", resource_type, handler),
+    )
+
+
 ARM_ROUTES: tuple[ArmRoute, ...] = (
     ArmRoute("GET", "subscriptions", SUBSCRIPTION_TYPE, list_subscriptions),
-    ArmRoute("GET", f"subscriptions/{{subscription}}/providers/{CLUSTER_TYPE}", CLUSTER_TYPE, list_clusters),
-    ArmRoute("GET", f"{_GROUP}/{CLUSTER_TYPE}", CLUSTER_TYPE, list_clusters),
+    *_lists(CLUSTER_TYPE),
+    *_lists(STORAGE_TYPE),
+    *_lists(PRIVATE_ENDPOINT_TYPE),
+    *_lists(IDENTITY_TYPE),
     ArmRoute("GET", _CLUSTER, CLUSTER_TYPE, get_resource),
     ArmRoute("POST", f"{_CLUSTER}/backup", CLUSTER_TYPE, start_operation("backup", validate=False)),
     ArmRoute("POST", f"{_CLUSTER}/restore", CLUSTER_TYPE, start_operation("restore", validate=False)),
@@ -75,6 +92,9 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
     ArmRoute("GET", _CLUSTER + "/restoreOperationStatus/{job}", CLUSTER_TYPE, operation_status("restore")),
     ArmRoute("GET", f"{_GROUP}/{IDENTITY_TYPE}/{{name}}", IDENTITY_TYPE, get_resource),
     ArmRoute("GET", _ACCOUNT, STORAGE_TYPE, get_resource),
+    ArmRoute("GET", _ACCOUNT + "/blobServices", STORAGE_TYPE, list_blob_services),
+    ArmRoute("GET", _ACCOUNT + "/blobServices/{service}", STORAGE_TYPE, get_resource),
+    ArmRoute("GET", _ACCOUNT + "/blobServices/default/containers", STORAGE_TYPE, list_containers),
     ArmRoute("GET", _ACCOUNT + "/blobServices/default/containers/{container}", STORAGE_TYPE, get_resource),
     ArmRoute("GET", f"{_GROUP}/{PRIVATE_ENDPOINT_TYPE}/{{name}}", PRIVATE_ENDPOINT_TYPE, get_resource),
     ArmRoute(
@@ -103,32 +123,44 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
 )
 
 
-def create_app(state_dir: Path, settings: SandboxSettings | None = None, *, reset: bool = False) -> Starlette:
+def create_app(
+    state_dir: Path,
+    settings: SandboxSettings | None = None,
+    *,
+    reset: bool = False,
+    clock: Clock = time.time,
+) -> Starlette:
     """A sandbox ARM over the state in ``state_dir`` (loaded if present, else seeded; ``reset`` re-seeds).
 
     ``settings`` defaults to those stored in the state, or :class:`SandboxSettings` for a new one.
+    ``clock`` (seconds since 1970) is the sandbox's time: when jobs start and end, and the times they show.
     """
-    return app_for_store(SandboxStore(state_dir, settings, reset=reset))
+    return app_for_store(SandboxStore(state_dir, settings, reset=reset), clock=clock)
 
 
-def app_for_store(store: SandboxStore, faults: ArmFaults | None = None) -> Starlette:
+def app_for_store(
+    store: SandboxStore, faults: ArmFaults | None = None, *, clock: Clock = time.time
+) -> Starlette:
     """The sandbox app over an open ``store``, with the fault rules ``faults`` (none by default)."""
     faults = ArmFaults() if faults is None else faults
     return Starlette(
         routes=[
             Mount("/_sandbox", routes=control_routes(store, faults)),
-            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults)),
+            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults, clock)),
         ]
     )
 
 
 class ArmEndpoint:
-    """ASGI endpoint that answers every ARM path (any method) from the store."""
+    """ASGI endpoint that answers every ARM path (any method) from the store, at the time ``clock`` reads."""
 
-    def __init__(self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults) -> None:
+    def __init__(
+        self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults, clock: Clock = time.time
+    ) -> None:
         self._store = store
         self._throttle = throttle
         self._faults = faults
+        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
@@ -170,7 +202,7 @@ class ArmEndpoint:
         injection: Injection | None,
     ) -> ASGIApp:
         """One ARM request in, one response out; the request counter and log advance either way."""
-        now = time.time()
+        now = self._clock()
         # A GET changes only what is kept in memory (the request count and log, the read budget): it
         # writes nothing to disk. Every other method, and a fault that changes the world, may.
         writes = method != "GET" or (injection is not None and injection.changes_state)

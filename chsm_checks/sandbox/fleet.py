@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING
 from chsm_checks.sandbox.hsm_state import activate, seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS
+from chsm_checks.sandbox.times import seeded_us
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     CONTAINER,
+    CONTAINER_AFTER_US,
     HOME_LOCATION,
     IDENTITY_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_TYPE,
+    blob_service_resource,
     cluster_resource,
     container_resource,
     domain_label,
@@ -105,6 +108,7 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
         "Active",
         identity_id,
         domain_label(seed, "fleet-domainlabel", i),
+        seeded_us(seed, "fleet-cluster", i),
     )
     cluster["tags"] = {
         TAG_STORAGE_ACCOUNT: account_id,
@@ -113,8 +117,14 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
         TAG_VIRTUAL_NETWORK: vnet_id,
     }
     principal = sandbox_guid(seed, "fleet-principal", i)
+    created = seeded_us(seed, "fleet-storageaccount", i)
     account = storage_account_resource(
-        account_id, account_name, pe_id, pe_name, sandbox_guid(seed, "fleet-privateendpointconnection", i)
+        account_id,
+        account_name,
+        pe_id,
+        pe_name,
+        sandbox_guid(seed, "fleet-privateendpointconnection", i),
+        created,
     )
     state["resources"] += [
         cluster,
@@ -122,7 +132,8 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
             identity_id, identity_name, principal, sandbox_guid(seed, "fleet-client", i), state["tenant_id"]
         ),
         account,
-        container_resource(account_id),
+        blob_service_resource(account_id),
+        container_resource(account_id, created + CONTAINER_AFTER_US),
         private_endpoint_resource(
             pe_id, pe_name, account_name, account_id, subnet_id, f"10.{second}.{third}.4"
         ),

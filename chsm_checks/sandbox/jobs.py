@@ -1,21 +1,23 @@
-"""Backup and restore jobs: judged when accepted, finished by real elapsed time, dated by a logical clock.
+"""Backup and restore jobs: judged when accepted, finished and dated by the sandbox's clock.
 
 The outcome is decided at POST time (a restore target must be ``NotActivated`` *then*); the effects
 (a stored backup id with a copy of the source's HSM users and keys; a destination's new activation
 state and those users and keys) apply once, when the sandbox first sees the job finished.
-Timestamps come from a clock kept in the state, so they repeat run after run.
+A job starts when its POST arrives and ends its duration later, and its times, its backup id's suffix
+and its status URL's ``t`` say so, as on the live service: a clock that repeats (the app's ``clock``)
+makes them repeat.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from chsm_checks.sandbox.access import BLOB_READ, BLOB_WRITE, holds_data_action
 from chsm_checks.sandbox.hsm_state import backup_snapshot, restore_snapshot
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.times import arm_seconds, arm_time, backup_id_suffix, unix_us
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import (
     STORAGE_TYPE,
@@ -28,9 +30,6 @@ from chsm_checks.sandbox.world import (
 
 JobKind = Literal["backup", "restore"]
 
-EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
-EPOCH_UNIX_US = int(EPOCH.timestamp()) * 1_000_000
-_UNIX_EPOCH_DOTNET_US = 62_135_596_800 * 1_000_000  # 0001-01-01 to 1970-01-01
 _CANCELLED = ("Cancelled", "Canceled")  # the service's spelling and ARM's
 
 
@@ -44,16 +43,6 @@ class OperationRequest:
     backup_id: str | None
 
 
-def arm_time(offset_us: int) -> str:
-    """The logical clock reading ``offset_us`` as ARM writes times: seven fractional digits and ``Z``."""
-    return (EPOCH + timedelta(microseconds=offset_us)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-
-
-def dotnet_ticks(offset_us: int) -> int:
-    """The clock reading in .NET ticks (100 ns since year 1): 18 digits, like ARM's ``t`` parameter."""
-    return (EPOCH_UNIX_US + offset_us + _UNIX_EPOCH_DOTNET_US) * 10
-
-
 def start_job(
     state: JsonObject,
     settings: SandboxSettings,
@@ -64,12 +53,11 @@ def start_job(
     validate: bool,
     now: float,
 ) -> JsonObject:
-    """Record a new job on ``cluster``, its outcome already decided, and advance the logical clock."""
+    """Record a new job on ``cluster``, started ``now``, its outcome already decided."""
     number = next_number(state, "job")
     seconds = settings.backup_seconds if kind == "backup" else settings.restore_seconds
-    start_us: int = state["clock_us"]
+    start_us = unix_us(now)
     end_us = start_us + round(seconds * 1_000_000)
-    state["clock_us"] = end_us
     error = (
         _backup_fault(state, cluster, request)
         if kind == "backup"
@@ -77,9 +65,8 @@ def start_job(
     )
     backup_id = request.backup_id
     if kind == "backup" and error is None and not validate:
-        # The 16 digits are microseconds since 1970, which is what the live suffix looks like.
         guid = sandbox_guid(settings.seed, "backup", next_number(state, "backup"))
-        backup_id = f"cloudhsm-{guid}-{EPOCH_UNIX_US + start_us}"
+        backup_id = f"cloudhsm-{guid}-{backup_id_suffix(start_us)}"
     job: JsonObject = {
         "job_id": sandbox_hex(settings.seed, "job", number),
         "kind": kind,
@@ -176,7 +163,8 @@ def job_result(job: JsonObject) -> JsonObject:
     else:
         # Live restore results carry no statusDetails and no backupId.
         properties["status"] = status
-    properties["startTime"] = arm_time(job["start_us"])
+    # Live, a job's start is to the second and its end to the tick.
+    properties["startTime"] = arm_seconds(job["start_us"])
     properties["endTime"] = arm_time(job["end_us"])
     properties["jobId"] = job["job_id"]
     if error is not None:

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from chsm_checks.sandbox.jobs import (
     JobKind,
     OperationRequest,
-    dotnet_ticks,
     find_job,
     job_is_done,
     job_result,
@@ -23,6 +22,7 @@ from chsm_checks.sandbox.jobs import (
 )
 from chsm_checks.sandbox.routing import ArmCall, Handler
 from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.times import dotnet_ticks
 from chsm_checks.sandbox.wire import API_VERSIONS, ArmFault, ArmReply, JsonObject
 from chsm_checks.sandbox.world import CLUSTER_TYPE, require_resource
 

@@ -1,5 +1,6 @@
-"""Read-only ARM handlers: resource GETs; the paged lists of subscriptions, clusters, role assignments and
-role definitions."""
+"""Read-only ARM handlers: resource GETs; the paged lists of subscriptions, of each tracked resource type
+by subscription and resource group, of an account's containers (and its lone blob service), and of role
+assignments and role definitions."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from urllib.parse import quote, urlencode
 
 from chsm_checks.sandbox.access import assignments_touching, principal_of
 from chsm_checks.sandbox.roles import role_definition, role_definitions
-from chsm_checks.sandbox.routing import ArmCall
+from chsm_checks.sandbox.routing import ArmCall, Handler
 from chsm_checks.sandbox.wire import ArmFault, ArmReply, JsonObject
 from chsm_checks.sandbox.world import (
-    CLUSTER_TYPE,
+    BLOB_SERVICE_TYPE,
+    CONTAINER_TYPE,
+    STORAGE_TYPE,
     properties_of,
     require_group,
     require_resource,
@@ -46,19 +49,60 @@ def list_subscriptions(call: ArmCall) -> ArmReply:
     return ArmReply(200, page(call, subscriptions))
 
 
-def list_clusters(call: ArmCall) -> ArmReply:
-    """Clusters of the subscription, or of one resource group when the path names it; paged."""
-    sub = call.params["subscription"]
-    if "group" in call.params:
-        group = require_group(call.state, sub, call.params["group"])
-        prefix = f"/subscriptions/{sub}/resourceGroups/{group}/"
-    else:
-        require_subscription(call.state, sub)
-        prefix = f"/subscriptions/{sub}/"
-    clusters = [
-        c for c in resources_of_type(call.state, CLUSTER_TYPE) if c["id"].lower().startswith(prefix.lower())
-    ]
-    return ArmReply(200, page(call, clusters))
+def list_of_type(resource_type: str) -> Handler:
+    """The GET handler listing ``resource_type`` in the subscription, or in the resource group when the
+    path names one; paged."""
+
+    def handler(call: ArmCall) -> ArmReply:
+        sub = call.params["subscription"]
+        if "group" in call.params:
+            group = require_group(call.state, sub, call.params["group"])
+            prefix = f"/subscriptions/{sub}/resourceGroups/{group}/"
+        else:
+            require_subscription(call.state, sub)
+            prefix = f"/subscriptions/{sub}/"
+        found = [r for r in resources_of_type(call.state, resource_type) if _under(r, prefix)]
+        return ArmReply(200, page(call, found))
+
+    return handler
+
+
+def list_blob_services(call: ArmCall) -> ArmReply:
+    """The account's blob services: ``default`` alone, and, as ARM's list, never paged."""
+    prefix = f"{_account_id(call)}/blobServices/"
+    return ArmReply(
+        200, {"value": [r for r in resources_of_type(call.state, BLOB_SERVICE_TYPE) if _under(r, prefix)]}
+    )
+
+
+def list_containers(call: ArmCall) -> ArmReply:
+    """The account's blob containers, each as ARM lists one (without its legal hold and immutability
+    policy, which only a GET of the container shows); paged."""
+    prefix = f"{_account_id(call)}/blobServices/default/containers/"
+    found = [r for r in resources_of_type(call.state, CONTAINER_TYPE) if _under(r, prefix)]
+    return ArmReply(200, page(call, [container_list_item(c) for c in found]))
+
+
+def container_list_item(container: JsonObject) -> JsonObject:
+    """A container as the container list shows it: its GET body less ``legalHold`` and
+    ``immutabilityPolicy``."""
+    properties = container.get("properties")
+    if not isinstance(properties, dict):
+        return container
+    listed = {k: v for k, v in properties.items() if k not in ("legalHold", "immutabilityPolicy")}
+    return {**container, "properties": listed}
+
+
+def _account_id(call: ArmCall) -> str:
+    """The id of the storage account the path names, which must exist (else ARM's 404)."""
+    p = call.params
+    group_id = f"/subscriptions/{p['subscription']}/resourceGroups/{p['group']}"
+    account_id = f"{group_id}/providers/{STORAGE_TYPE}/{p['account']}"
+    return str(require_resource(call.state, account_id)["id"])
+
+
+def _under(resource: JsonObject, prefix: str) -> bool:
+    return str(resource["id"]).lower().startswith(prefix.lower())
 
 
 def list_role_assignments(call: ArmCall) -> ArmReply:

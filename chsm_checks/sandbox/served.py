@@ -18,6 +18,7 @@ from chsm_checks.sandbox.hsm_state import activate, seed_hsm_cluster
 from chsm_checks.sandbox.roles import builtin_at, builtin_role
 from chsm_checks.sandbox.wire import ArmFault, JsonObject
 from chsm_checks.sandbox.world import (
+    BLOB_SERVICE_TYPE,
     CLUSTER_TYPE,
     CONTAINER_TYPE,
     IDENTITY_TYPE,
@@ -25,6 +26,7 @@ from chsm_checks.sandbox.world import (
     ROLE_ASSIGNMENT_TYPE,
     ROLE_DEFINITION_TYPE,
     STORAGE_TYPE,
+    blob_service_resource,
     find_resource,
     properties_of,
     require_group,
@@ -101,6 +103,12 @@ def _drop_hsm_contents(state: JsonObject, cluster: JsonObject) -> None:
     state["hsm"].pop(cluster["id"], None)
 
 
+def _give_blob_service(state: JsonObject, account: JsonObject) -> None:
+    """A storage account new to the sandbox has its ``default`` blob service, as every account on ARM has."""
+    if find_resource(state, f"{account['id']}/blobServices/default") is None:
+        state["resources"].append(blob_service_resource(account["id"]))
+
+
 def _built_in_role(rid: ResourceId) -> JsonObject | None:
     role = builtin_role(rid.name)
     return None if role is None else builtin_at(role, rid.scope)
@@ -118,7 +126,8 @@ SERVED_TYPES: Mapping[str, ServedType] = MappingProxyType(
                 removed=_drop_hsm_contents,
             ),
             ServedType(IDENTITY_TYPE, "resources", "resource group"),
-            ServedType(STORAGE_TYPE, "resources", "resource group"),
+            ServedType(STORAGE_TYPE, "resources", "resource group", placed=_give_blob_service),
+            ServedType(BLOB_SERVICE_TYPE, "resources", "resource group"),
             ServedType(CONTAINER_TYPE, "resources", "resource group"),
             ServedType(PRIVATE_ENDPOINT_TYPE, "resources", "resource group"),
             ServedType(ROLE_ASSIGNMENT_TYPE, "role_assignments", "scope", not_found="RoleAssignmentNotFound"),

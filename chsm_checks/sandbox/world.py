@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
+from chsm_checks.sandbox.times import arm_seconds, arm_time, seeded_us, storage_etag
 from chsm_checks.sandbox.wire import ArmFault, JsonObject
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ HOME_LOCATION = "uksouth"
 
 CLUSTER_TYPE = "Microsoft.HardwareSecurityModules/cloudHsmClusters"
 STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
+BLOB_SERVICE_TYPE = "Microsoft.Storage/storageAccounts/blobServices"
 CONTAINER_TYPE = "Microsoft.Storage/storageAccounts/blobServices/containers"
 IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 PRIVATE_ENDPOINT_TYPE = "Microsoft.Network/privateEndpoints"
@@ -40,6 +42,11 @@ STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Who "created" the seeded world, as systemData names a user: a placeholder, never a real sign-in name.
+OPERATOR_SIGN_IN_NAME = "operator@chsm-sandbox.example"
+PROVISIONED = "HSM cluster provisioning successful."
+# A backup container is made a little after its account.
+CONTAINER_AFTER_US = 41_250_000
 
 
 def compliant_state(settings: SandboxSettings) -> JsonObject:
@@ -56,10 +63,22 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
     subnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm/subnets/snet-storage"
 
     source = cluster_resource(
-        group_id, SOURCE_CLUSTER, "uksouth", "Active", identity_id, domain_label(seed, "domainlabel", 1)
+        group_id,
+        SOURCE_CLUSTER,
+        "uksouth",
+        "Active",
+        identity_id,
+        domain_label(seed, "domainlabel", 1),
+        seeded_us(seed, "cluster", 1),
     )
     dest = cluster_resource(
-        group_id, DEST_CLUSTER, "ukwest", "NotActivated", identity_id, domain_label(seed, "domainlabel", 2)
+        group_id,
+        DEST_CLUSTER,
+        "ukwest",
+        "NotActivated",
+        identity_id,
+        domain_label(seed, "domainlabel", 2),
+        seeded_us(seed, "cluster", 2),
     )
     resources: list[JsonObject] = [
         source,
@@ -72,8 +91,10 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         pe_name = f"pe-{account}-blob"
         pe_id = f"{group_id}/providers/{PRIVATE_ENDPOINT_TYPE}/{pe_name}"
         connection = sandbox_guid(seed, "privateendpointconnection", n)
-        resources.append(storage_account_resource(account_id, account, pe_id, pe_name, connection))
-        resources.append(container_resource(account_id))
+        created = seeded_us(seed, "storageaccount", n)
+        resources.append(storage_account_resource(account_id, account, pe_id, pe_name, connection, created))
+        resources.append(blob_service_resource(account_id))
+        resources.append(container_resource(account_id, created + CONTAINER_AFTER_US))
         resources.append(
             private_endpoint_resource(pe_id, pe_name, account, account_id, subnet_id, f"10.20.1.{3 + n}")
         )
@@ -111,7 +132,6 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         "hsm_backups": {},
         "jobs": [],
         "counters": {"job": 0, "backup": 0},
-        "clock_us": 0,
         "received_tokens": 0,
     }
 
@@ -127,9 +147,16 @@ def domain_label(seed: int, kind: str, n: int) -> str:
 
 
 def cluster_resource(
-    group_id: str, name: str, location: str, activation: str, identity_id: str, label_suffix: str
+    group_id: str,
+    name: str,
+    location: str,
+    activation: str,
+    identity_id: str,
+    label_suffix: str,
+    created_us: int,
 ) -> JsonObject:
-    """A Cloud HSM cluster of three HSMs with one user-assigned identity, as the live service returns it."""
+    """A Cloud HSM cluster of three HSMs with one user-assigned identity, created by the operator at
+    ``created_us``, as the live service returns it."""
     label = f"{name}-{label_suffix}"
     return {
         "id": f"{group_id}/providers/{CLUSTER_TYPE}/{name}",
@@ -157,8 +184,21 @@ def cluster_resource(
             ],
             "publicNetworkAccess": "Disabled",
             "privateEndpointConnections": [],
-            "statusMessage": None,
+            "statusMessage": PROVISIONED,
         },
+        "systemData": system_data(created_us),
+    }
+
+
+def system_data(created_us: int) -> JsonObject:
+    """ARM's ``systemData`` of a resource the operator created at ``created_us`` and has not changed."""
+    return {
+        "createdBy": OPERATOR_SIGN_IN_NAME,
+        "createdByType": "User",
+        "createdAt": arm_time(created_us),
+        "lastModifiedBy": OPERATOR_SIGN_IN_NAME,
+        "lastModifiedByType": "User",
+        "lastModifiedAt": arm_time(created_us),
     }
 
 
@@ -175,10 +215,12 @@ def identity_resource(identity_id: str, name: str, principal: str, client: str, 
 
 
 def storage_account_resource(
-    account_id: str, name: str, pe_id: str, pe_name: str, connection_guid: str
+    account_id: str, name: str, pe_id: str, pe_name: str, connection_guid: str, created_us: int
 ) -> JsonObject:
-    """A compliant backup storage account, reachable only through the blob private endpoint ``pe_id``."""
+    """A compliant backup storage account created at ``created_us``, reachable only through the blob
+    private endpoint ``pe_id``; Microsoft-managed keys, as a new account has."""
     connection_name = f"{pe_name}.{connection_guid}"
+    created = arm_time(created_us)
     return {
         "id": account_id,
         "name": name,
@@ -188,6 +230,7 @@ def storage_account_resource(
         "kind": "StorageV2",
         "tags": {},
         "properties": {
+            "keyCreationTime": {"key1": created, "key2": created},
             "privateEndpointConnections": [
                 {
                     "id": f"{account_id}/privateEndpointConnections/{connection_name}",
@@ -216,22 +259,67 @@ def storage_account_resource(
                 "defaultAction": "Deny",
             },
             "supportsHttpsTrafficOnly": True,
+            "encryption": {
+                "requireInfrastructureEncryption": False,
+                "services": {
+                    "file": {"keyType": "Account", "enabled": True, "lastEnabledTime": created},
+                    "blob": {"keyType": "Account", "enabled": True, "lastEnabledTime": created},
+                },
+                "keySource": "Microsoft.Storage",
+            },
+            "accessTier": "Hot",
             "publicNetworkAccess": "Disabled",
-            "primaryEndpoints": {"blob": f"https://{name}.blob.core.windows.net/"},
             "provisioningState": "Succeeded",
+            "creationTime": created,
+            "primaryEndpoints": {
+                service: f"https://{name}.{service}.core.windows.net/"
+                for service in ("dfs", "web", "blob", "queue", "table", "file")
+            },
             "primaryLocation": HOME_LOCATION,
             "statusOfPrimary": "available",
         },
     }
 
 
-def container_resource(account_id: str) -> JsonObject:
-    """The private backup container of a storage account."""
+def blob_service_resource(account_id: str) -> JsonObject:
+    """The blob service of an account, with the data protection the portal gives a new account: soft
+    delete of blobs and of containers for seven days, no versioning, no change feed."""
+    return {
+        "id": f"{account_id}/blobServices/default",
+        "name": "default",
+        "type": BLOB_SERVICE_TYPE,
+        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "properties": {
+            "cors": {"corsRules": []},
+            "deleteRetentionPolicy": {"allowPermanentDelete": False, "enabled": True, "days": 7},
+            "containerDeleteRetentionPolicy": {"enabled": True, "days": 7},
+            "isVersioningEnabled": False,
+            "changeFeed": {"enabled": False},
+        },
+    }
+
+
+def container_resource(account_id: str, modified_us: int) -> JsonObject:
+    """The private backup container of a storage account, last changed at ``modified_us``: no lease,
+    no legal hold or immutability policy, the account's encryption key."""
     return {
         "id": f"{account_id}/blobServices/default/containers/{CONTAINER}",
         "name": CONTAINER,
         "type": CONTAINER_TYPE,
-        "properties": {"publicAccess": "None"},
+        "etag": storage_etag(modified_us),
+        "properties": {
+            "deleted": False,
+            "remainingRetentionDays": 0,
+            "defaultEncryptionScope": "$account-encryption-key",
+            "denyEncryptionScopeOverride": False,
+            "publicAccess": "None",
+            "leaseStatus": "Unlocked",
+            "leaseState": "Available",
+            "lastModifiedTime": arm_seconds(modified_us),
+            "legalHold": {"hasLegalHold": False, "tags": []},
+            "hasImmutabilityPolicy": False,
+            "hasLegalHold": False,
+        },
     }
 
 
