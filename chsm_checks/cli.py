@@ -304,6 +304,7 @@ def _command_run(args: argparse.Namespace) -> int:
         return _fail(
             f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
             "start it with: chsm-checks sandbox serve --state .sandbox"
+            + (" --tls" if target.cloud.arm_endpoint.startswith("https://") else "")
         )
 
     import pytest

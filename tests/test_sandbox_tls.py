@@ -343,3 +343,11 @@ def test_a_live_run_with_mutations_against_a_tls_sandbox_through_arm_ca_file_pas
     assert {e["outcome"] for e in report["scenarios"]} == {"passed"}, report["counts"]
     features = {e["feature_file"] for e in report["scenarios"]}
     assert {"backup_restore.feature", "restore_validation.feature"} <= features
+
+
+def test_a_run_with_no_tls_sandbox_listening_says_how_to_start_one(tmp_path: Path) -> None:
+    ca = ensure_tls_files(tmp_path / "state").ca_file
+    path = _target(tmp_path, "https://127.0.0.1:1", str(ca))
+    result = run_cli("run", "--mode", "live", "--target", str(path), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 2, result.output
+    assert result.stderr.strip().endswith("start it with: chsm-checks sandbox serve --state .sandbox --tls")
