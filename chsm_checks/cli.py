@@ -176,6 +176,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     serve.add_argument("--reset", action="store_true", help="re-seed the state before serving")
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate from a local CA kept in <state>/tls/ (ca.pem is printed)",
+    )
     serve.add_argument("--lro-style", choices=("live", "spec"), default="live")
     serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After: N on 202s")
     serve.add_argument("--backup-seconds", type=float, default=1.5)
@@ -312,6 +317,7 @@ def _command_run(args: argparse.Namespace) -> int:
         return _fail(
             f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
             "start it with: chsm-checks sandbox serve --state .sandbox"
+            + (" --tls" if target.cloud.arm_endpoint.startswith("https://") else "")
         )
 
     import pytest
@@ -551,6 +557,7 @@ def _command_merge(args: argparse.Namespace) -> int:
 
 def _command_sandbox_serve(args: argparse.Namespace) -> int:
     from .sandbox import SandboxSettings, serve
+    from .sandbox.tls import tls_files
 
     try:
         settings = SandboxSettings(
@@ -572,9 +579,14 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
 
     def ready(base_url: str) -> None:
         print(base_url, flush=True)
+        if args.tls:
+            ca_file = tls_files(Path(args.state)).ca_file
+            print(f"CA certificate: {ca_file} (use connection_verify={ca_file})", flush=True)
 
     try:
-        serve(Path(args.state), port=args.port, settings=settings, reset=args.reset, ready=ready)
+        serve(
+            Path(args.state), port=args.port, settings=settings, reset=args.reset, tls=args.tls, ready=ready
+        )
     except OSError as exc:
         return _fail(f"--port {args.port}: cannot listen: {exc.strerror}")
     except ValueError as exc:  # a state seeded otherwise, or a bad setting

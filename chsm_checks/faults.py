@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .arm.trust import verify_for
 from .outcomes import not_applicable
 from .run import RunContext
 
@@ -21,7 +22,11 @@ def _control(run: RunContext) -> httpx.Client | None:
         return None
     if not run.target.cloud.is_loopback:
         not_applicable("fault injection needs the sandbox; this target is Azure")
-    return httpx.Client(base_url=run.target.cloud.arm_endpoint + "/_sandbox/hsm", timeout=10)
+    return httpx.Client(
+        base_url=run.target.cloud.arm_endpoint + "/_sandbox/hsm",
+        timeout=10,
+        verify=verify_for(run.target.arm_ca_file),
+    )
 
 
 def _patch(client: httpx.Client, path: str, body: dict[str, Any]) -> None:

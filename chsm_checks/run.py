@@ -180,6 +180,7 @@ class RunContext:
                     read_only=True,
                     on_exchange=capture.on_exchange,
                     pacer=SubscriptionPacer(clock),
+                    ca_file=self.target.arm_ca_file,
                 )
 
             self._fleet = FleetRun(self.target, client)
@@ -236,6 +237,7 @@ class RunContext:
             read_only=read_only,
             on_event=None if self.mode == "replay" else on_event,
             on_exchange=keep,
+            ca_file=self.target.arm_ca_file,
         )
 
     def read_only_client(self) -> ArmClient:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
+from .arm.trust import ca_file_problem
 from .config_files import StrictModel, read_toml, validated
 from .errors import ConfigError
 from .pseudonyms import PseudonymKey
@@ -128,6 +129,9 @@ class _CloudFile(StrictModel):
     description: str = ""
     cloud: str | None = None
     arm_endpoint: str | None = None
+    # A CA the ARM client trusts beside its usual roots: the sandbox's <state>/tls/ca.pem, or the CA
+    # of a TLS-inspecting proxy in front of Azure. Relative to the current directory, like [hsm]'s.
+    arm_ca_file: str | None = Field(None, min_length=1)
     waivers: str | None = None
     # LIVE evidence names the identity that ran the checks by a keyed pseudonym of its object id: under
     # the key in this environment variable, or under one the run generates and discards.
@@ -193,6 +197,21 @@ class _CloudFile(StrictModel):
                 f"{shown!r} is not on loopback (127.0.0.0/8, [::1] or localhost); use 'cloud' for Azure"
             )
         return value.rstrip("/")
+
+    @field_validator("arm_ca_file")
+    @classmethod
+    def _usable_ca_file(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        endpoint = info.data.get("arm_endpoint")
+        if endpoint is not None and urlsplit(endpoint).scheme != "https":
+            raise ValueError(
+                f"{url_for_message(endpoint)!r} is plain http, where no certificate is checked; "
+                "serve the sandbox with --tls and give its https:// URL"
+            )
+        if problem := ca_file_problem(Path(value)):
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _one_cloud(self) -> _CloudFile:
@@ -278,6 +297,11 @@ class _Loaded:
     def kind(self) -> Literal["sandbox", "azure"]:
         """``sandbox`` for a loopback endpoint, ``azure`` for a real cloud."""
         return "sandbox" if self.cloud.is_loopback else "azure"
+
+    @property
+    def arm_ca_file(self) -> Path | None:
+        """The CA the ARM client trusts beside its usual roots, if the target names one."""
+        return Path(self.spec.arm_ca_file) if self.spec.arm_ca_file else None
 
     @property
     def waivers_path(self) -> Path | None:

@@ -1,9 +1,11 @@
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from tests.support.processes import SharedRun, project_copy, run_cli, sandbox_process
+from tests.support.processes import Sandbox, SharedRun, project_copy, run_cli, sandbox_process
 
 pytest_plugins = ["pytester"]
 
@@ -41,3 +43,15 @@ def unmutated_live(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
             "--reports", str(tmp_path / "reports"), cwd=project,
         )  # fmt: skip
     return SharedRun(result, tmp_path / "reports")
+
+
+# -- sandboxes tests talk to -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A fresh sandbox serving HTTPS (``sandbox serve --tls``): ``.url`` is its https base URL,
+    ``.ca_file`` the CA it printed. An Azure SDK client takes ``base_url=tls_sandbox.url`` and
+    ``connection_verify=str(tls_sandbox.ca_file)``; httpx takes ``verify=tls_sandbox.ssl_context()``."""
+    with sandbox_process(tmp_path / "tls-sandbox", tls=True) as sandbox:
+        yield sandbox

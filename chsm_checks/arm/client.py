@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from .clouds import Cloud, is_loopback_host, is_loopback_url
 from .errors import ArmError
 from .pacing import REMAINING_READS, SubscriptionPacer
 from .retry import RetryPolicy, build_retrying, retry_after_seconds
+from .trust import verify_for
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -104,6 +106,7 @@ class ArmClient:
         on_event: Callable[[str], None] | None = None,
         on_exchange: Callable[[httpx.Request, httpx.Response, int], None] | None = None,
         pacer: SubscriptionPacer | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.cloud = cloud
         self.clock: Clock = clock or RealClock()
@@ -119,6 +122,7 @@ class ArmClient:
             transport=transport,
             timeout=timeout_seconds,
             follow_redirects=False,
+            verify=verify_for(ca_file),
             auth=BearerAuth(credential, cloud.token_scope) if credential is not None else None,
             headers={"User-Agent": f"chsm-checks/{__version__}", "Accept": "application/json"},
         )

@@ -29,16 +29,20 @@ def client_bin(state_dir: Path) -> Path:
     return state_dir / CLIENT_BIN
 
 
-def write_client_files(state_dir: Path, base_url: str, state: JsonObject, *, reset: bool) -> Path:
-    """Write both wrappers for ``base_url``, and the cfg if it is missing or ``reset``; return the dir."""
+def write_client_files(
+    state_dir: Path, base_url: str, state: JsonObject, *, reset: bool, ca_file: Path | None = None
+) -> Path:
+    """Write both wrappers for ``base_url`` (trusting ``ca_file`` when it is HTTPS), and the cfg if it
+    is missing or ``reset``; return the dir."""
     bin_dir = client_bin(state_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "chsm_checks.sandbox.hsm_sim"]
+    sandbox = ["--sandbox", base_url, *(["--ca-file", str(ca_file)] if ca_file is not None else [])]
     # The mgmt util takes the cfg as its argument, like the real one; the util's daemon reads it from
     # the SDK directory, which here is passed explicitly.
     wrappers = {
-        MGMT_UTIL: [*command, "mgmt", "--sandbox", base_url],
-        UTIL: [*command, "util", "--sandbox", base_url, "--cfg", str(bin_dir.resolve() / RESOURCE_CFG)],
+        MGMT_UTIL: [*command, "mgmt", *sandbox],
+        UTIL: [*command, "util", *sandbox, "--cfg", str(bin_dir.resolve() / RESOURCE_CFG)],
     }
     # The simulators import this very package, whether or not it is installed where they start.
     package_root = shlex.quote(str(Path(__file__).resolve().parents[2]))

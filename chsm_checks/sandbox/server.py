@@ -19,6 +19,7 @@ from chsm_checks.sandbox.canaries import Canaries
 from chsm_checks.sandbox.hsm_client import write_client_files
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.state import SandboxStore
+from chsm_checks.sandbox.tls import TlsFiles, ensure_tls_files, tls_files
 
 
 def serve(
@@ -28,6 +29,7 @@ def serve(
     port: int = 8765,
     settings: SandboxSettings | None = None,
     reset: bool = False,
+    tls: bool = False,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the sandbox on ``host:port`` (``port=0`` picks a free one) until SIGINT or SIGTERM.
@@ -35,9 +37,15 @@ def serve(
     ``ready`` receives the base URL, e.g. ``http://127.0.0.1:54321``, once the socket is listening
     and ``<state_dir>/hsm-client/bin/`` holds the HSM utility wrappers for that URL.
     Only loopback hosts are accepted: the sandbox has no authentication.
+
+    With ``tls`` it serves HTTPS (``https://127.0.0.1:54321``) with the certificate in
+    ``<state_dir>/tls/`` (:mod:`.tls`), made anew when missing, no longer valid, or on ``reset``;
+    clients trust :func:`~chsm_checks.sandbox.tls.tls_files`'s ``ca_file``. A TLS directory that
+    cannot be written is a ``ValueError`` naming it.
     """
     family = _loopback_family(host)
     store = SandboxStore(state_dir, settings, reset=reset)
+    files = _tls_files(state_dir, reset=reset) if tls else None
     faults = ArmFaults()
     app = Canaries(app_for_store(store, faults), store)
     # Naming TCP lets asyncio set TCP_NODELAY on each connection; without it, the headers and body of
@@ -49,14 +57,33 @@ def serve(
         sock.listen(128)
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
-        base_url = f"http://{shown}:{bound_port}"
+        base_url = f"{'https' if files else 'http'}://{shown}:{bound_port}"
         with store.reading() as state:
-            write_client_files(state_dir, base_url, state, reset=reset)
+            write_client_files(
+                state_dir, base_url, state, reset=reset, ca_file=files.ca_file if files else None
+            )
         if ready is not None:
             ready(base_url)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=files.cert_file if files else None,
+            ssl_keyfile=files.key_file if files else None,
+        )
+        server = uvicorn.Server(config)
         with _quiet_exit_signals(), faults.quiet_deliberate_resets(logging.getLogger("uvicorn.error")):
             server.run(sockets=[sock])
+
+
+def _tls_files(state_dir: Path, *, reset: bool) -> TlsFiles:
+    """The state's TLS files, made when needed; ValueError naming the directory if it is unwritable."""
+    try:
+        return ensure_tls_files(state_dir, regenerate=reset)
+    except OSError as exc:
+        where = tls_files(state_dir).ca_file.parent
+        raise ValueError(f"cannot write the TLS files in {where}: {exc.strerror}") from None
 
 
 def _loopback_family(host: str) -> socket.AddressFamily:

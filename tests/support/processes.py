@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,23 +23,40 @@ NO_NETWORK = Path(__file__).resolve().parent / "no_network"
 
 @dataclass
 class Sandbox:
-    """A running ``chsm-checks sandbox serve`` process."""
+    """A running ``chsm-checks sandbox serve`` process; over HTTPS, ``ca_file`` is the CA it printed.
+
+    An Azure SDK client talks to it with ``base_url=sandbox.url`` and
+    ``connection_verify=str(sandbox.ca_file)``; httpx with ``verify=sandbox.ssl_context()``.
+    """
 
     url: str
     state_dir: Path
+    ca_file: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts this sandbox's CA and nothing else."""
+        assert self.ca_file is not None, "the sandbox was not started with tls=True"
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        return self.ssl_context() if self.ca_file is not None else True
 
     def get(self, path: str) -> Any:
-        return httpx.get(self.url + path, timeout=5).json()
+        return httpx.get(self.url + path, timeout=5, verify=self._verify()).json()
 
     def post(self, path: str) -> Any:
-        return httpx.post(self.url + path, timeout=5).json()
+        return httpx.post(self.url + path, timeout=5, verify=self._verify()).json()
 
     def patch_cluster(self, name: str, properties: dict[str, Any]) -> None:
-        httpx.patch(f"{self.url}/_sandbox/clusters/{name}", json=properties, timeout=5).raise_for_status()
+        httpx.patch(
+            f"{self.url}/_sandbox/clusters/{name}", json=properties, timeout=5, verify=self._verify()
+        ).raise_for_status()
 
     def arm(self, method: str, resource_id: str, body: dict[str, Any] | None = None) -> Any:
         """Shape the sandbox through its control API (``/_sandbox/arm/<resource id>``)."""
-        response = httpx.request(method, f"{self.url}/_sandbox/arm{resource_id}", json=body, timeout=5)
+        response = httpx.request(
+            method, f"{self.url}/_sandbox/arm{resource_id}", json=body, timeout=5, verify=self._verify()
+        )
         response.raise_for_status()
         return response.json()
 
@@ -55,8 +74,8 @@ def child_environment() -> dict[str, str]:
 
 
 @contextmanager
-def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
-    """Start the sandbox on a free loopback port; stop it afterwards."""
+def sandbox_process(state_dir: Path, *extra: str, tls: bool = False) -> Iterator[Sandbox]:
+    """Start the sandbox on a free loopback port (``tls``: serving HTTPS); stop it afterwards."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -68,6 +87,7 @@ def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
             str(state_dir),
             "--port",
             "0",
+            *(["--tls"] if tls else []),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -79,16 +99,24 @@ def sandbox_process(state_dir: Path, *extra: str) -> Iterator[Sandbox]:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
+        if not url.startswith(f"{'https' if tls else 'http'}://127.0.0.1:"):
             proc.kill()
             raise RuntimeError(f"sandbox did not start: {url!r} {proc.stderr.read() if proc.stderr else ''}")
-        yield Sandbox(url, state_dir)
+        yield Sandbox(url, state_dir, _printed_ca_file(proc.stdout.readline()) if tls else None)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _printed_ca_file(line: str) -> Path:
+    """The CA path in the sandbox's ``CA certificate: <path> (use connection_verify=<path>)`` line."""
+    match = re.fullmatch(r"CA certificate: (?P<path>.+) \(use connection_verify=(?P=path)\)", line.strip())
+    if match is None:
+        raise RuntimeError(f"the TLS sandbox printed no CA line: {line!r}")
+    return Path(match["path"])
 
 
 @dataclass

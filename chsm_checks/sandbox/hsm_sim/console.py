@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import time
 from typing import Any, NoReturn
@@ -52,7 +53,7 @@ class Console:
 class Sandbox:
     """The sandbox's ``/_sandbox/hsm`` routes, seen from one HSM host name."""
 
-    def __init__(self, base_url: str, hostname: str) -> None:
+    def __init__(self, base_url: str, hostname: str, *, ca_file: str | None = None) -> None:
         self._path = "/by-host/" + quote(hostname, safe="")
         # A fresh connection per request: on a kept-alive one, each small request waits out the
         # peer's delayed ACK (about 40 ms), which a command-by-command session would feel.
@@ -60,6 +61,7 @@ class Sandbox:
             base_url=base_url.rstrip("/") + "/_sandbox/hsm",
             timeout=10,
             limits=httpx.Limits(max_keepalive_connections=0),
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file is not None else True,
         )
 
     def view(self) -> JsonObject | None:

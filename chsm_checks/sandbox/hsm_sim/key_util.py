@@ -87,12 +87,12 @@ class UsageError(Exception):
     """The command's arguments are not what it takes."""
 
 
-def run(sandbox_url: str, cfg_path: str) -> int:
+def run(sandbox_url: str, cfg_path: str, ca_file: str | None = None) -> int:
     """Start as the real tool does, then serve commands until ``exit`` or end of input."""
     console = Console()
     console.write(BANNER)
     host = read_bootstrap_host(cfg_path)
-    sandbox = Sandbox(sandbox_url, host or "")
+    sandbox = Sandbox(sandbox_url, host or "", ca_file=ca_file)
     view = None if host is None else sandbox.view()
     if fault(view, "exit_at_start") == UTILITY:
         return 1

@@ -58,14 +58,14 @@ USERS_HEADER = (
 )
 
 
-def run(sandbox_url: str, cfg_path: str) -> int:
+def run(sandbox_url: str, cfg_path: str, ca_file: str | None = None) -> int:
     """Connect as the real tool does, then serve commands until ``quit`` or end of input."""
     console = Console()
     console.write(BANNER)
     host = read_bootstrap_host(cfg_path)
     if host is None:
         console.write(f"Could not read a server hostname from {cfg_path}\n")
-    sandbox = Sandbox(sandbox_url, host or "")
+    sandbox = Sandbox(sandbox_url, host or "", ca_file=ca_file)
     view = None if host is None else sandbox.view()
     if fault(view, "exit_at_start") == UTILITY:
         return 1
