@@ -24,6 +24,7 @@ with warnings.catch_warnings():
 SUB = sandbox_guid(1, "subscription")
 TENANT = sandbox_guid(1, "tenant")
 PRINCIPAL = sandbox_guid(1, "principal", 1)
+OPERATOR = sandbox_guid(1, "principal", 2)
 GROUP = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
 CLUSTERS = f"{GROUP}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters"
 ACCOUNT = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/chsmbackupsbx"
@@ -284,7 +285,13 @@ def test_role_assignments_at_above_and_below_a_scope_page_with_nextlink(tmp_path
         "principalId": PRINCIPAL,
         "principalType": "ServicePrincipal",
         "scope": ACCOUNT,
+        # Made by the operator when the world was seeded, and not changed since.
+        "createdOn": storage["properties"]["createdOn"],
+        "updatedOn": storage["properties"]["createdOn"],
+        "createdBy": OPERATOR,
+        "updatedBy": OPERATOR,
     }
+    assert re.fullmatch(r"2025-0[56]-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z", storage["properties"]["createdOn"])
 
 
 def test_role_assignments_filter_by_principal(client: TestClient) -> None:

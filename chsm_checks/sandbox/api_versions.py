@@ -236,6 +236,12 @@ FIELDS_INTRODUCED: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
             # roleDefinitionId, principalId (+ canDelegate); azure-mgmt-authorization's v2018_09_01_preview
             # model is the first with principalType.
             ("properties.principalType", "2018-09-01-preview"),
+            # azure-mgmt-authorization's v2020_04_01_preview RoleAssignment is the first of its models with
+            # the audit fields; 2020-03-01-preview has no model there and is treated as without them.
+            ("properties.createdOn", "2020-04-01-preview"),
+            ("properties.updatedOn", "2020-04-01-preview"),
+            ("properties.createdBy", "2020-04-01-preview"),
+            ("properties.updatedBy", "2020-04-01-preview"),
         ),
         ROLE_DEFINITION_TYPE: (
             # stable/2015-07-01 authorization-RoleDefinitionsCalls.json: Permission has actions and

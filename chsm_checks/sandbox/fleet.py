@@ -146,6 +146,8 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
             STORAGE_BLOB_DATA_CONTRIBUTOR,
             principal,
             "ServicePrincipal",
+            created_us=created + CONTAINER_AFTER_US,
+            created_by=state["operator_principal_id"],
         )
     )
     hsm = seed_hsm_cluster(seed, cluster, third, populated=False, network=f"10.{second}")

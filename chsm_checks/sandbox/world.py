@@ -108,9 +108,18 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
             STORAGE_BLOB_DATA_CONTRIBUTOR,
             principal,
             "ServicePrincipal",
+            created_us=seeded_us(seed, "roleassignment", 1),
+            created_by=operator,
         ),
         role_assignment_resource(
-            sandbox_guid(seed, "roleassignment", 2), f"/subscriptions/{sub}", sub, OWNER, operator, "User"
+            sandbox_guid(seed, "roleassignment", 2),
+            f"/subscriptions/{sub}",
+            sub,
+            OWNER,
+            operator,
+            "User",
+            created_us=seeded_us(seed, "roleassignment", 2),
+            created_by=operator,
         ),
     ]
     return {
@@ -277,6 +286,9 @@ def storage_account_resource(
             },
             "primaryLocation": HOME_LOCATION,
             "statusOfPrimary": "available",
+            # Both as StorageAccountGetProperties.json (2025-01-01) shows them for an account at rest.
+            "isSkuConversionBlocked": False,
+            "accountMigrationInProgress": False,
         },
     }
 
@@ -326,20 +338,27 @@ def container_resource(account_id: str, modified_us: int) -> JsonObject:
 def private_endpoint_resource(
     pe_id: str, pe_name: str, account: str, account_id: str, subnet_id: str, ip_address: str
 ) -> JsonObject:
-    """An approved blob private endpoint of ``account`` in ``subnet_id``."""
+    """An approved blob private endpoint of ``account`` in ``subnet_id``, with the network interface
+    Azure creates for it. Network writes one weak etag on a resource and on each of its parts."""
+    etag = f'W/"{sandbox_guid(0, "network-etag:" + pe_id.lower())}"'
+    group_id = pe_id.split("/providers/", 1)[0]
+    nic = f"{pe_name}.nic.{sandbox_guid(0, 'nic:' + pe_id.lower())}"
     return {
         "id": pe_id,
         "name": pe_name,
         "type": PRIVATE_ENDPOINT_TYPE,
+        "etag": etag,
         "location": HOME_LOCATION,
         "tags": {},
         "properties": {
             "subnet": {"id": subnet_id},
+            "networkInterfaces": [{"id": f"{group_id}/providers/Microsoft.Network/networkInterfaces/{nic}"}],
             "privateLinkServiceConnections": [
                 {
                     "id": f"{pe_id}/privateLinkServiceConnections/{pe_name}",
                     "name": pe_name,
                     "type": f"{PRIVATE_ENDPOINT_TYPE}/privateLinkServiceConnections",
+                    "etag": etag,
                     "properties": {
                         "provisioningState": "Succeeded",
                         "privateLinkServiceId": account_id,
@@ -360,9 +379,19 @@ def private_endpoint_resource(
 
 
 def role_assignment_resource(
-    name: str, scope: str, sub: str, role: str, principal: str, principal_type: str
+    name: str,
+    scope: str,
+    sub: str,
+    role: str,
+    principal: str,
+    principal_type: str,
+    *,
+    created_us: int,
+    created_by: str,
 ) -> JsonObject:
-    """The assignment ``name`` of built-in ``role`` (a GUID) to ``principal`` at ``scope``."""
+    """The assignment ``name`` of built-in ``role`` (a GUID) to ``principal`` at ``scope``, made by the
+    object id ``created_by`` at ``created_us`` and not changed since (RoleAssignments_Get, 2022-04-01)."""
+    created = arm_time(created_us)
     return {
         "id": f"{scope}/providers/{ROLE_ASSIGNMENT_TYPE}/{name}",
         "name": name,
@@ -372,6 +401,10 @@ def role_assignment_resource(
             "principalId": principal,
             "principalType": principal_type,
             "scope": scope,
+            "createdOn": created,
+            "updatedOn": created,
+            "createdBy": created_by,
+            "updatedBy": created_by,
         },
     }
 
