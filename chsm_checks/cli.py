@@ -44,9 +44,9 @@ class _SandboxProfiles:
 
     @staticmethod
     def _names() -> list[str]:
-        from .sandbox.profiles import PROFILES
+        from .sandbox.settings import PROFILE_NAMES
 
-        return list(PROFILES)
+        return list(PROFILE_NAMES)
 
 
 def _parser() -> argparse.ArgumentParser:

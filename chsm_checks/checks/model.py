@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .waivers import Waiver
+    from .waiver import Waiver
 
 
 class Status(StrEnum):

@@ -13,10 +13,9 @@ Its tags name those resources, the convention a fleet audit reads: :data:`BACKUP
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chsm_checks.sandbox.hsm_state import activate, seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
+from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS
 from chsm_checks.sandbox.times import seeded_us
 from chsm_checks.sandbox.wire import JsonObject
@@ -38,9 +37,6 @@ from chsm_checks.sandbox.world import (
     role_assignment_resource,
     storage_account_resource,
 )
-
-if TYPE_CHECKING:
-    from chsm_checks.sandbox.settings import SandboxSettings
 
 TAG_STORAGE_ACCOUNT = "chsm-backup-storage-account"
 TAG_CONTAINER = "chsm-backup-container"

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from chsm_checks.sandbox.fleet import add_fleet
 from chsm_checks.sandbox.hsm_state import activate
 from chsm_checks.sandbox.ids import sandbox_guid
+from chsm_checks.sandbox.settings import PROFILE_NAMES, SandboxSettings
 from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS, StorageFault
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import (
@@ -30,9 +30,6 @@ from chsm_checks.sandbox.world import (
     identity_resource,
     resources_of_type,
 )
-
-if TYPE_CHECKING:
-    from chsm_checks.sandbox.settings import SandboxSettings
 
 EXTRA_IDENTITY = "id-chsm-extra"
 
@@ -144,3 +141,5 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
         )
     }
 )
+if tuple(PROFILES) != PROFILE_NAMES:  # pragma: no cover - a sandbox defect, found on import
+    raise RuntimeError(f"the profiles built {tuple(PROFILES)} differ from PROFILE_NAMES {PROFILE_NAMES}")

@@ -7,16 +7,11 @@ snake_case keys. This is the compliant world; :mod:`.profiles` seeds it and then
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
+from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.times import arm_seconds, arm_time, seeded_us, storage_etag
 from chsm_checks.sandbox.wire import ArmFault, JsonObject
-
-if TYPE_CHECKING:
-    # Only a type here: settings validates profile names, and the profiles build on this module.
-    from chsm_checks.sandbox.settings import SandboxSettings
 
 STATE_FORMAT = 2
 RESOURCE_GROUP = "rg-chsm-sandbox"
