@@ -10,23 +10,15 @@ from typing import Any
 
 from starlette.responses import Response
 
+from chsm_checks.arm.versions import API_VERSIONS as PINNED_API_VERSIONS
 from chsm_checks.sandbox.ids import sandbox_guid
 
 JsonObject = dict[str, Any]
 
-# The api-version the harness pins per resource type. The sandbox accepts every published one
-# (chsm_checks.sandbox.api_versions) and answers the pinned ones with exactly the bodies it always served.
-API_VERSIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "Microsoft.HardwareSecurityModules/cloudHsmClusters": "2025-03-31",
-        "Microsoft.Storage/storageAccounts": "2025-01-01",
-        "Microsoft.Network/privateEndpoints": "2024-07-01",
-        "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
-        "Microsoft.Authorization/roleAssignments": "2022-04-01",
-        "Microsoft.Authorization/roleDefinitions": "2022-04-01",
-        "Microsoft.Resources/subscriptions": "2022-12-01",
-    }
-)
+# The api-version the harness pins per resource type, from the harness's own table: one table, so the
+# versions the client sends and those the sandbox answers with exactly the bodies it always served
+# cannot drift apart. The sandbox accepts every published one (chsm_checks.sandbox.api_versions).
+API_VERSIONS: Mapping[str, str] = MappingProxyType(dict(PINNED_API_VERSIONS))
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
