@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import ChsmError, ConfigError
+from .modes import DEFAULT_MODE, MODES
 
 if TYPE_CHECKING:
     from .evidence.bundle import SigningKey
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Exit codes: 0 all passed, 1 findings, 2 usage or configuration error, "
         "3 something could not be evaluated.",
     )
-    run.add_argument("--mode", choices=("replay", "record", "live"), default="replay")
+    run.add_argument("--mode", choices=MODES, default=DEFAULT_MODE)
     run.add_argument("--target", default="targets/reference.toml", help="target file")
     run.add_argument("--cassettes", default="cassettes", help="cassette directory")
     run.add_argument("--allow-mutations", action="store_true", help="allow backup/restore (live, record)")

@@ -25,12 +25,13 @@ from .evidence.store import ScenarioEvidence
 from .fleet.audit import MemberScope
 from .fleet.run import FleetUnavailable
 from .hsm.runner import HsmRunner
+from .modes import DEFAULT_MODE, MODES
 from .outcomes import Outcome, Verdict, not_applicable
-from .recording.replayable import check_recordings
+from .recording.replayable import require_replayable
 from .reports import ScenarioEntry, write_summary
 from .reports.allure_results import clean_parameters, write_environment
 from .reports.cucumber import ScenarioReportsAcrossWorkers
-from .run import MODES, RunContext
+from .run import RunContext
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .target import Target, load_any_target
 
@@ -45,7 +46,7 @@ EVIDENCE_KEY = pytest.StashKey[ScenarioEvidence]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chsm-checks", "Azure Cloud HSM backup/restore checks")
-    group.addoption("--mode", choices=MODES, default="replay", help="replay (default), record or live")
+    group.addoption("--mode", choices=MODES, default=DEFAULT_MODE, help="replay (default), record or live")
     group.addoption(
         "--target", default="targets/reference.toml", help="target file (default: targets/reference.toml)"
     )
@@ -121,7 +122,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config, items, f"{missing[0]}: recording not found{more}; record it with --mode record"
         )
     try:
-        check_recordings(recordings, run.cassette_dir)  # a damaged recording stops the run first
+        require_replayable(recordings, run.cassette_dir)  # a damaged recording stops the run first
     except ConfigError as exc:
         return _refuse(config, items, str(exc))
     if not run.is_fleet and (missing_prerequisites := _drill_problems(run, items)):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,6 +32,7 @@ from .hsm.logins import RefusedLogins
 from .hsm.runner import HsmRunner
 from .hsm.sessions import Timeouts
 from .hsm.transcript import load_transcript
+from .modes import Mode
 from .pseudonyms import PseudonymKey
 from .recording import Provenance, Scrubber, read_provenance, recording, replaying, write_cassette
 from .target import FleetTarget, Target
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
 
     from .fleet.audit import ExchangeCapture
     from .fleet.run import FleetRun
-
-Mode = Literal["replay", "record", "live"]
-MODES: tuple[Mode, ...] = ("replay", "record", "live")
 
 
 def replay_provenance(path: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import yaml
 
 from chsm_checks.cli import main
 from chsm_checks.recording.bounded import MAX_NESTING, MAX_RECORDING_BYTES
-from chsm_checks.recording.gate import MAX_LISTED, SANDBOX_ID_PREFIX, check_recordings
+from chsm_checks.recording.gate import MAX_LISTED, SANDBOX_ID_PREFIX, inspect_recordings
 from chsm_checks.sandbox.ids import SANDBOX_GUID_PREFIX
 from tests.support.opened import opened
 from tests.support.processes import ROOT, run_cli
@@ -268,7 +268,7 @@ def test_a_planted_violation_is_reported_on_one_line_naming_the_file_interaction
     planted = tmp_path / cassette.name
     planted.write_text(yaml.safe_dump(data, sort_keys=False))
 
-    report = check_recordings(tmp_path)
+    report = inspect_recordings(tmp_path)
 
     assert report.problems == [f"{planted}: {expected}"]
     assert report.exit_code == 1
@@ -278,7 +278,7 @@ def test_an_unredacted_password_in_a_transcript_is_reported(tmp_path: Path) -> N
     planted = tmp_path / TRANSCRIPT.name
     planted.write_text(TRANSCRIPT.read_text().replace("-p REDACTED", "-p hunter2-not-redacted", 1))
 
-    report = check_recordings(tmp_path)
+    report = inspect_recordings(tmp_path)
 
     assert report.problems == [
         f"{planted}: session 1: event 2 (in): a documented password position is not REDACTED"
@@ -524,7 +524,7 @@ def test_more_problems_than_are_listed_says_so_on_its_last_line(tmp_path: Path) 
     planted = tmp_path / "c.yaml"
     planted.write_text(_response_body(_many_unknown_fields()))
 
-    report = check_recordings(tmp_path)
+    report = inspect_recordings(tmp_path)
 
     assert len(report.problems) == MAX_LISTED + 1
     assert (

@@ -26,7 +26,7 @@ from chsm_checks.arm.lro import OperationResult, PollPolicy
 from chsm_checks.arm.resources import post_backup, post_restore
 from chsm_checks.cli import main
 from chsm_checks.recording import SUBSCRIPTION_PLACEHOLDER, Scrubber, read_provenance, replaying
-from chsm_checks.recording.gate import check_cassette, check_recordings
+from chsm_checks.recording.gate import check_cassette, inspect_recordings
 from chsm_checks.recording.scrub import GUID, PLACEHOLDER_PREFIX
 from chsm_checks.run import replay_provenance
 from tests.support.processes import ROOT, run_cli
@@ -418,7 +418,7 @@ def test_the_gate_refuses_a_provenance_that_only_looks_imported(
 ) -> None:
     copy = _provenance_edited(tmp_path, edit, path)
 
-    report = check_recordings(copy.parent)
+    report = inspect_recordings(copy.parent)
 
     assert report.exit_code == 2
     assert len(report.unusable) == 1, report.unusable

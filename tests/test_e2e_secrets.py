@@ -38,7 +38,7 @@ import httpx
 import pytest
 import yaml
 
-from chsm_checks.recording.gate import check_recordings
+from chsm_checks.recording.gate import inspect_recordings
 from tests.support.processes import project_copy, run_cli, sandbox_process, summary
 from tests.support.sign_in import sign_in_server
 
@@ -308,7 +308,7 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
     outputs = {"stdout": result.stdout, "stderr": result.stderr}
     assert pseudonym_keys(written, outputs, OPERATOR_ID, pseudonyms.pop()) == []
     # What the run recorded passes the committed-recording gate as it is.
-    gate = check_recordings(project / "cassettes")
+    gate = inspect_recordings(project / "cassettes")
     assert (gate.problems, gate.unusable) == ([], [])
 
 

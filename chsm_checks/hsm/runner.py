@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 from ..errors import ConfigError, ReplayMissError
+from ..modes import Mode
 from ..recording.cassettes import Provenance
 from .errors import HsmSessionError
 from .logins import RefusedLogins
@@ -21,7 +21,6 @@ from .redact import redact_text
 from .sessions import KeyUtilSession, MgmtUtilSession, Timeouts, UtilityDriver
 from .transcript import TRANSCRIPT_FORMAT, SessionRecord, SessionRecorder, Transcript, load_transcript
 
-Mode = Literal["replay", "record", "live"]
 # Replay types this in place of a password: the replayer compares redacted lines, so no secret is needed.
 REPLAY_PASSWORD = "replay-placeholder-password"
 

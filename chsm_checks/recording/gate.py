@@ -328,9 +328,11 @@ class GateReport:
         return EXIT_UNUSABLE if self.unusable else EXIT_PROBLEMS if self.problems else EXIT_CLEAN
 
 
-def check_recordings(root: Path) -> GateReport:
-    """Check every cassette and transcript under ``root`` (a directory, or one file). A link or a
-    special file anywhere under it is unusable input, never followed."""
+def inspect_recordings(root: Path) -> GateReport:
+    """Inspect every cassette and transcript under ``root`` (a directory, or one file) and report
+    each problem, never raising for one (``cassettes check``); replay's refusal of the first damaged
+    recording is :func:`.replayable.require_replayable`. A link or a special file anywhere under
+    ``root`` is unusable input, never followed."""
     files, refused = recording_files(root)
     report = GateReport(unusable=refused)
     if not files and not refused:
@@ -347,7 +349,7 @@ def check_recordings(root: Path) -> GateReport:
 
 def run_gate(root: Path) -> int:
     """``chsm-checks cassettes check``: each problem on stdout, a count on stderr; the exit code."""
-    report = check_recordings(root)
+    report = inspect_recordings(root)
     for line in report.problems:
         print(line)
     for line in report.unusable:

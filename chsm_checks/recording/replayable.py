@@ -19,7 +19,7 @@ from .cassettes import read_provenance
 TRANSCRIPT_SUFFIX = ".transcript.yaml"
 
 
-def check_recordings(paths: Iterable[Path], root: Path) -> None:
+def require_replayable(paths: Iterable[Path], root: Path) -> None:
     """Check the tree under ``root``, then read each cassette and transcript as replay will (every
     field it uses, events in order); raise ``ConfigError`` for the first that cannot replay."""
     wanted = list(dict.fromkeys(paths))
