@@ -11,12 +11,10 @@ would leave it out for the resource the sandbox seeds.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.hardwaresecuritymodules import HardwareSecurityModulesMgmtClient
 from azure.mgmt.hardwaresecuritymodules.models import BackupRequestProperties, RestoreRequestProperties
@@ -34,6 +32,7 @@ from chsm_checks.sandbox.world import (
     SOURCE_CLUSTER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
 )
+from tests.arm_fakes import FakeCredential
 from tests.support.processes import Sandbox, sandbox_process
 from tests.support.sdk_models import unread_returned
 
@@ -100,13 +99,6 @@ NOT_RETURNED_HERE: dict[str, str] = {
 }
 
 
-class SandboxCredential:
-    """A TokenCredential as azure-identity's are: the sandbox accepts any bearer token."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("sandbox-token", int(time.time()) + 3600)
-
-
 @pytest.fixture(scope="module")
 def sdk_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The sandbox over HTTPS, with a fleet beside the seeded world so that lists page."""
@@ -120,7 +112,7 @@ def client_options(sandbox: Sandbox, subscription: str = SUBSCRIPTION) -> dict[s
     assert sandbox.url.startswith("https://127.0.0.1:"), sandbox.url
     assert sandbox.ca_file is not None
     return {
-        "credential": SandboxCredential(),
+        "credential": FakeCredential(),
         "subscription_id": subscription,
         "base_url": sandbox.url,
         "connection_verify": str(sandbox.ca_file),
@@ -154,7 +146,8 @@ def api_versions_sent(sandbox: Sandbox, marker: str) -> set[str]:
 
 
 def test_cloud_hsm_sdk_gets_lists_backs_up_and_restores(sdk_sandbox: Sandbox) -> None:
-    client = HardwareSecurityModulesMgmtClient(**client_options(sdk_sandbox))
+    options = client_options(sdk_sandbox)
+    client = HardwareSecurityModulesMgmtClient(**options)
     clusters = client.cloud_hsm_clusters
 
     source = clusters.get(RESOURCE_GROUP, SOURCE_CLUSTER)
@@ -194,6 +187,9 @@ def test_cloud_hsm_sdk_gets_lists_backs_up_and_restores(sdk_sandbox: Sandbox) ->
     destination = clusters.get(RESOURCE_GROUP, DEST_CLUSTER)
     assert properties_of(destination).activation_state == "Active"
     assert api_versions_sent(sdk_sandbox, "cloudHsmClusters") == {client._config.api_version}
+    # The SDK's own bearer policy asked for a token, as against Azure, and sent it over TLS.
+    assert options["credential"].scopes
+    assert set(options["credential"].scopes) == {("https://management.azure.com/.default",)}
 
 
 def test_storage_sdk_reads_the_account_its_blob_service_and_container(sdk_sandbox: Sandbox) -> None:
