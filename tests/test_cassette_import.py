@@ -359,6 +359,40 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing_already_written(
     assert sorted(tmp_path.iterdir()) == sorted([source, out])  # no temporary file left behind
 
 
+def _undated(interactions: list[dict[str, Any]]) -> None:
+    for interaction in interactions:
+        headers = interaction["response"]["headers"]
+        for name in [n for n in headers if n.lower() == "date"]:
+            del headers[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "problem"),
+    [
+        # The provenance names the file; a name it cannot hold is refused before any work is done.
+        ("v2, final.yaml", lambda interactions: None, "the file's name may not hold a comma"),
+        # Without a date the import could only say "now", and no two imports would be alike.
+        ("undated.yaml", _undated, "no imported answer has a date header"),
+    ],
+)
+def test_a_source_the_provenance_cannot_describe_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    edit: Callable[[list[dict[str, Any]]], None],
+    problem: str,
+) -> None:
+    source = _with(tmp_path, edit, name=name)
+    out = tmp_path / "imported.yaml"
+
+    code, err = _import(source, out, capsys)
+
+    assert code == 2
+    assert len(err) == 1, err
+    assert err[0].startswith(f"chsm-checks: {source}: {problem}")
+    assert not out.exists()
+
+
 # -- the gate accepts an imported recording, and nothing that only looks like one -----------------
 
 

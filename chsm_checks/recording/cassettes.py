@@ -40,7 +40,9 @@ CASSETTE_FORMAT = "chsm-checks/cassette/1"
 # ``source`` reads "imported from <tool>, <file name>, <SHA-256 of the file>".
 IMPORTED = "imported"
 IMPORT_TOOLS = frozenset({"azure-cli"})
-_IMPORTED_SOURCE = re.compile(r"imported from (?P<tool>[a-z0-9-]+), [^,/\\\s][^,/\\\n]*, [0-9a-f]{64}")
+# The source's file name as provenance can hold it: no comma, slash or newline, no leading space.
+IMPORTED_FILE_NAME = r"[^,/\\\s][^,/\\\n]*"
+_IMPORTED_SOURCE = re.compile(rf"imported from (?P<tool>[a-z0-9-]+), {IMPORTED_FILE_NAME}, [0-9a-f]{{64}}")
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
 _REQUEST_FIELDS = frozenset({"body", "headers", "method", "uri"})
 

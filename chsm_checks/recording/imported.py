@@ -26,7 +26,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,7 +42,7 @@ from ..arm.clouds import KNOWN_CLOUDS, Cloud
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError
 from .bounded import RECORDING_SUFFIX, parse_recording, parse_recording_bytes, read_recording_bytes
-from .cassettes import IMPORT_TOOLS, Provenance, _interaction_problem, write_cassette
+from .cassettes import IMPORT_TOOLS, IMPORTED_FILE_NAME, Provenance, _interaction_problem, write_cassette
 from .gate import SANDBOX_ID_PREFIX, TRANSCRIPT_SUFFIX, interaction_problems
 from .scrub import GUID, PLACEHOLDER_PREFIX, SUBSCRIPTION_PLACEHOLDER, Scrubber
 
@@ -132,7 +132,7 @@ def import_recording(source: Path, out: Path, *, tool: str) -> ImportResult:
         tool=tool,
         file_name=source.name,
         sha256=hashlib.sha256(raw).hexdigest(),
-        recorded_at=_recorded_at([usable[n]["response"] for n in kept]),
+        recorded_at=_recorded_at(source, [usable[n]["response"] for n in kept]),
         cloud=cloud.name,
         api_versions=_api_versions([request.uri for request, _, _ in kept.values()]),
     )
@@ -177,6 +177,11 @@ def _check_out(source: Path, out: Path, tool: str) -> None:
         raise ConfigError(f"{out}: --out must name a *{RECORDING_SUFFIX} file (not a transcript)")
     if out.is_dir():
         raise ConfigError(f"{out}: --out is a directory; name the cassette file")
+    if not re.fullmatch(IMPORTED_FILE_NAME, source.name):
+        raise ConfigError(
+            f"{source}: the file's name may not hold a comma, slash or newline, or start with a space: "
+            "the provenance names it; copy the file under another name"
+        )
     if out.exists() and source.exists() and out.samefile(source):
         raise ConfigError(f"{out}: --out is the source recording; import into another file")
 
@@ -218,8 +223,9 @@ def _subscription_of(interactions: Any, cloud: Cloud | None) -> str:
     return SUBSCRIPTION_PLACEHOLDER
 
 
-def _recorded_at(responses: list[Mapping[str, Any]]) -> str:
-    """When the recording was made: its earliest ``date`` response header (now, if none says)."""
+def _recorded_at(source: Path, responses: list[Mapping[str, Any]]) -> str:
+    """When the recording was made: its earliest ``date`` response header. A recording none of whose
+    answers is dated is refused: "now" would make each import of the same file a different cassette."""
     dates = []
     for response in responses:
         for name, values in (response.get("headers") or {}).items():
@@ -230,8 +236,9 @@ def _recorded_at(responses: list[Mapping[str, Any]]) -> str:
                     dates.append(parsedate_to_datetime(str(value)).astimezone(UTC))
                 except (TypeError, ValueError):
                     continue
-    when = min(dates) if dates else datetime.now(UTC)
-    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if not dates:
+        raise ConfigError(f"{source}: no imported answer has a date header: when it was recorded is unknown")
+    return min(dates).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _api_versions(uris: list[str]) -> dict[str, str]:
