@@ -267,7 +267,10 @@ def test_the_arm_client_trusts_the_ca_it_is_given_and_no_other(tls_sandbox: Sand
     cloud = sandbox_cloud(tls_sandbox.url)
     with ArmClient(cloud, ca_file=tls_sandbox.ca_file) as client:
         assert get_cluster(client, SOURCE).activation_state == "Active"
-    with ArmClient(cloud, retry=RetryPolicy(max_attempts=1)) as client, pytest.raises(ArmError):
+    with (
+        ArmClient(cloud, retry=RetryPolicy(max_attempts=1)) as client,
+        pytest.raises(ArmError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
         get_cluster(client, SOURCE)
 
 

@@ -267,15 +267,6 @@ def absent_fields(resource_type: str, version: str) -> tuple[str, ...]:
     )
 
 
-# The same table, by version: per type, version → fields absent (only versions that lack any).
-ABSENT_FIELDS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        kind: MappingProxyType({v: absent_fields(kind, v) for v in versions if absent_fields(kind, v)})
-        for kind, versions in PUBLISHED_VERSIONS.items()
-    }
-)
-
-
 def require_api_version(query: Mapping[str, str], resource_type: str) -> str:
     """The request's ``api-version`` if it is published for ``resource_type``, else ARM's 400.
 
