@@ -13,14 +13,14 @@ import re
 from .arm.client import ArmClient
 from .arm.lro import OperationResult
 from .arm.snapshots import ClusterSnapshot
-from .checks.model import Finding, Status
+from .checks.model import Finding
 from .errors import CouldNotEvaluate, ExpectationNotMet
 from .guard import Refusal, RefusalReason
 from .hsm.drill import UserView
 from .hsm.errors import HsmSessionError
 from .hsm.inventory import KeyInventory
 from .hsm.parsers import KeyUtilResult
-from .outcomes import not_applicable
+from .outcomes import Outcome, not_applicable
 
 BACKUP_ID = re.compile(
     r"^cloudhsm-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}-\d+$"
@@ -168,11 +168,11 @@ def timed_out(outcome: object, command: str) -> None:
 
 def findings_hold(findings: list[Finding]) -> None:
     """Could-not-read findings make the scenario an error; failed ones a finding; waived ones pass, marked."""
-    errors = [f.message for f in findings if f.status is Status.ERROR]
+    errors = [f.message for f in findings if f.status is Outcome.ERROR]
     if errors:
         raise CouldNotEvaluate("; ".join(errors))
-    failures = [f.message for f in findings if f.status is Status.FAILED]
+    failures = [f.message for f in findings if f.status is Outcome.FAILED]
     if failures:
         raise unmet("; ".join(failures))
-    if findings and all(f.status is Status.NOT_APPLICABLE for f in findings):
+    if findings and all(f.status is Outcome.NOT_APPLICABLE for f in findings):
         not_applicable("; ".join(f.message for f in findings))

@@ -1,8 +1,8 @@
-"""Scenario outcomes, and how a pytest result becomes one.
+"""The one outcome enum: of a finding (what a check concluded about one resource) and of a scenario.
 
-An assertion that fails is a *finding* (``failed``). Any other exception means the scenario could
-not be evaluated (``error``) — never a pass. A scenario skipped on purpose, with a reason, is
-``not_applicable``.
+A judgement that does not hold is a *finding* (``failed``). Any other exception means the scenario
+could not be evaluated (``error``), never a pass. A scenario skipped on purpose, with a reason, is
+``not_applicable``; one the run never reached is ``not_run`` (a scenario outcome only).
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
 
-import pytest
-
 
 class Outcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
-    ERROR = "error"
+    ERROR = "error"  # could not read or judge what is needed: never a pass
     NOT_APPLICABLE = "not_applicable"
     WAIVED = "waived"
     NOT_RUN = "not_run"
@@ -31,6 +29,8 @@ class Verdict:
 
 def not_applicable(reason: str) -> NoReturn:
     """End the scenario as not applicable, on purpose, with ``reason``."""
+    import pytest  # here, so that the findings model (which imports this enum) stays free of pytest
+
     pytest.skip(reason)
 
 

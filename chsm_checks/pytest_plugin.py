@@ -18,7 +18,7 @@ from . import __version__
 from .arm.client import ArmClient
 from .arm.versions import API_VERSIONS
 from .checks.catalogue import Severity
-from .checks.model import Finding, Status
+from .checks.model import Finding
 from .errors import ChsmError, ConfigError, CouldNotEvaluate, ExpectationNotMet
 from .evidence.bundle import PLAN, REFUSAL
 from .evidence.store import ScenarioEvidence
@@ -302,12 +302,12 @@ def pytest_runtest_makereport(
         # CI systems read these from junit.xml: every finding that is not a plain pass, waivers included
         # (reports.junit moves them to the suite's properties and the test's output, for junit-10.xsd).
         for f in found:
-            if f.status is not Status.PASSED:
+            if f.status is not Outcome.PASSED:
                 waiver = (
                     f" [waived by {f.waiver.approver} until {f.waiver.expires:%Y-%m-%d}]" if f.waiver else ""
                 )
                 item.user_properties.append((f"{f.status.value}:{f.check_id}", f"{f.message}{waiver}"))
-    waived = [f for f in found if f.status is Status.WAIVED]
+    waived = [f for f in found if f.status is Outcome.WAIVED]
     if verdict is not None and verdict.outcome is Outcome.PASSED and waived:
         verdict = Verdict(Outcome.WAIVED, "; ".join(f"{f.message} (waived)" for f in waived))
     if call.excinfo is not None and isinstance(call.excinfo.value, ChsmError) and report.failed:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chsm_checks.checks.model import Finding, Status
+from chsm_checks.checks.model import Finding
+from chsm_checks.outcomes import Outcome
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
@@ -201,7 +202,7 @@ def name_of(resource_id: str) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
-def assert_finding(finding: Finding, status: Status, check_id: str, resource_id: str) -> None:
+def assert_finding(finding: Finding, status: Outcome, check_id: str, resource_id: str) -> None:
     """The finding's verdict, check and resource, and a message that names that resource."""
     assert (finding.status, finding.check_id, finding.resource_id) == (status, check_id, resource_id), finding
     assert name_of(resource_id) in finding.message, finding.message

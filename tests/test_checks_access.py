@@ -24,9 +24,9 @@ from check_fixtures import (
 from chsm_checks.arm.snapshots import RoleAssignment, RoleDefinition
 from chsm_checks.checks import access, permissions
 from chsm_checks.checks.access import HeldRole
-from chsm_checks.checks.model import Status
+from chsm_checks.outcomes import Outcome
 
-PASSED, FAILED, ERROR = Status.PASSED, Status.FAILED, Status.ERROR
+PASSED, FAILED, ERROR = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR
 SUBSCRIPTION = f"/subscriptions/{SUB}"
 EXACT_NEED = "c0ffee00-0000-4000-8000-000000000001"
 CONTAINER = "chsm-backups"
@@ -114,7 +114,7 @@ def only_to(container: str, *actions: str) -> str:
         ),
     ],
 )  # fmt: skip
-def test_holds_what_the_backup_needs(roles: list[HeldRole], expected: Status) -> None:
+def test_holds_what_the_backup_needs(roles: list[HeldRole], expected: Outcome) -> None:
     assert_finding(contributor(*roles), expected, "access.blob-data-contributor", IDENTITY_ID)
 
 
@@ -151,7 +151,7 @@ def test_a_missing_permission_is_named() -> None:
     ],
 )
 def test_a_condition_counts_only_where_it_is_shown_to_include_the_container(
-    condition: str, expected: Status
+    condition: str, expected: Outcome
 ) -> None:
     finding = contributor(held("Storage Blob Data Contributor", ACCOUNT_ID, condition=condition))
     assert_finding(finding, expected, "access.blob-data-contributor", IDENTITY_ID)

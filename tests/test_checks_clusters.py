@@ -18,10 +18,10 @@ from check_fixtures import (
 
 from chsm_checks.arm.snapshots import ClusterSnapshot, IdentitySnapshot
 from chsm_checks.checks import clusters
-from chsm_checks.checks.model import Status
 from chsm_checks.checks.observed import Observed
+from chsm_checks.outcomes import Outcome
 
-PASSED, FAILED, ERROR = Status.PASSED, Status.FAILED, Status.ERROR
+PASSED, FAILED, ERROR = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR
 UAI = {IDENTITY_ID: {"principalId": None, "clientId": None}}
 
 
@@ -46,7 +46,7 @@ def cluster(cluster_id: str = SOURCE_ID, **overrides: Any) -> ClusterSnapshot:
         ),
     ],
 )
-def test_single_user_assigned(overrides: dict[str, Any], expected: Status) -> None:
+def test_single_user_assigned(overrides: dict[str, Any], expected: Outcome) -> None:
     finding = clusters.single_user_assigned(cluster(**overrides))
     assert_finding(finding, expected, "identity.single-user-assigned", SOURCE_ID)
     if expected is PASSED:
@@ -81,14 +81,14 @@ def test_single_user_assigned_names_every_identity_it_counts() -> None:
         ),
     ],
 )
-def test_identity_resolvable(observed: Observed[IdentitySnapshot], expected: Status) -> None:
+def test_identity_resolvable(observed: Observed[IdentitySnapshot], expected: Outcome) -> None:
     finding = clusters.identity_resolvable(observed, ["chsm-source", "chsm-dest"])
     assert_finding(finding, expected, "identity.resolvable", IDENTITY_ID)
 
 
 def test_identity_unreadable_is_an_error_with_the_reason_never_a_pass() -> None:
     finding = clusters.identity_resolvable(Observed.unreadable(IDENTITY_ID, "HTTP 503"), ["chsm-source"])
-    assert finding.status is Status.ERROR
+    assert finding.status is Outcome.ERROR
     assert "HTTP 503" in finding.message
 
 
@@ -111,7 +111,7 @@ def test_identity_resolvable_names_the_clusters_that_use_it() -> None:
         pytest.param(ABSENT, FAILED, id="absent"),
     ],
 )
-def test_provisioned(state: Any, expected: Status) -> None:
+def test_provisioned(state: Any, expected: Outcome) -> None:
     finding = clusters.provisioned(cluster(properties__provisioningState=state))
     assert_finding(finding, expected, "clusters.provisioned", SOURCE_ID)
 
@@ -128,7 +128,7 @@ def test_provisioned(state: Any, expected: Status) -> None:
         pytest.param(ABSENT, FAILED, id="sku-absent"),
     ],
 )
-def test_sku(sku: Any, expected: Status) -> None:
+def test_sku(sku: Any, expected: Outcome) -> None:
     assert_finding(clusters.sku(cluster(sku=sku)), expected, "clusters.sku", SOURCE_ID)
 
 
@@ -184,6 +184,6 @@ def test_destination_not_activated(state: Any) -> None:
         ),
     ],
 )
-def test_distinct(source: str, destination: str, observed: dict[str, str], expected: Status) -> None:
+def test_distinct(source: str, destination: str, observed: dict[str, str], expected: Outcome) -> None:
     finding = clusters.distinct(source, destination, observed)
     assert_finding(finding, expected, "clusters.distinct", destination)

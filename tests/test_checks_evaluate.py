@@ -37,8 +37,8 @@ from chsm_checks.arm.clouds import sandbox_cloud
 from chsm_checks.arm.retry import RetryPolicy
 from chsm_checks.checks.environment import Environment
 from chsm_checks.checks.evaluate import EVALUATORS, evaluate
-from chsm_checks.checks.model import Status
 from chsm_checks.errors import ConfigError
+from chsm_checks.outcomes import Outcome
 from chsm_checks.target import Target, load_target
 
 REFERENCE = Path(__file__).resolve().parents[1] / "targets" / "reference.toml"
@@ -156,7 +156,7 @@ def test_the_fixtures_name_the_reference_target(target: Target) -> None:
 def test_every_check_passes_on_a_compliant_environment(check_id: str, env: Environment) -> None:
     findings = evaluate(check_id, env)
     assert findings
-    assert all(f.status is Status.PASSED and f.check_id == check_id for f in findings), findings
+    assert all(f.status is Outcome.PASSED and f.check_id == check_id for f in findings), findings
 
 
 @pytest.mark.parametrize("check_id", [*ACCOUNT_CHECKS, "storage.container-private"])
@@ -167,7 +167,7 @@ def test_a_missing_storage_account_fails_every_storage_check(
     fake.set(CONTAINER_ID, arm_error(404, "ResourceNotFound"))
     (finding,) = evaluate(check_id, env)
     resource = CONTAINER_ID if check_id == "storage.container-private" else ACCOUNT_ID
-    assert_finding(finding, Status.FAILED, check_id, resource)
+    assert_finding(finding, Outcome.FAILED, check_id, resource)
     assert "does not exist" in finding.message
 
 
@@ -189,7 +189,7 @@ def test_an_unreadable_storage_account_is_an_error_never_a_pass(
     fake.set(CONTAINER_ID, answer)
     (finding,) = evaluate(check_id, env)
     resource = CONTAINER_ID if check_id == "storage.container-private" else ACCOUNT_ID
-    assert_finding(finding, Status.ERROR, check_id, resource)
+    assert_finding(finding, Outcome.ERROR, check_id, resource)
     assert reason in finding.message
 
 
@@ -205,7 +205,7 @@ def test_a_500_is_an_error_after_every_retry(fake: FakeArm, target: Target) -> N
     with client:
         env = Environment(client, target)
         findings = [f for check in ACCOUNT_CHECKS for f in evaluate(check, env)]
-    assert {f.status for f in findings} == {Status.ERROR}
+    assert {f.status for f in findings} == {Outcome.ERROR}
     assert len(fake.requests) == 3, "one read of the account, retried, then remembered for every check"
     assert len(clock.sleeps) == 2
 
@@ -216,14 +216,14 @@ def test_an_unreadable_private_endpoint_is_an_error(
 ) -> None:
     fake.set(ENDPOINT_ID, answer)
     (finding,) = evaluate("storage.private-endpoint", env)
-    assert_finding(finding, Status.ERROR, "storage.private-endpoint", ENDPOINT_ID)
+    assert_finding(finding, Outcome.ERROR, "storage.private-endpoint", ENDPOINT_ID)
     assert reason in finding.message
 
 
 def test_a_missing_private_endpoint_fails_on_the_account(fake: FakeArm, env: Environment) -> None:
     fake.set(ENDPOINT_ID, arm_error(404, "ResourceNotFound"))
     (finding,) = evaluate("storage.private-endpoint", env)
-    assert_finding(finding, Status.FAILED, "storage.private-endpoint", ACCOUNT_ID)
+    assert_finding(finding, Outcome.FAILED, "storage.private-endpoint", ACCOUNT_ID)
     assert name_of(ENDPOINT_ID) in finding.message
 
 
@@ -256,7 +256,7 @@ def test_an_identity_shared_by_both_clusters_gives_one_finding(
 ) -> None:
     _share_identity(fake, spelling)
     (finding,) = evaluate(check_id, env)
-    assert_finding(finding, Status.PASSED, check_id, IDENTITY_ID)
+    assert_finding(finding, Outcome.PASSED, check_id, IDENTITY_ID)
     reads = [r for r in fake.requests if "userassignedidentities" in r.url.path.lower()]
     assert len(reads) == 1
 
@@ -273,7 +273,7 @@ def test_distinct_identities_give_one_finding_each(check_id: str, fake: FakeArm,
     findings = evaluate(check_id, env)
     assert [f.resource_id for f in findings] == [IDENTITY_ID, OTHER_IDENTITY_ID]
     for finding, identity in zip(findings, (IDENTITY_ID, OTHER_IDENTITY_ID), strict=True):
-        assert_finding(finding, Status.PASSED, check_id, identity)
+        assert_finding(finding, Outcome.PASSED, check_id, identity)
 
 
 @pytest.mark.parametrize(
@@ -298,17 +298,17 @@ def test_unreadable_role_assignments_are_an_error_on_the_identity(
 ) -> None:
     fake.assignment_answer = arm_error(500, "InternalServerError")
     (finding,) = evaluate(check_id, env)
-    assert finding.status is Status.ERROR
+    assert finding.status is Outcome.ERROR
     assert "HTTP 500" in finding.message
     # The finding is about the identity, like every other finding of these checks.
-    assert_finding(finding, Status.ERROR, check_id, IDENTITY_ID)
+    assert_finding(finding, Outcome.ERROR, check_id, IDENTITY_ID)
 
 
 @pytest.mark.parametrize("check_id", IDENTITY_CHECKS)
 def test_a_missing_identity_fails(check_id: str, fake: FakeArm, env: Environment) -> None:
     fake.set(IDENTITY_ID, arm_error(404, "ResourceNotFound"))
     (finding,) = evaluate(check_id, env)
-    assert_finding(finding, Status.FAILED, check_id, IDENTITY_ID)
+    assert_finding(finding, Outcome.FAILED, check_id, IDENTITY_ID)
     assert "does not exist" in finding.message
 
 
@@ -316,20 +316,20 @@ def test_a_missing_identity_fails(check_id: str, fake: FakeArm, env: Environment
 def test_an_unreadable_identity_is_an_error(check_id: str, fake: FakeArm, env: Environment) -> None:
     fake.set(IDENTITY_ID, arm_error(500, "InternalServerError"))
     (finding,) = evaluate(check_id, env)
-    assert_finding(finding, Status.ERROR, check_id, IDENTITY_ID)
+    assert_finding(finding, Outcome.ERROR, check_id, IDENTITY_ID)
     assert fake.role_assignment_reads() == []
 
 
 @pytest.mark.parametrize(
     ("check_id", "status"),
     [
-        pytest.param("identity.resolvable", Status.FAILED, id="resolvable"),
-        pytest.param("access.blob-data-contributor", Status.ERROR, id="blob-data-contributor"),
-        pytest.param("access.least-privilege", Status.ERROR, id="least-privilege"),
+        pytest.param("identity.resolvable", Outcome.FAILED, id="resolvable"),
+        pytest.param("access.blob-data-contributor", Outcome.ERROR, id="blob-data-contributor"),
+        pytest.param("access.least-privilege", Outcome.ERROR, id="least-privilege"),
     ],
 )
 def test_an_identity_without_a_principal_is_never_a_pass(
-    check_id: str, status: Status, fake: FakeArm, env: Environment
+    check_id: str, status: Outcome, fake: FakeArm, env: Environment
 ) -> None:
     fake.set(IDENTITY_ID, ok(identity_json(principal_id=None)))
     (finding,) = evaluate(check_id, env)

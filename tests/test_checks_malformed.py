@@ -33,7 +33,8 @@ from chsm_checks.arm.retry import RetryPolicy
 from chsm_checks.checks.catalogue import default_catalogue
 from chsm_checks.checks.environment import Environment
 from chsm_checks.checks.evaluate import evaluate
-from chsm_checks.checks.model import Finding, Status
+from chsm_checks.checks.model import Finding
+from chsm_checks.outcomes import Outcome
 from chsm_checks.target import Target, load_target
 from tests.test_checks_evaluate import REFERENCE
 
@@ -143,8 +144,8 @@ def judge(target: Target) -> Iterator[Callable[[FakeArm, str], list[Finding]]]:
 
 
 def _an_error_naming(findings: list[Finding], text: str) -> bool:
-    return any(f.status is Status.ERROR and text in f.message for f in findings) and not any(
-        f.status is Status.PASSED for f in findings
+    return any(f.status is Outcome.ERROR and text in f.message for f in findings) and not any(
+        f.status is Outcome.PASSED for f in findings
     )
 
 
@@ -205,7 +206,7 @@ def test_an_absent_field_passes_only_by_a_documented_default(
     _serve(fake, kind, bodies)
     findings = judge(fake, check_id)
     cited = {(d.resource, d.field) for d in default_catalogue()[check_id].defaults}
-    if any(f.status is Status.PASSED for f in findings):
+    if any(f.status is Outcome.PASSED for f in findings):
         assert (kind, field) in cited, findings
 
 
@@ -219,7 +220,7 @@ def test_a_200_without_properties_no_longer_passes_the_anonymous_access_checks(
         body.pop("properties")
         fake.set(rid, ok(body))
     [finding] = judge(fake, check_id)
-    assert finding.status is Status.ERROR
+    assert finding.status is Outcome.ERROR
     assert "properties is absent" in finding.message
 
 

@@ -26,10 +26,10 @@ from check_fixtures import (
 
 from chsm_checks.arm.snapshots import ContainerSnapshot, PrivateEndpointSnapshot, StorageAccountSnapshot
 from chsm_checks.checks import storage, uris
-from chsm_checks.checks.model import Status
 from chsm_checks.checks.observed import Observed
+from chsm_checks.outcomes import Outcome
 
-PASSED, FAILED, ERROR = Status.PASSED, Status.FAILED, Status.ERROR
+PASSED, FAILED, ERROR = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR
 
 
 def account(**overrides: Any) -> StorageAccountSnapshot:
@@ -45,7 +45,7 @@ def account(**overrides: Any) -> StorageAccountSnapshot:
         pytest.param(None, FAILED, id="null-means-allowed"),
     ],
 )
-def test_shared_key_disabled(value: Any, expected: Status) -> None:
+def test_shared_key_disabled(value: Any, expected: Outcome) -> None:
     finding = storage.shared_key_disabled(account(properties__allowSharedKeyAccess=value))
     assert_finding(finding, expected, "storage.shared-key-disabled", ACCOUNT_ID)
 
@@ -62,7 +62,7 @@ def test_shared_key_disabled(value: Any, expected: Status) -> None:
         pytest.param("TLS9_9", FAILED, id="unknown-value"),
     ],
 )
-def test_minimum_tls(value: Any, expected: Status) -> None:
+def test_minimum_tls(value: Any, expected: Outcome) -> None:
     finding = storage.minimum_tls(account(properties__minimumTlsVersion=value))
     assert_finding(finding, expected, "storage.minimum-tls", ACCOUNT_ID)
 
@@ -75,7 +75,7 @@ def test_minimum_tls(value: Any, expected: Status) -> None:
         pytest.param(ABSENT, FAILED, id="absent"),
     ],
 )
-def test_https_only(value: Any, expected: Status) -> None:
+def test_https_only(value: Any, expected: Outcome) -> None:
     finding = storage.https_only(account(properties__supportsHttpsTrafficOnly=value))
     assert_finding(finding, expected, "storage.https-only", ACCOUNT_ID)
 
@@ -88,7 +88,7 @@ def test_https_only(value: Any, expected: Status) -> None:
         pytest.param(ABSENT, PASSED, id="absent-means-false"),
     ],
 )
-def test_blob_anonymous_access(value: Any, expected: Status) -> None:
+def test_blob_anonymous_access(value: Any, expected: Outcome) -> None:
     finding = storage.blob_anonymous_access(account(properties__allowBlobPublicAccess=value))
     assert_finding(finding, expected, "storage.blob-anonymous-access", ACCOUNT_ID)
 
@@ -101,7 +101,7 @@ def test_blob_anonymous_access(value: Any, expected: Status) -> None:
         pytest.param(ABSENT, FAILED, id="absent"),
     ],
 )
-def test_cross_tenant_replication(value: Any, expected: Status) -> None:
+def test_cross_tenant_replication(value: Any, expected: Outcome) -> None:
     finding = storage.cross_tenant_replication(account(properties__allowCrossTenantReplication=value))
     assert_finding(finding, expected, "storage.cross-tenant-replication", ACCOUNT_ID)
 
@@ -116,7 +116,7 @@ def test_cross_tenant_replication(value: Any, expected: Status) -> None:
         pytest.param(ABSENT, ERROR, id="absent-is-an-error"),
     ],
 )
-def test_container_private(value: Any, expected: Status) -> None:
+def test_container_private(value: Any, expected: Outcome) -> None:
     container = ContainerSnapshot.from_arm(container_json(properties__publicAccess=value))
     assert_finding(storage.container_private(container), expected, "storage.container-private", CONTAINER_ID)
 
@@ -166,7 +166,7 @@ def _vnet_rules(*subnets: str) -> list[dict[str, str]]:
         ),
     ],
 )
-def test_public_network(access: Any, acls: Any, expected: Status, named: list[str]) -> None:
+def test_public_network(access: Any, acls: Any, expected: Outcome, named: list[str]) -> None:
     finding = storage.public_network(
         account(properties__publicNetworkAccess=access, properties__networkAcls=acls), VNET_ID
     )
@@ -265,7 +265,7 @@ def _judge_endpoint(
     ],
 )
 def test_private_endpoint(
-    endpoint: dict[str, Any], connections: list[dict[str, Any]] | None, expected: Status, named: list[str]
+    endpoint: dict[str, Any], connections: list[dict[str, Any]] | None, expected: Outcome, named: list[str]
 ) -> None:
     finding = _judge_endpoint(endpoint, connections)
     assert_finding(finding, expected, "storage.private-endpoint", ENDPOINT_ID)
@@ -320,7 +320,7 @@ def test_private_endpoint_unreadable_is_an_error_never_a_pass() -> None:
         ),
     ],
 )
-def test_container_uri_is_plain(uri: str, blob_endpoint: str | None, expected: Status) -> None:
+def test_container_uri_is_plain(uri: str, blob_endpoint: str | None, expected: Outcome) -> None:
     finding = uris.container_uri_is_plain(uri, "chsmbackupsbx", blob_endpoint, ACCOUNT_ID)
     assert_finding(finding, expected, "requests.no-sas", ACCOUNT_ID)
 

@@ -12,7 +12,6 @@ from uri_cases import ACCOUNT, BAD, BLOB_ENDPOINT, CONTAINER_URI, GOOD, SECRETS
 
 from chsm_checks.arm.lro import PollPolicy
 from chsm_checks.checks import uris
-from chsm_checks.checks.model import Status
 from chsm_checks.container_uri import (
     UriProblem,
     blob_endpoint,
@@ -20,6 +19,7 @@ from chsm_checks.container_uri import (
     judge_container_uri,
 )
 from chsm_checks.guard import Refusal, RefusalReason, request_backup
+from chsm_checks.outcomes import Outcome
 
 ACCOUNT_ID = (
     "/subscriptions/5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247/resourceGroups/rg"
@@ -124,14 +124,14 @@ def test_the_endpoint_a_uri_names_is_known_only_for_an_account_of_the_given_clou
 def test_requests_no_sas_passes_what_the_judgement_passes(uri: str) -> None:
     finding = uris.container_uri_is_plain(uri, ACCOUNT, BLOB_ENDPOINT, ACCOUNT_ID)
 
-    assert finding.status is Status.PASSED, finding.message
+    assert finding.status is Outcome.PASSED, finding.message
 
 
 @pytest.mark.parametrize(("uri", "reasons"), BAD)
 def test_requests_no_sas_fails_with_each_reason_observed(uri: str, reasons: set[str]) -> None:
     finding = uris.container_uri_is_plain(uri, ACCOUNT, BLOB_ENDPOINT, ACCOUNT_ID)
 
-    assert finding.status is Status.FAILED
+    assert finding.status is Outcome.FAILED
     assert set(finding.observed["reasons"]) == reasons
     assert finding.observed["blob_endpoint"] == BLOB_ENDPOINT
     _secret_free(finding.message)
@@ -141,7 +141,7 @@ def test_requests_no_sas_fails_with_each_reason_observed(uri: str, reasons: set[
 def test_requests_no_sas_cannot_judge_an_account_that_reports_no_blob_endpoint() -> None:
     finding = uris.container_uri_is_plain(CONTAINER_URI, ACCOUNT, None, ACCOUNT_ID)
 
-    assert finding.status is Status.ERROR
+    assert finding.status is Outcome.ERROR
     assert "primaryEndpoints.blob" in finding.message
 
 
@@ -152,7 +152,7 @@ def test_requests_no_sas_cannot_judge_an_account_that_reports_no_blob_endpoint()
 def test_requests_no_sas_cannot_judge_a_blob_endpoint_that_is_no_origin(reported: str) -> None:
     finding = uris.container_uri_is_plain(CONTAINER_URI, ACCOUNT, reported, ACCOUNT_ID)
 
-    assert finding.status is Status.ERROR
+    assert finding.status is Outcome.ERROR
     assert "?y" not in finding.message
 
 
@@ -160,7 +160,7 @@ def test_requests_no_sas_fails_an_endpoint_that_does_not_name_the_account() -> N
     other = "https://someoneelse.blob.core.windows.net/"
     finding = uris.container_uri_is_plain(f"{other}chsm-backups", ACCOUNT, other, ACCOUNT_ID)
 
-    assert finding.status is Status.FAILED
+    assert finding.status is Outcome.FAILED
     assert finding.observed["reasons"] == ["not-account-endpoint"]
 
 

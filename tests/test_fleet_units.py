@@ -11,12 +11,12 @@ from arm_fakes import ScriptedTransport, make_client, reply
 
 from chsm_checks.checks.environment import Environment, Unresolved
 from chsm_checks.checks.evaluate import evaluate
-from chsm_checks.checks.model import Status
 from chsm_checks.container_uri import judge_container_uri
 from chsm_checks.errors import ConfigError
 from chsm_checks.fleet.audit import MemberScope, member_ids, resolve
 from chsm_checks.fleet.discovery import CONVENTION_TAGS, TAG_CONTAINER, FleetMember
 from chsm_checks.fleet.run import SERIAL_BATCH, batch_of
+from chsm_checks.outcomes import Outcome
 from chsm_checks.target import FleetBackupMapping, FleetTarget, Target, load_any_target, load_fleet_target
 from chsm_checks.xdist_scheduling import scope_of
 
@@ -252,7 +252,7 @@ def test_a_bad_container_tag_makes_the_checks_that_need_it_errors_naming_the_tag
 
     for check in ("requests.no-sas", "storage.container-private"):
         (finding,) = evaluate(check, env)
-        assert finding.status is Status.ERROR, check
+        assert finding.status is Outcome.ERROR, check
         assert "chsm-backup-container" in finding.message
         assert "s3cr3t" not in finding.message
     assert all(urlsplit(str(r.url)).path == ACCOUNT for r in transport.requests)

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from chsm_checks.checks.catalogue import Catalogue, load_catalogue
-from chsm_checks.checks.model import Finding, Status, error, failed, not_applicable, passed
+from chsm_checks.checks.model import Finding, error, failed, not_applicable, passed
 from chsm_checks.checks.waivers import Waiver, WaiverBook, load_waivers
 from chsm_checks.errors import ConfigError
+from chsm_checks.outcomes import Outcome
 
 SUB = "/subscriptions/5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"
 ACCOUNT = f"{SUB}/resourceGroups/rg-a/providers/Microsoft.Storage/storageAccounts/chsmbackup"
@@ -79,7 +80,7 @@ def test_a_live_waiver_waives_a_failed_finding_and_travels_with_it() -> None:
     applied = WaiverBook((waiver,)).apply([_failed()], NOW)
 
     [finding] = applied.findings
-    assert finding.status is Status.WAIVED
+    assert finding.status is Outcome.WAIVED
     assert finding.waiver == waiver
     assert applied.used == {waiver}
     assert applied.expired == []

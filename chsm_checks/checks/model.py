@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from ..outcomes import Outcome
 
 if TYPE_CHECKING:
     from .waiver import Waiver
-
-
-class Status(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    ERROR = "error"  # could not read what the check needs: never a pass
-    NOT_APPLICABLE = "not_applicable"
-    WAIVED = "waived"
 
 
 @dataclass(frozen=True)
@@ -25,7 +18,7 @@ class Finding:
 
     check_id: str
     resource_id: str
-    status: Status
+    status: Outcome  # never NOT_RUN: a finding is something a check concluded
     message: str
     observed: Mapping[str, Any] = field(default_factory=dict)
     waiver: Waiver | None = None
@@ -39,7 +32,7 @@ class Finding:
 
     def waived_by(self, waiver: Waiver) -> Finding:
         """This failed finding, waived: it stays visible, marked, with the waiver's fields."""
-        return replace(self, status=Status.WAIVED, waiver=waiver)
+        return replace(self, status=Outcome.WAIVED, waiver=waiver)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -62,16 +55,16 @@ class Finding:
 
 
 def passed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
-    return Finding(check_id, resource_id, Status.PASSED, message, observed)
+    return Finding(check_id, resource_id, Outcome.PASSED, message, observed)
 
 
 def failed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
-    return Finding(check_id, resource_id, Status.FAILED, message, observed)
+    return Finding(check_id, resource_id, Outcome.FAILED, message, observed)
 
 
 def error(check_id: str, resource_id: str, message: str) -> Finding:
-    return Finding(check_id, resource_id, Status.ERROR, message)
+    return Finding(check_id, resource_id, Outcome.ERROR, message)
 
 
 def not_applicable(check_id: str, resource_id: str, message: str) -> Finding:
-    return Finding(check_id, resource_id, Status.NOT_APPLICABLE, message)
+    return Finding(check_id, resource_id, Outcome.NOT_APPLICABLE, message)

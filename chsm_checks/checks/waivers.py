@@ -19,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config_files import StrictModel, validated
+from ..outcomes import Outcome
 from .catalogue import Catalogue
-from .model import Finding, Status
+from .model import Finding
 from .waiver import Waiver, utc_text
 
 
@@ -61,7 +62,7 @@ class WaiverBook:
         for finding in findings:
             matching = (
                 [w for w in self.waivers if w.matches(finding.check_id, finding.resource_id)]
-                if finding.status is Status.FAILED
+                if finding.status is Outcome.FAILED
                 else []
             )
             live = [w for w in matching if not w.expired(now)]
