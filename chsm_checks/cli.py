@@ -7,26 +7,22 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
-import shutil
-import signal
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import ChsmError, ConfigError
-from .modes import DEFAULT_MODE, MODES
+from .options import add_to_argparse
 
 if TYPE_CHECKING:
     from .evidence.bundle import SigningKey
+    from .modes import RunMode
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 SCENARIO_MODULES = (Path("steps/test_scenarios.py"), Path("steps/test_drill.py"))
@@ -64,12 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Exit codes: 0 all passed, 1 findings, 2 usage or configuration error, "
         "3 something could not be evaluated.",
     )
-    run.add_argument("--mode", choices=MODES, default=DEFAULT_MODE)
-    run.add_argument("--target", default="targets/reference.toml", help="target file")
-    run.add_argument("--cassettes", default="cassettes", help="cassette directory")
-    run.add_argument("--allow-mutations", action="store_true", help="allow backup/restore (live, record)")
+    add_to_argparse(run)
     run.add_argument("--reports", default="reports", help="where reports/<run-id>/ goes")
-    run.add_argument("--waivers", help="waiver file (default: the target's 'waivers')")
     run.add_argument(
         "--oscal-version", choices=("1.1.2", "1.1.3", "1.2.1"), default="1.1.3", help="OSCAL version (1.1.3)"
     )
@@ -242,49 +234,9 @@ def _signing_key(args: argparse.Namespace) -> SigningKey:
     return load_signing_key(Path(args.signing_key) if args.signing_key else None, args.signing_key_env)
 
 
-def record_signing(summary_path: Path, key: SigningKey) -> None:
-    """Say in summary.json (and so in the reports built from it) how the bundle will be sealed."""
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    summary["signing"] = {"trusted": key.trusted, "statement": key.statement}
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-
-
-def seal(run_dir: Path, key: SigningKey) -> None:
-    """Write the run's manifest and sign it: the last write to a run directory."""
-    from .evidence.bundle import sign
-
-    sign(run_dir, key)
-    print(f"chsm-checks: sealed {run_dir}: {_trust_note(key)}")
-
-
-def _trust_note(key: SigningKey) -> str:
-    advice = "" if key.trusted else "; pass --signing-key or --signing-key-env to sign with a trusted key"
-    return key.statement + advice
-
-
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"chsm-checks: {message}", file=sys.stderr)
     return code
-
-
-def _run_id(reports: Path, mode: str) -> Path:
-    """A new run directory: when, in what mode, and a random part, so that runs started in the same
-    second on different machines (shards to be merged) never share a name."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    while True:
-        candidate = reports / f"{stamp}-{mode}-{secrets.token_hex(3)}"
-        if not candidate.exists():
-            return candidate
-
-
-def _point_latest(reports: Path, run_dir: Path) -> None:
-    """``reports/latest`` names the newest *sealed* run: a run refused for bad input leaves no
-    directory, and one stopped before sealing keeps its own, so ``latest`` always has a seal to check."""
-    latest = reports / "latest"
-    tmp = reports / f".latest.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.name, target_is_directory=True)
-    os.replace(tmp, latest)
 
 
 def _listening(url: str) -> bool:
@@ -298,6 +250,7 @@ def _listening(url: str) -> bool:
 
 
 def _command_run(args: argparse.Namespace) -> int:
+    from .modes import mode_named
     from .target import FleetTarget, load_any_target
 
     try:
@@ -309,12 +262,13 @@ def _command_run(args: argparse.Namespace) -> int:
     modules = FLEET_MODULES if fleet else SCENARIO_MODULES
     if absent := [m for m in modules if not m.is_file()]:
         return _fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
-    if problem := _run_conflict(args, fleet):
+    mode = mode_named(args.mode)
+    if problem := _run_conflict(args, mode, fleet):
         return _fail(f"{target.path}: {problem}")
     cassettes = Path(args.cassettes)
-    if args.mode == "replay" and not cassettes.is_dir():
+    if not mode.reaches_azure and not cassettes.is_dir():  # a replay reads its recordings from there
         return _fail(f"{cassettes}: cassette directory not found")
-    if args.mode != "replay" and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
+    if mode.reaches_azure and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
         return _fail(
             f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
             "start it with: chsm-checks sandbox serve --state .sandbox"
@@ -323,9 +277,12 @@ def _command_run(args: argparse.Namespace) -> int:
 
     import pytest
 
-    reports = Path(args.reports)
-    run_dir = _run_id(reports, args.mode)
-    run_dir.mkdir(parents=True)
+    from .lifecycle.finish import finish_run, new_run_dir, sigterm_interrupts
+    from .lifecycle.ledger import RunLedger
+    from .options import pytest_arguments
+    from .reports.build import build_reports
+
+    run_dir = new_run_dir(Path(args.reports), mode.name)
     pytest_args = [
         *map(str, modules),
         *_PLUGINS,
@@ -345,92 +302,30 @@ def _command_run(args: argparse.Namespace) -> int:
         # its assertions carry their own messages and need none.
         "-W",
         "ignore::pytest.PytestAssertRewriteWarning",
-        f"--mode={args.mode}",
-        f"--target={args.target}",
-        f"--cassettes={cassettes}",
+        *pytest_arguments(args),
         f"--chsm-reports={run_dir}",
         f"--junitxml={run_dir / 'junit.xml'}",
         f"--cucumberjson={run_dir / 'cucumber.json'}",
         f"--alluredir={run_dir / 'allure-results'}",
     ]
-    if args.allow_mutations:
-        pytest_args.append("--allow-mutations")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.workers:
         # The plugin's scheduler keeps the drill in one worker, and a fleet's clusters that share a
         # storage account together.
         pytest_args += ["-n", args.workers]
-    if args.waivers:
-        pytest_args.append(f"--waivers={args.waivers}")
-    with _sigterm_interrupts(), _only_our_plugins():
-        status = pytest.main(pytest_args + list(args.pytest_args))
-    summary_path = run_dir / "summary.json"
-    from .evidence.bundle import REFUSAL
-
-    refusal = run_dir / REFUSAL  # a distributed run's workers refused to start, and say why here
-    if status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED) or refusal.is_file():
-        problem = refusal.read_text(encoding="utf-8") if refusal.is_file() else None
-        shutil.rmtree(run_dir)  # nothing ran: no run directory, and reports/latest stays where it was
-        return _fail(problem) if problem else EXIT_USAGE
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    if (summary and summary.get("collection_errors")) or (
-        status == pytest.ExitCode.INTERRUPTED and not (summary and summary["scenarios"])
-    ):
-        shutil.rmtree(run_dir)
-        return _fail("the features could not be collected (see the errors above)")
-    if summary is None:
-        return _fail(
-            f"{summary_path}: the run wrote no summary (pytest exit {int(status)})", EXIT_NOT_EVALUATED
-        )
-    from .outcomes import exit_code
-
-    counts = summary["counts"]
-    shown = ", ".join(
-        f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n or k in ("passed", "failed")
+    ledger = RunLedger()  # the plugin feeds it; it is the run's account once pytest is done
+    with sigterm_interrupts(), _only_our_plugins():
+        status = pytest.main(pytest_args + list(args.pytest_args), plugins=[ledger])
+    return finish_run(
+        run_dir,
+        int(status),
+        ledger,
+        key=key,
+        mode=mode.name,
+        target_name=target.name,
+        build=lambda done: build_reports(done, oscal_version=args.oscal_version, html=args.html),
     )
-    print(
-        f"chsm-checks: {summary['evidence']} {args.mode} run of {target.name}: {shown}; reports in {run_dir}"
-    )
-    if summary.get("interrupted"):
-        print(
-            f"chsm-checks: the run stopped early ({summary['interrupted']}); {counts['not_run']} "
-            "scenario(s) did not run. The reports say which, and the bundle is marked incomplete"
-        )
-    try:
-        from .reports.build import build_reports
-
-        with _sigterm_interrupts():
-            record_signing(summary_path, key)
-            _notes(build_reports(run_dir, oscal_version=args.oscal_version, html=args.html))
-            seal(run_dir, key)
-    except ChsmError as exc:
-        return _fail(str(exc), EXIT_NOT_EVALUATED)
-    except KeyboardInterrupt as exc:
-        return _fail(
-            f"{run_dir}: interrupted ({exc or 'Ctrl-C'}) while building the reports; summary.json is "
-            f"complete; finish them with: chsm-checks report {run_dir}",
-            EXIT_NOT_EVALUATED,
-        )
-    _point_latest(reports, run_dir)
-    if status == pytest.ExitCode.INTERRUPTED or summary.get("interrupted"):
-        return EXIT_NOT_EVALUATED
-    return exit_code(counts)
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, a container stopped) ends the run as Ctrl-C does: the scenario in
-    flight stops, the rest are recorded as not run, and the reports and seal are still written."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # The pytest plugins a run is made of, and no other: a plugin that happens to be installed beside
@@ -461,16 +356,16 @@ def _only_our_plugins() -> Iterator[None]:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
-def _run_conflict(args: argparse.Namespace, fleet: bool) -> str | None:
+def _run_conflict(args: argparse.Namespace, mode: RunMode, fleet: bool) -> str | None:
     """Why these options cannot run this target, if they cannot."""
-    if fleet and args.mode != "live":
+    if fleet and not mode.audits_fleets:
         return (
             "fleet: a fleet audit runs live and read-only (--mode live); "
             "recording and replaying fleets is not supported"
         )
     if fleet and args.allow_mutations:
         return "fleet: a fleet audit is read-only; --allow-mutations does not apply"
-    if args.workers and not fleet and args.mode != "replay":
+    if args.workers and not fleet and mode.reaches_azure:
         return (
             "--workers: a live or recorded backup/restore run is one ordered story on real clusters; "
             "run it in one process (workers serve replay runs and fleet audits)"
@@ -495,13 +390,9 @@ def _command_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FINDINGS
 
 
-def _notes(notes: list[str]) -> None:
-    for note in notes:
-        print(f"chsm-checks: {note}")
-
-
 def _command_report(args: argparse.Namespace) -> int:
     from .evidence.bundle import check_sealable, verify
+    from .lifecycle.finish import record_signing, say_notes, seal
     from .reports.build import build_reports
 
     run_dir = Path(args.run_dir)
@@ -526,7 +417,7 @@ def _command_report(args: argparse.Namespace) -> int:
                 )
         check_sealable(run_dir)  # before reading it: a run never sealed may hold links out of it
         record_signing(run_dir / "summary.json", key)
-        _notes(build_reports(run_dir, oscal_version=args.oscal_version))
+        say_notes(build_reports(run_dir, oscal_version=args.oscal_version))
         seal(run_dir, key)
     except ChsmError as exc:
         return _fail(str(exc))
@@ -535,6 +426,7 @@ def _command_report(args: argparse.Namespace) -> int:
 
 def _command_merge(args: argparse.Namespace) -> int:
     from .evidence.bundle import merge, shards_statement
+    from .lifecycle.finish import say_notes, trust_note
 
     try:
         key = _signing_key(args)
@@ -544,7 +436,7 @@ def _command_merge(args: argparse.Namespace) -> int:
             [Path(d) for d in args.run_dirs],
             Path(args.out),
             key,
-            rebuild=lambda merged: _notes(build_reports(merged)),
+            rebuild=lambda merged: say_notes(build_reports(merged)),
             shard_public_keys=[Path(k) for k in args.shard_public_key],
         )
     except ChsmError as exc:
@@ -552,7 +444,7 @@ def _command_merge(args: argparse.Namespace) -> int:
     verified = bool(args.shard_public_key)
     shards = shards_statement(len(args.run_dirs), verified=verified)
     advice = "" if verified else " (give --shard-public-key)"
-    print(f"chsm-checks: merged {len(args.run_dirs)} runs into {out}: {_trust_note(key)}; {shards}{advice}")
+    print(f"chsm-checks: merged {len(args.run_dirs)} runs into {out}: {trust_note(key)}; {shards}{advice}")
     return EXIT_OK
 
 

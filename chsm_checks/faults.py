@@ -14,11 +14,11 @@ import httpx
 
 from .arm.trust import verify_for
 from .outcomes import not_applicable
-from .run import RunContext
+from .services.settings import RunSettings
 
 
-def _control(run: RunContext) -> httpx.Client | None:
-    if run.mode == "replay":
+def _control(run: RunSettings) -> httpx.Client | None:
+    if not run.mode.reaches_azure:
         return None
     if not run.target.cloud.is_loopback:
         not_applicable("fault injection needs the sandbox; this target is Azure")
@@ -34,7 +34,7 @@ def _patch(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
 
 
 def node_unreachable(
-    run: RunContext, cluster: str, node_id: int, cleanup: Callable[[Callable[[], None]], None]
+    run: RunSettings, cluster: str, node_id: int, cleanup: Callable[[Callable[[], None]], None]
 ) -> None:
     """Make one node of ``cluster`` unreachable until the scenario ends."""
     client = _control(run)
@@ -52,7 +52,7 @@ def node_unreachable(
 
 
 def command_hangs(
-    run: RunContext, cluster: str, command: str, cleanup: Callable[[Callable[[], None]], None]
+    run: RunSettings, cluster: str, command: str, cleanup: Callable[[Callable[[], None]], None]
 ) -> None:
     """Make the utilities stop answering ``command`` on ``cluster`` until the scenario ends."""
     client = _control(run)

@@ -22,7 +22,9 @@ from .arm.resources import get_cluster
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .run import RunContext
+    from .services.clients import ArmClients
+    from .services.secrets import RunSecrets
+    from .services.settings import RunSettings
     from .target import HsmSettings
 
 
@@ -37,10 +39,10 @@ def _utility_problem(field: str, value: str) -> str | None:
     return None
 
 
-def _hsm_problems(run: RunContext, hsm: HsmSettings, will_point: bool) -> list[str]:
+def _hsm_problems(secrets: RunSecrets, hsm: HsmSettings, will_point: bool) -> list[str]:
     problems = []
     try:
-        run.hsm_password()  # from its variable, or asked for now, before anything is sent
+        secrets.hsm_password()  # from its variable, or asked for now, before anything is sent
     except ConfigError as exc:
         problems.append(str(exc).split(": ", 1)[-1])
     for field in ("mgmt_util", "util"):
@@ -59,13 +61,13 @@ def _hsm_problems(run: RunContext, hsm: HsmSettings, will_point: bool) -> list[s
     return problems
 
 
-def _destination_problems(run: RunContext) -> list[str]:
+def _destination_problems(settings: RunSettings, clients: ArmClients) -> list[str]:
     """The destination must read ``NotActivated``. A read that fails does not stop the run: the
     guard reads the destination again right before the restore, and sends nothing unless that read
     shows it ``NotActivated``."""
-    destination_id = run.single_target.destination_id
+    destination_id = settings.single_target.destination_id
     name = destination_id.rsplit("/", 1)[-1]
-    with run.read_only_client() as client:
+    with clients.read_only_client() as client:
         try:
             found = get_cluster(client, destination_id).activation_state
         except ArmError:
@@ -77,18 +79,22 @@ def _destination_problems(run: RunContext) -> list[str]:
     return []
 
 
-def drill_problems(run: RunContext, scenario_tags: Iterable[frozenset[str]]) -> list[str]:
+def drill_problems(
+    settings: RunSettings, secrets: RunSecrets, clients: ArmClients, scenario_tags: Iterable[frozenset[str]]
+) -> list[str]:
     """Everything the selected scenarios need that is not there, as ``field: problem`` phrases.
 
     Only a live or recorded run that may mutate has a drill to protect; for any other run, none.
     """
     selected = list(scenario_tags)
-    if run.mode == "replay" or not run.allow_mutations or not any("mutating" in tags for tags in selected):
+    if not settings.mode.reaches_azure or not settings.allow_mutations:
         return []
-    hsm = run.single_target.spec.hsm
+    if not any("mutating" in tags for tags in selected):
+        return []
+    hsm = settings.single_target.spec.hsm
     problems = []
     if hsm is not None and any("hsm" in tags for tags in selected):
-        problems += _hsm_problems(run, hsm, will_point=hsm.manage_resource_cfg)
+        problems += _hsm_problems(secrets, hsm, will_point=hsm.manage_resource_cfg)
     if any("restores" in tags for tags in selected):
-        problems += _destination_problems(run)
+        problems += _destination_problems(settings, clients)
     return problems

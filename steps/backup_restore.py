@@ -14,7 +14,8 @@ from chsm_checks.arm.resources import get_cluster
 from chsm_checks.container_uri import blob_endpoint, blob_endpoint_named_by
 from chsm_checks.guard import Refusal
 from chsm_checks.outcomes import not_applicable
-from chsm_checks.run import RunContext
+from chsm_checks.services.drill import DrillRecord
+from chsm_checks.services.settings import RunSettings
 from chsm_checks.target import Target
 
 
@@ -61,33 +62,33 @@ def _target_blob_endpoint(target: Target) -> str:
 @when("the source cluster is backed up into the target's container", target_fixture="outcome")
 @given("a completed backup of the source cluster", target_fixture="outcome")
 def backup_into_target_container(
-    arm: ArmClient, chsm_run: RunContext, target: Target
+    arm: ArmClient, run_settings: RunSettings, target: Target
 ) -> OperationResult | Refusal:
-    return _backup(arm, chsm_run, target, target.container_uri, _target_blob_endpoint(target))
+    return _backup(arm, run_settings, target, target.container_uri, _target_blob_endpoint(target))
 
 
 @when("the source cluster is backed up into that container", target_fixture="outcome")
 def backup_into_container(
-    arm: ArmClient, chsm_run: RunContext, target: Target, container_uri: str
+    arm: ArmClient, run_settings: RunSettings, target: Target, container_uri: str
 ) -> OperationResult | Refusal:
     # The negative container lives in an account of its own, named by the target file: it is judged
     # against that account's endpoint in the target's cloud (any other host: the target's, and refused).
     endpoint = blob_endpoint_named_by(container_uri, [target.cloud.storage_suffix])
-    return _backup(arm, chsm_run, target, container_uri, endpoint or _target_blob_endpoint(target))
+    return _backup(arm, run_settings, target, container_uri, endpoint or _target_blob_endpoint(target))
 
 
 @when(
     "the source cluster is backed up into the target's container with a SAS token appended",
     target_fixture="outcome",
 )
-def backup_with_sas(arm: ArmClient, chsm_run: RunContext, target: Target) -> OperationResult | Refusal:
+def backup_with_sas(arm: ArmClient, run_settings: RunSettings, target: Target) -> OperationResult | Refusal:
     # A syntactically complete SAS query; its signature is fake and it is never sent anywhere.
     sas = "?sv=2022-11-02&ss=b&srt=co&sp=rwdlac&se=2030-01-01T00:00:00Z&spr=https&sig=FAKE-SIGNATURE"
-    return _backup(arm, chsm_run, target, target.container_uri + sas, _target_blob_endpoint(target))
+    return _backup(arm, run_settings, target, target.container_uri + sas, _target_blob_endpoint(target))
 
 
 def _backup(
-    arm: ArmClient, run: RunContext, target: Target, uri: str, endpoint: str
+    arm: ArmClient, run: RunSettings, target: Target, uri: str, endpoint: str
 ) -> OperationResult | Refusal:
     return guard.request_backup(
         arm,
@@ -101,21 +102,21 @@ def _backup(
 
 @when("that backup is restored into the destination cluster", target_fixture="outcome")
 def restore_that_backup(
-    arm: ArmClient, chsm_run: RunContext, target: Target, outcome: OperationResult | Refusal
+    arm: ArmClient, run_settings: RunSettings, target: Target, outcome: OperationResult | Refusal
 ) -> OperationResult | Refusal:
     backup_id = expect.has_backup_id(expect.ends_with_status(outcome, "Succeeded"))
-    return _restore(arm, chsm_run, target, target.destination_id, backup_id)
+    return _restore(arm, run_settings, target, target.destination_id, backup_id)
 
 
 @when(parsers.parse("a backup is restored into the {which:w} cluster"), target_fixture="outcome")
 def restore_probe(
-    arm: ArmClient, chsm_run: RunContext, target: Target, clusters: Clusters, which: str
+    arm: ArmClient, run_settings: RunSettings, target: Target, clusters: Clusters, which: str
 ) -> OperationResult | Refusal:
-    return _restore(arm, chsm_run, target, _cluster_id(clusters, which), guard.PROBE_BACKUP_ID)
+    return _restore(arm, run_settings, target, _cluster_id(clusters, which), guard.PROBE_BACKUP_ID)
 
 
 def _restore(
-    arm: ArmClient, run: RunContext, target: Target, destination_id: str, backup_id: str
+    arm: ArmClient, run: RunSettings, target: Target, destination_id: str, backup_id: str
 ) -> OperationResult | Refusal:
     return guard.request_restore(
         arm,
@@ -131,10 +132,10 @@ def _restore(
 
 @then(parsers.parse('the {operation:w} ends "{status}"'))
 def operation_ends(
-    outcome: OperationResult | Refusal, operation: str, status: str, chsm_run: RunContext
+    outcome: OperationResult | Refusal, operation: str, status: str, drill_record: DrillRecord
 ) -> None:
     result = expect.ends_with_status(outcome, status, operation)
-    chsm_run.restore_succeeded |= result.operation == "restore" and result.succeeded
+    drill_record.restore_succeeded |= result.operation == "restore" and result.succeeded
 
 
 @then("the backup id has the form cloudhsm-<uuid>-<digits>")

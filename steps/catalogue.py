@@ -8,7 +8,7 @@ from chsm_checks import expect
 from chsm_checks.arm.client import ArmClient
 from chsm_checks.checks.environment import Environment
 from chsm_checks.checks.model import Finding
-from chsm_checks.run import RunContext
+from chsm_checks.services.judge import Judge
 from chsm_checks.target import Target
 
 
@@ -19,7 +19,7 @@ def environment(arm: ArmClient, target: Target) -> Environment:
 
 @then(parsers.parse('the "{check_id}" check holds for {subject}'))
 def check_holds(
-    environment: Environment, chsm_run: RunContext, findings: list[Finding], check_id: str, subject: str
+    environment: Environment, judge: Judge, findings: list[Finding], check_id: str, subject: str
 ) -> None:
-    findings.extend(chsm_run.judge(check_id, environment))
+    findings.extend(judge(check_id, environment))
     expect.findings_hold(findings)

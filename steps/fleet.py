@@ -9,8 +9,9 @@ from chsm_checks.checks.model import Finding
 from chsm_checks.errors import CouldNotEvaluate
 from chsm_checks.evidence.store import ScenarioEvidence
 from chsm_checks.fleet.audit import MemberScope
-from chsm_checks.fleet.run import FleetUnavailable, judged_findings
-from chsm_checks.run import RunContext
+from chsm_checks.fleet.run import FleetRun, FleetUnavailable, judged_findings
+from chsm_checks.recording import Scrubber
+from chsm_checks.services.judge import Judge
 
 
 @given("a cluster discovered in the fleet", target_fixture="cluster")
@@ -23,13 +24,15 @@ def cluster(fleet_member: MemberScope | FleetUnavailable) -> MemberScope:
 @then("these checks hold for the cluster:")
 def checks_hold(
     cluster: MemberScope,
-    chsm_run: RunContext,
+    fleet: FleetRun,
+    judge: Judge,
+    scrubber: Scrubber,
     findings: list[Finding],
     evidence: ScenarioEvidence,
     datatable: list[list[str]],
 ) -> None:
     checks = [row[0] for row in datatable[1:]]
-    result = chsm_run.fleet.result(cluster, checks, chsm_run.judge)
-    evidence.add_json("fleet-cluster", chsm_run.fleet.evidence(result, chsm_run.scrubber), compact=True)
+    result = fleet.result(cluster, checks, judge)
+    evidence.add_json("fleet-cluster", fleet.evidence(result, scrubber), compact=True)
     findings.extend(judged_findings(result))
     expect.findings_hold(findings)

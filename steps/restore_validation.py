@@ -13,7 +13,8 @@ from chsm_checks.hsm.errors import HsmSessionError
 from chsm_checks.hsm.inventory import KeyInventory
 from chsm_checks.hsm.parsers import FindKeyResult
 from chsm_checks.hsm.runner import HsmRunner
-from chsm_checks.run import RunContext
+from chsm_checks.services.drill import DrillRecord
+from chsm_checks.services.settings import RunSettings
 from chsm_checks.target import Target
 
 
@@ -36,20 +37,20 @@ def source_users(hsm: HsmRunner) -> drill.UserView:
 
 @then("the source inventory is kept for the restore checks")
 def keep_source_inventory(
-    chsm_run: RunContext, source_keys: KeyInventory, source_users: drill.UserView, source_host: str
+    drill_record: DrillRecord, source_keys: KeyInventory, source_users: drill.UserView, source_host: str
 ) -> None:
     expect.usable_source_inventory(source_keys, source_users)
-    chsm_run.keep_source_inventory(source_keys, source_users.users, source_host)
+    drill_record.keep_source_inventory(source_keys, source_users.users, source_host)
 
 
 @given("a restore into the destination succeeded earlier in this run")
-def a_restore_succeeded(chsm_run: RunContext) -> None:
-    chsm_run.require_a_restore()
+def a_restore_succeeded(drill_record: DrillRecord) -> None:
+    drill_record.require_a_restore()
 
 
 @given("the source inventory taken before the backup in this run", target_fixture="source_inventory")
-def source_inventory(chsm_run: RunContext) -> drill.SourceInventory:
-    return chsm_run.source_inventory()
+def source_inventory(drill_record: DrillRecord) -> drill.SourceInventory:
+    return drill_record.source_inventory()
 
 
 @given("the target's restored destination cluster", target_fixture="destination_host")
@@ -59,8 +60,12 @@ def destination_host(arm: ArmClient, target: Target, source_inventory: drill.Sou
 
 
 @when("the HSM client configuration is pointed at the destination cluster")
-def point_at_destination(hsm: HsmRunner, chsm_run: RunContext, target: Target, destination_host: str) -> None:
-    drill.point_configuration_if_managed(hsm, target.hsm_settings, destination_host, chsm_run.allow_mutations)
+def point_at_destination(
+    hsm: HsmRunner, run_settings: RunSettings, target: Target, destination_host: str
+) -> None:
+    drill.point_configuration_if_managed(
+        hsm, target.hsm_settings, destination_host, run_settings.allow_mutations
+    )
 
 
 @then("every configuration file names the destination cluster's hsm1 private-link host")
@@ -124,13 +129,17 @@ def nodes_answered(destination_keys: KeyInventory) -> None:
 
 
 @given(parsers.parse("destination node {node:d} is unreachable"))
-def node_unreachable(chsm_run: RunContext, target: Target, node: int, request: pytest.FixtureRequest) -> None:
-    faults.node_unreachable(chsm_run, target.spec.destination.cluster, node, request.addfinalizer)
+def node_unreachable(
+    run_settings: RunSettings, target: Target, node: int, request: pytest.FixtureRequest
+) -> None:
+    faults.node_unreachable(run_settings, target.spec.destination.cluster, node, request.addfinalizer)
 
 
 @given(parsers.parse("the destination's utilities never answer {command}"))
-def never_answer(chsm_run: RunContext, target: Target, command: str, request: pytest.FixtureRequest) -> None:
-    faults.command_hangs(chsm_run, target.spec.destination.cluster, command, request.addfinalizer)
+def never_answer(
+    run_settings: RunSettings, target: Target, command: str, request: pytest.FixtureRequest
+) -> None:
+    faults.command_hangs(run_settings, target.spec.destination.cluster, command, request.addfinalizer)
 
 
 @when("the crypto user logs in to the destination with a wrong password", target_fixture="wrong_login")

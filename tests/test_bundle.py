@@ -672,7 +672,7 @@ def test_a_run_never_sealed_is_incomplete(bundle: Path) -> None:
 def test_a_run_killed_before_its_summary_is_incomplete(bundle: Path) -> None:
     for name in (MANIFEST, SIGNATURE, PUBLIC_KEY, "summary.json"):
         (bundle / name).unlink()
-    (bundle / ".planned-scenarios.json").write_text("[]")
+    assert any((bundle / "evidence").iterdir()) or any((bundle / "allure-results").iterdir())
 
     checked = verify(bundle)
 

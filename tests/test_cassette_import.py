@@ -27,8 +27,8 @@ from chsm_checks.arm.resources import post_backup, post_restore
 from chsm_checks.cli import main
 from chsm_checks.recording import SUBSCRIPTION_PLACEHOLDER, Scrubber, read_provenance, replaying
 from chsm_checks.recording.gate import check_cassette, inspect_recordings
+from chsm_checks.recording.provenance import replay_provenance
 from chsm_checks.recording.scrub import GUID, PLACEHOLDER_PREFIX
-from chsm_checks.run import replay_provenance
 from tests.support.processes import ROOT, run_cli
 
 IMPORTED = ROOT / "cassettes" / "imported" / "azure-cli" / "test_backup_restore.yaml"

@@ -27,6 +27,7 @@ from chsm_checks.hsm.inventory import KeyInventory, UserInventory, compare_keys,
 from chsm_checks.hsm.logins import RefusedLogins
 from chsm_checks.hsm.runner import HsmRunner
 from chsm_checks.hsm.sessions import MgmtUtilSession, Timeouts, UtilityDriver
+from chsm_checks.modes import mode_named
 from chsm_checks.recording.cassettes import Provenance
 from chsm_checks.sandbox.hsm_state import NO_FAULTS
 from tests.support.processes import (
@@ -62,8 +63,7 @@ def steer(sandbox: Sandbox, path: str, body: dict[str, Any]) -> None:
 
 def runner(sandbox: Sandbox, workdir: Path, command_timeout: float = 5, **kwargs: Any) -> HsmRunner:
     bin_dir = sandbox.state_dir / "hsm-client" / "bin"
-    return HsmRunner(
-        mode=kwargs.pop("mode", "live"),
+    return mode_named(kwargs.pop("mode", "live")).hsm_runner(
         mgmt_util=str(bin_dir / "azcloudhsm_mgmt_util"),
         util=str(bin_dir / "azcloudhsm_util"),
         mgmt_config=str(bin_dir / "azcloudhsm_resource.cfg"),
@@ -227,7 +227,7 @@ def test_a_locked_account_is_tried_once_per_run_and_the_lock_is_not_counted_agai
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     steer(sandbox, f"{CLUSTER}/faults", {"lock_after": 2})
-    refused = RefusedLogins()  # one run's memory, as RunContext keeps it
+    refused = RefusedLogins()  # one run's memory, as RunSecrets keeps it
     hsm = runner(sandbox, tmp_path, refused_logins=refused)
     wrong_logins(2)(sandbox, hsm)
 

@@ -210,7 +210,7 @@ def stand_in_runner(tmp_path: Path, answer: str) -> HsmRunner:
     script.write_text(f"#!{sys.executable}\n{body}", encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return HsmRunner(
-        mode="live", mgmt_util=str(script), util=str(script), mgmt_config=str(tmp_path / "x.cfg"),
+        mgmt_util=str(script), util=str(script), mgmt_config=str(tmp_path / "x.cfg"),
         transcript_path=tmp_path / "t.yaml", workdir=tmp_path, timeouts=Timeouts(10, 10),
         password=lambda: "unused",
     )  # fmt: skip

@@ -150,7 +150,7 @@ def test_a_missing_utility_is_an_error_not_a_crash(tmp_path: Path) -> None:
     from chsm_checks.hsm.runner import HsmRunner
 
     runner = HsmRunner(
-        mode="live", mgmt_util=str(tmp_path / "azcloudhsm_mgmt_util"), util=str(missing), mgmt_config="x.cfg",
+        mgmt_util=str(tmp_path / "azcloudhsm_mgmt_util"), util=str(missing), mgmt_config="x.cfg",
         transcript_path=tmp_path / "t.yaml", workdir=tmp_path, timeouts=Timeouts(5, 5), password=lambda: "pw",
     )  # fmt: skip
     with pytest.raises(HsmSessionError) as raised, runner.key_session():

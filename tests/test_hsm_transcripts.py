@@ -15,6 +15,7 @@ from chsm_checks.hsm.redact import REDACTED, redact_text
 from chsm_checks.hsm.runner import HsmRunner
 from chsm_checks.hsm.sessions import Timeouts
 from chsm_checks.hsm.transcript import load_transcript
+from chsm_checks.modes import mode_named
 from tests.support.processes import ROOT
 
 SHIPPED = (
@@ -26,8 +27,8 @@ SHIPPED = (
 
 
 def _replay_runner(transcript: Path, workdir: Path) -> HsmRunner:
-    return HsmRunner(
-        mode="replay", mgmt_util="azcloudhsm_mgmt_util", util="azcloudhsm_util", mgmt_config="unused.cfg",
+    return mode_named("replay").hsm_runner(
+        mgmt_util="azcloudhsm_mgmt_util", util="azcloudhsm_util", mgmt_config="unused.cfg",
         transcript_path=transcript, workdir=workdir, timeouts=Timeouts(10, 5), password=lambda: "never-asked",
     )  # fmt: skip
 

@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
-from chsm_checks.run import RunContext, replay_provenance
+from chsm_checks.modes import mode_named
+from chsm_checks.recording.provenance import replay_provenance
+from chsm_checks.services.identity import RunIdentity
+from chsm_checks.services.settings import RunSettings
 from chsm_checks.target import load_target
 
 OBJECT_ID = "5a4db0c5-0be7-4d44-8c04-ca7a00000004"
@@ -54,15 +57,20 @@ def _target(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-def _run(target: Path, mode: str = "live", **claims: Any) -> RunContext:
-    run = RunContext(
-        mode=mode,  # type: ignore[arg-type]
+def _run(target: Path, mode: str = "live", **claims: Any) -> RunIdentity:
+    settings = RunSettings(
+        mode=mode_named(mode),
         target=load_target(target),
         cassette_dir=ROOT / "cassettes",
         allow_mutations_flag=False,
     )
-    run._credential = _Credential(**({"oid": OBJECT_ID, "tid": TENANT_ID} | claims))  # type: ignore[assignment]
-    return run
+    named = {"oid": OBJECT_ID, "tid": TENANT_ID} | claims
+    credential = _Credential(**{claim: value for claim, value in named.items() if value is not None})
+    return RunIdentity(settings, credential)  # type: ignore[arg-type]
+
+
+def _provenance(run: RunIdentity, mode: str = "live") -> dict[str, Any]:
+    return mode_named(mode).scenario_provenance(CASSETTE, None, run.live_facts)
 
 
 def _hmac_pseudonym(key: bytes, object_id: str) -> str:
@@ -150,8 +158,7 @@ def test_ids_appear_in_clear_only_when_the_target_asks(tmp_path: Path) -> None:
 
 
 def test_a_token_without_an_object_id_is_said_so_and_not_pseudonymised(tmp_path: Path) -> None:
-    run = _run(_target(tmp_path))
-    run._credential = _Credential(tid=TENANT_ID)  # type: ignore[assignment]
+    run = _run(_target(tmp_path), oid=None)  # the token names no object id at all
 
     identity = run.identity_used()
 
@@ -162,7 +169,7 @@ def test_a_token_without_an_object_id_is_said_so_and_not_pseudonymised(tmp_path:
 def test_live_provenance_names_the_endpoint_and_the_pseudonym(tmp_path: Path) -> None:
     run = _run(_target(tmp_path))
 
-    provenance = run.provenance_of(CASSETTE, None)
+    provenance = _provenance(run)
 
     assert provenance["kind"] == "LIVE"
     assert provenance["object_id"] == run.identity_used()["object_id"]
@@ -172,7 +179,7 @@ def test_live_provenance_names_the_endpoint_and_the_pseudonym(tmp_path: Path) ->
 def test_replay_provenance_names_no_identity_and_is_the_recording_s(tmp_path: Path) -> None:
     run = _run(_target(tmp_path, "identities_in_clear = true"), mode="replay")
 
-    provenance = run.provenance_of(CASSETTE, None)
+    provenance = _provenance(run, "replay")
 
     assert provenance == {"kind": "REPLAY", **replay_provenance(CASSETTE)}
     assert not {"object_id", "tenant_id", "identity", "pseudonym"} & provenance.keys()

@@ -122,7 +122,7 @@ def point_configuration(
         if updated != text:
             runner.write_config(path, updated)
             changed.append(path)
-    if changed and restart_command and runner.mode != "replay":
+    if changed and restart_command and runner.touches_client:
         done = subprocess.run(restart_command, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise CouldNotEvaluate(

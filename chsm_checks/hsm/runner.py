@@ -1,7 +1,9 @@
 """One scenario's HSM utility sessions in the run's mode: live, recorded into a transcript, or replayed.
 
 The same session classes and the same pexpect code run in every mode; only what is spawned changes:
-the utility itself (live, record) or the transcript replayer (replay).
+the utility itself (:class:`HsmRunner`, live; :class:`RecordingHsmRunner`, which also writes the
+transcript) or the transcript replayer (:class:`ReplayedHsmRunner`). The run's mode picks the class
+(:meth:`chsm_checks.modes.RunMode.hsm_runner`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ConfigError, ReplayMissError
-from ..modes import Mode
 from ..recording.cassettes import Provenance
 from .errors import HsmSessionError
 from .logins import RefusedLogins
@@ -26,12 +27,14 @@ REPLAY_PASSWORD = "replay-placeholder-password"
 
 
 class HsmRunner:
-    """Starts utility sessions for one scenario and keeps (or replays) their transcript."""
+    """Starts the utilities for one scenario's sessions, live, and keeps their transcript as evidence."""
+
+    #: Whether the sessions touch the HSM client machine (its utilities, its configuration files).
+    touches_client = True
 
     def __init__(
         self,
         *,
-        mode: Mode,
         mgmt_util: str,
         util: str,
         mgmt_config: str,
@@ -42,7 +45,6 @@ class HsmRunner:
         on_session_end: Callable[[SessionRecord], None] | None = None,
         refused_logins: RefusedLogins | None = None,
     ) -> None:
-        self.mode = mode
         self.mgmt_util = mgmt_util
         self.util = util
         self.mgmt_config = mgmt_config
@@ -51,17 +53,20 @@ class HsmRunner:
         self.timeouts = timeouts
         self._password = password
         self._on_session_end = on_session_end
-        # Shared by the run's scenarios (RunContext), so a refused login is not typed again by any.
+        # Shared by the run's scenarios (RunSecrets), so a refused login is not typed again by any.
         self.refused_logins = refused_logins if refused_logins is not None else RefusedLogins()
         self.secrets: list[str] = []
-        self.transcript = load_transcript(transcript_path) if mode == "replay" else Transcript()
+        self.transcript = self._transcript()
         self._started = 0
+
+    def _transcript(self) -> Transcript:
+        return Transcript()
 
     # -- secrets ------------------------------------------------------------------------------------
 
     def password(self) -> str:
         """The crypto user's password (a placeholder in replay), remembered for redaction."""
-        value = REPLAY_PASSWORD if self.mode == "replay" else self._password()
+        value = self._password()
         self.keep_secret(value)
         return value
 
@@ -72,33 +77,23 @@ class HsmRunner:
 
     # -- sessions -----------------------------------------------------------------------------------
 
+    def _spawn(self, utility: str, argv: list[str], index: int) -> tuple[list[str], SessionRecorder | None]:
+        """What to start for the scenario's session number ``index``, and who records it."""
+        executable = Path(argv[0]).resolve()
+        if not executable.is_file() or not os.access(executable, os.X_OK):
+            raise HsmSessionError(utility, "(start)", "an executable utility", f"{argv[0]} is not one", "")
+        # Live runs keep the transcript too, as evidence; only record mode writes it as a recording.
+        record = SessionRecord(utility)
+        self.transcript.sessions.append(record)
+        # The session runs in its own working directory: paths from the target are the caller's.
+        return [str(executable)] + [str(Path(a).resolve()) for a in argv[1:]], SessionRecorder(
+            record, self.secrets
+        )
+
     def _driver(self, utility: str, argv: list[str], prompt_class: type) -> UtilityDriver:
         index = self._started
         self._started += 1
-        recorder = None
-        if self.mode == "replay":
-            argv = [
-                sys.executable,
-                "-m",
-                "chsm_checks.hsm.replayer",
-                str(self.transcript_path.resolve()),  # the session runs in its own directory
-                str(index),
-                utility,
-            ]
-            if index >= len(self.transcript.sessions):
-                raise ReplayMissError("spawn", utility, str(self.transcript_path))
-        else:
-            executable = Path(argv[0]).resolve()
-            if not executable.is_file() or not os.access(executable, os.X_OK):
-                raise HsmSessionError(
-                    utility, "(start)", "an executable utility", f"{argv[0]} is not one", ""
-                )
-            # The session runs in its own working directory: paths from the target are the caller's.
-            argv = [str(executable)] + [str(Path(a).resolve()) for a in argv[1:]]
-            # Live runs keep the transcript too, as evidence; only record mode writes it as a cassette.
-            record = SessionRecord(utility)
-            self.transcript.sessions.append(record)
-            recorder = SessionRecorder(record, self.secrets)
+        argv, recorder = self._spawn(utility, argv, index)
         return UtilityDriver(
             utility,
             argv,
@@ -144,38 +139,70 @@ class HsmRunner:
 
     def _read_output_file(self, path: Path) -> str:
         text = path.read_text(encoding="utf-8", errors="replace")
-        if self.mode != "replay":
-            SessionRecorder(self.transcript.sessions[-1], self.secrets).file_read(path.name, text)
+        SessionRecorder(self.transcript.sessions[-1], self.secrets).file_read(path.name, text)
         return text
 
     # -- files --------------------------------------------------------------------------------------
 
     def read_config(self, path: str) -> str:
-        """A client configuration file, as the scenario observed it (from the transcript in replay)."""
-        if self.mode == "replay":
-            if path not in self.transcript.files:
-                raise ReplayMissError("read", path, str(self.transcript_path))
-            return self.transcript.files[path]
+        """A client configuration file, as the scenario observed it."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            return Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the HSM client configuration: {exc.strerror}") from None
-        if self.mode == "record":
-            self.transcript.files[path] = redact_text(text, self.secrets)
-        return text
 
     def write_config(self, path: str, text: str) -> None:
-        """Rewrite a client configuration file (never in replay, where nothing local is touched)."""
-        if self.mode == "replay":
-            return
+        """Rewrite a client configuration file."""
         target = Path(path)
         tmp = target.with_name(f".{target.name}.chsm-checks.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
 
     def save(self, provenance: Provenance) -> None:
-        """Write the recorded transcript (record mode only)."""
-        if self.mode != "record":
-            return
+        """Write the transcript as a recording: only a recording run does (:class:`RecordingHsmRunner`)."""
+
+
+class RecordingHsmRunner(HsmRunner):
+    """Live sessions whose transcript, configuration files included, is written as the scenario's
+    recording."""
+
+    def read_config(self, path: str) -> str:
+        text = super().read_config(path)
+        self.transcript.files[path] = redact_text(text, self.secrets)
+        return text
+
+    def save(self, provenance: Provenance) -> None:
         self.transcript.provenance = Provenance(**{**provenance.__dict__, "format": TRANSCRIPT_FORMAT})
         self.transcript.write(self.transcript_path)
+
+
+class ReplayedHsmRunner(HsmRunner):
+    """Sessions replayed from the scenario's transcript: the replayer is spawned in place of each
+    utility, and nothing on the client machine is read or touched."""
+
+    touches_client = False
+
+    def _transcript(self) -> Transcript:
+        return load_transcript(self.transcript_path)
+
+    def password(self) -> str:
+        self.keep_secret(REPLAY_PASSWORD)
+        return REPLAY_PASSWORD
+
+    def _spawn(self, utility: str, argv: list[str], index: int) -> tuple[list[str], SessionRecorder | None]:
+        if index >= len(self.transcript.sessions):
+            raise ReplayMissError("spawn", utility, str(self.transcript_path))
+        # The session runs in its own directory: the transcript's path is made absolute.
+        replayer = [sys.executable, "-m", "chsm_checks.hsm.replayer", str(self.transcript_path.resolve())]
+        return [*replayer, str(index), utility], None
+
+    def _read_output_file(self, path: Path) -> str:
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def read_config(self, path: str) -> str:
+        if path not in self.transcript.files:
+            raise ReplayMissError("read", path, str(self.transcript_path))
+        return self.transcript.files[path]
+
+    def write_config(self, path: str, text: str) -> None:
+        """Nothing local is touched in replay."""

@@ -99,3 +99,44 @@ def clean_parameters(results_dir: Path, secrets: Iterable[str]) -> int:
             part.write_text(cleaned, encoding="utf-8")
             part.replace(path)  # whole: a reader never sees half a result
     return masked
+
+
+def labels(tags: Iterable[str], evidence: str, expected: str, cluster: str | None) -> list[tuple[str, str]]:
+    """``(value, label type)`` pairs an auditor can filter on: severity, controls, REPLAY/LIVE, what
+    the configuration should meet, and which cluster (a fleet's test).
+
+    The severity label carries the catalogue's own word (critical, high, medium, low), as the matrix,
+    summary.json and the OSCAL document do. Allure's five-level enum (blocker … trivial) has no
+    "high", "medium" or "low", and Allure 3 groups a result without a severity under "normal":
+    mapping the words, or leaving some rows without one, would show another word for the same row."""
+    from ..checks.catalogue import Severity
+
+    tags = list(tags)
+    found: list[tuple[str, str]] = []
+    words = [tag.removeprefix("severity-") for tag in tags if tag.startswith("severity-")]
+    severities = [Severity(word) for word in words if word in {s.value for s in Severity}]
+    if severities:  # a scenario judging several checks carries the gravest of their severities
+        found.append((min(severities, key=list(Severity).index).value, "severity"))
+    found += [(tag, "control") for tag in tags if tag.startswith(("nist-", "cis-", "mcsb-"))]
+    found += [(evidence, "evidence"), (expected, "expected")]
+    if cluster is not None:
+        found.append((cluster, "cluster"))
+    return found
+
+
+def run_environment(facts: Mapping[str, str], features: Path) -> dict[str, str]:
+    """The run's environment, as the Allure report's environment section shows it: ``facts`` (tool,
+    mode, target), the commit that last changed ``features``, and the pinned api-versions."""
+    import subprocess
+
+    from ..arm.versions import API_VERSIONS
+
+    commit = subprocess.run(
+        ["git", "-C", str(features.parent), "log", "-1", "--format=%H", "--", features.name],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    environment = {**facts, "features-commit": commit or "unknown (not a git checkout)"}
+    environment |= {
+        f"api-version.{kind.rsplit('/', 1)[-1]}": version for kind, version in API_VERSIONS.items()
+    }
+    return environment

@@ -11,7 +11,7 @@ from typing import Any
 from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..outcomes import Outcome
-from ..run import RunContext
+from ..services.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ def _utc(moment: datetime) -> str:
 
 def write_summary(
     path: Path,
-    run: RunContext,
+    run: RunSettings,
+    waiver_notes: list[str],
+    fleet: dict[str, Any] | None,
     entries: list[ScenarioEntry],
     exitstatus: int,
     collection_errors: list[str] | None = None,
@@ -83,8 +85,8 @@ def write_summary(
         "tool": "chsm-checks",
         "tool_version": __version__,
         "run_id": path.parent.name,
-        "mode": run.mode,
-        "evidence": "REPLAY" if run.mode == "replay" else "LIVE",
+        "mode": run.mode.name,
+        "evidence": run.mode.evidence,
         "target": {
             "name": run.target.name,
             "path": run.target.path.as_posix(),
@@ -103,10 +105,10 @@ def write_summary(
         "selection": selection or {"keyword": None, "markers": None, "deselected": 0},
         "collection_errors": list(collection_errors or ()),
         "counts": counts,
-        "waiver_notes": list(run.waiver_notes),
+        "waiver_notes": list(waiver_notes),
         "scenarios": scenarios,
     }
-    if (fleet := run.fleet_summary()) is not None:
+    if fleet is not None:
         summary["fleet"] = fleet
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,168 @@
+"""The run's ledger: what it planned, how each scenario ended, what a crash or an interruption cost.
+
+One ledger per process, registered as a pytest plugin. In a pytest-xdist run the controller's ledger
+is the account; each worker's sends what only it knows through xdist's own channels: its plan and
+each scenario's entry travel on test reports, and a refusal, the plan and what ``-k``/``-m`` left out
+travel in the worker's output when it finishes. Nothing is passed through files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ..outcomes import Outcome
+from ..reports.summary import ScenarioEntry
+from ..scenarios import is_scenario
+
+# Attribute names on test reports, and keys of a worker's output.
+ENTRY = "chsm_entry"
+WAIVER_NOTES = "chsm_waiver_notes"
+PLAN = "chsm_plan"
+REFUSAL = "chsm_refusal"
+DESELECTED = "chsm_deselected"
+
+
+class RunLedger:
+    """Gathers every scenario's entry from the reports (this process's, or its xdist workers')."""
+
+    def __init__(self) -> None:
+        self.entries: list[ScenarioEntry] = []
+        self.waiver_notes: dict[str, None] = {}
+        self.plan: list[dict[str, Any]] | None = None  # every selected scenario, as if it did not run
+        self.refusal: str | None = None  # why the run refused to start, if it did
+        self.order: dict[str, int] = {}  # under xdist: the collection order, which reports follow
+        self.collection_errors: list[str] = []
+        self.crashed: dict[str, str] = {}  # node id -> what pytest-xdist said when its worker died
+        self.started: set[str] = set()
+        self.interrupted: str | None = None
+        self.deselected = 0  # scenarios -k/-m left out (under xdist: as the workers report it)
+        self._plan_sent = False
+
+    # -- what this process saw ---------------------------------------------------------------------
+
+    def refuse(self, problem: str) -> None:
+        """Record why the run will not start (the first reason stands)."""
+        if self.refusal is None:
+            self.refusal = problem
+
+    def planned(self, entries: list[dict[str, Any]]) -> None:
+        """The selected scenarios, each as it would read if it never ran."""
+        if self.plan is None:
+            self.plan = entries
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # chsm-checks run turns SIGTERM into KeyboardInterrupt("SIGTERM"); Ctrl-C carries no text.
+        self.interrupted = str(excinfo.value) or "interrupted (Ctrl-C)"
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(report.nodeid or "(collection)")
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(1 for item in items if is_scenario(item))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        self.started.add(nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if str(report.when) == "???":  # pytest-xdist's report for a test whose worker died under it
+            self.crashed[report.nodeid] = str(report.longrepr)
+        if (plan := getattr(report, PLAN, None)) is not None:
+            self.planned(plan)
+        entry = getattr(report, ENTRY, None)
+        if entry is not None:
+            self.entries.append(ScenarioEntry.from_json(entry))
+            self.waiver_notes.update(dict.fromkeys(getattr(report, WAIVER_NOTES, ())))
+
+    # -- a worker's side of the channel -----------------------------------------------------------
+
+    def send_plan_with(self, report: pytest.TestReport) -> None:
+        """(worker) The plan rides on the first report this worker sends, so that the controller has
+        it even if the run is stopped before any worker finishes."""
+        if not self._plan_sent and self.plan is not None:
+            setattr(report, PLAN, self.plan)
+            self._plan_sent = True
+
+    def worker_output(self, output: dict[str, Any]) -> None:
+        """(worker) What the controller reads when this worker finishes."""
+        output[DESELECTED] = self.deselected
+        if self.refusal is not None:
+            output[REFUSAL] = self.refusal
+        if self.plan is not None:
+            output[PLAN] = self.plan
+
+    # -- the controller's side ----------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.order:
+            self.order = {nodeid: i for i, nodeid in enumerate(ids)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        # Every worker collects and deselects the same items: each reports the same count.
+        self.deselected = max(self.deselected, int(output.get(DESELECTED, 0)))
+        if (refusal := output.get(REFUSAL)) is not None:
+            self.refuse(refusal)
+        if (plan := output.get(PLAN)) is not None:
+            self.planned(plan)
+
+    # -- the account -----------------------------------------------------------------------------------
+
+    def in_order(self) -> list[ScenarioEntry]:
+        """The entries in collection order (under xdist they arrive as workers finish)."""
+        last = len(self.order)
+        return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
+
+    def selection(self, config: pytest.Config) -> dict[str, Any]:
+        """What chose the scenarios: the -k and -m expressions, and how many they left out."""
+        return {
+            "keyword": config.getoption("keyword", "") or None,
+            "markers": config.getoption("markexpr", "") or None,
+            "deselected": self.deselected,
+        }
+
+    def every_planned_entry(self) -> list[ScenarioEntry]:
+        """Every scenario the run planned, in order: as it ended, or as not run, or as lost with its
+        worker."""
+        entries = [
+            # pytest-xdist runs a crashed worker's test again on its replacement, in a process that has
+            # not seen the rest of its story (the drill's restore, its inventory): the crash is what the
+            # run observed, so the scenario is an error, and its message says both.
+            replace(
+                e,
+                outcome=Outcome.ERROR,
+                message=f"{e.message}; before that, {self.crashed[e.nodeid]}".lstrip("; "),
+            )
+            if e.nodeid in self.crashed
+            else e
+            for e in self.in_order()
+        ]
+        seen = {e.nodeid for e in entries}
+        for data in self.plan or []:
+            if data["nodeid"] in seen:
+                continue
+            crash = self.crashed.get(data["nodeid"])
+            if crash is not None:
+                outcome, message = Outcome.ERROR, crash
+            elif data["nodeid"] in self.started:  # it was running when the run was stopped
+                outcome, message = (
+                    Outcome.ERROR,
+                    f"stopped while running: {self.interrupted or 'interrupted'}",
+                )
+            else:
+                outcome, message = Outcome.NOT_RUN, "did not run"
+            entries.append(ScenarioEntry.from_json({**data, "outcome": outcome.value, "message": message}))
+        return entries
+
+    def interruption(self, exitstatus: int) -> str | None:
+        """Why the run stopped before its end, if it did."""
+        if self.crashed:
+            return f"a pytest-xdist worker crashed while running {len(self.crashed)} scenario(s)"
+        if self.interrupted is not None or exitstatus == pytest.ExitCode.INTERRUPTED:
+            return self.interrupted or "interrupted"
+        return None

@@ -1,0 +1,73 @@
+"""The run's settings: mode, target, recordings and flags, read once from the run's options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..arm.lro import PollPolicy
+from ..arm.retry import RetryPolicy
+from ..errors import ConfigError
+from ..modes import RunMode
+from ..recording import Provenance
+from ..target import FleetTarget, Target
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the person asked this run to do."""
+
+    mode: RunMode
+    target: Target | FleetTarget
+    cassette_dir: Path
+    allow_mutations_flag: bool
+    report_dir: Path | None = None
+    waivers_path: Path | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __repr__(self) -> str:
+        # Reports show fixture values; this one says what the run is and nothing more.
+        mutations = self.allow_mutations
+        return f"RunSettings(mode={self.mode}, target={self.target.name}, allow_mutations={mutations})"
+
+    @property
+    def allow_mutations(self) -> bool:
+        """Whether backup and restore requests may be made (a replay replays what was recorded)."""
+        return self.mode.allows_mutations(self.allow_mutations_flag)
+
+    @property
+    def single_target(self) -> Target:
+        """The backup/restore target; a configuration error for a fleet target."""
+        if isinstance(self.target, FleetTarget):
+            raise ConfigError(
+                f"{self.target.path}: fleet: a fleet target runs features/fleet.feature "
+                "(chsm-checks run picks it), not the backup/restore features"
+            )
+        return self.target
+
+    @property
+    def is_fleet(self) -> bool:
+        return isinstance(self.target, FleetTarget)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        arm = self.target.spec.arm
+        return RetryPolicy(max_attempts=arm.max_attempts, budget_seconds=arm.retry_budget_seconds)
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        arm = self.target.spec.arm
+        return PollPolicy(
+            default_interval_seconds=arm.poll_interval_seconds,
+            timeout_seconds=arm.operation_timeout_seconds,
+        )
+
+    def provenance(self, scenario: str) -> Provenance:
+        """Provenance for a recording made now by this run."""
+        return Provenance.now(
+            target_kind=self.target.kind,
+            target_name=self.target.name,
+            cloud=self.target.cloud.name,
+            scenario=scenario,
+        )
