@@ -19,14 +19,11 @@ from urllib.parse import urlsplit
 from . import __version__
 from .errors import ChsmError, ConfigError
 from .options import add_to_argparse
+from .outcomes import EXIT_FINDINGS, EXIT_OK, fail
 
 if TYPE_CHECKING:
     from .evidence.bundle import SigningKey
     from .modes import RunMode
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
-SCENARIO_MODULES = (Path("steps/test_scenarios.py"), Path("steps/test_drill.py"))
-FLEET_MODULES = (Path("steps/test_fleet.py"),)
 
 
 class _SandboxProfiles:
@@ -234,11 +231,6 @@ def _signing_key(args: argparse.Namespace) -> SigningKey:
     return load_signing_key(Path(args.signing_key) if args.signing_key else None, args.signing_key_env)
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"chsm-checks: {message}", file=sys.stderr)
-    return code
-
-
 def _listening(url: str) -> bool:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -251,25 +243,26 @@ def _listening(url: str) -> bool:
 
 def _command_run(args: argparse.Namespace) -> int:
     from .modes import mode_named
+    from .suite import SHIPPED
     from .target import FleetTarget, load_any_target
 
     try:
         target = load_any_target(args.target)
         key = _signing_key(args)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     fleet = isinstance(target, FleetTarget)
-    modules = FLEET_MODULES if fleet else SCENARIO_MODULES
+    modules = SHIPPED.modules(fleet=fleet)
     if absent := [m for m in modules if not m.is_file()]:
-        return _fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
+        return fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
     mode = mode_named(args.mode)
     if problem := _run_conflict(args, mode, fleet):
-        return _fail(f"{target.path}: {problem}")
+        return fail(f"{target.path}: {problem}")
     cassettes = Path(args.cassettes)
     if not mode.reaches_azure and not cassettes.is_dir():  # a replay reads its recordings from there
-        return _fail(f"{cassettes}: cassette directory not found")
+        return fail(f"{cassettes}: cassette directory not found")
     if mode.reaches_azure and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
-        return _fail(
+        return fail(
             f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
             "start it with: chsm-checks sandbox serve --state .sandbox"
             + (" --tls" if target.cloud.arm_endpoint.startswith("https://") else "")
@@ -385,7 +378,7 @@ def _command_verify(args: argparse.Namespace) -> int:
             [Path(k) for k in args.shard_public_key],
         )
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print("\n".join(result.report()))
     return EXIT_OK if result.ok else EXIT_FINDINGS
 
@@ -397,19 +390,19 @@ def _command_report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "summary.json").is_file():
-        return _fail(f"{run_dir}: not a run directory (no summary.json)")
+        return fail(f"{run_dir}: not a run directory (no summary.json)")
     try:
         key = _signing_key(args)
         if (run_dir / "MANIFEST.sha256").exists():
             found = verify(run_dir, Path(args.public_key) if args.public_key else None)
             if not found.intact:
                 # Re-sealing would bless whatever changed since the run: refuse instead.
-                return _fail(
+                return fail(
                     f"{run_dir}: the bundle does not verify; run chsm-checks verify {run_dir}", EXIT_FINDINGS
                 )
             if key.trusted and not (found.trusted or found.public_key_sha256 == key.public_key_sha256):
                 # Trust is never laundered: a trusted key vouches only for what a trusted key sealed.
-                return _fail(
+                return fail(
                     f"{run_dir}: the bundle is sealed by a key nobody here trusts (sha256:"
                     f"{found.public_key_sha256}); re-sealing it with a trusted key would vouch for whoever "
                     "made it: give its signer's key with --public-key, or re-seal without a trusted key",
@@ -420,7 +413,7 @@ def _command_report(args: argparse.Namespace) -> int:
         say_notes(build_reports(run_dir, oscal_version=args.oscal_version))
         seal(run_dir, key)
     except ChsmError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     return EXIT_OK
 
 
@@ -440,7 +433,7 @@ def _command_merge(args: argparse.Namespace) -> int:
             shard_public_keys=[Path(k) for k in args.shard_public_key],
         )
     except ChsmError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     verified = bool(args.shard_public_key)
     shards = shards_statement(len(args.run_dirs), verified=verified)
     advice = "" if verified else " (give --shard-public-key)"
@@ -468,7 +461,7 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
             read_refill_per_second=args.read_refill,
         )
     except ValueError as exc:  # a bad setting, named as SandboxSettings names it
-        return _fail(f"sandbox serve: {exc}")
+        return fail(f"sandbox serve: {exc}")
 
     def ready(base_url: str) -> None:
         print(base_url, flush=True)
@@ -481,9 +474,9 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
             Path(args.state), port=args.port, settings=settings, reset=args.reset, tls=args.tls, ready=ready
         )
     except OSError as exc:
-        return _fail(f"--port {args.port}: cannot listen: {exc.strerror}")
+        return fail(f"--port {args.port}: cannot listen: {exc.strerror}")
     except ValueError as exc:  # a state seeded otherwise, or a bad setting
-        return _fail(f"--state {args.state}: {exc}")
+        return fail(f"--state {args.state}: {exc}")
     except KeyboardInterrupt:
         pass
     return EXIT_OK

@@ -7,6 +7,7 @@ could not be evaluated (``error``), never a pass. A scenario skipped on purpose,
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
@@ -34,10 +35,21 @@ def not_applicable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+#: chsm-checks's exit statuses: all passed (or waived); findings; bad input or usage, nothing run;
+#: something could not be evaluated (an error, or a scenario the run never reached).
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Say ``message`` in one line on stderr, and give ``code`` to exit with."""
+    print(f"chsm-checks: {message}", file=sys.stderr)
+    return code
+
+
 def exit_code(counts: dict[str, int]) -> int:
-    """0 all passed or waived, 1 findings, 3 something could not be evaluated."""
+    """The exit status of a run with these outcome counts."""
     if counts.get(Outcome.ERROR, 0) or counts.get(Outcome.NOT_RUN, 0):
-        return 3
+        return EXIT_NOT_EVALUATED
     if counts.get(Outcome.FAILED, 0):
-        return 1
-    return 0
+        return EXIT_FINDINGS
+    return EXIT_OK

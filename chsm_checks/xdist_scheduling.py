@@ -1,8 +1,8 @@
 """How ``chsm-checks run -n`` spreads tests over pytest-xdist workers.
 
-Like xdist's ``loadscope``, but with scopes chsm-checks chooses from the node id: the drill
-(``steps/test_drill.py``) is one story on real clusters, so all of it runs in one worker, in order;
-a fleet's clusters go in the batches ``fleet.run.batch_of`` gives (clusters sharing a storage
+Like xdist's ``loadscope``, but with scopes chsm-checks chooses from the node id: a story module
+of the suite (``suite.Suite.story_modules``: the drill) runs whole in one worker, in order; a
+fleet's clusters go in the batches ``fleet.run.batch_of`` gives (clusters sharing a storage
 account together, so it is read once); every other test is a scope of its own.
 """
 
@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-DRILL_MODULE = "steps/test_drill.py::"
+from .suite import SHIPPED, Suite
+
 _PARAMETER = re.compile(r"\[(?P<id>.*)\]$")
 
 
@@ -31,10 +32,15 @@ class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has n
         return scope_of(nodeid, self.numnodes, self._fleet_batch)
 
 
-def scope_of(nodeid: str, workers: int, fleet_batch: Callable[[str, int], str | None]) -> str:
-    """The scope a test belongs to: ``drill``, a fleet batch, or the test itself."""
-    if nodeid.startswith(DRILL_MODULE):
-        return "drill"
+def scope_of(
+    nodeid: str,
+    workers: int,
+    fleet_batch: Callable[[str, int], str | None],
+    suite: Suite = SHIPPED,
+) -> str:
+    """The scope a test belongs to: its story module, a fleet batch, or the test itself."""
+    if (story := suite.story_of(nodeid)) is not None:
+        return story
     if (match := _PARAMETER.search(nodeid)) and (batch := fleet_batch(match["id"], workers)):
         return batch
     return nodeid

@@ -190,8 +190,8 @@ def test_xdist_scopes_keep_the_drill_whole_and_fleet_batches_together() -> None:
     def fleet_batch(test_id: str, workers: int) -> str | None:
         return batches.get(test_id)
 
-    assert scope_of("steps/test_drill.py::test_backup", 2, fleet_batch) == "drill"
-    assert scope_of("steps/test_drill.py::test_restore[x]", 2, fleet_batch) == "drill"
+    assert scope_of("steps/test_drill.py::test_backup", 2, fleet_batch) == "steps/test_drill.py"
+    assert scope_of("steps/test_drill.py::test_restore[x]", 2, fleet_batch) == "steps/test_drill.py"
     assert scope_of("steps/test_fleet.py::test_fleet[rg-1/chsm-1]", 2, fleet_batch) == "fleet-1"
     catalogue = "steps/test_scenarios.py::test_tls[TLS version-storage.minimum-tls]"
     assert scope_of(catalogue, 2, fleet_batch) == catalogue

@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,21 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..errors import ChsmError
-from ..outcomes import exit_code
+from ..outcomes import EXIT_NOT_EVALUATED, EXIT_USAGE, exit_code, fail
 from .ledger import RunLedger
 
 if TYPE_CHECKING:
     from ..evidence.bundle import SigningKey
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 _USAGE_ERROR, _NO_TESTS_COLLECTED = pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED
 _INTERRUPTED = pytest.ExitCode.INTERRUPTED
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> int:
-    """Say one line on stderr, and give ``code``."""
-    print(f"chsm-checks: {message}", file=sys.stderr)
-    return code
 
 
 def new_run_dir(reports: Path, mode: str) -> Path:
