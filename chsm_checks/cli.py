@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from . import __version__
 from .errors import ChsmError, ConfigError
 from .options import add_to_argparse
 from .outcomes import EXIT_FINDINGS, EXIT_OK, fail
+from .version import VERSION
 
 if TYPE_CHECKING:
     from .evidence.bundle import SigningKey
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="chsm-checks",
         description="Validation and compliance evidence for Azure Cloud HSM backup and restore.",
     )
-    parser.add_argument("--version", action="version", version=f"chsm-checks {__version__}")
+    parser.add_argument("--version", action="version", version=f"chsm-checks {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(

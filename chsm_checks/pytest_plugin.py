@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from . import __version__
 from .arm.client import ArmClient
 from .checks.catalogue import Catalogue, load_catalogue
 from .checks.model import Finding
@@ -41,6 +40,7 @@ from .services.judge import Judge
 from .services.secrets import RunSecrets
 from .services.settings import RunSettings
 from .target import Target, load_any_target
+from .version import VERSION
 
 SCENARIO_KEY = pytest.StashKey[ScenarioInfo]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
@@ -519,7 +519,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         settings = run.settings
         target = settings.target
         facts = {
-            "chsm-checks": __version__,
+            "chsm-checks": VERSION,
             "evidence": settings.mode.evidence,
             "mode": settings.mode.name,
             "target": f"{target.name} ({target.kind}, {target.cloud.name})",

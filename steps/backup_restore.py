@@ -7,16 +7,20 @@ from dataclasses import dataclass
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from chsm_checks import expect, guard
-from chsm_checks.arm.client import ArmClient
-from chsm_checks.arm.lro import OperationResult
-from chsm_checks.arm.resources import get_cluster
-from chsm_checks.container_uri import blob_endpoint, blob_endpoint_named_by
-from chsm_checks.guard import Refusal
-from chsm_checks.outcomes import not_applicable
-from chsm_checks.services.drill import DrillRecord
-from chsm_checks.services.settings import RunSettings
-from chsm_checks.target import Target
+from chsm_checks import (
+    ArmClient,
+    DrillRecord,
+    OperationResult,
+    Refusal,
+    RunSettings,
+    Target,
+    blob_endpoint,
+    blob_endpoint_named_by,
+    expect,
+    get_cluster,
+    guard,
+    not_applicable,
+)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then
 
-from chsm_checks import expect
-from chsm_checks.arm.client import ArmClient
-from chsm_checks.checks.environment import Environment
-from chsm_checks.checks.model import Finding
-from chsm_checks.services.judge import Judge
-from chsm_checks.target import Target
+from chsm_checks import ArmClient, Environment, Finding, Judge, Target, expect
 
 
 @given("the target's environment as ARM reports it", target_fixture="environment")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pytest_bdd import given, then
 
-from chsm_checks import expect
-from chsm_checks.checks.model import Finding
-from chsm_checks.errors import CouldNotEvaluate
-from chsm_checks.evidence.store import ScenarioEvidence
-from chsm_checks.fleet.audit import MemberScope
-from chsm_checks.fleet.run import FleetRun, FleetUnavailable, judged_findings
-from chsm_checks.recording import Scrubber
-from chsm_checks.services.judge import Judge
+from chsm_checks import (
+    CouldNotEvaluate,
+    Finding,
+    FleetRun,
+    FleetUnavailable,
+    Judge,
+    MemberScope,
+    ScenarioEvidence,
+    Scrubber,
+    expect,
+    judged_findings,
+)
 
 
 @given("a cluster discovered in the fleet", target_fixture="cluster")

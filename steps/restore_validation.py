@@ -5,17 +5,20 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from chsm_checks import expect, faults
-from chsm_checks.arm.client import ArmClient
-from chsm_checks.arm.resources import get_cluster
-from chsm_checks.hsm import drill
-from chsm_checks.hsm.errors import HsmSessionError
-from chsm_checks.hsm.inventory import KeyInventory
-from chsm_checks.hsm.parsers import FindKeyResult
-from chsm_checks.hsm.runner import HsmRunner
-from chsm_checks.services.drill import DrillRecord
-from chsm_checks.services.settings import RunSettings
-from chsm_checks.target import Target
+from chsm_checks import (
+    ArmClient,
+    DrillRecord,
+    FindKeyResult,
+    HsmRunner,
+    HsmSessionError,
+    KeyInventory,
+    RunSettings,
+    Target,
+    drill,
+    expect,
+    faults,
+    get_cluster,
+)
 
 
 @given("the HSM client configuration points at the source cluster", target_fixture="source_host")

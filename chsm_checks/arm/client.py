@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import __version__
 from ..errors import ChsmError
 from ..url_redaction import url_for_message
+from ..version import VERSION
 from .clock import Clock, RealClock
 from .clouds import Cloud, is_loopback_host, is_loopback_url
 from .errors import ArmError
@@ -124,7 +124,7 @@ class ArmClient:
             follow_redirects=False,
             verify=verify_for(ca_file),
             auth=BearerAuth(credential, cloud.token_scope) if credential is not None else None,
-            headers={"User-Agent": f"chsm-checks/{__version__}", "Accept": "application/json"},
+            headers={"User-Agent": f"chsm-checks/{VERSION}", "Accept": "application/json"},
         )
 
     def __repr__(self) -> str:

@@ -28,10 +28,10 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import serialize
 from vcr.serializers import yamlserializer
 
-from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
 from ..files import write_atomically
+from ..version import VERSION
 from .bounded import json_problem, parse_recording, read_recording, size_problem
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
@@ -56,7 +56,7 @@ class Provenance:
     target_name: str
     cloud: str
     scenario: str
-    tool_version: str = __version__
+    tool_version: str = VERSION
     api_versions: dict[str, str] | None = None
     scrub_profile: str = SCRUB_PROFILE_VERSION
     format: str = CASSETTE_FORMAT

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..arm.versions import API_VERSIONS
 from ..outcomes import Outcome
 from ..services.settings import RunSettings
+from ..version import VERSION
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def write_summary(
         counts[entry.outcome.value] += 1
     summary = {
         "tool": "chsm-checks",
-        "tool_version": __version__,
+        "tool_version": VERSION,
         "run_id": path.parent.name,
         "mode": run.mode.name,
         "evidence": run.mode.evidence,
