@@ -10,7 +10,7 @@ import argparse
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,21 +26,30 @@ if TYPE_CHECKING:
     from .modes import RunMode
 
 
-class _SandboxProfiles:
-    """The sandbox's profile names as ``--profile`` choices, read only when ``sandbox serve`` is parsed
-    or its help shown: the sandbox package imports starlette and uvicorn."""
+class _SandboxNames:
+    """Names the sandbox defines, as a ``sandbox serve`` option's choices, read (``load``) only when it
+    is parsed or its help shown: the sandbox package imports starlette and uvicorn."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
 
     def __contains__(self, name: object) -> bool:
-        return name in self._names()
+        return name in list(self._load())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
+        return iter(list(self._load()))
 
-    @staticmethod
-    def _names() -> list[str]:
-        from .sandbox.settings import PROFILE_NAMES
 
-        return list(PROFILE_NAMES)
+def _profile_names() -> Iterable[str]:
+    from .sandbox.settings import PROFILE_NAMES
+
+    return PROFILE_NAMES
+
+
+def _clock_names() -> Iterable[str]:
+    from .sandbox.clock import CLOCK_NAMES
+
+    return CLOCK_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=1, help="seed for a new state (default 1)")
     serve.add_argument(
         "--profile",
-        choices=_SandboxProfiles(),
+        choices=_SandboxNames(_profile_names),
         default="compliant",
         metavar="NAME",
         help="environment of a new state, compliant or one fault away from it: %(choices)s "
@@ -170,6 +179,14 @@ def _parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help="serve HTTPS with a certificate from a local CA kept in <state>/tls/ (ca.pem is printed)",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=_SandboxNames(_clock_names),
+        default="wall",
+        metavar="NAME",
+        help="the sandbox's time, one of %(choices)s: the wall clock (default), or a recorded clock that "
+        "starts at a fixed instant and moves 1 s per ARM request, so that a re-recording is byte-identical",
     )
     serve.add_argument("--lro-style", choices=("live", "spec"), default="live")
     serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After: N on 202s")
@@ -443,6 +460,7 @@ def _command_merge(args: argparse.Namespace) -> int:
 
 def _command_sandbox_serve(args: argparse.Namespace) -> int:
     from .sandbox import SandboxSettings, serve
+    from .sandbox.clock import clock_named
     from .sandbox.tls import tls_files
 
     try:
@@ -471,7 +489,13 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
 
     try:
         serve(
-            Path(args.state), port=args.port, settings=settings, reset=args.reset, tls=args.tls, ready=ready
+            Path(args.state),
+            port=args.port,
+            settings=settings,
+            reset=args.reset,
+            tls=args.tls,
+            clock=clock_named(args.clock),
+            ready=ready,
         )
     except OSError as exc:
         return fail(f"--port {args.port}: cannot listen: {exc.strerror}")

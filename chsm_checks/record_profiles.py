@@ -1,7 +1,8 @@
 """Record the configuration catalogue against every faulty sandbox profile.
 
-For each profile: a fresh sandbox process on a free loopback port, seeded with that profile; then
-``chsm-checks run --mode record -m catalogue`` into ``<out>/<profile>/``. The harness's own tests
+For each profile: a fresh sandbox process on a free loopback port, seeded with that profile, on the
+recorded clock; then ``chsm-checks run --mode record -m catalogue`` into ``<out>/<profile>/``, dated
+``SOURCE_DATE_EPOCH`` when it is set. Recording twice so gives the same bytes. The harness's own tests
 replay these and prove that each profile fails exactly its checks. Read-only: nothing is mutated.
 """
 
@@ -21,7 +22,7 @@ def record_profile(profile: str, out: Path, target_template: Path) -> int:
         state = Path(tmp) / "state"
         server = subprocess.Popen(
             [sys.executable, "-m", "chsm_checks", "sandbox", "serve", "--state", str(state),
-             "--port", "0", "--profile", profile],
+             "--port", "0", "--profile", profile, "--clock", "recorded"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
+from chsm_checks.record_profiles import record_profile
 from tests.support.processes import ROOT, Sandbox, project_copy, run_cli, sandbox_process, summary
 
 
@@ -22,27 +21,15 @@ def _outcomes(report_dir: Path) -> dict[str, str]:
     return {e["name"]: e["outcome"] for e in summary(report_dir)["scenarios"]}
 
 
-# What the sandbox's clock writes, as the live service's does: a job's start and end, and the date
-# that ends a backup id. Two recordings differ there and nowhere else.
-_JOB_TIME = re.compile(r'"(startTime|endTime)":"[^"]*"')
-_BACKUP_ID_DATE = re.compile(r"(cloudhsm-[0-9a-f-]{36}-)\d{16}")
+def _reference_recording_date() -> str:
+    """The ``SOURCE_DATE_EPOCH`` the README's re-recording exports: the shipped recordings' date."""
+    match = re.search(r"^export SOURCE_DATE_EPOCH=(\d+)\b", (ROOT / "README.md").read_text(), re.M)
+    assert match is not None, "the README's re-recording exports no SOURCE_DATE_EPOCH"
+    return match[1]
 
 
-def _without_clock(node: Any) -> Any:
-    if isinstance(node, str):
-        return _BACKUP_ID_DATE.sub(r"\1<date>", _JOB_TIME.sub(r'"\1":"<time>"', node))
-    if isinstance(node, dict):
-        return {key: _without_clock(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_without_clock(item) for item in node]
-    return node
-
-
-def _without_stamp(path: Path) -> object:
-    data = yaml.safe_load(path.read_text())
-    provenance = data["metadata"]["provenance"] if "metadata" in data else data["provenance"]
-    provenance.pop("recorded_at")
-    return _without_clock(data)
+def _recordings(directory: Path) -> dict[Path, bytes]:
+    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*.yaml"))}
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +40,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cassettes = project / "cassettes"
     for old in cassettes.rglob("*.yaml"):
         old.unlink()
-    with sandbox_process(project / ".sandbox") as sandbox:
+    # As the README re-records them: on the sandbox's recorded clock, dated SOURCE_DATE_EPOCH.
+    with sandbox_process(project / ".sandbox", "--clock", "recorded") as sandbox:
         target = _point_target_at(project, sandbox)
         result = run_cli(
             "run", "--mode", "record", "--allow-mutations", "--target", target,
             "--reports", str(tmp_path / "record"), cwd=project,
+            env_extra={"SOURCE_DATE_EPOCH": _reference_recording_date()},
         )  # fmt: skip
         assert result.returncode == 0, result.output
         # The guard's scenarios ran against the real server: it never saw a restore into the source.
@@ -78,19 +67,34 @@ def test_record_then_replay_offline_gives_the_same_outcomes(recorded: tuple[Path
     assert summary(tmp_path / "record")["evidence"] == "LIVE"
 
 
-def test_a_fresh_recording_matches_the_shipped_one_byte_for_byte(recorded: tuple[Path, Path]) -> None:
+def test_a_fresh_recording_is_the_shipped_one_byte_for_byte(recorded: tuple[Path, Path]) -> None:
     project, _ = recorded
-    cassettes = project / "cassettes"
-    new = sorted(p.relative_to(cassettes) for p in cassettes.rglob("*.yaml"))
-    shipped = sorted(
-        rel
-        for p in (ROOT / "cassettes").rglob("*.yaml")
+    shipped = {
+        rel: data
+        for rel, data in _recordings(ROOT / "cassettes").items()
         # Recorded by record-profiles, or imported from another tool's recording: not by a record run.
-        if (rel := p.relative_to(ROOT / "cassettes")).parts[0] not in ("profiles", "imported")
-    )
-    assert new == shipped
-    for rel in new:
-        assert _without_stamp(cassettes / rel) == _without_stamp(ROOT / "cassettes" / rel), rel
+        if rel.parts[0] not in ("profiles", "imported")
+    }
+
+    new = _recordings(project / "cassettes")
+
+    assert sorted(new) == sorted(shipped)
+    assert [rel for rel in new if new[rel] != shipped[rel]] == []
+
+
+def test_record_profiles_records_a_profile_as_shipped_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", _reference_recording_date())
+    profile = "destination-active"
+
+    exit_code = record_profile(profile, tmp_path, ROOT / "targets" / "sandbox.toml")
+
+    assert exit_code == 1  # the profile's fault is a finding
+    shipped = _recordings(ROOT / "cassettes" / "profiles" / profile)
+    new = _recordings(tmp_path / profile)
+    assert sorted(new) == sorted(shipped)
+    assert [rel for rel in new if new[rel] != shipped[rel]] == []
 
 
 def test_recordings_hold_no_sandbox_ids_ports_signatures_or_passwords(recorded: tuple[Path, Path]) -> None:

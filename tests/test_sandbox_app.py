@@ -14,6 +14,7 @@ from httpx import Response
 
 import chsm_checks.sandbox
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
+from chsm_checks.sandbox.clock import RecordedClock
 from chsm_checks.sandbox.ids import sandbox_guid
 
 with warnings.catch_warnings():
@@ -343,9 +344,9 @@ def test_control_routes_patch_log_and_reset(client: TestClient) -> None:
 
 def test_same_seed_gives_byte_identical_bodies(tmp_path: Path) -> None:
     def transcript(state_dir: Path) -> list[bytes]:
-        # Job times follow the sandbox's clock: the same clock readings give the same bodies.
+        # Job times follow the sandbox's clock: the recorded one gives the same readings every time.
         settings = SandboxSettings(backup_seconds=0, restore_seconds=0)
-        client = TestClient(create_app(state_dir, settings, clock=lambda: 1_750_000_000.25))
+        client = TestClient(create_app(state_dir, settings, clock=RecordedClock()))
         backup = client.post(
             f"{CLUSTERS}/chsm-source/backup?{HSM_API}", json={"azureStorageBlobContainerUri": CONTAINER_URI}
         )

@@ -3,6 +3,7 @@ and backup ids that follow the sandbox's clock as the live service's do."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chsm_checks.sandbox import SandboxSettings, create_app
+from chsm_checks.sandbox.clock import RECORDED_CLOCK_START, RecordedClock, SandboxClock
 from chsm_checks.sandbox.ids import sandbox_guid
 
 with warnings.catch_warnings():
@@ -43,12 +45,12 @@ class Clock:
     def __init__(self, now: float) -> None:
         self.now = now
 
-    def __call__(self) -> float:
+    def time_after(self, arm_requests: int) -> float:
         return self.now
 
 
 def client_for(
-    tmp_path: Path, settings: SandboxSettings | None = None, clock: Clock | None = None
+    tmp_path: Path, settings: SandboxSettings | None = None, clock: SandboxClock | None = None
 ) -> TestClient:
     settings = settings or SandboxSettings()
     if clock is None:
@@ -342,3 +344,32 @@ def test_a_job_started_on_the_wall_clock_is_dated_by_it(tmp_path: Path) -> None:
     assert datetime.strptime(match["when"], "%Y%m%d%H%M%S").replace(tzinfo=UTC) == parse_arm_time(
         result["startTime"]
     )
+
+
+def test_on_the_recorded_clock_time_passes_only_with_arm_requests(tmp_path: Path) -> None:
+    client = client_for(tmp_path, SandboxSettings(backup_seconds=1.5), RecordedClock())
+    backup = (f"{CLUSTERS}/chsm-source/backup?{HSM_API}", {"azureStorageBlobContainerUri": CONTAINER_URI})
+
+    def run_a_backup() -> tuple[str, bytes]:
+        location = client.post(backup[0], json=backup[1]).headers["location"]  # request 1: at the start
+        # Reading the state is no ARM request: the clock stands still, and the job still runs.
+        assert [job["applied"] for job in client.get("/_sandbox/state").json()["jobs"]] == [False]
+        assert client.get(location).status_code == 202  # request 2: 1 s later
+        done = client.get(location)  # request 3: 2 s later, past the backup's 1.5 s
+        assert done.status_code == 200, done.text
+        return location, done.content
+
+    location, done = run_a_backup()
+
+    start = datetime.fromtimestamp(RECORDED_CLOCK_START, UTC)
+    result = json.loads(done)["properties"]
+    assert parse_arm_time(result["startTime"]) == start.replace(microsecond=0)
+    assert parse_arm_time(result["endTime"]) == start + timedelta(seconds=1.5)
+    match = LIVE_BACKUP_ID.fullmatch(result["backupId"])
+    assert match is not None
+    assert (match["when"], match["hundredths"]) == (start.strftime("%Y%m%d%H%M%S"), "25")
+    ticks = int(parse_qs(urlsplit(location).query)["t"][0])
+    assert DOTNET_EPOCH + timedelta(microseconds=ticks // 10) == start
+    # A reset sandbox counts its requests afresh: the same requests give the same bytes.
+    client.post("/_sandbox/reset")
+    assert run_a_backup() == (location, done)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -43,6 +43,8 @@ IMPORT_TOOLS = frozenset({"azure-cli"})
 # The source's file name as provenance can hold it: no comma, slash or newline, no leading space.
 IMPORTED_FILE_NAME = r"[^,/\\\s][^,/\\\n]*"
 _IMPORTED_SOURCE = re.compile(rf"imported from (?P<tool>[a-z0-9-]+), {IMPORTED_FILE_NAME}, [0-9a-f]{{64}}")
+# The reproducible-builds convention: https://reproducible-builds.org/specs/source-date-epoch/
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
 _REQUEST_FIELDS = frozenset({"body", "headers", "method", "uri"})
 
@@ -66,9 +68,15 @@ class Provenance:
     def now(
         cls, *, target_kind: str, target_name: str, cloud: str, scenario: str, format: str = CASSETTE_FORMAT
     ) -> Provenance:
-        stamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        """Provenance for a recording made now (or on ``SOURCE_DATE_EPOCH``: :func:`recording_date`)."""
         return cls(
-            stamp, target_kind, target_name, cloud, scenario, api_versions=dict(API_VERSIONS), format=format
+            recording_date(),
+            target_kind,
+            target_name,
+            cloud,
+            scenario,
+            api_versions=dict(API_VERSIONS),
+            format=format,
         )
 
     @classmethod
@@ -134,6 +142,25 @@ class Provenance:
         if self.source is None:
             del data["source"]
         return data
+
+
+def recording_date(environ: Mapping[str, str] = os.environ) -> str:
+    """When a recording is made, as its ``recorded_at`` says, to the second in UTC: now, or the date
+    ``SOURCE_DATE_EPOCH`` gives when it is set and not empty, so that a re-recording can be
+    byte-identical. A value that is not whole seconds since 1970 is a :class:`ConfigError` naming it."""
+    epoch = environ.get(SOURCE_DATE_EPOCH, "")
+    if not epoch:
+        moment = datetime.now(UTC)
+    else:
+        try:
+            if not re.fullmatch(r"[0-9]+", epoch):
+                raise ValueError
+            moment = datetime.fromtimestamp(int(epoch), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise ConfigError(
+                f"{SOURCE_DATE_EPOCH}: not a date in whole seconds since 1970: {epoch!r}"
+            ) from None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class _NoSave:

@@ -2,7 +2,8 @@
 
 ``create_app`` gives the Starlette app (for in-process tests); ``serve`` runs it with uvicorn on a
 loopback port. Everything it returns is deterministic for a seed, a sequence of requests and the
-readings of its clock (``create_app(clock=…)``), which dates jobs and backup ids as the live service does.
+readings of its clock (``create_app(clock=…)``, :mod:`.clock`: the wall clock, or a recorded clock that
+repeats), which dates jobs and backup ids as the live service does.
 
 Each cluster also holds what the HSM utilities see (nodes, users, keys; :mod:`.hsm_state`), served to
 the simulated ``azcloudhsm_mgmt_util`` and ``azcloudhsm_util`` (:mod:`.hsm_sim`) whose wrappers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chsm_checks.sandbox.api_versions import require_api_version, require_route_in_version, shaped_for_version
 from chsm_checks.sandbox.arm_faults import BROKEN_ANSWERS, ArmFaults, Injection, broken_answer, cluster_of
+from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
 from chsm_checks.sandbox.control import control_routes
 from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
@@ -58,7 +59,6 @@ _CLUSTER = f"{_GROUP}/{CLUSTER_TYPE}/{{cluster}}"
 _ACCOUNT = f"{_GROUP}/{STORAGE_TYPE}/{{account}}"
 
 _SUBSCRIPTION = "subscriptions/{subscription}/providers"
-Clock = Callable[[], float]
 
 
 def _lists(resource_type: str) -> tuple[ArmRoute, ArmRoute]:
@@ -128,42 +128,39 @@ def create_app(
     settings: SandboxSettings | None = None,
     *,
     reset: bool = False,
-    clock: Clock = time.time,
+    clock: SandboxClock = WALL_CLOCK,
 ) -> Starlette:
     """A sandbox ARM over the state in ``state_dir`` (loaded if present, else seeded; ``reset`` re-seeds).
 
     ``settings`` defaults to those stored in the state, or :class:`SandboxSettings` for a new one.
-    ``clock`` (seconds since 1970) is the sandbox's time: when jobs start and end, and the times they show.
+    ``clock`` is the sandbox's time (:mod:`.clock`): when jobs start and end, and the times they show.
     """
-    return app_for_store(SandboxStore(state_dir, settings, reset=reset), clock=clock)
+    return app_for_store(SandboxStore(state_dir, settings, reset=reset, clock=clock))
 
 
-def app_for_store(
-    store: SandboxStore, faults: ArmFaults | None = None, *, clock: Clock = time.time
-) -> Starlette:
+def app_for_store(store: SandboxStore, faults: ArmFaults | None = None) -> Starlette:
     """The sandbox app over an open ``store``, with the fault rules ``faults`` (none by default)."""
     faults = ArmFaults() if faults is None else faults
     return Starlette(
         routes=[
             Mount("/_sandbox", routes=control_routes(store, faults)),
-            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults, clock)),
+            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults)),
         ]
     )
 
 
 class ArmEndpoint:
-    """ASGI endpoint that answers every ARM path (any method) from the store, at the time ``clock`` reads."""
+    """ASGI endpoint that answers every ARM path (any method) from the store, at the store's time."""
 
-    def __init__(
-        self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults, clock: Clock = time.time
-    ) -> None:
+    def __init__(self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults) -> None:
         self._store = store
         self._throttle = throttle
         self._faults = faults
-        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
+        # When it arrived and whether a bearer token has expired are wall-clock matters, whatever the
+        # sandbox's clock: the log measures the pace of real clients, and their tokens are real.
         arrived = time.time()
         request = Request(scope, receive)
         body = await request.body()
@@ -202,7 +199,7 @@ class ArmEndpoint:
         injection: Injection | None,
     ) -> ASGIApp:
         """One ARM request in, one response out; the request counter and log advance either way."""
-        now = self._clock()
+        now = self._store.now()
         # A GET changes only what is kept in memory (the request count and log, the read budget): it
         # writes nothing to disk. Every other method, and a fault that changes the world, may.
         writes = method != "GET" or (injection is not None and injection.changes_state)

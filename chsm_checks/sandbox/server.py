@@ -16,6 +16,7 @@ import uvicorn
 from chsm_checks.sandbox.app import app_for_store
 from chsm_checks.sandbox.arm_faults import ArmFaults
 from chsm_checks.sandbox.canaries import Canaries
+from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
 from chsm_checks.sandbox.hsm_client import write_client_files
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.state import SandboxStore
@@ -30,6 +31,7 @@ def serve(
     settings: SandboxSettings | None = None,
     reset: bool = False,
     tls: bool = False,
+    clock: SandboxClock = WALL_CLOCK,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the sandbox on ``host:port`` (``port=0`` picks a free one) until SIGINT or SIGTERM.
@@ -42,9 +44,12 @@ def serve(
     ``<state_dir>/tls/`` (:mod:`.tls`), made anew when missing, no longer valid, or on ``reset``;
     clients trust :func:`~chsm_checks.sandbox.tls.tls_files`'s ``ca_file``. A TLS directory that
     cannot be written is a ``ValueError`` naming it.
+
+    ``clock`` is the sandbox's time (:mod:`.clock`): the wall clock, or a recorded clock for
+    reproducible recordings.
     """
     family = _loopback_family(host)
-    store = SandboxStore(state_dir, settings, reset=reset)
+    store = SandboxStore(state_dir, settings, reset=reset, clock=clock)
     files = _tls_files(state_dir, reset=reset) if tls else None
     faults = ArmFaults()
     app = Canaries(app_for_store(store, faults), store)

@@ -11,12 +11,12 @@ import json
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
 from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.settings import SandboxSettings
@@ -30,12 +30,18 @@ __all__ = ["SandboxStore", "seed_state"]
 
 class SandboxStore:
     """Owns the state of one sandbox: load or seed, read it in :meth:`reading`, change and persist it in
-    :meth:`transaction`."""
+    :meth:`transaction`, at the time ``clock`` tells (:meth:`now`)."""
 
     def __init__(
-        self, state_dir: Path, settings: SandboxSettings | None = None, *, reset: bool = False
+        self,
+        state_dir: Path,
+        settings: SandboxSettings | None = None,
+        *,
+        reset: bool = False,
+        clock: SandboxClock = WALL_CLOCK,
     ) -> None:
         self.state_dir = state_dir
+        self._clock = clock
         self.path = state_dir / STATE_FILE
         # Re-entrant so the request log and count can be kept from inside a transaction.
         self._lock = threading.RLock()
@@ -86,7 +92,7 @@ class SandboxStore:
 
     @contextmanager
     def reading(self, now: float | None = None) -> Iterator[JsonObject]:
-        """Hold the lock over the state to read it, as of ``now`` (default: the time of the call).
+        """Hold the lock over the state to read it, as of ``now`` (default: :meth:`now`).
 
         Only jobs finished by then change it, and that is persisted first; a block that changes the
         state itself must be a :meth:`transaction`, or the change would not be on disk in time.
@@ -110,12 +116,18 @@ class SandboxStore:
             return SandboxSettings.from_json(self._state["settings"])
 
     def reset(self) -> None:
-        """Re-seed the world with the settings in force and forget the request log."""
+        """Re-seed the world with the settings in force and forget the request log (and so the ARM
+        requests a recorded clock has counted)."""
         with self._lock:
             self._state = seed_state(SandboxSettings.from_json(self._state["settings"]))
             self._requests.clear()
             self._request_count = 0
             self._save()
+
+    def now(self) -> float:
+        """The sandbox's time (seconds since 1970), as its clock tells it after the ARM requests so far."""
+        with self._lock:
+            return self._clock.time_after(self._request_count)
 
     def next_request_number(self) -> int:
         """Number one more ARM request, from 1 after a start or a reset; it numbers the request's ids."""
@@ -152,8 +164,8 @@ class SandboxStore:
             return [dict(entry) for entry in self._requests]
 
     def _complete_due_jobs(self, now: float | None) -> None:
-        # Jobs finish in real time whether or not anyone polls them.
-        if complete_due_jobs(self._state, time.time() if now is None else now):
+        # Jobs finish in the sandbox's time whether or not anyone polls them.
+        if complete_due_jobs(self._state, self.now() if now is None else now):
             self._save()
 
     def _save(self) -> None:
