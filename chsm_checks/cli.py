@@ -273,6 +273,13 @@ def _command_run(args: argparse.Namespace) -> int:
     if absent := [m for m in modules if not m.is_file()]:
         return fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
     mode = mode_named(args.mode)
+    if mode.writes_recordings:
+        from .recording.cassettes import recording_date
+
+        try:
+            recording_date()  # a date the recordings cannot carry is refused before anything runs
+        except ConfigError as exc:
+            return fail(str(exc))
     if problem := _run_conflict(args, mode, fleet):
         return fail(f"{target.path}: {problem}")
     cassettes = Path(args.cassettes)

@@ -37,6 +37,8 @@ class RunMode:
     reaches_azure: ClassVar[bool] = True
     #: Whether a fleet can be audited in this mode (read-only, live).
     audits_fleets: ClassVar[bool] = False
+    #: Whether the run writes recordings (and so dates them: ``SOURCE_DATE_EPOCH`` must be readable).
+    writes_recordings: ClassVar[bool] = False
 
     def __str__(self) -> str:
         return self.name
@@ -133,6 +135,7 @@ class Record(RunMode):
     """Live, and each scenario that ends with a judgement is written as its recording."""
 
     name = "record"
+    writes_recordings = True
 
     @contextmanager
     def arm_transport(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from chsm_checks.errors import ConfigError
 from chsm_checks.recording import Provenance
 from chsm_checks.recording.cassettes import recording_date
+from tests.support.processes import run_cli
 
 
 @pytest.mark.parametrize(
@@ -46,3 +48,27 @@ def test_a_record_run_s_provenance_carries_source_date_epoch(monkeypatch: pytest
     provenance = Provenance.now(target_kind="sandbox", target_name="sandbox", cloud="Sandbox", scenario="s")
 
     assert provenance.recorded_at == "2025-06-16T12:00:00Z"
+
+
+def test_a_record_run_with_an_unreadable_source_date_epoch_is_refused_up_front(
+    tmp_path: Path,
+) -> None:
+    reports = tmp_path / "reports"
+
+    done = run_cli(
+        "run",
+        "--mode",
+        "record",
+        "--target",
+        "targets/sandbox.toml",
+        "--allow-mutations",
+        "--reports",
+        str(reports),
+        env_extra={"SOURCE_DATE_EPOCH": "yesterday"},
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "chsm-checks: SOURCE_DATE_EPOCH: not a date in whole seconds since 1970: 'yesterday'"
+    )
+    assert not reports.exists()
