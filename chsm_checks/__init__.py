@@ -49,6 +49,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "FleetUnavailable": (".fleet.run", "FleetUnavailable"),
     "HsmSessionError": (".hsm.errors", "HsmSessionError"),
     "not_applicable": (".outcomes", "not_applicable"),
+    "Outcome": (".outcomes", "Outcome"),
 }
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "KeyInventory",
     "MemberScope",
     "OperationResult",
+    "Outcome",
     "Refusal",
     "RunSettings",
     "ScenarioEvidence",
@@ -117,7 +119,7 @@ if TYPE_CHECKING:
     from .hsm.inventory import KeyInventory
     from .hsm.parsers import FindKeyResult
     from .hsm.runner import HsmRunner
-    from .outcomes import not_applicable
+    from .outcomes import Outcome, not_applicable
     from .recording import Scrubber
     from .services.drill import DrillRecord
     from .services.judge import Judge

@@ -17,28 +17,28 @@ Feature: After a restore, the destination holds what the source held
   @nist-cp-10 @mcsb-br-4 @severity-high @hsm
   Scenario: The HSM client configuration points at the destination cluster
     When the HSM client configuration is pointed at the destination cluster
-    Then every configuration file names the destination cluster's hsm1 private-link host
+    Then the "restore.configuration-points-at-destination" check holds: every configuration file names the destination cluster's hsm1 private-link host
 
-  @nist-cp-10 @nist-sc-12-1 @severity-critical @hsm
+  @nist-cp-10 @nist-sc-12-1 @mcsb-br-4 @severity-critical @hsm
   Scenario: All three nodes of the restored destination are connected
     When the management utility reads the destination's cluster information
-    Then it lists 3 nodes and reports none of them not connected
+    Then the "restore.nodes-connected" check holds: it lists 3 nodes and reports none of them not connected
 
   @nist-cp-10 @nist-cp-9-1 @nist-sc-12 @mcsb-br-4 @severity-critical @hsm
   Scenario: The crypto user finds the source's keys on the destination, matched by key id
     When the crypto user inventories the destination cluster's keys
-    Then every source key is on the destination with the same label, class, type and attributes
-    And the destination holds no key the source did not
+    Then the "restore.keys-restored" check holds: every source key is on the destination with the same label, class, type and attributes
+    And the "restore.no-extra-keys" check holds: the destination holds no key the source did not
 
-  @nist-cp-10 @nist-ac-2 @severity-high @hsm
+  @nist-cp-10 @nist-ac-2 @mcsb-br-4 @severity-high @hsm
   Scenario: Every destination node lists the source's users
     When the management utility lists the destination cluster's users
-    Then every node lists the same users as the source
+    Then the "restore.users-restored" check holds: every node lists the same users as the source
 
-  @nist-cp-10 @nist-sc-12-1 @severity-high @hsm
+  @nist-cp-10 @nist-sc-12-1 @mcsb-br-4 @severity-high @hsm
   Scenario: Every node answers success for the login and for findKey
     When the crypto user inventories the destination cluster's keys
-    Then every node reported success for the login and for findKey
+    Then the "restore.nodes-answer-success" check holds: every node reported success for the login and for findKey
 
   @self-check
   Rule: The harness reports a broken cluster or utility truthfully (faults injected into the sandbox)

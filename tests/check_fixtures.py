@@ -317,3 +317,8 @@ def builtin_role_json(role_name: str) -> dict[str, Any]:
 def all_role_definitions() -> dict[str, dict[str, Any]]:
     """Every built-in role above, by GUID."""
     return {role["guid"]: builtin_role_json(name) for name, role in BUILTIN_ROLES.items()}
+
+
+def failed_messages(findings: list[Finding]) -> list[str]:
+    """The messages of the findings that failed, in order (what a scenario's failure would say)."""
+    return [f.message for f in findings if f.status is Outcome.FAILED]

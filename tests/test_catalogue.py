@@ -35,6 +35,12 @@ CHECK_IDS = {
     "access.blob-data-contributor",
     "access.least-privilege",
     "requests.no-sas",
+    "restore.configuration-points-at-destination",
+    "restore.nodes-connected",
+    "restore.keys-restored",
+    "restore.no-extra-keys",
+    "restore.users-restored",
+    "restore.nodes-answer-success",
 }
 
 

@@ -30,6 +30,7 @@ from chsm_checks.hsm.sessions import MgmtUtilSession, Timeouts, UtilityDriver
 from chsm_checks.modes import mode_named
 from chsm_checks.recording.cassettes import Provenance
 from chsm_checks.sandbox.hsm_state import NO_FAULTS
+from tests.check_fixtures import DESTINATION_ID, failed_messages
 from tests.support.processes import (
     SANDBOX_CU_PASSWORD,
     Sandbox,
@@ -98,12 +99,14 @@ def keys_and_nodes(hsm: HsmRunner, baseline: Baseline) -> list[str]:
     """The key scenarios: log in, inventory every key, compare, and check every node line."""
     found = drill.key_inventory(hsm, CU)
     comparison = compare_keys(baseline.keys, found)
-    return comparison.differences + comparison.extras + drill.login_and_find_findings(found)
+    answers = drill.nodes_answer_success(DESTINATION_ID, found)
+    return comparison.differences + comparison.extras + failed_messages(answers)
 
 
 def cluster_nodes(hsm: HsmRunner, baseline: Baseline) -> list[str]:
     """The node scenario: start-up and getClusterInfo, three nodes all connected."""
-    return drill.node_findings(drill.cluster_view(hsm))
+    view = drill.cluster_view(hsm)
+    return failed_messages(drill.nodes_connected(DESTINATION_ID, view.startup, view.info))
 
 
 def users(hsm: HsmRunner, baseline: Baseline) -> list[str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from chsm_checks.checks.catalogue import load_catalogue
 from chsm_checks.errors import CouldNotEvaluate
+from chsm_checks.hsm.checks import KEYS_RESTORED, keys_restored
 from chsm_checks.hsm.drill import (
     SourceInventory,
     configuration_findings,
@@ -15,6 +18,10 @@ from chsm_checks.hsm.drill import (
 )
 from chsm_checks.hsm.inventory import Key, KeyInventory, UserInventory, compare_keys, compare_users
 from chsm_checks.hsm.parsers import HsmUser, KeyUtilResult, ReturnCode
+from chsm_checks.outcomes import Outcome
+from chsm_checks.recording import Scrubber
+from chsm_checks.services.judge import Judge
+from tests.check_fixtures import DESTINATION_ID, SUB
 
 OK = KeyUtilResult(ReturnCode("Cfm3LoginHSM", 0, "HSM Return: SUCCESS"), ())
 
@@ -87,6 +94,9 @@ def test_a_destination_host_that_is_the_sources_is_an_error() -> None:
     assert not_the_source(DESTINATION_HOST, _source()) == DESTINATION_HOST
 
 
+CFG = "azcloudhsm_resource.cfg"
+
+
 class _Configs:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -98,7 +108,42 @@ class _Configs:
 def test_a_configuration_that_still_names_the_source_is_an_error_not_a_finding() -> None:
     still_source = _Configs(json.dumps({"servers": [{"hostname": SOURCE_HOST}]}))
     with pytest.raises(CouldNotEvaluate, match="still names the source cluster's host"):
-        configuration_findings(still_source, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source())
+        configuration_findings(
+            still_source, DESTINATION_ID, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source()
+        )
     elsewhere = _Configs(json.dumps({"servers": [{"hostname": "hsm1.other.example"}]}))
-    [finding] = configuration_findings(elsewhere, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source())
-    assert "names hsm1.other.example" in finding
+    [finding] = configuration_findings(
+        elsewhere, DESTINATION_ID, ["azcloudhsm_resource.cfg"], DESTINATION_HOST, _source()
+    )
+    assert finding.status is Outcome.FAILED
+    assert finding.check_id == "restore.configuration-points-at-destination"
+    assert "names hsm1.other.example" in finding.message
+
+
+def test_a_restore_check_is_judged_and_waived_like_an_arm_check(tmp_path: Path) -> None:
+    comparison = compare_keys(_inventory(_key(6, "aa"), _key(7, "bb")), _inventory(_key(1048582, "aa")))
+    waivers = tmp_path / "waivers.toml"
+    waivers.write_text(
+        f"""
+[[waiver]]
+check = "{KEYS_RESTORED}"
+resource = "{DESTINATION_ID}"
+justification = "Key bb is retired on the source; its removal is tracked in CHG-2001."
+approver = "Dana Whitfield (CISO)"
+approved_on = 2026-01-15
+expires = 2999-01-01T00:00:00Z
+""",
+        encoding="utf-8",
+    )
+    catalogue, scrubber = load_catalogue(), Scrubber(subscription_id=SUB)
+    findings = keys_restored(DESTINATION_ID, comparison)
+
+    unwaived = Judge.load(catalogue, None, scrubber).settle(KEYS_RESTORED, findings)
+    waived = Judge.load(catalogue, waivers, scrubber).settle(KEYS_RESTORED, findings)
+
+    assert [(f.status, f.resource_id) for f in unwaived] == [(Outcome.FAILED, DESTINATION_ID)]
+    assert "bb" in unwaived[0].message
+    assert catalogue[KEYS_RESTORED].remediation
+    assert [f.status for f in waived] == [Outcome.WAIVED]
+    assert waived[0].waiver is not None
+    assert "CHG-2001" in waived[0].waiver.justification

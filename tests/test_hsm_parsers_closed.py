@@ -21,7 +21,7 @@ import pytest
 
 from chsm_checks.errors import CouldNotEvaluate
 from chsm_checks.hsm import drill
-from chsm_checks.hsm.checks import node_problems
+from chsm_checks.hsm.checks import nodes_connected
 from chsm_checks.hsm.errors import HsmSessionError
 from chsm_checks.hsm.parsers import (
     HsmParseError,
@@ -42,6 +42,7 @@ from chsm_checks.hsm.parsers import (
 )
 from chsm_checks.hsm.runner import HsmRunner
 from chsm_checks.hsm.sessions import Timeouts
+from tests.check_fixtures import DESTINATION_ID, failed_messages
 
 SUCCESS = "HSM Return: SUCCESS"
 
@@ -179,7 +180,9 @@ def crlf_tabs(text: str) -> str:
 def test_a_disconnected_server_after_the_node_table_is_an_error_not_a_pass() -> None:
     startup = parse_mgmt_startup(STARTUP)
     with pytest.raises(HsmParseError) as caught:
-        node_problems(startup, parse_cluster_info(TABLE + "Server 1 is disconnected\ncloudmgmt>"))
+        nodes_connected(
+            DESTINATION_ID, startup, parse_cluster_info(TABLE + "Server 1 is disconnected\ncloudmgmt>")
+        )
     assert isinstance(caught.value, CouldNotEvaluate)
     assert quote("Server 1 is disconnected") in caught.value.what
     assert "Server 1 is disconnected" in caught.value.tail
@@ -187,7 +190,8 @@ def test_a_disconnected_server_after_the_node_table_is_an_error_not_a_pass() -> 
 
 def test_the_documented_not_connected_line_stays_a_finding() -> None:
     info = parse_cluster_info(TABLE + "Server 1 is not connected\ncloudmgmt>")
-    assert node_problems(parse_mgmt_startup(STARTUP), info) == ["getClusterInfo: server 1 is not connected"]
+    findings = nodes_connected(DESTINATION_ID, parse_mgmt_startup(STARTUP), info)
+    assert failed_messages(findings) == ["getClusterInfo: server 1 is not connected"]
 
 
 STAND_IN_MGMT_UTIL = """\
@@ -219,14 +223,16 @@ def stand_in_runner(tmp_path: Path, answer: str) -> HsmRunner:
 def test_the_node_check_through_a_utility_session_ends_as_an_error_quoting_the_line(tmp_path: Path) -> None:
     runner = stand_in_runner(tmp_path, TABLE + "Server 1 is disconnected\n")
     with pytest.raises(HsmSessionError) as caught:
-        drill.node_findings(drill.cluster_view(runner))
+        drill.cluster_view(runner)
     assert "'getClusterInfo': unparseable output" in str(caught.value)
     assert quote("Server 1 is disconnected") in str(caught.value)
 
 
 def test_the_node_check_through_a_utility_session_reports_a_documented_down_node(tmp_path: Path) -> None:
     runner = stand_in_runner(tmp_path, TABLE + "Server 1 is not connected\n")
-    assert drill.node_findings(drill.cluster_view(runner)) == ["getClusterInfo: server 1 is not connected"]
+    view = drill.cluster_view(runner)
+    findings = drill.nodes_connected(DESTINATION_ID, view.startup, view.info)
+    assert failed_messages(findings) == ["getClusterInfo: server 1 is not connected"]
 
 
 # --- undocumented wordings: each an error that quotes the line ----------------------------------------

@@ -38,6 +38,11 @@ ResourceKind = Literal[
     "role_assignments",
     "role_definitions",
     "target",
+    # what the HSM utilities report on the client machine, for the restore-validation checks
+    "hsm_configuration",
+    "hsm_cluster_info",
+    "hsm_keys",
+    "hsm_users",
 ]
 FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")]
 
@@ -152,6 +157,12 @@ class CheckEntry(StrictModel):
             if kind not in self.reads:
                 raise ValueError(f"judges: {kind} is not a resource the check reads")
         return self
+
+    @property
+    def from_utilities(self) -> bool:
+        """Whether the check judges what the HSM utilities report (a restore validation), whose
+        parsers refuse any line they do not know, rather than fields of ARM bodies."""
+        return any(kind.startswith("hsm_") for kind in self.reads)
 
 
 class CheckMeta(CheckEntry):

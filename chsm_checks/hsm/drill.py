@@ -1,7 +1,7 @@
 """The restore drill's HSM side, one function per thing a scenario does.
 
-Each function opens the sessions it needs, does one job, and returns what was observed; the checks
-in ``checks.py`` and ``inventory.py`` judge it.
+Each function opens the sessions it needs, does one job, and returns what was observed; the
+restore-validation checks in ``checks.py`` judge it into findings.
 """
 
 from __future__ import annotations
@@ -10,9 +10,23 @@ import subprocess
 from dataclasses import dataclass
 
 from ..arm.snapshots import ClusterSnapshot
+from ..checks.model import Finding
 from ..errors import CouldNotEvaluate
 from ..target import HsmSettings
-from .checks import configuration_problems, node_problems, node_status_problems
+from .checks import (
+    CONFIGURATION,
+    KEYS_RESTORED,
+    NO_EXTRA_KEYS,
+    NODES_ANSWER,
+    NODES_CONNECTED,
+    USERS_RESTORED,
+    configuration_points_at_destination,
+    keys_restored,
+    no_extra_keys,
+    nodes_answer_success,
+    nodes_connected,
+    users_restored,
+)
 from .client_config import ResourceConfigError, bootstrap_hosts, pointed_at
 from .errors import HsmSessionError
 from .inventory import Comparison, KeyInventory, UserInventory, capture_keys, compare_keys, compare_users
@@ -60,12 +74,16 @@ def hsm1_host(cluster: ClusterSnapshot) -> str:
 
 
 def configuration_findings(
-    runner: HsmRunner, paths: list[str], expected_host: str, source: SourceInventory | None = None
-) -> list[str]:
-    """Every configuration file must name ``expected_host``. One that still names the ``source``'s
-    host is not a finding about the destination: the utilities would validate the source, so the
-    validation cannot be evaluated at all."""
-    found = []
+    runner: HsmRunner,
+    cluster_id: str,
+    paths: list[str],
+    expected_host: str,
+    source: SourceInventory | None = None,
+) -> list[Finding]:
+    """Read every configuration file and judge whether it names ``expected_host``. One that still
+    names the ``source``'s host is not a finding about the destination: the utilities would validate
+    the source, so the validation cannot be evaluated at all."""
+    files = {}
     for path in paths:
         text = runner.read_config(path)
         if source is not None and source.host and names_host(text, source.host):
@@ -73,8 +91,8 @@ def configuration_findings(
                 f"{path} still names the source cluster's host {source.host}: the HSM utilities would "
                 "talk to the source, so nothing they report says anything about the restored destination"
             )
-        found += configuration_problems(path, text, expected_host)
-    return found
+        files[path] = text
+    return configuration_points_at_destination(cluster_id, files, expected_host)
 
 
 def not_the_source(host: str, source: SourceInventory) -> str:
@@ -187,19 +205,13 @@ def point_configuration_if_managed(
     return point_configuration(runner, settings.resource_cfg, host, settings.restart_client_command)
 
 
-def node_findings(view: ClusterView, expected: int = 3) -> list[str]:
-    return node_problems(view.startup, view.info, expected)
-
-
-def login_and_find_findings(inventory: KeyInventory) -> list[str]:
-    """The login and findKey must each have succeeded on every node."""
-    problems = node_status_problems(inventory.login, "loginHSM")
-    if inventory.find is not None:
-        problems += node_status_problems(inventory.find, "findKey")
-    return problems
-
-
 __all__ = [
+    "CONFIGURATION",
+    "KEYS_RESTORED",
+    "NODES_ANSWER",
+    "NODES_CONNECTED",
+    "NO_EXTRA_KEYS",
+    "USERS_RESTORED",
     "ClusterView",
     "Comparison",
     "SourceInventory",
@@ -213,12 +225,15 @@ __all__ = [
     "hsm1_host",
     "key_inventory",
     "keys_not_the_sources",
-    "login_and_find_findings",
+    "keys_restored",
     "names_host",
-    "node_findings",
+    "no_extra_keys",
+    "nodes_answer_success",
+    "nodes_connected",
     "not_the_source",
     "point_configuration",
     "point_configuration_if_managed",
     "user_view",
+    "users_restored",
     "wrong_login",
 ]

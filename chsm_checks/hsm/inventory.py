@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import node_status_problems
 from .parsers import FindKeyResult, HsmUser, KeyUtilResult
 from .sessions import KeyUtilSession
 
@@ -19,6 +18,10 @@ ATTR_ID = "OBJ_ATTR_ID"
 ATTR_CLASS = "OBJ_ATTR_CLASS"
 ATTR_TYPE = "OBJ_ATTR_KEY_TYPE"
 ATTR_LABEL = "OBJ_ATTR_LABEL"
+
+
+#: A Cloud HSM cluster has three HSM nodes.
+EXPECTED_NODES = 3
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,22 @@ class Comparison:
     differences: list[str] = field(default_factory=list)
     extras: list[str] = field(default_factory=list)
     matched: list[tuple[int, int]] = field(default_factory=list)  # (source handle, destination handle)
+
+
+def node_status_problems(result: KeyUtilResult, what: str, expected: int = EXPECTED_NODES) -> list[str]:
+    """The summary and every node line must say success, and every node must have answered."""
+    problems = []
+    returned = result.returned
+    if not returned.ok:
+        problems.append(f"{what}: {returned.operation} returned 0x{returned.code:02x} ({returned.message})")
+    problems += [
+        f"{what}: node {node.node_id} answered 0x{node.code:08x} ({node.message})"
+        for node in result.nodes
+        if not node.ok
+    ]
+    if len(result.nodes) != expected:
+        problems.append(f"{what}: {len(result.nodes)} node lines, not {expected}")
+    return problems
 
 
 def capture_keys(session: KeyUtilSession, user: str, password: str) -> KeyInventory:

@@ -33,13 +33,20 @@ class Judge:
         return cls(catalogue, waivers, scrubber)
 
     def __call__(self, check_id: str, environment: Environment) -> list[Finding]:
-        """Evaluate one catalogue check and apply the waivers in force now."""
-        if check_id not in self.catalogue:
-            raise ConfigError(f"unknown check {check_id!r}: it is not in the catalogue")
+        """Evaluate one ARM catalogue check and apply the waivers in force now."""
+        self._known(check_id)
+        return self.settle(check_id, evaluate(check_id, environment))
+
+    def settle(self, check_id: str, findings: list[Finding]) -> list[Finding]:
+        """The findings a pure check function gave for ``check_id`` (an HSM restore-validation check,
+        or an ARM check's evaluation), scrubbed like evidence, with the waivers in force now applied."""
+        self._known(check_id)
+        if stray := sorted({f.check_id for f in findings} - {check_id}):
+            raise ConfigError(f"findings of {', '.join(stray)} handed in as findings of {check_id}")
         # A finding may quote an id the scrubber replaces in evidence (an identity's principal): reports
         # show the same placeholder, so they hold no id that the recordings do not.
         identities = self._scrubber.identities
-        findings = [_with_strings(f, identities) for f in evaluate(check_id, environment)]
+        findings = [_with_strings(f, identities) for f in findings]
         if not findings:
             raise CouldNotEvaluate(f"check {check_id} produced no finding: nothing was judged")
         if self._waivers is None:
@@ -47,6 +54,10 @@ class Judge:
         applied = self._waivers.apply(findings, datetime.now(UTC))
         self.note(applied.notes())
         return list(applied.findings)
+
+    def _known(self, check_id: str) -> None:
+        if check_id not in self.catalogue:
+            raise ConfigError(f"unknown check {check_id!r}: it is not in the catalogue")
 
     def note(self, notes: list[str] | tuple[str, ...]) -> None:
         """Keep waiver notes, each once (a worker's, handed to the controller, too)."""
