@@ -107,8 +107,13 @@ PROFILE_BUCKETS = (
     ("reports (`build_reports`)", _REPORTS + "build.py", "build_reports", "ct"),
     ("  OSCAL (`write_assessment_results`)", _REPORTS + "oscal.py", "write_assessment_results", "ct"),
     ("  OSCAL schema validation (`validate`)", _REPORTS + "oscal_schema.py", "validate", "ct"),
-    ("  summary.json (`write_summary`)", _REPORTS + "summary.py", "write_summary", "ct"),
-    ("summary.json read and written again (`record_signing`)", "chsm_checks/cli.py", "record_signing", "ct"),
+    ("  summary.json (`write_summary`)", "chsm_checks/lifecycle/summary.py", "write_summary", "ct"),
+    (
+        "summary.json read and written again (`record_signing`)",
+        "chsm_checks/lifecycle/finish.py",
+        "record_signing",
+        "ct",
+    ),
     ("seal: manifest and signature (`sign`)", "chsm_checks/evidence/bundle.py", "sign", "ct"),
     (
         "JSON encoding with `indent` (pure-Python encoder; all callers)",

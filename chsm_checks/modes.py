@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 ModeName = Literal["replay", "record", "live"]
 MODE_NAMES: Final[tuple[ModeName, ...]] = ("replay", "record", "live")
 DEFAULT_MODE: Final[ModeName] = "replay"
+EvidenceKind = Literal["REPLAY", "LIVE"]
 
 
 class RunMode:
@@ -31,7 +32,7 @@ class RunMode:
 
     name: ClassVar[ModeName]
     #: How reports label the observations: ``REPLAY`` (from recordings) or ``LIVE``.
-    evidence: ClassVar[str] = "LIVE"
+    evidence: ClassVar[EvidenceKind] = "LIVE"
     #: Whether the run reaches ARM and the HSM client machine (and so needs a credential, may be
     #: refused mutations, may inject faults into a sandbox).
     reaches_azure: ClassVar[bool] = True

@@ -25,11 +25,11 @@ from .fleet.run import FleetRun, FleetUnavailable
 from .hsm.runner import HsmRunner
 from .lifecycle import plan, verdicts
 from .lifecycle.ledger import WAIVER_NOTES, RunLedger
+from .lifecycle.summary import write_summary
 from .modes import RunMode, mode_named
 from .options import add_to_pytest
 from .outcomes import Outcome, Verdict, not_applicable
 from .recording import Scrubber
-from .reports import write_summary
 from .reports.allure_results import clean_parameters, labels, run_environment, write_environment
 from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .scenarios import ScenarioInfo, is_scenario, scenario_info

@@ -312,11 +312,27 @@ def test_only_the_signer_s_public_key_makes_the_bundle_trusted(
 
 
 def test_a_resealed_bundle_is_not_trusted_with_the_original_key(runs: Runs, bundle: Path) -> None:
-    _flip_one_byte(bundle / "summary.json")
+    _flip_one_byte(bundle / "matrix.md")
     _reseal(bundle)
 
     assert verify(bundle).ok
     assert not verify(bundle, runs.public_key).ok
+
+
+def test_a_sealed_summary_that_is_not_a_summary_is_a_problem_naming_its_field(bundle: Path) -> None:
+    summary = json.loads((bundle / "summary.json").read_text(encoding="utf-8"))
+    summary["scenarios"][0]["outcome"] = "recounted"
+    (bundle / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    _reseal(bundle)
+
+    checked = verify(bundle)
+
+    assert checked.signature_ok
+    assert not checked.ok
+    assert checked.problems == [
+        "summary.json: scenarios[0].outcome: Input should be 'passed', 'failed', 'error', "
+        "'not_applicable', 'waived' or 'not_run'; not a chsm-checks summary"
+    ]
 
 
 def test_a_signer_file_naming_another_key_is_a_problem(bundle: Path) -> None:
@@ -462,7 +478,7 @@ def test_merged_shards_verify_with_summed_counts(runs: Runs, tmp_path: Path) -> 
 
 
 def test_merge_refuses_an_input_that_does_not_verify(runs: Runs, bundle: Path, tmp_path: Path) -> None:
-    _flip_one_byte(bundle / "summary.json")
+    _flip_one_byte(bundle / "matrix.md")
     out = tmp_path / "merged"
 
     with pytest.raises(BundleError, match=re.escape(f"{bundle}: does not verify (1 changed)")):
@@ -518,14 +534,14 @@ def test_verify_command_without_a_key_is_not_trusted(runs: Runs) -> None:
 
 
 def test_verify_command_names_a_change_and_exits_1(bundle: Path) -> None:
-    _flip_one_byte(bundle / "summary.json")
+    _flip_one_byte(bundle / "matrix.md")
     (bundle / MANIFEST).write_bytes((bundle / MANIFEST).read_bytes() + b"bad line\n")
 
     result = run_cli("verify", str(bundle))
 
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
-    assert "changed: summary.json" in lines
+    assert "changed: matrix.md" in lines
     assert f"problem: {MANIFEST} line" in result.stdout
     assert lines[-1].startswith(f"{bundle}: does not verify (1 changed, 2 problems)")
     assert lines[-1].endswith("; signature does not hold")

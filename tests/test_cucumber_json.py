@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from chsm_checks.lifecycle.summary import RunSummary
 from chsm_checks.reports.cucumber import agree_with_summary, scenario_status
 from tests.support.live_runs import live_run, load_json
 from tests.support.processes import SharedRun, run_cli
+from tests.support.summaries import typed_summary
 
 CUCUMBER_STATUS = {
     "passed": "passed",
@@ -105,7 +107,7 @@ def _step(status: str, message: str | None = None) -> dict[str, Any]:
     return {"keyword": "Given", "name": "a step", "line": 3, "match": {"location": ""}, "result": result}
 
 
-def _pair(outcome: str, steps: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _pair(outcome: str, steps: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], RunSummary]:
     cucumber = [
         {
             "keyword": "Feature",
@@ -130,19 +132,21 @@ def _pair(outcome: str, steps: list[dict[str, Any]]) -> tuple[list[dict[str, Any
             ],
         }
     ]
-    summary = {
-        "scenarios": [
-            {
-                "nodeid": "steps/test_x.py::test_one",
-                "feature_file": "a.feature",
-                "feature": "A",
-                "name": "One",
-                "tags": [],
-                "outcome": outcome,
-                "message": f"why it is {outcome}",
-            }
-        ]
-    }
+    summary = typed_summary(
+        {
+            "scenarios": [
+                {
+                    "nodeid": "steps/test_x.py::test_one",
+                    "feature_file": "a.feature",
+                    "feature": "A",
+                    "name": "One",
+                    "tags": [],
+                    "outcome": outcome,
+                    "message": f"why it is {outcome}",
+                }
+            ]
+        }
+    )
     return cucumber, summary
 
 

@@ -14,9 +14,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from chsm_checks.checks.catalogue import load_catalogue
+from chsm_checks.errors import ConfigError
+from chsm_checks.lifecycle.summary import RunSummary
 from chsm_checks.reports.matrix import _control as _matrix_control
 from chsm_checks.reports.matrix import render_html, render_markdown, write_matrix
 from tests.support.processes import SharedRun, run_cli, summary
+from tests.support.summaries import typed_summary
 
 # name -> (extra `chsm-checks run` arguments, exit code)
 RUNS = {
@@ -214,7 +217,11 @@ def _scenario(name: str, outcome: str = "passed", **fields: Any) -> dict[str, An
     }
 
 
-def _summary(*scenarios: dict[str, Any], evidence: str = "REPLAY", **fields: Any) -> dict[str, Any]:
+def _summary(*scenarios: dict[str, Any], evidence: str = "REPLAY", **fields: Any) -> RunSummary:
+    return typed_summary(_summary_data(*scenarios, evidence=evidence, **fields))
+
+
+def _summary_data(*scenarios: dict[str, Any], evidence: str = "REPLAY", **fields: Any) -> dict[str, Any]:
     counts = Counter(s["outcome"] for s in scenarios)
     return {
         "tool": "chsm-checks",
@@ -258,7 +265,15 @@ class Case:
     status: str
 
 
-WAIVER = {"approver": "ciso@example.com", "expires": "2099-01-01T00:00:00Z", "ticket": "RISK-1234"}
+WAIVER = {
+    "check": "access.least-privilege",
+    "resource": "/x",
+    "justification": "Accepted until the migration.",
+    "approver": "ciso@example.com",
+    "approved_on": "2026-01-15",
+    "expires": "2099-01-01T00:00:00Z",
+    "ticket": "RISK-1234",
+}
 CASES = {
     "passed-supported": Case("passed", "supported", "", [], "supported", (), "✔", "passed"),
     "passed-rejected": Case("passed", "rejected", "", [], "rejected", (), "✔", "passed"),
@@ -346,8 +361,9 @@ def test_a_live_run_wears_the_live_badge_and_never_says_replay() -> None:
 
 
 def test_a_summary_that_does_not_say_replay_or_live_is_refused() -> None:
-    with pytest.raises(ValueError, match="evidence: expected 'REPLAY' or 'LIVE', got 'MAYBE'"):
-        render_html(_summary(_scenario("x"), evidence="MAYBE"))
+    text = json.dumps(typed_summary(_summary_data(_scenario("x"))).to_json() | {"evidence": "MAYBE"})
+    with pytest.raises(ConfigError, match=r"^run/summary.json: evidence: Input should be 'REPLAY' or 'LIVE'"):
+        RunSummary.parse(text, "run/summary.json")
 
 
 def test_waiver_notes_are_shown() -> None:
@@ -388,7 +404,7 @@ def test_hostile_text_from_the_summary_is_escaped() -> None:
 
 
 def test_write_matrix_writes_both_files_beside_the_summary(tmp_path: Path) -> None:
-    (tmp_path / "summary.json").write_text(json.dumps(_summary(_scenario("x"))), encoding="utf-8")
+    _summary(_scenario("x")).write(tmp_path / "summary.json")
 
     markdown, page = write_matrix(tmp_path)
 

@@ -16,6 +16,7 @@ import pytest
 
 from chsm_checks.checks.catalogue import Catalogue, load_catalogue
 from chsm_checks.errors import ConfigError
+from chsm_checks.lifecycle.summary import RunSummary
 from chsm_checks.reports.oscal import (
     DOCUMENT,
     OSCAL_VERSIONS,
@@ -259,7 +260,7 @@ def test_a_live_run_names_its_endpoint_and_identity_and_never_replay(
             "object_id": "pseudonym-0123456789abcdef",
             "tenant_id": "11111111-1111-1111-1111-111111111111",
         }
-    document = build_assessment_results(runs["compliant"], summary, catalogue)
+    document = build_assessment_results(runs["compliant"], RunSummary.model_validate(summary), catalogue)
     remarks = document["assessment-results"]["metadata"]["remarks"]
 
     assert validate(document) == []
@@ -349,7 +350,7 @@ def test_what_could_not_be_evaluated_is_not_satisfied(runs: dict[str, Path], cat
         if scenario["name"].startswith("A backup of the activated source cluster"):
             scenario["outcome"] = "not_run"
             scenario["message"] = "did not run"
-    document = build_assessment_results(runs["compliant"], summary, catalogue)
+    document = build_assessment_results(runs["compliant"], RunSummary.model_validate(summary), catalogue)
     findings = _findings_by_control(document)
 
     assert validate(document) == []
@@ -364,10 +365,14 @@ def test_the_same_run_gives_the_same_document(runs: dict[str, Path], catalogue: 
     run_dir = runs[OWNER]
     first = write_assessment_results(run_dir, catalogue).read_bytes()
     second = write_assessment_results(run_dir, catalogue).read_bytes()
-    other = build_assessment_results(runs["compliant"], _summary(runs["compliant"]), catalogue)
+    other = build_assessment_results(
+        runs["compliant"], RunSummary.model_validate(_summary(runs["compliant"])), catalogue
+    )
 
     assert first == second
-    assert build_assessment_results(run_dir, _summary(run_dir), catalogue) == json.loads(first)
+    assert build_assessment_results(
+        run_dir, RunSummary.model_validate(_summary(run_dir)), catalogue
+    ) == json.loads(first)
     assert other["assessment-results"]["uuid"] != json.loads(first)["assessment-results"]["uuid"]
 
 

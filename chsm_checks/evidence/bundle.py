@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ChsmError, ConfigError
+from ..lifecycle.summary import MergedFrom, RunSummary, ScenarioEntry, Selection, ShardSelection, Signing
 
 MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"
@@ -439,49 +440,43 @@ def verify(
         result.public_key_sha256 = _fingerprint(signed_by)
         result.trusted = public_key is not None
         result.signer = _signer(root, listed, result)
-    summary = _summary_of(root, files)
+    summary = _summary_of(root, files, result)
     _account(files, summary, result)
     _check_shards(root, listed, summary, result, shard_keys if shard_public_keys else None)
     return result
 
 
-def _summary_of(root: Path, files: set[str]) -> Any:
-    """The bundle's summary.json as JSON, or ``None`` when it has none or it is not JSON."""
+def _summary_of(root: Path, files: set[str], result: Verification) -> RunSummary | None:
+    """The bundle's summary.json, or ``None`` when it has none or it is not what chsm-checks writes
+    (a problem: the bundle's account cannot be read)."""
     if SUMMARY not in files:
         return None
     try:
-        return json.loads(_read(root / SUMMARY))
-    except (OSError, ValueError, BundleError):
+        return RunSummary.parse(_read(root / SUMMARY), SUMMARY)
+    except (OSError, ChsmError) as exc:
+        result.problems.append(str(exc))
         return None
 
 
-def _account(files: set[str], summary: Any, result: Verification) -> None:
+def _account(files: set[str], summary: RunSummary | None, result: Verification) -> None:
     """Whether the run is a complete account: sealed, and by its summary.json nothing left out."""
     # A run writes its Allure results and evidence as its scenarios end, and summary.json at its end.
     started = SUMMARY in files or any(name.split("/", 1)[0] in MERGED_TREES for name in files)
     if MANIFEST not in files and started:
         result.incomplete.append(f"never sealed (no {MANIFEST}), the run stopped before its end")
-    if not isinstance(summary, dict):
+    if summary is None:
         return
-    scenarios = [s for s in summary.get("scenarios") or () if isinstance(s, dict)]
-    from ..reports.selection import selection_statement  # the reports package imports the run's world
+    from ..reports.selection import selection_statement
 
-    try:
-        result.partial = selection_statement(summary)
-    except (TypeError, ValueError):
-        result.problems.append(f"{SUMMARY}: selection: not what chsm-checks writes")
-    result.not_run = [
-        f"{s.get('feature_file', '?')}: {s.get('name', s.get('nodeid', '?'))}"
-        for s in scenarios
-        if s.get("outcome") == "not_run"
-    ]
-    if summary.get("interrupted"):
-        result.incomplete.append(f"the run was interrupted ({summary['interrupted']})")
-    if errors := summary.get("collection_errors"):
+    result.partial = selection_statement(summary)
+    result.not_run = [f"{s.feature_file}: {s.name}" for s in summary.scenarios if s.outcome == "not_run"]
+    if summary.interrupted:
+        result.incomplete.append(f"the run was interrupted ({summary.interrupted})")
+    if errors := summary.collection_errors:
         result.incomplete.append(f"{len(errors)} test module(s) could not be collected")
     if result.not_run:
-        result.incomplete.append(f"{len(result.not_run)} of {len(scenarios)} scenarios did not run")
-    if summary.get("complete") is False and not result.incomplete:
+        result.incomplete.append(f"{len(result.not_run)} of {len(summary.scenarios)} scenarios did not run")
+    if not summary.complete and not result.incomplete:
         result.incomplete.append(f"{SUMMARY} says the run is not complete")
 
 
@@ -574,7 +569,7 @@ class _Shard:
 
     name: str
     root: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     manifest_sha256: str
     public_key_sha256: str
     signature: str
@@ -585,7 +580,7 @@ class _Shard:
         """The shard's entry in SHARDS.json."""
         return {
             "name": self.name,
-            "run_id": self.summary.get("run_id", self.name),
+            "run_id": self.summary.run_id,
             "manifest": f"shards/{self.name}/{MANIFEST}",
             "manifest_sha256": self.manifest_sha256,
             "signature": self.signature,
@@ -625,11 +620,9 @@ def _shard(run_dir: Path, trusted: dict[str, Path]) -> _Shard:
     if not check.ok or check.public_key_sha256 is None:
         raise BundleError(f"{check.verdict}; see: chsm-checks verify {run_dir}")
     try:
-        summary = json.loads(_read(root / SUMMARY))
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{run_dir}: summary.json: not readable JSON ({exc})") from exc
-    if not isinstance(summary, dict):
-        raise BundleError(f"{run_dir}: summary.json: not a chsm-checks summary")
+        summary = RunSummary.parse(_read(root / SUMMARY), run_dir / SUMMARY)
+    except (OSError, ConfigError) as exc:
+        raise BundleError(str(exc)) from exc
     manifest, signature = _read(root / MANIFEST), _read(root / SIGNATURE)
     pem = _read(root / PUBLIC_KEY)
     key = _public_key(pem)
@@ -702,7 +695,7 @@ def _check_shards(
     merged scenarios are the shards'. Who is trusted: with ``shard_keys``, the shards those keys
     signed; without, when the merged seal is trusted, the shards whose signers the merge checked.
     """
-    merged_from = summary.get("merged_from") if isinstance(summary, dict) else None
+    merged_from = summary.merged_from if summary is not None else None
     if SHARDS not in listed:
         if merged_from:
             result.problems.append(
@@ -724,7 +717,7 @@ def _check_shards(
     result.shards = len(entries)
     result.shards_verified_at_merge = bool(entries) and all(e.get("verified") is True for e in entries)
     accounted: set[str] = set()
-    scenarios: list[Any] = []
+    scenarios: list[ScenarioEntry] = []
     for entry in entries:
         if _shard_signed(root, listed, result, entry, accounted, scenarios, shard_keys):
             result.shards_trusted += 1
@@ -734,11 +727,11 @@ def _check_shards(
         if (path.partition("/")[0] in MERGED_TREES or path.startswith("shards/")) and path not in accounted
     ]
     result.problems += [f"{path}: in no shard's manifest" for path in strays]
-    if not isinstance(merged_from, list) or [
-        m.get("manifest_sha256") for m in merged_from if isinstance(m, dict)
-    ] != [e.get("manifest_sha256") for e in entries]:
+    if merged_from is None or [m.manifest_sha256 for m in merged_from] != [
+        e.get("manifest_sha256") for e in entries
+    ]:
         result.problems.append(f"{SUMMARY}: merged_from does not name the shards {SHARDS} records")
-    if isinstance(summary, dict) and summary.get("scenarios") != scenarios:
+    if summary is not None and list(summary.scenarios) != scenarios:
         result.problems.append(f"{SUMMARY}: its scenarios are not the shards' scenarios")
 
 
@@ -748,7 +741,7 @@ def _shard_signed(
     result: Verification,
     entry: dict[str, Any],
     accounted: set[str],
-    scenarios: list[Any],
+    scenarios: list[ScenarioEntry],
     shard_keys: set[str] | None,
 ) -> bool:
     """Check one SHARDS.json entry (see :func:`_check_shards`); whether its signer is trusted here."""
@@ -795,10 +788,11 @@ def _shard_signed(
         if listed.get(merged) != digest:
             result.problems.append(f"{merged}: differs from what shard {name} signed")
     shard_summary = _bundle_file(root, listed, result, f"shards/{name}/{SUMMARY}")
-    try:
-        scenarios += json.loads(shard_summary or b"{}").get("scenarios") or []
-    except (ValueError, AttributeError):
-        result.problems.append(f"{where}: its {SUMMARY} is not a chsm-checks summary")
+    if shard_summary is not None:
+        try:
+            scenarios += RunSummary.parse(shard_summary, f"shards/{name}/{SUMMARY}").scenarios
+        except ConfigError as exc:
+            result.problems.append(f"{where}: {exc}")
     return _shard_trusted(result, entry, where, signer, shard_keys)
 
 
@@ -823,75 +817,78 @@ def _shard_trusted(
     return False
 
 
-def _comparable_target(summary: dict[str, Any]) -> Any:
-    # The target file's path differs between machines running the same target.
-    target = summary.get("target")
-    return {k: v for k, v in target.items() if k != "path"} if isinstance(target, dict) else target
-
-
-def _merged_summary(shards: list[_Shard], run_id: str, signing: dict[str, Any]) -> dict[str, Any]:
+def _merged_summary(shards: list[_Shard], run_id: str, signing: Signing) -> RunSummary:
     first = shards[0]
     for shard in shards[1:]:
-        for name, value in (("mode", lambda s: s.get("mode")), ("target", _comparable_target)):
-            if value(shard.summary) != value(first.summary):
+        # The target file's path differs between machines running the same target.
+        for name, theirs, ours in (
+            ("mode", shard.summary.mode, first.summary.mode),
+            ("target", shard.summary.target.comparable(), first.summary.target.comparable()),
+        ):
+            if theirs != ours:
                 raise BundleError(
-                    f"{shard.root}: {name} {value(shard.summary)!r} differs from "
-                    f"{first.root}'s {value(first.summary)!r}; only runs of one {name} are merged"
+                    f"{shard.root}: {name} {theirs!r} differs from "
+                    f"{first.root}'s {ours!r}; only runs of one {name} are merged"
                 )
-    scenarios: list[Any] = []
+    scenarios: list[ScenarioEntry] = []
     counts: dict[str, int] = {}
-    waiver_notes: list[Any] = []
+    waiver_notes: list[str] = []
     owner: dict[str, Path] = {}
     for shard in shards:
-        try:
-            for scenario in shard.summary["scenarios"]:
-                nodeid = scenario["nodeid"]
-                if nodeid in owner:
-                    raise BundleError(
-                        f"{shard.root}: scenario {nodeid} also ran in {owner[nodeid]}; "
-                        "shards must not overlap"
+        for scenario in shard.summary.scenarios:
+            if scenario.nodeid in owner:
+                raise BundleError(
+                    f"{shard.root}: scenario {scenario.nodeid} also ran in {owner[scenario.nodeid]}; "
+                    "shards must not overlap"
+                )
+            owner[scenario.nodeid] = shard.root
+            scenarios.append(scenario)
+        for outcome, n in shard.summary.counts.items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        waiver_notes += [n for n in shard.summary.waiver_notes if n not in waiver_notes]
+        for moment in ("started", "finished"):
+            try:
+                datetime.fromisoformat(getattr(shard.summary, moment))
+            except ValueError:
+                raise BundleError(
+                    f"{shard.root}: summary.json: {moment}: not an ISO 8601 time; not a chsm-checks summary"
+                ) from None
+    return first.summary.model_copy(
+        update={
+            "run_id": run_id,
+            "allow_mutations": any(s.summary.allow_mutations for s in shards),
+            "started": min((s.summary.started for s in shards), key=datetime.fromisoformat),
+            "finished": max((s.summary.finished for s in shards), key=datetime.fromisoformat),
+            "pytest_exit_status": max(s.summary.pytest_exit_status for s in shards),
+            "counts": counts,
+            "waiver_notes": tuple(waiver_notes),
+            "scenarios": tuple(scenarios),
+            # Each shard's own selection: a merge of selections is as partial as they were.
+            "partial": any(s.summary.partial for s in shards),
+            "selection": Selection(
+                shards=tuple(
+                    ShardSelection(
+                        run_id=s.summary.run_id,
+                        keyword=s.summary.selection.keyword,
+                        markers=s.summary.selection.markers,
+                        deselected=s.summary.selection.deselected,
                     )
-                owner[nodeid] = shard.root
-                scenarios.append(scenario)
-            for outcome, n in shard.summary["counts"].items():
-                counts[outcome] = counts.get(outcome, 0) + int(n)
-            waiver_notes += [n for n in shard.summary.get("waiver_notes", []) if n not in waiver_notes]
-            datetime.fromisoformat(shard.summary["started"])
-            datetime.fromisoformat(shard.summary["finished"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{shard.root}: summary.json: not a chsm-checks summary ({exc!r})") from exc
-    return first.summary | {
-        "run_id": run_id,
-        "allow_mutations": any(s.summary.get("allow_mutations") for s in shards),
-        "started": min((s.summary["started"] for s in shards), key=datetime.fromisoformat),
-        "finished": max((s.summary["finished"] for s in shards), key=datetime.fromisoformat),
-        "pytest_exit_status": max(int(s.summary.get("pytest_exit_status", 0)) for s in shards),
-        "counts": counts,
-        "waiver_notes": waiver_notes,
-        "scenarios": scenarios,
-        # Each shard's own selection: a merge of selections is as partial as they were.
-        "partial": any(s.summary.get("partial") for s in shards),
-        "selection": {
-            "keyword": None,
-            "markers": None,
-            "deselected": 0,
-            "shards": [
-                {"run_id": s.summary.get("run_id", s.name), **(s.summary.get("selection") or {})}
+                    for s in shards
+                    if s.summary.selection.deselected
+                )
+            ),
+            # The merge's seal, not a shard's: the reports built from this summary state it.
+            "signing": signing,
+            "merged_from": tuple(
+                MergedFrom(
+                    run_id=s.summary.run_id,
+                    manifest_sha256=s.manifest_sha256,
+                    public_key_sha256=s.public_key_sha256,
+                )
                 for s in shards
-                if (s.summary.get("selection") or {}).get("deselected")
-            ],
-        },
-        # The merge's seal, not a shard's: the reports built from this summary state it.
-        "signing": signing,
-        "merged_from": [
-            {
-                "run_id": s.summary.get("run_id", s.name),
-                "manifest_sha256": s.manifest_sha256,
-                "public_key_sha256": s.public_key_sha256,
-            }
-            for s in shards
-        ],
-    }
+            ),
+        }
+    )
 
 
 def _copy_plan(shards: list[_Shard]) -> dict[str, Path]:
@@ -954,7 +951,7 @@ def merge(
         if verified
         else ": each shard's signature holds with the key it carries, which nobody checked"
     )
-    signing = {"trusted": key.trusted, "statement": f"{key.statement}; {statement}"}
+    signing = Signing(trusted=key.trusted, statement=f"{key.statement}; {statement}")
     summary = _merged_summary(shards, destination.name, signing)
     plan = _copy_plan(shards)
     record = {"signers_verified": verified, "statement": statement, "shards": [s.record() for s in shards]}
@@ -965,7 +962,7 @@ def merge(
         for target, source in plan.items():
             (out / target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, out / target)
-        (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        summary.write(out / SUMMARY)
         (out / SHARDS).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if rebuild is not None:
             rebuild(out)

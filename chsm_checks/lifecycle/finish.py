@@ -3,7 +3,6 @@ built, the bundle sealed, and ``reports/latest`` pointed at it."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -19,6 +18,7 @@ import pytest
 from ..errors import ChsmError
 from ..outcomes import EXIT_NOT_EVALUATED, EXIT_USAGE, exit_code, fail
 from .ledger import RunLedger
+from .summary import RunSummary, Signing
 
 if TYPE_CHECKING:
     from ..evidence.bundle import SigningKey
@@ -50,9 +50,10 @@ def point_latest(reports: Path, run_dir: Path) -> None:
 
 def record_signing(summary_path: Path, key: SigningKey) -> None:
     """Say in summary.json (and so in the reports built from it) how the bundle will be sealed."""
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    summary["signing"] = {"trusted": key.trusted, "statement": key.statement}
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    summary = RunSummary.read(summary_path)
+    summary.model_copy(update={"signing": Signing(trusted=key.trusted, statement=key.statement)}).write(
+        summary_path
+    )
 
 
 def trust_note(key: SigningKey) -> str:
@@ -107,22 +108,25 @@ def finish_run(
         shutil.rmtree(run_dir)
         return fail(ledger.refusal) if ledger.refusal else EXIT_USAGE
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    if (summary and summary.get("collection_errors")) or (
-        status == _INTERRUPTED and not (summary and summary["scenarios"])
+    try:
+        summary = RunSummary.read(summary_path) if summary_path.is_file() else None
+    except ChsmError as exc:
+        return fail(str(exc), EXIT_NOT_EVALUATED)
+    if (summary and summary.collection_errors) or (
+        status == _INTERRUPTED and not (summary and summary.scenarios)
     ):
         shutil.rmtree(run_dir)
         return fail("the features could not be collected (see the errors above)")
     if summary is None:
         return fail(f"{summary_path}: the run wrote no summary (pytest exit {status})", EXIT_NOT_EVALUATED)
-    counts = summary["counts"]
+    counts = summary.counts
     shown = ", ".join(
         f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n or k in ("passed", "failed")
     )
-    print(f"chsm-checks: {summary['evidence']} {mode} run of {target_name}: {shown}; reports in {run_dir}")
-    if summary.get("interrupted"):
+    print(f"chsm-checks: {summary.evidence} {mode} run of {target_name}: {shown}; reports in {run_dir}")
+    if summary.interrupted:
         print(
-            f"chsm-checks: the run stopped early ({summary['interrupted']}); {counts['not_run']} "
+            f"chsm-checks: the run stopped early ({summary.interrupted}); {counts['not_run']} "
             "scenario(s) did not run. The reports say which, and the bundle is marked incomplete"
         )
     try:
@@ -139,6 +143,6 @@ def finish_run(
             EXIT_NOT_EVALUATED,
         )
     point_latest(run_dir.parent, run_dir)
-    if status == _INTERRUPTED or summary.get("interrupted"):
+    if status == _INTERRUPTED or summary.interrupted:
         return EXIT_NOT_EVALUATED
     return exit_code(counts)

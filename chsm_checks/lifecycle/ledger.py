@@ -8,14 +8,13 @@ travel in the worker's output when it finishes. Nothing is passed through files.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from ..outcomes import Outcome
-from ..reports.summary import ScenarioEntry
 from ..scenarios import is_scenario
+from .summary import ScenarioEntry, Selection
 
 # Attribute names on test reports, and keys of a worker's output.
 ENTRY = "chsm_entry"
@@ -118,13 +117,13 @@ class RunLedger:
         last = len(self.order)
         return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
 
-    def selection(self, config: pytest.Config) -> dict[str, Any]:
+    def selection(self, config: pytest.Config) -> Selection:
         """What chose the scenarios: the -k and -m expressions, and how many they left out."""
-        return {
-            "keyword": config.getoption("keyword", "") or None,
-            "markers": config.getoption("markexpr", "") or None,
-            "deselected": self.deselected,
-        }
+        return Selection(
+            keyword=config.getoption("keyword", "") or None,
+            markers=config.getoption("markexpr", "") or None,
+            deselected=self.deselected,
+        )
 
     def every_planned_entry(self) -> list[ScenarioEntry]:
         """Every scenario the run planned, in order: as it ended, or as not run, or as lost with its
@@ -133,10 +132,11 @@ class RunLedger:
             # pytest-xdist runs a crashed worker's test again on its replacement, in a process that has
             # not seen the rest of its story (the drill's restore, its inventory): the crash is what the
             # run observed, so the scenario is an error, and its message says both.
-            replace(
-                e,
-                outcome=Outcome.ERROR,
-                message=f"{e.message}; before that, {self.crashed[e.nodeid]}".lstrip("; "),
+            e.model_copy(
+                update={
+                    "outcome": Outcome.ERROR,
+                    "message": f"{e.message}; before that, {self.crashed[e.nodeid]}".lstrip("; "),
+                }
             )
             if e.nodeid in self.crashed
             else e

@@ -10,9 +10,9 @@ from ..checks.model import Finding
 from ..errors import ConfigError
 from ..outcomes import Verdict
 from ..recording.replayable import require_replayable
-from ..reports.summary import ScenarioEntry
 from ..scenarios import ScenarioInfo
 from ..services.settings import RunSettings
+from .summary import FindingRecord, ScenarioEntry
 
 
 def target_mismatch(settings: RunSettings, info: ScenarioInfo) -> str | None:
@@ -70,7 +70,7 @@ def scenario_entry(
 ) -> ScenarioEntry:
     """A scenario as summary.json holds it."""
     return ScenarioEntry(
-        findings=tuple(f.to_json() for f in findings),
+        findings=tuple(FindingRecord.model_validate(f.to_json()) for f in findings),
         feature=info.feature,
         feature_file=info.feature_file,
         name=info.title,

@@ -1,7 +1,2 @@
-"""Run output: ``summary.json`` (JUnit, Cucumber JSON and Allure results come from their plugins)."""
-
-from __future__ import annotations
-
-from .summary import ScenarioEntry, write_summary
-
-__all__ = ["ScenarioEntry", "write_summary"]
+"""The reports a run's ``summary.json`` is built into: the matrix, OSCAL, Cucumber JSON and JUnit agreeing
+with it, the Allure results and the offline HTML pages."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..checks.catalogue import load_catalogue
 from ..errors import CouldNotEvaluate
+from ..lifecycle.summary import SUMMARY_FILE, RunSummary
 from .cucumber import write_agreeing
 from .junit import conform as conform_junit
 from .matrix import write_matrix
@@ -57,13 +58,16 @@ def build_reports(
     """Set junit.xml and cucumber.json right; write the matrix, the OSCAL document (validated) and, if
     possible, the Allure HTML report."""
     notes = []
+    summary = RunSummary.read(run_dir / SUMMARY_FILE)
     if (run_dir / "junit.xml").is_file():  # a merged bundle keeps its shards' under shards/
-        conform_junit(run_dir / "junit.xml", json.loads((run_dir / "summary.json").read_bytes()))
-    write_agreeing(run_dir)
-    _, page = write_matrix(run_dir)
+        conform_junit(run_dir / "junit.xml", summary)
+    write_agreeing(run_dir, summary)
+    _, page = write_matrix(run_dir, summary)
     require_offline(page)
     notes.append(f"configuration matrix: {page}")
-    document_path = write_assessment_results(run_dir, load_catalogue(), oscal_version=oscal_version)
+    document_path = write_assessment_results(
+        run_dir, load_catalogue(), summary=summary, oscal_version=oscal_version
+    )
     # What was written is what is validated: read back from disk.
     problems = validate(json.loads(document_path.read_bytes()), oscal_version)
     if problems:

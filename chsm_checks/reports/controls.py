@@ -13,11 +13,11 @@ applicable leaves it *not assessed*, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..checks.catalogue import Catalogue, ControlRef
+from ..lifecycle.summary import FindingRecord, RunSummary, ScenarioEntry, WaiverRecord
 
 SELF_CHECK = "self-check"
 _NOT_EVALUATED = ("error", "not_run")
@@ -38,7 +38,7 @@ class Evidence:
     label: str  # "check on resource", or the scenario's name
     status: str  # passed, failed, error, not_applicable, waived, not_run
     message: str
-    waiver: Mapping[str, Any] | None = None
+    waiver: WaiverRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -55,23 +55,23 @@ class Verdict:
         return "satisfied" if self.state == "satisfied" else "not-satisfied"
 
 
-def is_self_check(scenario: Mapping[str, Any]) -> bool:
-    return SELF_CHECK in (scenario.get("tags") or ())
+def is_self_check(scenario: ScenarioEntry) -> bool:
+    return SELF_CHECK in scenario.tags
 
 
-def tagged_controls(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[ControlRef, ...]:
-    return tuple(catalogue.controls[t] for t in scenario.get("tags", []) if t in catalogue.controls)
+def tagged_controls(scenario: ScenarioEntry, catalogue: Catalogue) -> tuple[ControlRef, ...]:
+    return tuple(catalogue.controls[t] for t in scenario.tags if t in catalogue.controls)
 
 
 def finding_claims(
-    scenario: Mapping[str, Any], finding: Mapping[str, Any], catalogue: Catalogue
+    scenario: ScenarioEntry, finding: FindingRecord, catalogue: Catalogue
 ) -> tuple[Claim, ...]:
     """The controls ``finding`` gives evidence for, each with the status it shows for that control."""
     if is_self_check(scenario):
         return ()
-    check, status = str(finding["check"]), str(finding["status"])
+    check, status = finding.check, str(finding.status)
     refs = catalogue[check].controls if check in catalogue else tagged_controls(scenario, catalogue)
-    holds = finding.get("holds") or {}
+    holds = finding.holds or {}
     claims = []
     for ref in refs:
         if ref.condition is None:
@@ -85,11 +85,11 @@ def finding_claims(
     return tuple(claims)
 
 
-def scenario_claims(scenario: Mapping[str, Any], catalogue: Catalogue) -> tuple[Claim, ...]:
+def scenario_claims(scenario: ScenarioEntry, catalogue: Catalogue) -> tuple[Claim, ...]:
     """The controls a scenario's own outcome gives evidence for (by its tags)."""
     if is_self_check(scenario):
         return ()
-    return tuple(Claim(ref, str(scenario["outcome"])) for ref in tagged_controls(scenario, catalogue))
+    return tuple(Claim(ref, str(scenario.outcome)) for ref in tagged_controls(scenario, catalogue))
 
 
 def verdict(evidence: Iterable[Evidence]) -> Verdict:
@@ -137,21 +137,22 @@ def verdict(evidence: Iterable[Evidence]) -> Verdict:
         return Verdict(
             "satisfied",
             "other",
-            "Satisfied under waiver. " + " ".join(waiver_sentence(e.label, e.waiver or {}) for e in waived),
+            "Satisfied under waiver. "
+            + " ".join(waiver_sentence(e.label, e.waiver) for e in waived if e.waiver),
         )
     return Verdict("satisfied", "pass", f"Every related observation passed ({len(pieces)}).")
 
 
-def waiver_sentence(what: str, waiver: Mapping[str, Any]) -> str:
-    ticket = f", ticket {waiver['ticket']}" if waiver.get("ticket") else ""
+def waiver_sentence(what: str, waiver: WaiverRecord) -> str:
+    ticket = f", ticket {waiver.ticket}" if waiver.ticket else ""
     return (
-        f"Waiver: {what} waived by {waiver.get('approver')} (approved {waiver.get('approved_on')}, "
-        f"expires {waiver.get('expires')}{ticket}): {waiver.get('justification')}"
+        f"Waiver: {what} waived by {waiver.approver} (approved {waiver.approved_on}, "
+        f"expires {waiver.expires}{ticket}): {waiver.justification}"
     )
 
 
-def _implied_outcome(findings: list[Mapping[str, Any]]) -> str:
-    statuses = {str(f["status"]) for f in findings}
+def _implied_outcome(findings: Sequence[FindingRecord]) -> str:
+    statuses = {str(f.status) for f in findings}
     for status in ("error", "failed", "waived"):
         if status in statuses:
             return status
@@ -159,35 +160,30 @@ def _implied_outcome(findings: list[Mapping[str, Any]]) -> str:
 
 
 def observations(
-    scenario: Mapping[str, Any], catalogue: Catalogue
-) -> list[tuple[Mapping[str, Any] | None, Evidence, tuple[Claim, ...]]]:
+    scenario: ScenarioEntry, catalogue: Catalogue
+) -> list[tuple[FindingRecord | None, Evidence, tuple[Claim, ...]]]:
     """A scenario's observations as reports show them: one per finding (``None`` for the scenario's
     own, when it has no findings or its outcome is not what its findings imply), each with its claims."""
-    found: list[tuple[Mapping[str, Any] | None, Evidence, tuple[Claim, ...]]] = []
-    findings = list(scenario.get("findings") or [])
+    found: list[tuple[FindingRecord | None, Evidence, tuple[Claim, ...]]] = []
+    findings = scenario.findings
     for finding in findings:
-        resource = str(finding["resource"]).rstrip("/").rsplit("/", 1)[-1]
+        resource = finding.resource.rstrip("/").rsplit("/", 1)[-1]
         evidence = Evidence(
-            f"{finding['check']} on {resource}",
-            str(finding["status"]),
-            str(finding["message"]),
-            finding.get("waiver"),
+            f"{finding.check} on {resource}", str(finding.status), finding.message, finding.waiver
         )
         found.append((finding, evidence, finding_claims(scenario, finding, catalogue)))
-    if not findings or scenario["outcome"] != _implied_outcome(findings):
-        evidence = Evidence(
-            str(scenario["name"]), str(scenario["outcome"]), str(scenario.get("message") or "")
-        )
+    if not findings or scenario.outcome != _implied_outcome(findings):
+        evidence = Evidence(scenario.name, str(scenario.outcome), scenario.message)
         found.append((None, evidence, scenario_claims(scenario, catalogue)))
     return found
 
 
 def run_verdicts(
-    summary: Mapping[str, Any], catalogue: Catalogue
+    summary: RunSummary, catalogue: Catalogue
 ) -> list[tuple[ControlRef, Verdict, list[Evidence]]]:
     """Every control the run's evidence claims, in framework then mapping-file order, with its verdict."""
     linked: dict[tuple[str, str], list[Evidence]] = {}
-    for scenario in summary["scenarios"]:
+    for scenario in summary.scenarios:
         for _, evidence, claims in observations(scenario, catalogue):
             for claim in claims:
                 linked.setdefault((claim.ref.framework, claim.ref.control_id), []).append(

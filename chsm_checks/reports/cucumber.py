@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from ..lifecycle.summary import SUMMARY_FILE, RunSummary, ScenarioEntry
+
 # Cucumber has no "error", "not applicable" or "waived": the nearest status that is not a pass.
 CUCUMBER_STATUS = {
     "passed": "passed",
@@ -79,35 +81,35 @@ def _agree(element: dict[str, Any], outcome: str, message: str) -> None:
         element.setdefault("after", []).append(_hook("failed", f"summary.json says {outcome}"))
 
 
-def _element_for(entry: Mapping[str, Any], test_name: str) -> dict[str, Any]:
+def _element_for(entry: ScenarioEntry, test_name: str) -> dict[str, Any]:
     """A scenario pytest-bdd did not list (its setup failed, or it never ran)."""
     return {
         "keyword": "Scenario",
         "id": test_name,
-        "name": entry["name"],
+        "name": entry.name,
         "description": "",
-        "tags": [{"name": tag} for tag in entry.get("tags", [])],
+        "tags": [{"name": tag} for tag in entry.tags],
         "type": "scenario",
         "steps": [],
     }
 
 
-def agree_with_summary(cucumber: list[dict[str, Any]], summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def agree_with_summary(cucumber: list[dict[str, Any]], summary: RunSummary) -> list[dict[str, Any]]:
     """``cucumber`` (cucumber.json's content) with every scenario of ``summary`` in it, in the
     summary's order, each with the status its outcome gives. Applying it twice changes nothing."""
     features = copy.deepcopy(cucumber)
     by_file = {feature["uri"].rsplit("/", 1)[-1]: feature for feature in features}
     base = next((f["uri"].rsplit("/", 1)[0] + "/" for f in features if "/" in f["uri"]), "features/")
     placed: dict[str, list[dict[str, Any]]] = {}
-    for entry in summary["scenarios"]:
-        feature_file = entry["feature_file"]
+    for entry in summary.scenarios:
+        feature_file = entry.feature_file
         feature = by_file.get(feature_file.rsplit("/", 1)[-1])
         if feature is None:
             uri = base + feature_file
             feature = {
                 "keyword": "Feature",
                 "uri": uri,
-                "name": entry["feature"],
+                "name": entry.feature,
                 "id": uri.lower().replace(" ", "-"),
                 "description": "",
                 "language": "en",
@@ -116,12 +118,12 @@ def agree_with_summary(cucumber: list[dict[str, Any]], summary: Mapping[str, Any
             }
             by_file[feature_file.rsplit("/", 1)[-1]] = feature
             features.append(feature)
-        test_name = entry["nodeid"].split("::")[-1]
+        test_name = entry.nodeid.split("::")[-1]
         element = next((e for e in feature["elements"] if e["id"] == test_name), None)
         if element is None:
             element = _element_for(entry, test_name)
             feature["elements"].append(element)
-        _agree(element, entry["outcome"], entry.get("message") or "")
+        _agree(element, entry.outcome, entry.message)
         placed.setdefault(feature["uri"], []).append(element)
     order = list(placed)
     for feature in features:  # the summary's order; anything the summary does not name stays, last
@@ -131,12 +133,13 @@ def agree_with_summary(cucumber: list[dict[str, Any]], summary: Mapping[str, Any
     return features
 
 
-def write_agreeing(run_dir: Path) -> bool:
-    """Rewrite ``run_dir/cucumber.json`` to agree with ``summary.json``; False if there is none."""
+def write_agreeing(run_dir: Path, summary: RunSummary | None = None) -> bool:
+    """Rewrite ``run_dir/cucumber.json`` to agree with ``summary.json`` (``summary``, when it has been
+    read); False if there is none."""
     path = run_dir / "cucumber.json"
     if not path.is_file():
         return False
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    summary = summary or RunSummary.read(run_dir / SUMMARY_FILE)
     fixed = agree_with_summary(json.loads(path.read_text(encoding="utf-8")), summary)
     path.write_text(json.dumps(fixed), encoding="utf-8")
     return True

@@ -18,9 +18,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..errors import CouldNotEvaluate
+from ..lifecycle.summary import RunSummary
 
 
 def _read(path: Path) -> ET.Element:
@@ -96,14 +96,15 @@ def _name_scenarios(suite: ET.Element, names: Mapping[str, str]) -> bool:
     return named
 
 
-def conform(path: Path, summary: Mapping[str, Any] | None = None) -> bool:
+def conform(path: Path, summary: RunSummary | None = None) -> bool:
     """Rewrite ``path`` (pytest's junit.xml) so that it validates against junit-10.xsd, with each
     scenario that ``summary`` says is an error written as one; whether it had to change. A second
     call changes nothing."""
     root = _read(path)
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    outcomes = {e["nodeid"]: e["outcome"] for e in (summary or {}).get("scenarios", [])}
-    names = {e["nodeid"]: e["name"] for e in (summary or {}).get("scenarios", [])}
+    scenarios = summary.scenarios if summary is not None else ()
+    outcomes: dict[str, str] = {e.nodeid: e.outcome for e in scenarios}
+    names = {e.nodeid: e.name for e in scenarios}
     changed = [
         _move_properties(suite) | _errors_as_errors(suite, outcomes) | _name_scenarios(suite, names)
         for suite in suites

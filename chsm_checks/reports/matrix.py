@@ -12,10 +12,9 @@ from files and is escaped.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..checks.catalogue import Catalogue, default_catalogue
+from ..lifecycle.summary import SUMMARY_FILE, FindingRecord, RunSummary, ScenarioEntry
 from .controls import SELF_CHECK, Evidence, Verdict, run_verdicts
 from .selection import selection_statement
 
@@ -78,40 +78,38 @@ class _Group:
 # -- reading the summary ---------------------------------------------------------------------------
 
 
-def _observed(scenario: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+def _observed(scenario: ScenarioEntry) -> tuple[str, tuple[str, ...]]:
     """The observed verdict and the lines that explain it."""
-    outcome, expected = scenario["outcome"], scenario.get("expected", "supported")
-    message = " ".join(str(scenario.get("message") or "").split())
-    findings = scenario.get("findings") or []
+    outcome, expected = scenario.outcome, scenario.expected
+    message = " ".join(scenario.message.split())
 
     said = (message,) if message else ()
 
-    def of(status: str) -> list[Mapping[str, Any]]:
-        return [f for f in findings if f.get("status") == status]
+    def of(status: str) -> list[FindingRecord]:
+        return [f for f in scenario.findings if f.status == status]
 
     if outcome == "passed":
         return expected, ()
     if outcome == "failed":
-        lines = [f"finding: {f['message']} [{f['check']}]" for f in of("failed")]
+        lines = [f"finding: {f.message} [{f.check}]" for f in of("failed")]
         return f"NOT {expected}", tuple(lines or [f"finding: {message}"])
     if outcome == "error":
-        lines = [f"{f['message']} [{f['check']}]" for f in of("error")]
+        lines = [f"{f.message} [{f.check}]" for f in of("error")]
         return "could not evaluate", (message or "no reason was recorded", *lines)
     if outcome == "not_applicable":
         return "not applicable", (message or "no reason was recorded",)
     if outcome == "waived":
         return "waived", tuple(_waiver_line(f) for f in of("waived")) or said
-    if outcome == "not_run":
-        return "did not run", () if message == "did not run" else said
-    return f"unknown outcome {outcome!r}", said
+    return "did not run", () if message == "did not run" else said
 
 
-def _waiver_line(finding: Mapping[str, Any]) -> str:
-    waiver = finding.get("waiver") or {}
-    approver = waiver.get("approver", "an unnamed approver")
-    expires = str(waiver.get("expires", "an unknown date"))[:10]
-    ticket = f" ({waiver['ticket']})" if waiver.get("ticket") else ""
-    return f"waived by {approver} until {expires}{ticket}: {finding['message']} [{finding['check']}]"
+def _waiver_line(finding: FindingRecord) -> str:
+    waiver = finding.waiver
+    if waiver is None:
+        return f"waived with no waiver on record: {finding.message} [{finding.check}]"
+    ticket = f" ({waiver.ticket})" if waiver.ticket else ""
+    until = f"until {waiver.expires[:10]}{ticket}"
+    return f"waived by {waiver.approver} {until}: {finding.message} [{finding.check}]"
 
 
 def _control(tag: str) -> tuple[int, str] | None:
@@ -153,16 +151,16 @@ def _folder(paths: list[str]) -> str | None:
     return quote("/".join(common)) + "/" if common else None
 
 
-def _row(scenario: Mapping[str, Any]) -> _Row:
-    outcome = str(scenario["outcome"])
+def _row(scenario: ScenarioEntry) -> _Row:
+    outcome = str(scenario.outcome)
     observed, details = _observed(scenario)
     mark, status = _STATUS.get(outcome, ("?", outcome))
-    tags = [str(t) for t in scenario.get("tags") or []]
+    tags = scenario.tags
     severity = next((t.removeprefix("severity-") for t in tags if t.startswith("severity-")), "—")
-    paths = [str(p) for p in scenario.get("evidence") or []]
+    paths = list(scenario.evidence)
     return _Row(
-        name=str(scenario["name"]),
-        expected=str(scenario.get("expected", "supported")),
+        name=scenario.name,
+        expected=scenario.expected,
         outcome=outcome,
         observed=observed,
         details=details,
@@ -175,13 +173,13 @@ def _row(scenario: Mapping[str, Any]) -> _Row:
     )
 
 
-def _groups(summary: Mapping[str, Any]) -> list[_Group]:
+def _groups(summary: RunSummary) -> list[_Group]:
     """Rows by feature, then by Rule, each in the order the run met them."""
     groups: dict[tuple[str, str], _Group] = {}
-    for scenario in summary["scenarios"]:
-        key = (str(scenario["feature"]), str(scenario.get("feature_file", "")))
+    for scenario in summary.scenarios:
+        key = (scenario.feature, scenario.feature_file)
         group = groups.setdefault(key, _Group(*key, rules={}))
-        group.rules.setdefault(scenario.get("rule"), []).append(_row(scenario))
+        group.rules.setdefault(scenario.rule, []).append(_row(scenario))
     return list(groups.values())
 
 
@@ -197,7 +195,7 @@ class _ControlRow:
 _VERDICT_WORDS = {"satisfied": "satisfied", "not-satisfied": "not satisfied", "not-assessed": "not assessed"}
 
 
-def _control_rows(summary: Mapping[str, Any], catalogue: Catalogue) -> list[_ControlRow]:
+def _control_rows(summary: RunSummary, catalogue: Catalogue) -> list[_ControlRow]:
     """One row per control the run's evidence claims, problems first, as OSCAL judges them."""
     rows = []
     for ref, judged, evidence in run_verdicts(summary, catalogue):
@@ -227,13 +225,6 @@ def _first_reason(judged: Verdict, evidence: list[Evidence]) -> str:
     return judged.remarks
 
 
-def _evidence_kind(summary: Mapping[str, Any]) -> str:
-    kind = summary.get("evidence")
-    if kind not in ("REPLAY", "LIVE"):
-        raise ValueError(f"summary.json: evidence: expected 'REPLAY' or 'LIVE', got {kind!r}")
-    return str(kind)
-
-
 def _moment(text: object) -> datetime | None:
     try:
         return datetime.fromisoformat(str(text)).astimezone(UTC)
@@ -250,9 +241,9 @@ def _stamp(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _provenance_line(summary: Mapping[str, Any], kind: str) -> str:
+def _provenance_line(summary: RunSummary, kind: str) -> str:
     """What the observations are: replayed from recordings made when, or read live in this run."""
-    provenances = [scenario.get("provenance") or {} for scenario in summary["scenarios"]]
+    provenances: Sequence[Mapping[str, Any]] = [s.provenance or {} for s in summary.scenarios]
     if kind == "LIVE":
         endpoints = sorted({str(p["endpoint"]) for p in provenances if p.get("endpoint")})
         through = f" through {', '.join(endpoints)}" if endpoints else ""
@@ -280,29 +271,27 @@ def _provenance_line(summary: Mapping[str, Any], kind: str) -> str:
     )
 
 
-def _target_name(summary: Mapping[str, Any]) -> str:
-    return str((summary.get("target") or {}).get("name", "?"))
+def _target_name(summary: RunSummary) -> str:
+    return summary.target.name
 
 
-def _target(summary: Mapping[str, Any]) -> str:
-    target = summary.get("target") or {}
-    return f"{_target_name(summary)} ({target.get('kind', '?')}, cloud {target.get('cloud', '?')})"
+def _target(summary: RunSummary) -> str:
+    return f"{summary.target.name} ({summary.target.kind}, cloud {summary.target.cloud})"
 
 
-def _counts(summary: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    counts = summary.get("counts") or {}
-    return [(key, label, int(counts.get(key, 0))) for key, label in _COUNTED]
+def _counts(summary: RunSummary) -> list[tuple[str, str, int]]:
+    return [(key, label, summary.counts.get(key, 0)) for key, label in _COUNTED]
 
 
-def _facts(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _facts(summary: RunSummary) -> list[tuple[str, str]]:
     return [
-        ("Tool", f"{summary.get('tool', 'chsm-checks')} {summary.get('tool_version', '')}".strip()),
+        ("Tool", f"{summary.tool} {summary.tool_version}"),
         ("Target", _target(summary)),
-        ("Mode", str(summary.get("mode", "?"))),
-        ("Run", str(summary.get("run_id", "?"))),
-        ("Started", _when(summary.get("started"))),
-        ("Finished", _when(summary.get("finished"))),
-    ] + ([("Seal", str(signing["statement"]))] if isinstance(signing := summary.get("signing"), dict) else [])
+        ("Mode", summary.mode),
+        ("Run", summary.run_id),
+        ("Started", _when(summary.started)),
+        ("Finished", _when(summary.finished)),
+    ] + ([("Seal", summary.signing.statement)] if summary.signing is not None else [])
 
 
 # -- the fleet grid --------------------------------------------------------------------------------
@@ -339,29 +328,29 @@ def _worst(statuses: Iterable[str]) -> str | None:
     return max(statuses, key=lambda s: _RANK.get(s, len(_SEVERITY_ORDER) + 1), default=None)
 
 
-def _test_id(scenario: Mapping[str, Any]) -> str:
+def _test_id(scenario: ScenarioEntry) -> str:
     """The cluster's test id: the parameter of ``test_fleet[rg/cluster]``, else the scenario name."""
-    for text in (scenario.get("nodeid"), scenario.get("name")):
-        if match := _NODE_PARAMETER.search(str(text or "")):
+    for text in (scenario.nodeid, scenario.name):
+        if match := _NODE_PARAMETER.search(text):
             return match.group(1)
-    return str(scenario["name"])
+    return scenario.name
 
 
 def _needs_attention(cluster: _Cluster) -> bool:
     return cluster.outcome in _PROBLEMS or any(cell in _PROBLEMS for cell in cluster.cells)
 
 
-def _fleet(summary: Mapping[str, Any]) -> _Fleet | None:
+def _fleet(summary: RunSummary) -> _Fleet | None:
     """The fleet grid of a summary, or ``None`` when it holds no fleet scenario."""
-    scenarios = [s for s in summary["scenarios"] if "fleet" in (s.get("tags") or [])]
+    scenarios = [s for s in summary.scenarios if "fleet" in s.tags]
     if not scenarios:
         return None
     checks: dict[str, None] = {}  # an ordered set
     per_scenario: list[dict[str, list[str]]] = []
     for scenario in scenarios:
         statuses: dict[str, list[str]] = {}
-        for finding in scenario.get("findings") or []:
-            statuses.setdefault(str(finding["check"]), []).append(str(finding.get("status")))
+        for finding in scenario.findings:
+            statuses.setdefault(finding.check, []).append(str(finding.status))
         checks.update(dict.fromkeys(statuses))
         per_scenario.append(statuses)
     columns = tuple(checks)
@@ -369,8 +358,8 @@ def _fleet(summary: Mapping[str, Any]) -> _Fleet | None:
         (
             _Cluster(
                 test_id=_test_id(scenario),
-                outcome=str(scenario["outcome"]),
-                folder=_folder([str(p) for p in scenario.get("evidence") or []]),
+                outcome=str(scenario.outcome),
+                folder=_folder(list(scenario.evidence)),
                 cells=tuple(_worst(statuses.get(check, ())) for check in columns),
             )
             for scenario, statuses in zip(scenarios, per_scenario, strict=True)
@@ -504,9 +493,9 @@ def _md_controls(rows: list[_ControlRow]) -> list[str]:
     return lines
 
 
-def render_markdown(summary: Mapping[str, Any], catalogue: Catalogue | None = None) -> str:
+def render_markdown(summary: RunSummary, catalogue: Catalogue | None = None) -> str:
     """The matrix as Markdown: a header with the REPLAY/LIVE badge and counts, then a table per feature."""
-    kind = _evidence_kind(summary)
+    kind = summary.evidence
     counts = " · ".join(f"{n} {label}" for _, label, n in _counts(summary))
     lines = [
         f"# Configuration matrix — {_md(_target_name(summary))}",
@@ -519,7 +508,7 @@ def render_markdown(summary: Mapping[str, Any], catalogue: Catalogue | None = No
     ]
     if partial := selection_statement(summary):
         lines[3:3] = [f"> **{_md(partial)}**", ""]
-    notes = [str(n) for n in summary.get("waiver_notes") or []]
+    notes = list(summary.waiver_notes)
     if notes:
         lines += ["", "**Waiver notes**", "", *(f"- {_md(n)}" for n in notes)]
     lines += ["", _md(_LEGEND)]
@@ -745,9 +734,9 @@ def _html_controls(rows: list[_ControlRow]) -> str:
     )
 
 
-def render_html(summary: Mapping[str, Any], catalogue: Catalogue | None = None) -> str:
+def render_html(summary: RunSummary, catalogue: Catalogue | None = None) -> str:
     """The matrix as one self-contained HTML page: inline CSS, no script, every text escaped."""
-    kind = _evidence_kind(summary)
+    kind = summary.evidence
     controls = _html_controls(_control_rows(summary, catalogue or default_catalogue()))
     target = _target_name(summary)
     fleet = _fleet(summary)
@@ -756,7 +745,7 @@ def render_html(summary: Mapping[str, Any], catalogue: Catalogue | None = None) 
         for key, label, n in _counts(summary)
     )
     facts = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in _facts(summary))
-    notes = [str(n) for n in summary.get("waiver_notes") or []]
+    notes = list(summary.waiver_notes)
     waivers = (
         '<section class="waivers"><h2 class="notes">Waiver notes</h2><ul>'
         + "".join(f"<li>{_e(n)}</li>" for n in notes)
@@ -769,7 +758,7 @@ def render_html(summary: Mapping[str, Any], catalogue: Catalogue | None = None) 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{kind} · Configuration matrix · {_e(target)} · {_e(summary.get("run_id", ""))}</title>
+<title>{kind} · Configuration matrix · {_e(target)} · {_e(summary.run_id)}</title>
 <style>{_CSS}{_FLEET_CSS if fleet else ""}</style>
 </head>
 <body>
@@ -790,14 +779,15 @@ def render_html(summary: Mapping[str, Any], catalogue: Catalogue | None = None) 
 """
 
 
-def _html_partial(summary: Mapping[str, Any]) -> str:
+def _html_partial(summary: RunSummary) -> str:
     partial = selection_statement(summary)
     return f'<div class="badge partial" role="note"><strong>{_e(partial)}</strong></div>\n' if partial else ""
 
 
-def write_matrix(run_dir: Path) -> tuple[Path, Path]:
-    """Read ``run_dir/summary.json``; write ``matrix.md`` and ``matrix.html`` beside it; return both."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+def write_matrix(run_dir: Path, summary: RunSummary | None = None) -> tuple[Path, Path]:
+    """Write ``matrix.md`` and ``matrix.html`` beside ``run_dir/summary.json`` (``summary``, when it has
+    been read); return both."""
+    summary = summary or RunSummary.read(run_dir / SUMMARY_FILE)
     markdown, page = run_dir / "matrix.md", run_dir / "matrix.html"
     markdown.write_text(render_markdown(summary), encoding="utf-8")
     page.write_text(render_html(summary), encoding="utf-8")

@@ -28,10 +28,11 @@ from urllib.parse import quote
 
 from ..checks.catalogue import Catalogue, ControlRef
 from ..errors import ConfigError
+from ..lifecycle.summary import SUMMARY_FILE, FindingRecord, RunSummary, ScenarioEntry, WaiverRecord
 from .controls import Claim, Evidence, is_self_check, verdict, waiver_sentence
 from .controls import observations as scenario_observations
 from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate
-from .selection import deselected, selection_statement
+from .selection import selection_statement
 
 DOCUMENT = PurePosixPath("oscal/assessment-results.json")
 # Namespace of this tool's props (the project has no web address yet to use instead).
@@ -46,7 +47,7 @@ _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
 
 def build_assessment_results(
     run_dir: Path,
-    summary: Mapping[str, Any],
+    summary: RunSummary,
     catalogue: Catalogue,
     *,
     oscal_version: str = DEFAULT_OSCAL_VERSION,
@@ -68,8 +69,8 @@ def build_assessment_results(
             "uuid": run.uid("result"),
             "title": _line(run.result_title()),
             "description": _md(run.result_description()),
-            "start": summary["started"],
-            "end": summary["finished"],
+            "start": summary.started,
+            "end": summary.finished,
             "props": run.props(),
             "local-definitions": _compact(
                 {
@@ -88,7 +89,7 @@ def build_assessment_results(
                     [
                         run.kind_statement(),
                         *([f"{p}."] if (p := selection_statement(summary)) else []),
-                        *summary.get("waiver_notes", []),
+                        *summary.waiver_notes,
                     ]
                 )
             ),
@@ -101,8 +102,8 @@ def build_assessment_results(
                 "title": _line(
                     f"chsm-checks assessment results: {run.kind} run {run.run_id} of target {run.target_name}"
                 ),
-                "last-modified": summary["finished"],
-                "version": str(summary["tool_version"]),
+                "last-modified": summary.finished,
+                "version": summary.tool_version,
                 "oscal-version": oscal_version,
                 "props": run.props(),
                 "remarks": _md(run.kind_statement()),
@@ -123,16 +124,18 @@ LARGE_RUN_SCENARIOS = 200
 
 
 def write_assessment_results(
-    run_dir: Path, catalogue: Catalogue, *, oscal_version: str = DEFAULT_OSCAL_VERSION
+    run_dir: Path,
+    catalogue: Catalogue,
+    *,
+    summary: RunSummary | None = None,
+    oscal_version: str = DEFAULT_OSCAL_VERSION,
 ) -> Path:
-    """Read ``run_dir/summary.json``, write ``run_dir/oscal/assessment-results.json``, return its path."""
-    source = run_dir / "summary.json"
-    try:
-        summary = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: not found (is {run_dir} a chsm-checks run directory?)") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+    """Write ``run_dir/oscal/assessment-results.json`` from ``run_dir/summary.json`` (``summary``, when
+    it has been read); return its path."""
+    source = run_dir / SUMMARY_FILE
+    if summary is None and not source.is_file():
+        raise ConfigError(f"{source}: not found (is {run_dir} a chsm-checks run directory?)")
+    summary = summary or RunSummary.read(source)
     document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
     path = run_dir / DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,7 @@ def write_assessment_results(
     # written compact and ASCII-only (\u escapes): indenting would take seconds and double its size,
     # and one non-ASCII character would make Python hold its text at two or four bytes a character
     # when it is read back to be validated.
-    large = len(summary.get("scenarios", ())) > LARGE_RUN_SCENARIOS
+    large = len(summary.scenarios) > LARGE_RUN_SCENARIOS
     with path.open("w", encoding="utf-8") as out:  # streamed: no copy of the whole text in memory
         json.dump(document, out, indent=None if large else 2, ensure_ascii=large)
         out.write("\n")
@@ -153,64 +156,59 @@ def write_assessment_results(
 @dataclass(frozen=True)
 class _Run:
     run_dir: Path
-    summary: Mapping[str, Any]
+    summary: RunSummary
 
     @property
     def run_id(self) -> str:
-        return str(self.summary["run_id"])
+        return self.summary.run_id
 
     @property
     def kind(self) -> str:
-        """REPLAY or LIVE, as the summary says; any other value is refused rather than guessed at."""
-        kind = self.summary["evidence"]
-        if kind not in ("REPLAY", "LIVE"):
-            raise ConfigError(
-                f"{self.run_dir / 'summary.json'}: evidence: {kind!r} is neither REPLAY nor LIVE"
-            )
-        return str(kind)
+        """REPLAY or LIVE, as the summary says (its model admits no other)."""
+        return self.summary.evidence
 
     @property
     def target_name(self) -> str:
-        return str(self.summary["target"]["name"])
+        return self.summary.target.name
 
     @property
-    def scenarios(self) -> list[Mapping[str, Any]]:
-        return list(self.summary["scenarios"])
+    def scenarios(self) -> tuple[ScenarioEntry, ...]:
+        return self.summary.scenarios
 
     def uid(self, *parts: str) -> str:
         # The start time to the microsecond tells apart two runs that got the same id on two machines.
-        run = uuid.uuid5(uuid.NAMESPACE_URL, f"{NS}:run:{self.run_id}:{self.summary['started']}")
+        run = uuid.uuid5(uuid.NAMESPACE_URL, f"{NS}:run:{self.run_id}:{self.summary.started}")
         return str(uuid.uuid5(run, "\x1f".join(parts)))
 
     def props(self) -> list[dict[str, str]]:
-        target = self.summary["target"]
+        target = self.summary.target
         return _props(
-            ("tool", self.summary["tool"]),
-            ("tool-version", self.summary["tool_version"]),
-            ("mode", self.summary["mode"]),
+            ("tool", self.summary.tool),
+            ("tool-version", self.summary.tool_version),
+            ("mode", self.summary.mode),
             ("evidence-kind", self.kind),
             ("run-id", self.run_id),
-            ("target", target.get("name")),
-            ("target-kind", target.get("kind")),
-            ("cloud", target.get("cloud")),
-            ("scenarios-deselected", deselected(self.summary) or None),
+            ("target", target.name),
+            ("target-kind", target.kind),
+            ("cloud", target.cloud),
+            ("scenarios-deselected", self.summary.deselected or None),
         )
 
     def result_title(self) -> str:
-        title = f"{self.kind} run {self.run_id} of chsm-checks {self.summary['tool_version']}"
+        title = f"{self.kind} run {self.run_id} of chsm-checks {self.summary.tool_version}"
         title += f" against target {self.target_name}"
         if self.kind == "REPLAY":
             return title + " (played back from recordings, not observed live)"
         return title + f" (observed live at {', '.join(self._live('endpoint')) or 'an unnamed endpoint'})"
 
     def result_description(self) -> str:
-        counts = self.summary.get("counts", {})
+        counts = self.summary.counts
         shown = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
-        target = self.summary["target"]
+        target = self.summary.target
         return (
-            f"chsm-checks {self.summary['tool_version']} ran {len(self.scenarios)} Gherkin scenarios in "
-            f"{self.summary['mode']} mode against target {target.get('name')} ({target.get('path')}: "
-            f"{target.get('kind')}, cloud {target.get('cloud')}): {shown or 'none ended'}.\n\n"
+            f"chsm-checks {self.summary.tool_version} ran {len(self.scenarios)} Gherkin scenarios in "
+            f"{self.summary.mode} mode against target {target.name} ({target.path}: "
+            f"{target.kind}, cloud {target.cloud}): {shown or 'none ended'}.\n\n"
             + (f"{partial}.\n\n" if (partial := selection_statement(self.summary)) else "")
             + self.kind_statement()
         )
@@ -218,7 +216,7 @@ class _Run:
     def kind_statement(self) -> str:
         """What the observations rest on: recordings played back, or live requests by whom, to where."""
         if self.kind == "REPLAY":
-            played = [r for s in self.scenarios for r in _recordings(s.get("provenance"))]
+            played = [r for s in self.scenarios for r in _recordings(s.provenance)]
             recordings = sorted({str(r["recording"]) for r in played})
             stamps = sorted({str(r["recorded_at"]) for r in played if r.get("recorded_at")})
             origins = sorted({str(r["origin"]) for r in played if r.get("origin")})
@@ -244,24 +242,23 @@ class _Run:
             {
                 str(p[key])
                 for s in self.scenarios
-                if (p := s.get("provenance")) and p.get("kind") == "LIVE" and p.get(key)
+                if (p := s.provenance) and p.get("kind") == "LIVE" and p.get(key)
             }
         )
 
     def _live_identities(self) -> list[str]:
         return sorted(
-            {_identity(p) for s in self.scenarios if (p := s.get("provenance")) and p.get("kind") == "LIVE"}
-            - {""}
+            {_identity(p) for s in self.scenarios if (p := s.provenance) and p.get("kind") == "LIVE"} - {""}
         )
 
     def collected(self) -> str:
         # The run's end: by then every observation of it had been collected.
-        return str(self.summary["finished"])
+        return self.summary.finished
 
     def evidence_file(self, relative: str) -> Path:
         root = self.run_dir.resolve()
         path = (root / relative).resolve()
-        source = self.run_dir / "summary.json"
+        source = self.run_dir / SUMMARY_FILE
         if not path.is_relative_to(root):
             raise ConfigError(f"{source}: evidence file {relative!r} lies outside the run directory")
         if not path.is_file():
@@ -274,15 +271,15 @@ class _Run:
             "type": "software",
             "title": "chsm-checks",
             "description": "The compliance harness that ran the Gherkin scenarios and judged the findings.",
-            "props": _props(("version", self.summary["tool_version"])),
+            "props": _props(("version", self.summary.tool_version)),
             "status": {"state": "operational"},
         }
 
     def platform(self) -> dict[str, Any]:
         return {
             "uuid": self.uid("platform"),
-            "title": _line(f"chsm-checks {self.summary['tool_version']} in {self.summary['mode']} mode"),
-            "props": _props(("mode", self.summary["mode"]), ("evidence-kind", self.kind)),
+            "title": _line(f"chsm-checks {self.summary.tool_version} in {self.summary.mode} mode"),
+            "props": _props(("mode", self.summary.mode), ("evidence-kind", self.kind)),
             "uses-components": [{"component-uuid": self.uid("tool")}],
         }
 
@@ -326,8 +323,8 @@ class _Subjects:
         self._run = run
         self._resources: dict[str, str] = {}  # lower-cased ARM id (ARM ids ignore case) -> as first named
         for scenario in run.scenarios:
-            for finding in scenario.get("findings", []):
-                self._resources.setdefault(str(finding["resource"]).lower(), str(finding["resource"]))
+            for finding in scenario.findings:
+                self._resources.setdefault(finding.resource.lower(), finding.resource)
 
     def resource(self, resource_id: str) -> dict[str, Any]:
         return {
@@ -345,7 +342,7 @@ class _Subjects:
         }
 
     def components(self) -> list[dict[str, Any]]:
-        target = self._run.summary["target"]
+        target = self._run.summary.target
         unasserted = {
             "state": "other",
             "remarks": "Not asserted here: the component only names what the observations are about.",
@@ -354,16 +351,16 @@ class _Subjects:
             {
                 "uuid": self._run.uid("target"),
                 "type": "this-system",
-                "title": _line(f"target {target.get('name')}"),
+                "title": _line(f"target {target.name}"),
                 "description": _md(
-                    f"The chsm-checks target {target.get('name')} ({target.get('path')}): "
-                    f"{target.get('kind')}, cloud {target.get('cloud')}."
+                    f"The chsm-checks target {target.name} ({target.path}): "
+                    f"{target.kind}, cloud {target.cloud}."
                 ),
                 "props": _props(
-                    ("target", target.get("name")),
-                    ("target-path", target.get("path")),
-                    ("target-kind", target.get("kind")),
-                    ("cloud", target.get("cloud")),
+                    ("target", target.name),
+                    ("target-path", target.path),
+                    ("target-kind", target.kind),
+                    ("cloud", target.cloud),
                 ),
                 "status": unasserted,
             }
@@ -410,7 +407,7 @@ class _Observation:
     label: str  # what a remark names it by: "check on resource", or the scenario's name
     message: str
     claims: tuple[Claim, ...]  # the controls it evidences, each with the status it shows for it
-    waiver: Mapping[str, Any] | None
+    waiver: WaiverRecord | None
     document: dict[str, Any]
 
 
@@ -426,28 +423,28 @@ def _observations(run: _Run, catalogue: Catalogue, subjects: _Subjects) -> Itera
 
 def _finding_observation(
     run: _Run,
-    scenario: Mapping[str, Any],
+    scenario: ScenarioEntry,
     n: int,
-    finding: Mapping[str, Any],
+    finding: FindingRecord,
     claims: tuple[Claim, ...],
     subjects: _Subjects,
     evidence: list[dict[str, Any]],
 ) -> _Observation:
-    check, resource, status = str(finding["check"]), str(finding["resource"]), str(finding["status"])
+    check, resource, status = finding.check, finding.resource, str(finding.status)
     remarks = [_scenario_remark(scenario)]
-    if finding.get("observed"):
-        observed = json.dumps(finding["observed"], indent=2, sort_keys=True, ensure_ascii=False)
+    if finding.observed:
+        observed = json.dumps(finding.observed, indent=2, sort_keys=True, ensure_ascii=False)
         remarks.append(f"Observed:\n\n```json\n{observed}\n```")
-    waiver = finding.get("waiver")
-    if waiver:
+    waiver = finding.waiver
+    if waiver is not None:
         remarks.append(_md(waiver_sentence(f"{check} on {resource}", waiver)))
     remarks.append(_md(_provenance_sentence(run, scenario)))
-    uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), str(n), check, resource)
+    uid = run.uid("observation", scenario.nodeid, str(n), check, resource)
     document = _compact(
         {
             "uuid": uid,
             "title": _line(check),
-            "description": _md(str(finding["message"])),
+            "description": _md(finding.message),
             "props": _props(
                 ("check", check),
                 ("status", status),
@@ -465,34 +462,33 @@ def _finding_observation(
         }
     )
     label = f"{check} on {_resource_name(resource)}"
-    return _Observation(uid, status, label, str(finding["message"]), claims, waiver, document)
+    return _Observation(uid, status, label, finding.message, claims, waiver, document)
 
 
 def _scenario_observation(
     run: _Run,
-    scenario: Mapping[str, Any],
+    scenario: ScenarioEntry,
     claims: tuple[Claim, ...],
     subjects: _Subjects,
     evidence: list[dict[str, Any]],
 ) -> _Observation:
-    outcome, message = str(scenario["outcome"]), str(scenario.get("message", ""))
-    expected = scenario.get("expected", "supported")
+    outcome, message, expected = str(scenario.outcome), scenario.message, scenario.expected
     description = f"Scenario outcome: {outcome}"
     if expected != "supported":
         description += f" (the scenario expects the request to be {expected})"
     description += f". {message}" if message else "."
-    if scenario.get("findings"):
+    if scenario.findings:
         description += " The scenario's findings do not account for this outcome."
     if is_self_check(scenario):
         description += (
             " It tests chsm-checks itself (a fault it injected or a refusal it provoked), so it is "
             "evidence about the harness, not the environment, and no control's verdict rests on it."
         )
-    uid = run.uid("observation", str(scenario.get("nodeid", scenario["name"])), "scenario")
+    uid = run.uid("observation", scenario.nodeid, "scenario")
     document = _compact(
         {
             "uuid": uid,
-            "title": _line(str(scenario["name"])),
+            "title": _line(scenario.name),
             "description": _md(description),
             "props": _props(
                 ("scenario-outcome", outcome),
@@ -510,30 +506,25 @@ def _scenario_observation(
             "remarks": "\n\n".join([_scenario_remark(scenario), _md(_provenance_sentence(run, scenario))]),
         }
     )
-    return _Observation(uid, outcome, str(scenario["name"]), message, claims, None, document)
+    return _Observation(uid, outcome, scenario.name, message, claims, None, document)
 
 
-def _scenario_remark(scenario: Mapping[str, Any]) -> str:
-    rule = f", rule '{scenario['rule']}'" if scenario.get("rule") else ""
-    return _md(
-        f"Scenario '{scenario['name']}' of {scenario.get('feature_file')} "
-        f"(feature '{scenario.get('feature')}'{rule})."
-    )
+def _scenario_remark(scenario: ScenarioEntry) -> str:
+    rule = f", rule '{scenario.rule}'" if scenario.rule else ""
+    return _md(f"Scenario '{scenario.name}' of {scenario.feature_file} (feature '{scenario.feature}'{rule}).")
 
 
-def _severity(scenario: Mapping[str, Any]) -> str | None:
-    return next(
-        (t.removeprefix("severity-") for t in scenario.get("tags", []) if t.startswith("severity-")), None
-    )
+def _severity(scenario: ScenarioEntry) -> str | None:
+    return next((t.removeprefix("severity-") for t in scenario.tags if t.startswith("severity-")), None)
 
 
-def _kind_of(run: _Run, scenario: Mapping[str, Any]) -> str:
-    provenance = scenario.get("provenance") or {}
+def _kind_of(run: _Run, scenario: ScenarioEntry) -> str:
+    provenance = scenario.provenance or {}
     return str(provenance.get("kind") or run.kind)
 
 
-def _provenance_sentence(run: _Run, scenario: Mapping[str, Any]) -> str:
-    provenance = scenario.get("provenance") or {}
+def _provenance_sentence(run: _Run, scenario: ScenarioEntry) -> str:
+    provenance = scenario.provenance or {}
     kind = _kind_of(run, scenario)
     if kind == "REPLAY":
         recordings = _recordings(provenance)
@@ -553,13 +544,13 @@ def _provenance_sentence(run: _Run, scenario: Mapping[str, Any]) -> str:
     return sentence
 
 
-def _relevant_evidence(run: _Run, scenario: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _relevant_evidence(run: _Run, scenario: ScenarioEntry) -> list[dict[str, Any]]:
     kind = _kind_of(run, scenario)
     source = (
         "from recordings played back, not from live requests" if kind == "REPLAY" else "from its requests"
     )
     found = []
-    for relative in scenario.get("evidence", []):
+    for relative in scenario.evidence:
         with run.evidence_file(relative).open("rb") as stream:
             digest = hashlib.file_digest(stream, "sha256").hexdigest()
         found.append(
@@ -571,7 +562,7 @@ def _relevant_evidence(run: _Run, scenario: Mapping[str, Any]) -> list[dict[str,
                 "props": _props(("sha256", digest), ("evidence-kind", kind)),
             }
         )
-    for recording in _recordings(scenario.get("provenance")):
+    for recording in _recordings(scenario.provenance):
         found.append(
             {
                 "href": quote(str(recording["recording"])),
@@ -696,17 +687,17 @@ def _finding(run: _Run, ref: ControlRef, observations: list[tuple[_Observation, 
 
 
 def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]:
-    features = sorted({str(s.get("feature_file")) for s in run.scenarios if s.get("feature_file")})
+    features = sorted({s.feature_file for s in run.scenarios if s.feature_file})
     frameworks = ", ".join(catalogue.frameworks)
     return {
         "uuid": plan,
         "title": "chsm-checks assessment plan: the check catalogue, its control mappings and the features",
         "description": _md(
             f"No OSCAL assessment plan document exists for this run. What stood in for one: the chsm-checks "
-            f"{run.summary['tool_version']} check catalogue ({len(catalogue.checks)} checks), its mappings "
+            f"{run.summary.tool_version} check catalogue ({len(catalogue.checks)} checks), its mappings "
             f"to {frameworks}, and the Gherkin feature files that ran: {', '.join(features) or 'none'}."
         ),
-        "props": _props(("tool-version", run.summary["tool_version"])),
+        "props": _props(("tool-version", run.summary.tool_version)),
     }
 
 

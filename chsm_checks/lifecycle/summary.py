@@ -1,0 +1,285 @@
+"""``summary.json`` as a typed model: what ran, against what, and how each scenario ended.
+
+The run writes it (:func:`write_summary`); the matrix, OSCAL, Cucumber and JUnit reports, the seal,
+``verify`` and ``merge`` read it back through :meth:`RunSummary.read`, which refuses a file that is
+not what chsm-checks writes in one line naming the file and the field. Serialising a model gives the
+same bytes the run wrote: fields are in the order the file has them, and the few fields a summary
+holds only sometimes (a fleet, a seal, the shards of a merge) are left out when absent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, ValidationError, model_serializer
+
+from ..arm.versions import API_VERSIONS
+from ..errors import ConfigError
+from ..modes import EvidenceKind, ModeName
+from ..outcomes import Outcome
+from ..version import VERSION
+
+if TYPE_CHECKING:
+    from ..services.settings import RunSettings
+
+SUMMARY_FILE = "summary.json"
+
+
+class _Record(BaseModel):
+    """A part of summary.json: immutable, no field it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields the file holds only when they have a value (absent, not null, otherwise).
+    _omitted_when_none: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self._omitted_when_none:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """This part as summary.json holds it."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
+
+
+class WaiverRecord(_Record):
+    """The waiver that waived a finding, as the waiver file stated it."""
+
+    _omitted_when_none = frozenset({"ticket"})
+
+    check: str
+    resource: str
+    justification: str
+    approver: str
+    approved_on: str
+    expires: str
+    ticket: str | None = None
+
+
+class FindingRecord(_Record):
+    """What one check concluded about one resource (:class:`chsm_checks.checks.model.Finding`)."""
+
+    _omitted_when_none = frozenset({"observed", "holds", "waiver"})
+
+    check: str
+    resource: str
+    status: Outcome
+    message: str
+    observed: dict[str, Any] | None = None
+    holds: dict[str, bool] | None = None
+    waiver: WaiverRecord | None = None
+
+
+class ScenarioEntry(_Record):
+    """How one scenario ended, with what it found and the evidence it left."""
+
+    feature: str
+    feature_file: str
+    name: str
+    nodeid: str
+    tags: tuple[str, ...]
+    outcome: Outcome
+    message: str
+    cassette: str
+    duration_seconds: float
+    findings: tuple[FindingRecord, ...] = ()
+    rule: str | None = None
+    expected: str = "supported"
+    evidence: tuple[str, ...] = ()
+    provenance: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScenarioEntry:
+        """An entry as summary.json holds it (and as a pytest-xdist worker sends it)."""
+        return cls.model_validate(data)
+
+
+class TargetRecord(_Record):
+    name: str
+    path: str
+    kind: str
+    cloud: str
+
+    def comparable(self) -> dict[str, str]:
+        """The target without its file's path, which differs between machines running it."""
+        return self.model_dump(mode="json", exclude={"path"})
+
+
+class ShardSelection(_Record):
+    """What chose the scenarios of one shard of a merged bundle."""
+
+    run_id: str
+    keyword: str | None
+    markers: str | None
+    deselected: int
+
+
+class Selection(_Record):
+    """What chose the run's scenarios (-k, -m) and how many it left out."""
+
+    _omitted_when_none = frozenset({"shards"})
+
+    keyword: str | None = None
+    markers: str | None = None
+    deselected: int = 0
+    shards: tuple[ShardSelection, ...] | None = None  # a merged bundle's: each shard's own
+
+
+class Signing(_Record):
+    """How the bundle is sealed, as the reports built from the summary state it."""
+
+    trusted: bool
+    statement: str
+
+
+class MergedFrom(_Record):
+    """One shard a merged bundle was made from."""
+
+    run_id: str
+    manifest_sha256: str
+    public_key_sha256: str
+
+
+class RunSummary(_Record):
+    """A run's summary.json."""
+
+    _omitted_when_none = frozenset({"fleet", "signing", "merged_from"})
+
+    tool: str
+    tool_version: str
+    run_id: str
+    mode: ModeName
+    evidence: EvidenceKind  # a record run's observations are live ones
+    target: TargetRecord
+    allow_mutations: bool
+    api_versions: dict[str, str]
+    started: str
+    finished: str
+    pytest_exit_status: int
+    complete: bool
+    interrupted: str | None
+    partial: bool
+    selection: Selection
+    collection_errors: tuple[str, ...]
+    counts: dict[str, int]
+    waiver_notes: tuple[str, ...]
+    scenarios: tuple[ScenarioEntry, ...]
+    fleet: dict[str, Any] | None = None
+    signing: Signing | None = None
+    merged_from: tuple[MergedFrom, ...] | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> RunSummary:
+        """The summary at ``path``; one line naming the file and the field when it is not one."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc})") from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str | bytes, where: Path | str) -> RunSummary:
+        """The summary ``text`` holds (``where`` names it in the one line a bad one gives)."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: not JSON ({exc})") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_first_problem(exc)}; not a chsm-checks summary") from None
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    @property
+    def deselected(self) -> int:
+        """How many scenarios the run's selection (-k, -m) left out."""
+        return self.selection.deselected
+
+    def count(self, outcome: Outcome) -> int:
+        return self.counts.get(outcome.value, 0)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ""
+    for part in error["loc"]:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    return f"{where or 'the file'}: {error['msg']}"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def counts_of(entries: Iterable[ScenarioEntry]) -> dict[str, int]:
+    """How many scenarios ended each way, every outcome named."""
+    counts = {o.value: 0 for o in Outcome}
+    for entry in entries:
+        counts[entry.outcome.value] += 1
+    return counts
+
+
+def write_summary(
+    path: Path,
+    run: RunSettings,
+    waiver_notes: Iterable[str],
+    fleet: dict[str, Any] | None,
+    entries: list[ScenarioEntry],
+    exitstatus: int,
+    collection_errors: Iterable[str] = (),
+    *,
+    interrupted: str | None = None,
+    selection: Selection | None = None,
+) -> RunSummary:
+    """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
+
+    ``collection_errors`` names the test modules or features that could not be collected: their
+    scenarios are missing from ``scenarios``, so the run is not a complete account. ``complete`` is
+    false when anything was not collected, did not run, or the run was ``interrupted`` (and why).
+    ``selection`` says what chose the scenarios (-k, -m) and how many it left out: a run that left
+    some out is ``partial``, an account of what it selected and nothing more.
+    """
+    counts = counts_of(entries)
+    errors = tuple(collection_errors)
+    selection = selection or Selection()
+    summary = RunSummary(
+        tool="chsm-checks",
+        tool_version=VERSION,
+        run_id=path.parent.name,
+        mode=run.mode.name,
+        evidence=run.mode.evidence,
+        target=TargetRecord(
+            name=run.target.name,
+            path=run.target.path.as_posix(),
+            kind=run.target.kind,
+            cloud=run.target.cloud.name,
+        ),
+        # What the person asked for: a replay sends nothing anywhere and replays what was recorded.
+        allow_mutations=run.allow_mutations_flag,
+        api_versions=dict(API_VERSIONS),
+        started=_utc(run.started_at),
+        finished=_utc(datetime.now(UTC)),
+        pytest_exit_status=int(exitstatus),
+        complete=not (errors or interrupted or counts[Outcome.NOT_RUN.value]),
+        interrupted=interrupted,
+        partial=bool(selection.deselected),
+        selection=selection,
+        collection_errors=errors,
+        counts=counts,
+        waiver_notes=tuple(waiver_notes),
+        scenarios=tuple(entries),
+        fleet=fleet,
+    )
+    summary.write(path)
+    return summary

@@ -1,0 +1,100 @@
+"""summary.json's typed model: what every report, the seal, verify and merge read.
+
+A summary read and written again is the same bytes; one that is not what chsm-checks writes is
+refused in one line naming the file and the field, by the library and by the commands alike.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chsm_checks.errors import ConfigError
+from chsm_checks.lifecycle.summary import RunSummary
+from tests.support.processes import SharedRun, run_cli
+
+
+def test_a_run_s_summary_reads_back_to_the_same_bytes(shipped_replay: SharedRun) -> None:
+    path = shipped_replay.run_dir / "summary.json"
+    summary = RunSummary.read(path)
+
+    assert json.dumps(summary.to_json(), indent=2) + "\n" == path.read_text(encoding="utf-8")
+    assert len(summary.scenarios) == len(shipped_replay.summary["scenarios"])
+    assert summary.signing is not None  # the run said how it is sealed
+    assert summary.merged_from is None
+    assert "merged_from" not in summary.to_json()  # absent, not null, as the run wrote it
+
+
+def _edited(shipped_replay: SharedRun, edit: Any) -> str:
+    data = json.loads((shipped_replay.run_dir / "summary.json").read_text(encoding="utf-8"))
+    edit(data)
+    return json.dumps(data)
+
+
+def _set_outcome(data: dict[str, Any]) -> None:
+    data["scenarios"][2]["outcome"] = "recounted"
+
+
+def _drop_target_cloud(data: dict[str, Any]) -> None:
+    del data["target"]["cloud"]
+
+
+def _add_field(data: dict[str, Any]) -> None:
+    data["verdict"] = "passed"
+
+
+def _count_as_text(data: dict[str, Any]) -> None:
+    data["counts"]["passed"] = "many"
+
+
+@pytest.mark.parametrize(
+    ("edit", "line"),
+    [
+        (
+            _set_outcome,
+            "scenarios[2].outcome: Input should be 'passed', 'failed', 'error', 'not_applicable', "
+            "'waived' or 'not_run'",
+        ),
+        (_drop_target_cloud, "target.cloud: Field required"),
+        (_add_field, "verdict: Extra inputs are not permitted"),
+        (_count_as_text, "counts.passed: Input should be a valid integer"),
+    ],
+)
+def test_a_summary_that_is_not_one_is_refused_naming_the_field(
+    shipped_replay: SharedRun, edit: Any, line: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        RunSummary.parse(_edited(shipped_replay, edit), "run/summary.json")
+
+    assert str(refused.value).startswith(f"run/summary.json: {line}")
+    assert str(refused.value).endswith("; not a chsm-checks summary")
+    assert "\n" not in str(refused.value)
+
+
+def test_text_that_is_not_json_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^run/summary.json: not JSON \(Expecting value: line 1 column 1"):
+        RunSummary.parse("<html>", "run/summary.json")
+
+
+def test_the_report_command_refuses_a_bad_summary_in_one_line(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(shipped_replay.run_dir, run_dir, symlinks=True)
+    for sealed in ("MANIFEST.sha256", "MANIFEST.sha256.sig"):
+        (run_dir / sealed).unlink(missing_ok=True)
+    (run_dir / "summary.json").write_text(_edited(shipped_replay, _drop_target_cloud), encoding="utf-8")
+    matrix_before = (run_dir / "matrix.md").read_bytes()
+
+    result = run_cli("report", str(run_dir), offline=True)
+
+    assert result.returncode != 0
+    assert result.output.strip().splitlines()[-1] == (
+        f"chsm-checks: {run_dir / 'summary.json'}: target.cloud: Field required; not a chsm-checks summary"
+    )
+    assert "Traceback" not in result.output
+    assert (run_dir / "matrix.md").read_bytes() == matrix_before  # nothing already written is lost
