@@ -122,6 +122,24 @@ class HsmSettings(StrictModel):
         return value
 
 
+class ProtectionSettings(StrictModel):
+    """``[protection]``: what the target asks of its backup data beyond the tutorial's rules.
+
+    The defaults are what a backup auditor asks of any account: blobs soft-deleted for a week, an
+    immutability policy advised (an absent one is a low-severity finding), no alternate site asked for.
+    """
+
+    # Blob soft delete must keep deleted backups at least this long (Azure allows 1 to 365 days).
+    min_soft_delete_days: int = Field(7, ge=1, le=365, strict=True)
+    # Whether the backup container must have a time-based or version-level immutability policy.
+    require_immutability: bool = Field(False, strict=True)
+    # Whether the backup account must keep a copy in a second region (GRS, RA-GRS, GZRS, RA-GZRS).
+    require_alternate_site: bool = Field(False, strict=True)
+
+
+DEFAULT_PROTECTION = ProtectionSettings()
+
+
 class _CloudFile(StrictModel):
     """What every target file says: its name, where ARM is, how patient to be, whose waivers apply."""
 
@@ -142,6 +160,7 @@ class _CloudFile(StrictModel):
     # The unkeyed switch this replaces: refused, saying what to write instead.
     pseudonymise_identity: bool | None = None
     arm: ArmSettings = ArmSettings()
+    protection: ProtectionSettings = DEFAULT_PROTECTION
 
     @field_validator("identities_in_clear")
     @classmethod
@@ -338,6 +357,10 @@ class Target(_Loaded):
     @property
     def subscription_id(self) -> str:
         return self.spec.subscription_id
+
+    @property
+    def protection(self) -> ProtectionSettings:
+        return self.spec.protection
 
     def resource_id(self, resource_group: str, provider_type: str, name: str) -> str:
         """The ARM id of a resource in this target's subscription."""

@@ -11,6 +11,7 @@ CATALOGUE_FEATURES = (
     "identity.feature",
     "clusters.feature",
     "storage.feature",
+    "protection.feature",
     "access.feature",
     "unsupported.feature",
 )

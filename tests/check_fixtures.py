@@ -162,6 +162,24 @@ def endpoint_json(
     }
 
 
+BLOB_SERVICE_ID = f"{ACCOUNT_ID}/blobServices/default"
+
+
+def blob_service_json(**overrides: Any) -> dict[str, Any]:
+    """A blob service that keeps deleted blobs and containers seven days and versions blobs."""
+    body: dict[str, Any] = {
+        "id": BLOB_SERVICE_ID,
+        "name": "default",
+        "type": "Microsoft.Storage/storageAccounts/blobServices",
+        "properties": {
+            "deleteRetentionPolicy": {"enabled": True, "days": 7},
+            "containerDeleteRetentionPolicy": {"enabled": True, "days": 7},
+            "isVersioningEnabled": True,
+        },
+    }
+    return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
 def container_json(container_id: str = CONTAINER_ID, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": container_id,

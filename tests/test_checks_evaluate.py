@@ -11,6 +11,7 @@ import httpx
 import pytest
 from check_fixtures import (
     ACCOUNT_ID,
+    BLOB_SERVICE_ID,
     CONTAINER_ID,
     DESTINATION_ID,
     ENDPOINT_ID,
@@ -24,6 +25,7 @@ from check_fixtures import (
     all_role_definitions,
     assert_finding,
     assignment_json,
+    blob_service_json,
     cluster_json,
     container_json,
     endpoint_json,
@@ -46,6 +48,7 @@ SBDC = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ROLE_ASSIGNMENTS = "/providers/Microsoft.Authorization/roleAssignments"
 
 ACCOUNT_CHECKS = [
+    "storage.geo-redundant",
     "storage.shared-key-disabled",
     "storage.private-endpoint",
     "storage.public-network",
@@ -55,6 +58,8 @@ ACCOUNT_CHECKS = [
     "storage.cross-tenant-replication",
     "requests.no-sas",
 ]
+BLOB_SERVICE_CHECKS = ["storage.blob-soft-delete", "storage.container-soft-delete", "storage.versioning"]
+LOCKED = {"properties": {"immutabilityPeriodSinceCreationInDays": 30, "state": "Locked"}}
 IDENTITY_CHECKS = ["identity.resolvable", "access.blob-data-contributor", "access.least-privilege"]
 
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -82,8 +87,11 @@ class FakeArm:
             DESTINATION_ID: ok(dest),
             IDENTITY_ID: ok(identity_json()),
             OTHER_IDENTITY_ID: ok(identity_json(OTHER_IDENTITY_ID, OTHER_PRINCIPAL_ID)),
-            ACCOUNT_ID: ok(account_json()),
-            CONTAINER_ID: ok(container_json()),
+            ACCOUNT_ID: ok(account_json(sku={"name": "Standard_GRS"})),
+            BLOB_SERVICE_ID: ok(blob_service_json()),
+            CONTAINER_ID: ok(
+                container_json(properties__hasImmutabilityPolicy=True, properties__immutabilityPolicy=LOCKED)
+            ),
             ENDPOINT_ID: ok(endpoint_json()),
         }
         self.assignments: dict[str, list[dict[str, Any]]] = {
@@ -191,6 +199,72 @@ def test_an_unreadable_storage_account_is_an_error_never_a_pass(
     resource = CONTAINER_ID if check_id == "storage.container-private" else ACCOUNT_ID
     assert_finding(finding, Outcome.ERROR, check_id, resource)
     assert reason in finding.message
+
+
+@pytest.mark.parametrize("check_id", BLOB_SERVICE_CHECKS)
+def test_a_missing_blob_service_fails_and_an_unreadable_one_is_an_error(
+    check_id: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(BLOB_SERVICE_ID, arm_error(404, "ResourceNotFound"))
+    (finding,) = evaluate(check_id, env)
+    assert_finding(finding, Outcome.FAILED, check_id, BLOB_SERVICE_ID)
+    fresh = FakeArm()
+    fresh.set(BLOB_SERVICE_ID, arm_error(403, "AuthorizationFailed"))
+    client = ArmClient(
+        sandbox_cloud("http://127.0.0.1:8765"),
+        transport=httpx.MockTransport(fresh.handle),
+        clock=VirtualClock(),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    with client:
+        (finding,) = evaluate(check_id, Environment(client, env.scope))
+    assert_finding(finding, Outcome.ERROR, check_id, BLOB_SERVICE_ID)
+    assert "AuthorizationFailed" in finding.message
+
+
+def _with_protection(tmp_path: Path, protection: str) -> Target:
+    text = REFERENCE.read_text()
+    start = text.index("[protection]")
+    end = text.index("[negative]")
+    path = tmp_path / "target.toml"
+    path.write_text(text[:start] + "[protection]\n" + protection + "\n\n" + text[end:])
+    return load_target(path)
+
+
+def test_the_targets_protection_table_sets_what_the_checks_require(fake: FakeArm, tmp_path: Path) -> None:
+    fake.set(ACCOUNT_ID, ok(account_json(sku={"name": "Standard_LRS"})))
+    fake.set(CONTAINER_ID, ok(container_json(properties__hasImmutabilityPolicy=False)))
+    client = ArmClient(
+        sandbox_cloud("http://127.0.0.1:8765"),
+        transport=httpx.MockTransport(fake.handle),
+        clock=VirtualClock(),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    strict = _with_protection(
+        tmp_path, "min_soft_delete_days = 30\nrequire_immutability = true\nrequire_alternate_site = true"
+    )
+    lenient = _with_protection(tmp_path, "")  # every default: 7 days, immutability advised, no second site
+    with client:
+        strict_env, lenient_env = Environment(client, strict), Environment(client, lenient)
+        judged = {
+            name: {
+                check: evaluate(check, e)[0]
+                for check in ("storage.blob-soft-delete", "storage.immutability", "storage.geo-redundant")
+            }
+            for name, e in (("strict", strict_env), ("lenient", lenient_env))
+        }
+    assert {c: f.status for c, f in judged["strict"].items()} == {
+        "storage.blob-soft-delete": Outcome.FAILED,
+        "storage.immutability": Outcome.FAILED,
+        "storage.geo-redundant": Outcome.FAILED,
+    }
+    assert judged["strict"]["storage.immutability"].severity is None
+    assert {c: f.status for c, f in judged["lenient"].items()} == {
+        "storage.blob-soft-delete": Outcome.PASSED,
+        "storage.immutability": Outcome.FAILED,
+        "storage.geo-redundant": Outcome.NOT_APPLICABLE,
+    }
+    assert judged["lenient"]["storage.immutability"].severity == "low"
 
 
 def test_a_500_is_an_error_after_every_retry(fake: FakeArm, target: Target) -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from check_fixtures import (
     ACCOUNT_ID,
+    BLOB_SERVICE_ID,
     CONTAINER_ID,
     DESTINATION_ID,
     ENDPOINT_ID,
@@ -47,6 +48,7 @@ IDS = {
     "cluster": [SOURCE_ID, DESTINATION_ID],
     "identity": [IDENTITY_ID],
     "storage_account": [ACCOUNT_ID],
+    "blob_service": [BLOB_SERVICE_ID],
     "container": [CONTAINER_ID],
     "private_endpoint": [ENDPOINT_ID],
 }

@@ -57,11 +57,10 @@ NOT_RETURNED_HERE: dict[str, str] = {
     "cluster: identity.tenantId": "user-assigned only",
     "cluster: identity.userAssignedIdentities{}.principalId": "null live",
     "cluster: identity.userAssignedIdentities{}.clientId": "null live",
-    # The storage account is Standard_LRS with no custom domain, key or SAS policy, and has never
-    # failed over, been restored or been migrated; ARM writes these only when that is so:
-    "account: properties.secondaryLocation": "LRS: no secondary",
-    "account: properties.secondaryEndpoints": "LRS: no secondary",
-    "account: properties.statusOfSecondary": "LRS: no secondary",
+    # The storage account is Standard_GRS (its secondary is not readable, so ARM writes no secondary
+    # endpoints: those are RA-GRS's) with no custom domain, key or SAS policy, and has never failed
+    # over, been restored or been migrated; ARM writes these only when that is so:
+    "account: properties.secondaryEndpoints": "GRS: the secondary is not readable",
     "account: properties.geoReplicationStats": "only with $expand=geoReplicationStats",
     "account: properties.blobRestoreStatus": "only with $expand=blobRestoreStatus",
     "account: properties.lastGeoFailoverTime": "never failed over",

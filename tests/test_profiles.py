@@ -25,6 +25,11 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     },
     "destination-active": {("clusters.destination-not-activated", "chsm-dest")},
     "tls-1-0": {("storage.minimum-tls", "chsmbackupsbx")},
+    "blob-soft-delete-off": {("storage.blob-soft-delete", "default")},
+    "container-soft-delete-off": {("storage.container-soft-delete", "default")},
+    "versioning-off": {("storage.versioning", "default")},
+    "immutability-absent": {("storage.immutability", "chsm-backups")},
+    "locally-redundant": {("storage.geo-redundant", "chsmbackupsbx")},
 }
 
 

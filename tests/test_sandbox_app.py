@@ -127,7 +127,7 @@ def test_identity_storage_container_and_endpoint_shapes(client: TestClient) -> N
     }
 
     account = client.get(f"{ACCOUNT}?{STORAGE_API}").json()
-    assert (account["kind"], account["sku"]["name"]) == ("StorageV2", "Standard_LRS")
+    assert (account["kind"], account["sku"]["name"]) == ("StorageV2", "Standard_GRS")
     props = account["properties"]
     assert props["allowSharedKeyAccess"] is False
     assert props["publicNetworkAccess"] == "Disabled"

@@ -144,7 +144,16 @@ def test_a_container_carries_its_etag_lease_holds_and_encryption_scope(tmp_path:
     changed = DOTNET_EPOCH + timedelta(microseconds=int(etag[1], 16) // 10)
     assert changed.replace(microsecond=0) == modified
     assert (properties["leaseState"], properties["leaseStatus"]) == ("Available", "Unlocked")
-    assert (properties["hasImmutabilityPolicy"], properties["hasLegalHold"]) == (False, False)
+    assert (properties["hasImmutabilityPolicy"], properties["hasLegalHold"]) == (True, False)
+    # A Locked 30-day time-based retention policy, its etag the lock's time in ticks (lower-case hex).
+    policy = properties["immutabilityPolicy"]
+    assert policy["properties"] == {
+        "immutabilityPeriodSinceCreationInDays": 30,
+        "state": "Locked",
+        "allowProtectedAppendWrites": False,
+        "allowProtectedAppendWritesAll": False,
+    }
+    assert policy["etag"] == f'"{etag[1].lower()}"'
     assert properties["legalHold"] == {"hasLegalHold": False, "tags": []}
     assert properties["defaultEncryptionScope"] == "$account-encryption-key"
     assert properties["denyEncryptionScopeOverride"] is False
@@ -154,7 +163,7 @@ def test_a_container_carries_its_etag_lease_holds_and_encryption_scope(tmp_path:
     assert "immutableStorageWithVersioning" not in properties
 
 
-def test_the_blob_service_is_served_and_listed_with_a_new_accounts_defaults(tmp_path: Path) -> None:
+def test_the_blob_service_is_served_and_listed_with_its_data_protection(tmp_path: Path) -> None:
     client = client_for(tmp_path)
 
     service = get(client, f"{ACCOUNT}/blobServices/default?{STORAGE_API}")
@@ -165,11 +174,11 @@ def test_the_blob_service_is_served_and_listed_with_a_new_accounts_defaults(tmp_
         "default",
         "Microsoft.Storage/storageAccounts/blobServices",
     )
-    assert service["sku"] == {"name": "Standard_LRS", "tier": "Standard"}
+    assert service["sku"] == {"name": "Standard_GRS", "tier": "Standard"}
     properties = service["properties"]
     assert properties["deleteRetentionPolicy"] == {"allowPermanentDelete": False, "enabled": True, "days": 7}
     assert properties["containerDeleteRetentionPolicy"] == {"enabled": True, "days": 7}
-    assert properties["isVersioningEnabled"] is False
+    assert properties["isVersioningEnabled"] is True
     assert properties["cors"] == {"corsRules": []}
     assert listed == {"value": [service]}
     missing = client.get(
@@ -208,11 +217,14 @@ def test_the_container_list_pages_with_absolute_next_links(tmp_path: Path) -> No
     assert len(links) == 1
     assert links[0].startswith(f"http://testserver{CONTAINERS}?")
     assert parse_qs(urlsplit(links[0]).query)["api-version"] == ["2025-01-01"]
-    # A list entry is the container less what only its GET shows.
+    # A list entry is the container less what only its GET shows: its legal hold and its policy.
     seeded = get(client, f"{CONTAINERS}/chsm-backups?{STORAGE_API}")
-    assert "legalHold" not in items[0]["properties"]
+    only_get = ("legalHold", "immutabilityPolicy")
+    assert not set(only_get) & set(items[0]["properties"])
     assert items[0]["etag"] == seeded["etag"]
-    assert {**items[0]["properties"], "legalHold": seeded["properties"]["legalHold"]} == seeded["properties"]
+    assert {**items[0]["properties"], **{k: seeded["properties"][k] for k in only_get}} == seeded[
+        "properties"
+    ]
 
 
 FLEET = SandboxSettings(page_size=1, fleet_clusters=2, fleet_subscriptions=1)

@@ -37,6 +37,14 @@ SOURCE = "Microsoft.HardwareSecurityModules/cloudHsmClusters/chsm-source"
 DEST = "Microsoft.HardwareSecurityModules/cloudHsmClusters/chsm-dest"
 ACCOUNT = "Microsoft.Storage/storageAccounts/chsmbackupsbx"
 ENDPOINT = "Microsoft.Network/privateEndpoints/pe-chsmbackupsbx-blob"
+BLOB_SERVICE = f"{ACCOUNT}/blobServices/default"
+CONTAINER = f"{BLOB_SERVICE}/containers/chsm-backups"
+# The compliant container's Locked retention policy, which immutability-absent removes whole.
+COMPLIANT_POLICY = next(
+    r["properties"]["immutabilityPolicy"]
+    for r in seed_state(SandboxSettings())["resources"]
+    if r["id"] == f"{GROUP}/providers/{CONTAINER}"
+)
 EXTRA = "Microsoft.ManagedIdentity/userAssignedIdentities/id-chsm-extra"
 CONTRIBUTOR_ASSIGNMENT = (
     f"{ACCOUNT}/providers/Microsoft.Authorization/roleAssignments/{sandbox_guid(1, 'roleassignment', 1)}"
@@ -106,6 +114,25 @@ EXPECTED_CHANGES: dict[str, dict[str, tuple[Any, Any]]] = {
         "hsm/chsm-dest:users[0].type": ("PRECO", "PCO"),
     },
     "tls-1-0": {f"{ACCOUNT}:properties.minimumTlsVersion": ("TLS1_2", "TLS1_0")},
+    "blob-soft-delete-off": {
+        f"{BLOB_SERVICE}:properties.deleteRetentionPolicy.enabled": (True, False),
+        f"{BLOB_SERVICE}:properties.deleteRetentionPolicy.days": (7, MISSING),
+    },
+    "container-soft-delete-off": {
+        f"{BLOB_SERVICE}:properties.containerDeleteRetentionPolicy.enabled": (True, False),
+        f"{BLOB_SERVICE}:properties.containerDeleteRetentionPolicy.days": (7, MISSING),
+    },
+    "versioning-off": {f"{BLOB_SERVICE}:properties.isVersioningEnabled": (True, False)},
+    "immutability-absent": {
+        f"{CONTAINER}:properties.hasImmutabilityPolicy": (True, False),
+        f"{CONTAINER}:properties.immutabilityPolicy": (COMPLIANT_POLICY, MISSING),
+    },
+    "locally-redundant": {
+        f"{ACCOUNT}:sku.name": ("Standard_GRS", "Standard_LRS"),
+        f"{BLOB_SERVICE}:sku.name": ("Standard_GRS", "Standard_LRS"),
+        f"{ACCOUNT}:properties.secondaryLocation": ("ukwest", MISSING),
+        f"{ACCOUNT}:properties.statusOfSecondary": ("available", MISSING),
+    },
 }
 
 
@@ -277,7 +304,9 @@ def test_reopening_with_another_profile_raises_unless_reset(tmp_path: Path) -> N
 
 
 def test_unknown_profile_is_refused_with_the_known_names() -> None:
-    with pytest.raises(ValueError, match=r"profile must be one of compliant, .*, tls-1-0, not 'tls-1-1'"):
+    with pytest.raises(
+        ValueError, match=r"profile must be one of compliant, .*, locally-redundant, not 'tls-1-1'"
+    ):
         SandboxSettings(profile="tls-1-1")
 
 

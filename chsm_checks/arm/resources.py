@@ -13,6 +13,7 @@ from .client import ArmClient
 from .errors import ArmError, ErrorDetail
 from .lro import OperationResult, PollPolicy, wait_for_operation
 from .snapshots import (
+    BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
     IdentitySnapshot,
@@ -33,6 +34,10 @@ def get_identity(client: ArmClient, identity_id: str) -> IdentitySnapshot:
 
 def get_storage_account(client: ArmClient, account_id: str) -> StorageAccountSnapshot:
     return StorageAccountSnapshot.from_arm(client.get_json(account_id, versions.STORAGE))
+
+
+def get_blob_service(client: ArmClient, blob_service_id: str) -> BlobServiceSnapshot:
+    return BlobServiceSnapshot.from_arm(client.get_json(blob_service_id, versions.STORAGE))
 
 
 def get_container(client: ArmClient, container_id: str) -> ContainerSnapshot:
@@ -102,6 +107,7 @@ def post_restore(
 
 
 __all__ = [
+    "get_blob_service",
     "get_cluster",
     "get_container",
     "get_identity",

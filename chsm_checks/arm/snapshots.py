@@ -107,6 +107,11 @@ class _Body:
                 self.problems.setdefault(f"{prefix}{path}[{n}]", f"is {_json_type(item)}, not a string")
         return tuple(found)
 
+    def number(self, path: str) -> int | None:
+        """A whole number (a JSON integer; ``7.0`` is not one)."""
+        found = self._typed(path, self._at(self.data, path), (int,), "a whole number")
+        return found if isinstance(found, int) else None
+
     def mapping(self, path: str) -> Mapping[str, Any]:
         value = self._typed(path, self._at(self.data, path), (Mapping,), "an object")
         return value if isinstance(value, Mapping) else {}
@@ -315,19 +320,76 @@ def _required(body: _Body, node: Mapping[str, Any], where: str, key: str) -> str
 
 
 @dataclass(frozen=True)
+class RetentionPolicy:
+    """A soft-delete retention policy of a blob service: on or off, and for how many days."""
+
+    enabled: bool | None
+    days: int | None
+
+
+@dataclass(frozen=True)
+class BlobServiceSnapshot:
+    """An account's ``blobServices/default``: what it keeps of deleted and overwritten blobs."""
+
+    id: str
+    name: str
+    blob_soft_delete: RetentionPolicy
+    container_soft_delete: RetentionPolicy
+    versioning: bool | None
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def account_name(self) -> str:
+        """The storage account this service belongs to (the id's segment before ``blobServices``)."""
+        parts = self.id.rstrip("/").split("/")
+        return parts[-3] if len(parts) >= 3 else self.id
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> BlobServiceSnapshot:
+        body = _Body(data)
+
+        def policy(key: str) -> RetentionPolicy:
+            path = f"properties.{key}"
+            body.mapping(path)  # notes a policy that is not an object
+            return RetentionPolicy(body.flag(f"{path}.enabled"), body.number(f"{path}.days"))
+
+        return cls(
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            blob_soft_delete=policy("deleteRetentionPolicy"),
+            container_soft_delete=policy("containerDeleteRetentionPolicy"),
+            versioning=body.flag("properties.isVersioningEnabled"),
+            problems=body.problems,
+        )
+
+
+@dataclass(frozen=True)
 class ContainerSnapshot:
     id: str
     name: str
     public_access: str | None
+    # Time-based retention (``immutabilityPolicy``, its state Locked or Unlocked) and version-level
+    # immutability (``immutableStorageWithVersioning.enabled``), as the container reports them.
+    has_immutability_policy: bool | None = None
+    immutability_state: str | None = None
+    immutability_days: int | None = None
+    version_level_immutability: bool | None = None
     problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_arm(cls, data: Mapping[str, Any]) -> ContainerSnapshot:
         body = _Body(data)
+        policy = "properties.immutabilityPolicy.properties"
+        body.mapping("properties.immutabilityPolicy")
+        body.mapping("properties.immutableStorageWithVersioning")
         return cls(
             id=body.text("id") or "",
             name=body.text("name") or "",
             public_access=body.text("properties.publicAccess"),
+            has_immutability_policy=body.flag("properties.hasImmutabilityPolicy"),
+            immutability_state=body.text(f"{policy}.state"),
+            immutability_days=body.number(f"{policy}.immutabilityPeriodSinceCreationInDays"),
+            version_level_immutability=body.flag("properties.immutableStorageWithVersioning.enabled"),
             problems=body.problems,
         )
 

@@ -33,6 +33,7 @@ ResourceKind = Literal[
     "cluster",
     "identity",
     "storage_account",
+    "blob_service",
     "container",
     "private_endpoint",
     "role_assignments",

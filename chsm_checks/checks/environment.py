@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..arm import resources
 from ..arm.client import ArmClient
 from ..arm.errors import ArmError
 from ..arm.snapshots import (
+    BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
     IdentitySnapshot,
@@ -23,6 +24,9 @@ from ..arm.snapshots import (
     StorageAccountSnapshot,
 )
 from .observed import Observed
+
+if TYPE_CHECKING:
+    from ..target import ProtectionSettings
 
 T = TypeVar("T")
 NOT_FOUND_CODES = frozenset(
@@ -68,6 +72,8 @@ class Scope(Protocol):
     def virtual_network_id(self) -> str: ...
     @property
     def container_uri(self) -> str: ...
+    @property
+    def protection(self) -> ProtectionSettings: ...
 
 
 class Unresolved(Exception):
@@ -143,6 +149,11 @@ class Environment:
     def storage_account(self) -> Observed[StorageAccountSnapshot]:
         account_id = self.scope.storage_account_id
         return self._read(account_id, lambda: resources.get_storage_account(self.arm, account_id))
+
+    def blob_service(self) -> Observed[BlobServiceSnapshot]:
+        """The backup account's ``blobServices/default``: its soft delete and versioning."""
+        service_id = f"{self.scope.storage_account_id}/blobServices/default"
+        return self._read(service_id, lambda: resources.get_blob_service(self.arm, service_id))
 
     def container(self) -> Observed[ContainerSnapshot]:
         container_id = self.scope.container_id

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
-from ..arm.snapshots import ClusterSnapshot, StorageAccountSnapshot, problem_with
+from ..arm.snapshots import BlobServiceSnapshot, ClusterSnapshot, StorageAccountSnapshot, problem_with
 from ..errors import ConfigError
-from . import access, clusters, storage, uris
+from . import access, clusters, protection, storage, uris
 from .access import HeldRole
 from .catalogue import ResourceKind, default_catalogue
 from .environment import Environment, Unresolved
@@ -96,6 +96,10 @@ def _one_cluster(check: str, role: str, judge: Callable[[ClusterSnapshot], Findi
 
 def _account(check: str, judge: Callable[[StorageAccountSnapshot, Environment], Finding]) -> Evaluator:
     return lambda env: [judge(_need(check, env.storage_account(), "storage account", "storage_account"), env)]
+
+
+def _blob_service(check: str, judge: Callable[[BlobServiceSnapshot, Environment], Finding]) -> Evaluator:
+    return lambda env: [judge(_need(check, env.blob_service(), "blob service", "blob_service"), env)]
 
 
 IdentityJudge = Callable[[str, list[HeldRole], Environment], Finding]
@@ -216,6 +220,26 @@ EVALUATORS: dict[str, Evaluator] = {
             _need("storage.container-private", env.container(), "container", "container")
         )
     ],
+    "storage.blob-soft-delete": _blob_service(
+        "storage.blob-soft-delete",
+        lambda service, env: protection.blob_soft_delete(service, env.scope.protection.min_soft_delete_days),
+    ),
+    "storage.container-soft-delete": _blob_service(
+        "storage.container-soft-delete", lambda service, env: protection.container_soft_delete(service)
+    ),
+    "storage.versioning": _blob_service(
+        "storage.versioning", lambda service, env: protection.versioning(service)
+    ),
+    "storage.immutability": lambda env: [
+        protection.immutability(
+            _need("storage.immutability", env.container(), "container", "container"),
+            env.scope.protection.require_immutability,
+        )
+    ],
+    "storage.geo-redundant": _account(
+        "storage.geo-redundant",
+        lambda account, env: protection.geo_redundant(account, env.scope.protection.require_alternate_site),
+    ),
     "access.blob-data-contributor": _per_identity(
         "access.blob-data-contributor",
         lambda iid, held, env: access.holds_blob_data_contributor(

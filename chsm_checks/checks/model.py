@@ -25,6 +25,9 @@ class Finding:
     # The named conditions the check judged on the way (``public-network-access-disabled``), each
     # as it was found: a framework requirement mapped to a condition is claimed only from these.
     holds: Mapping[str, bool] = field(default_factory=dict)
+    # A severity below the check's own, when the check says the target does not require what it
+    # found missing (``storage.immutability`` on a target that only advises it); None: the check's.
+    severity: str | None = None
 
     @property
     def resource_name(self) -> str:
@@ -47,6 +50,8 @@ class Finding:
             data["holds"] = dict(self.holds)
         if self.waiver is not None:
             data["waiver"] = self.waiver.to_json()
+        if self.severity is not None:
+            data["severity"] = self.severity
         return data
 
     def judging(self, **holds: bool) -> Finding:
@@ -60,6 +65,11 @@ def passed(check_id: str, resource_id: str, message: str, **observed: Any) -> Fi
 
 def failed(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
     return Finding(check_id, resource_id, Outcome.FAILED, message, observed)
+
+
+def advised(check_id: str, resource_id: str, message: str, **observed: Any) -> Finding:
+    """A failed finding of low severity: what the target advises, not requires, is missing."""
+    return Finding(check_id, resource_id, Outcome.FAILED, message, observed, severity="low")
 
 
 def error(check_id: str, resource_id: str, message: str) -> Finding:

@@ -29,7 +29,7 @@ from ..checks.environment import Environment, SnapshotCache, Unresolved
 from ..checks.model import Finding
 from ..checks.observed import Observed
 from ..container_uri import blob_endpoint, judge_container_uri
-from ..target import FleetBackupMapping, FleetTarget
+from ..target import DEFAULT_PROTECTION, FleetBackupMapping, FleetTarget, ProtectionSettings
 from .discovery import (
     TAG_CONTAINER,
     TAG_PRIVATE_ENDPOINT,
@@ -98,6 +98,7 @@ class MemberScope:
     member: FleetMember
     storage_suffix: str
     resolved: Mapping[str, tuple[str, str]]
+    protection: ProtectionSettings = DEFAULT_PROTECTION
 
     @property
     def cluster(self) -> ClusterSnapshot:
@@ -197,7 +198,12 @@ def _matches(mapping: FleetBackupMapping, cluster: ClusterSnapshot) -> bool:
     )
 
 
-def resolve(member: FleetMember, mappings: Sequence[FleetBackupMapping], storage_suffix: str) -> MemberScope:
+def resolve(
+    member: FleetMember,
+    mappings: Sequence[FleetBackupMapping],
+    storage_suffix: str,
+    protection: ProtectionSettings = DEFAULT_PROTECTION,
+) -> MemberScope:
     """``member``'s backup resources: the first matching mapping that sets a field, else the tag."""
     resolved: dict[str, tuple[str, str]] = {}
     for name, tag, _ in _FIELDS:
@@ -209,7 +215,7 @@ def resolve(member: FleetMember, mappings: Sequence[FleetBackupMapping], storage
         else:
             if member.tags.get(tag):
                 resolved[name] = (member.tags[tag], f"tag {tag}")
-    return MemberScope(member, storage_suffix, resolved)
+    return MemberScope(member, storage_suffix, resolved, protection)
 
 
 def member_ids(scopes: Sequence[MemberScope]) -> list[str]:
@@ -308,7 +314,8 @@ class FleetAudit:
         for member in members:  # the listing is the cluster's snapshot: it is not read again
             self.cache.put(member.cluster.id, Observed.found(member.cluster.id, member.cluster))
         suffix = self.target.cloud.storage_suffix
-        return [resolve(member, fleet.backup, suffix) for member in members]
+        protection = self.target.spec.protection
+        return [resolve(member, fleet.backup, suffix, protection) for member in members]
 
     def judge(self, scope: MemberScope, checks: Sequence[str], judge: Judge) -> MemberResult:
         """Every check of ``checks`` against one cluster."""

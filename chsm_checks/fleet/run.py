@@ -128,7 +128,8 @@ class FleetRun:
         """Take the clusters the controller discovered instead of listing them again."""
         suffix = self.target.cloud.storage_suffix
         members = [FleetMember.from_arm(str(sub), item) for sub, item in payload]
-        self._scopes = [resolve(m, self.target.fleet.backup, suffix) for m in members]
+        protection = self.target.spec.protection
+        self._scopes = [resolve(m, self.target.fleet.backup, suffix, protection) for m in members]
         for scope in self._scopes:  # the listing is each cluster's snapshot, as in discovery
             self.cache.put(scope.source_id, Observed.found(scope.source_id, scope.cluster))
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
@@ -67,7 +67,7 @@ class WaiverRecord(_Record):
 class FindingRecord(_Record):
     """What one check concluded about one resource (:class:`chsm_checks.checks.model.Finding`)."""
 
-    _omitted_when_none = frozenset({"observed", "holds", "waiver"})
+    _omitted_when_none = frozenset({"observed", "holds", "waiver", "severity"})
 
     check: str
     resource: str
@@ -76,6 +76,8 @@ class FindingRecord(_Record):
     observed: dict[str, Any] | None = None
     holds: dict[str, bool] | None = None
     waiver: WaiverRecord | None = None
+    # Below the check's own severity when the target only advises what was found missing.
+    severity: Literal["low"] | None = None
 
 
 class ScenarioEntry(_Record):

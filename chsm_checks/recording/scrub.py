@@ -66,6 +66,10 @@ BODY_FIELDS = frozenset(
         "allowSharedKeyAccess", "networkAcls", "defaultAction", "bypass", "virtualNetworkRules",
         "ipRules", "action", "minimumTlsVersion", "supportsHttpsTrafficOnly", "allowBlobPublicAccess",
         "allowCrossTenantReplication", "primaryEndpoints", "blob", "publicAccess",
+        # blob service data protection and container immutability
+        "deleteRetentionPolicy", "containerDeleteRetentionPolicy", "enabled", "days",
+        "isVersioningEnabled", "hasImmutabilityPolicy", "immutabilityPolicy",
+        "immutabilityPeriodSinceCreationInDays", "immutableStorageWithVersioning",
         # private endpoint
         "subnet", "privateLinkServiceConnections", "manualPrivateLinkServiceConnections",
         "privateLinkServiceId", "groupIds", "customDnsConfigs", "ipAddresses",

@@ -448,7 +448,7 @@ def _finding_observation(
             "props": _props(
                 ("check", check),
                 ("status", status),
-                ("severity", _severity(scenario)),
+                ("severity", finding.severity or _severity(scenario)),
                 ("evidence-kind", _kind_of(run, scenario)),
                 ("self-check", "true" if is_self_check(scenario) else None),
             ),

@@ -129,7 +129,9 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
         ),
         account,
         blob_service_resource(account_id),
-        container_resource(account_id, created + CONTAINER_AFTER_US),
+        container_resource(
+            account_id, created + CONTAINER_AFTER_US, (state["operator_principal_id"], state["tenant_id"])
+        ),
         private_endpoint_resource(
             pe_id, pe_name, account_name, account_id, subnet_id, f"10.{second}.{third}.4"
         ),

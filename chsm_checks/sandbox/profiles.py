@@ -20,7 +20,10 @@ from chsm_checks.sandbox.storage_faults import STORAGE_FAULTS, StorageFault
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import (
     BACKUP_ACCOUNT,
+    BLOB_SERVICE_TYPE,
     CLUSTER_TYPE,
+    CONTAINER,
+    CONTAINER_TYPE,
     DEST_CLUSTER,
     IDENTITY,
     IDENTITY_TYPE,
@@ -93,6 +96,50 @@ def _destination_active(state: JsonObject, seed: int) -> None:
     activate(state["hsm"][dest["id"]])
 
 
+def _of_backup_account(state: JsonObject, resource_type: str, name: str) -> JsonObject:
+    """The backup account's blob service or container ``name``."""
+    account_id = _named(state, STORAGE_TYPE, BACKUP_ACCOUNT)["id"].lower()
+    return next(
+        r
+        for r in resources_of_type(state, resource_type)
+        if r["name"] == name and r["id"].lower().startswith(account_id + "/")
+    )
+
+
+def _blob_service_properties(state: JsonObject) -> JsonObject:
+    properties: JsonObject = _of_backup_account(state, BLOB_SERVICE_TYPE, "default")["properties"]
+    return properties
+
+
+def _blob_soft_delete_off(state: JsonObject, seed: int) -> None:
+    # Storage reports a policy that is off as enabled false, with no days.
+    _blob_service_properties(state)["deleteRetentionPolicy"] = {
+        "allowPermanentDelete": False,
+        "enabled": False,
+    }
+
+
+def _container_soft_delete_off(state: JsonObject, seed: int) -> None:
+    _blob_service_properties(state)["containerDeleteRetentionPolicy"] = {"enabled": False}
+
+
+def _versioning_off(state: JsonObject, seed: int) -> None:
+    _blob_service_properties(state)["isVersioningEnabled"] = False
+
+
+def _immutability_absent(state: JsonObject, seed: int) -> None:
+    properties = _of_backup_account(state, CONTAINER_TYPE, CONTAINER)["properties"]
+    del properties["immutabilityPolicy"]
+    properties["hasImmutabilityPolicy"] = False
+
+
+def _locally_redundant(state: JsonObject, seed: int) -> None:
+    account = _named(state, STORAGE_TYPE, BACKUP_ACCOUNT)
+    for resource in (account, _of_backup_account(state, BLOB_SERVICE_TYPE, "default")):
+        resource["sku"]["name"] = "Standard_LRS"
+    del account["properties"]["secondaryLocation"], account["properties"]["statusOfSecondary"]
+
+
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         profile.name: profile
@@ -137,6 +184,31 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "tls-1-0",
                 f"{BACKUP_ACCOUNT} accepts TLS 1.0 (minimumTlsVersion TLS1_0)",
                 _on_backup_account(STORAGE_FAULTS["tls-1-0"]),
+            ),
+            Profile(
+                "blob-soft-delete-off",
+                f"blob soft delete is off on {BACKUP_ACCOUNT}: a deleted backup is gone at once",
+                _blob_soft_delete_off,
+            ),
+            Profile(
+                "container-soft-delete-off",
+                f"container soft delete is off on {BACKUP_ACCOUNT}",
+                _container_soft_delete_off,
+            ),
+            Profile(
+                "versioning-off",
+                f"blob versioning is off on {BACKUP_ACCOUNT}: an overwritten backup keeps no earlier version",
+                _versioning_off,
+            ),
+            Profile(
+                "immutability-absent",
+                f"the backup container {CONTAINER} has no immutability policy",
+                _immutability_absent,
+            ),
+            Profile(
+                "locally-redundant",
+                f"{BACKUP_ACCOUNT} is Standard_LRS: no copy in a second region",
+                _locally_redundant,
             ),
         )
     }

@@ -106,7 +106,11 @@ def _drop_hsm_contents(state: JsonObject, cluster: JsonObject) -> None:
 def _give_blob_service(state: JsonObject, account: JsonObject) -> None:
     """A storage account new to the sandbox has its ``default`` blob service, as every account on ARM has."""
     if find_resource(state, f"{account['id']}/blobServices/default") is None:
-        state["resources"].append(blob_service_resource(account["id"]))
+        sku = account.get("sku")
+        name = sku.get("name") if isinstance(sku, dict) else None
+        state["resources"].append(
+            blob_service_resource(account["id"], name if isinstance(name, str) and name else "Standard_GRS")
+        )
 
 
 def _built_in_role(rid: ResourceId) -> JsonObject | None:

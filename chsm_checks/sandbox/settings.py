@@ -20,6 +20,11 @@ PROFILE_NAMES: tuple[str, ...] = (
     "two-identities",
     "destination-active",
     "tls-1-0",
+    "blob-soft-delete-off",
+    "container-soft-delete-off",
+    "versioning-off",
+    "immutability-absent",
+    "locally-redundant",
 )
 
 MAX_FLEET_CLUSTERS = 9999

@@ -22,6 +22,9 @@ BACKUP_ACCOUNT = "chsmbackupsbx"
 NO_ACCESS_ACCOUNT = "chsmnoaccesssbx"
 CONTAINER = "chsm-backups"
 HOME_LOCATION = "uksouth"
+PAIRED_LOCATION = "ukwest"
+# How long the backup container's time-based retention policy keeps each backup blob.
+BACKUP_RETENTION_DAYS = 30
 
 CLUSTER_TYPE = "Microsoft.HardwareSecurityModules/cloudHsmClusters"
 STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
@@ -89,7 +92,7 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         created = seeded_us(seed, "storageaccount", n)
         resources.append(storage_account_resource(account_id, account, pe_id, pe_name, connection, created))
         resources.append(blob_service_resource(account_id))
-        resources.append(container_resource(account_id, created + CONTAINER_AFTER_US))
+        resources.append(container_resource(account_id, created + CONTAINER_AFTER_US, (operator, tenant)))
         resources.append(
             private_endpoint_resource(pe_id, pe_name, account, account_id, subnet_id, f"10.20.1.{3 + n}")
         )
@@ -230,7 +233,7 @@ def storage_account_resource(
         "name": name,
         "type": STORAGE_TYPE,
         "location": HOME_LOCATION,
-        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "sku": {"name": "Standard_GRS", "tier": "Standard"},
         "kind": "StorageV2",
         "tags": {},
         "properties": {
@@ -281,6 +284,9 @@ def storage_account_resource(
             },
             "primaryLocation": HOME_LOCATION,
             "statusOfPrimary": "available",
+            # Geo-redundant: the paired region keeps a copy.
+            "secondaryLocation": PAIRED_LOCATION,
+            "statusOfSecondary": "available",
             # Both as StorageAccountGetProperties.json (2025-01-01) shows them for an account at rest.
             "isSkuConversionBlocked": False,
             "accountMigrationInProgress": False,
@@ -288,27 +294,43 @@ def storage_account_resource(
     }
 
 
-def blob_service_resource(account_id: str) -> JsonObject:
-    """The blob service of an account, with the data protection the portal gives a new account: soft
-    delete of blobs and of containers for seven days, no versioning, no change feed."""
+def blob_service_resource(account_id: str, sku: str = "Standard_GRS") -> JsonObject:
+    """The blob service of a backup account: soft delete of blobs and of containers for seven days,
+    as the portal gives a new account, and versioning on; no change feed. Its SKU is its account's."""
     return {
         "id": f"{account_id}/blobServices/default",
         "name": "default",
         "type": BLOB_SERVICE_TYPE,
-        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "sku": {"name": sku, "tier": sku.split("_", 1)[0]},
         "properties": {
             "cors": {"corsRules": []},
             "deleteRetentionPolicy": {"allowPermanentDelete": False, "enabled": True, "days": 7},
             "containerDeleteRetentionPolicy": {"enabled": True, "days": 7},
-            "isVersioningEnabled": False,
+            "isVersioningEnabled": True,
             "changeFeed": {"enabled": False},
         },
     }
 
 
-def container_resource(account_id: str, modified_us: int) -> JsonObject:
+def container_resource(account_id: str, modified_us: int, locked_by: tuple[str, str]) -> JsonObject:
     """The private backup container of a storage account, last changed at ``modified_us``: no lease,
-    no legal hold or immutability policy, the account's encryption key."""
+    no legal hold, a Locked time-based retention policy of 30 days (locked when the container was
+    made, by the object id and tenant ``locked_by``), the account's encryption key. The policy's etag
+    is its lock's time, as Storage writes it."""
+    object_id, tenant = locked_by
+    history = [
+        {
+            "update": update,
+            "immutabilityPeriodSinceCreationInDays": BACKUP_RETENTION_DAYS,
+            "timestamp": arm_time(modified_us),
+            "objectIdentifier": object_id,
+            "tenantId": tenant,
+            "upn": OPERATOR_SIGN_IN_NAME,
+            "allowProtectedAppendWrites": False,
+            "allowProtectedAppendWritesAll": False,
+        }
+        for update in ("put", "lock")
+    ]
     return {
         "id": f"{account_id}/blobServices/default/containers/{CONTAINER}",
         "name": CONTAINER,
@@ -324,7 +346,17 @@ def container_resource(account_id: str, modified_us: int) -> JsonObject:
             "leaseState": "Available",
             "lastModifiedTime": arm_seconds(modified_us),
             "legalHold": {"hasLegalHold": False, "tags": []},
-            "hasImmutabilityPolicy": False,
+            "immutabilityPolicy": {
+                "properties": {
+                    "immutabilityPeriodSinceCreationInDays": BACKUP_RETENTION_DAYS,
+                    "state": "Locked",
+                    "allowProtectedAppendWrites": False,
+                    "allowProtectedAppendWritesAll": False,
+                },
+                "etag": storage_etag(modified_us).replace("0x", "").lower(),
+                "updateHistory": history,
+            },
+            "hasImmutabilityPolicy": True,
             "hasLegalHold": False,
         },
     }

@@ -1,0 +1,110 @@
+"""The backup data protection checks, live against the real sandbox: its compliant world passes them,
+and a change made through its control API fails exactly the matching check, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import Sandbox, project_copy, run_cli, sandbox_process, summary
+
+SUB = "5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"  # the sandbox's own subscription for seed 1
+GROUP = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
+ACCOUNT = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/chsmbackupsbx"
+SERVICE = f"{ACCOUNT}/blobServices/default"
+CONTAINER = f"{SERVICE}/containers/chsm-backups"
+
+BLOB_SOFT_DELETE = "The backup account keeps what is deleted or overwritten: blob soft delete"
+CONTAINER_SOFT_DELETE = "The backup account keeps what is deleted or overwritten: container soft delete"
+VERSIONING = "The backup account keeps what is deleted or overwritten: versioning"
+IMMUTABLE = "The backup container cannot be changed before its retention ends"
+SECOND_REGION = "The backup account keeps a copy in a second region when the target requires one"
+PROTECTION = (BLOB_SOFT_DELETE, CONTAINER_SOFT_DELETE, VERSIONING, IMMUTABLE, SECOND_REGION)
+
+
+def _catalogue(tmp_path: Path, shape: Callable[[Sandbox], None]) -> dict[str, dict[str, Any]]:
+    """Each catalogue scenario's entry, after ``shape`` changed a fresh sandbox, judged live."""
+    project = project_copy(tmp_path)
+    with sandbox_process(project / ".sandbox") as sandbox:
+        target = project / "targets" / "sandbox.toml"
+        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
+        shape(sandbox)
+        run_cli(
+            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
+            "--reports", str(tmp_path / "reports"), "--", "-m", "catalogue", cwd=project,
+        )  # fmt: skip
+    return {e["name"]: e for e in summary(tmp_path / "reports")["scenarios"]}
+
+
+def _as_seeded(sandbox: Sandbox) -> None:
+    """The compliant world, unchanged."""
+
+
+@pytest.fixture(scope="module")
+def compliant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    return _catalogue(tmp_path_factory.mktemp("compliant"), _as_seeded)
+
+
+def test_the_compliant_sandbox_passes_every_protection_check(compliant: dict[str, dict[str, Any]]) -> None:
+    assert {name: compliant[name]["outcome"] for name in PROTECTION} == dict.fromkeys(PROTECTION, "passed")
+    [finding] = compliant[IMMUTABLE]["findings"]
+    assert finding["observed"]["locked"] is True
+    assert "Locked" in finding["message"]
+
+
+def soft_delete_off(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", SERVICE, {"properties": {"deleteRetentionPolicy": {"enabled": False, "days": None}}})
+
+
+def soft_delete_for_three_days(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", SERVICE, {"properties": {"deleteRetentionPolicy": {"days": 3}}})
+
+
+def container_soft_delete_off(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", SERVICE, {"properties": {"containerDeleteRetentionPolicy": {"enabled": False}}})
+
+
+def versioning_off(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", SERVICE, {"properties": {"isVersioningEnabled": False}})
+
+
+def retention_policy_deleted(sandbox: Sandbox) -> None:
+    sandbox.arm(
+        "PATCH", CONTAINER, {"properties": {"immutabilityPolicy": None, "hasImmutabilityPolicy": False}}
+    )
+
+
+def zone_redundant_only(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", ACCOUNT, {"sku": {"name": "Standard_ZRS"}})
+
+
+CASES: list[tuple[Callable[[Sandbox], None], str, str]] = [
+    (soft_delete_off, BLOB_SOFT_DELETE, "deleteRetentionPolicy.enabled is false"),
+    (
+        soft_delete_for_three_days,
+        BLOB_SOFT_DELETE,
+        "kept 3 days, fewer than the target's min_soft_delete_days (7)",
+    ),
+    (container_soft_delete_off, CONTAINER_SOFT_DELETE, "containerDeleteRetentionPolicy.enabled is false"),
+    (versioning_off, VERSIONING, "isVersioningEnabled is false"),
+    (retention_policy_deleted, IMMUTABLE, "no time-based immutability policy"),
+    (zone_redundant_only, SECOND_REGION, "Standard_ZRS, which keeps no copy in a second region"),
+]
+
+
+@pytest.mark.parametrize(("shape", "scenario", "said"), CASES, ids=[shape.__name__ for shape, _, _ in CASES])
+def test_a_change_through_the_control_api_fails_exactly_the_matching_check(
+    tmp_path: Path,
+    shape: Callable[[Sandbox], None],
+    scenario: str,
+    said: str,
+    compliant: dict[str, dict[str, Any]],
+) -> None:
+    changed = _catalogue(tmp_path, shape)
+    assert changed[scenario]["outcome"] == "failed", changed[scenario]["message"]
+    assert any(said in f["message"] for f in changed[scenario]["findings"]), changed[scenario]["findings"]
+    others = {name: entry["outcome"] for name, entry in changed.items() if name != scenario}
+    assert others == {name: compliant[name]["outcome"] for name in others}
