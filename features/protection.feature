@@ -2,7 +2,8 @@
 Feature: The backup data survives deletion, overwriting and the loss of a region
   The tutorial asks only that the clusters can reach the backup container. An auditor of backups
   asks more: that a deleted or overwritten backup can be recovered, that the backups cannot be
-  changed before their retention ends, and, where the target requires an alternate storage site,
+  changed before their retention ends, that neither the account nor a cluster can be deleted
+  outright, and, where the target requires an alternate storage site,
   that a copy lives in a second region. What the target requires is in its [protection] table:
   min_soft_delete_days (7 unless it says otherwise), require_immutability, require_alternate_site.
   A property the blob service leaves out is judged by its documented default: soft delete and
@@ -36,3 +37,7 @@ Feature: The backup data survives deletion, overwriting and the loss of a region
   @nist-cp-6 @nist-cp-6-1 @nist-cp-9 @cis-9.3.11 @mcsb-br-1 @severity-medium
   Scenario: The backup account keeps a copy in a second region when the target requires one
     Then the "storage.geo-redundant" check holds for the storage account
+
+  @nist-cp-9 @nist-cm-5 @cis-9.3.9 @mcsb-br-2 @severity-medium
+  Scenario: Neither the backup account nor a cluster can be deleted while a lock stands
+    Then the "locks.delete-protected" check holds for the backup account and each cluster

@@ -48,6 +48,38 @@ def _apply(body: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def cluster_endpoint_id(cluster_id: str) -> str:
+    """The id of the private endpoint through which a cluster is reached: ``pe-<cluster>``."""
+    return f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-{cluster_id.rsplit('/', 1)[-1]}"
+
+
+def cluster_endpoint_json(cluster_id: str = SOURCE_ID, status: str = "Approved") -> dict[str, Any]:
+    """The cluster's private endpoint, its connection to the cluster (sub-resource cloudHsm) ``status``."""
+    pe_id = cluster_endpoint_id(cluster_id)
+    return {
+        "id": pe_id,
+        "name": pe_id.rsplit("/", 1)[-1],
+        "type": "Microsoft.Network/privateEndpoints",
+        "properties": {
+            "subnet": {"id": f"{VNET_ID}/subnets/snet-hsm"},
+            "privateLinkServiceConnections": [link(cluster_id, ["cloudHsm"], status)],
+            "manualPrivateLinkServiceConnections": [],
+        },
+    }
+
+
+LOCKS_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/locks"
+
+
+def lock_json(scope: str = RG, level: str = "CanNotDelete", name: str = "lock-chsm") -> dict[str, Any]:
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/locks/{name}",
+        "name": name,
+        "type": "Microsoft.Authorization/locks",
+        "properties": {"level": level, "notes": "", "owners": []},
+    }
+
+
 def cluster_json(cluster_id: str = SOURCE_ID, **overrides: Any) -> dict[str, Any]:
     """A healthy cluster as the live service sends it (user-assigned identity ids come back null)."""
     body: dict[str, Any] = {
@@ -67,6 +99,7 @@ def cluster_json(cluster_id: str = SOURCE_ID, **overrides: Any) -> dict[str, Any
             "hsms": [
                 {"fqdn": "hsm1.chsm-source.cloudhsm.azure.net", "state": "Active", "stateMessage": None}
             ],
+            "privateEndpointConnections": [account_connection(cluster_endpoint_id(cluster_id))],
         },
     }
     return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})

@@ -24,6 +24,8 @@ CHECK_IDS = {
     "clusters.source-active",
     "clusters.destination-not-activated",
     "clusters.distinct",
+    "clusters.private",
+    "locks.delete-protected",
     "storage.shared-key-disabled",
     "storage.private-endpoint",
     "storage.public-network",

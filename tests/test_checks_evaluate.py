@@ -16,6 +16,7 @@ from check_fixtures import (
     DESTINATION_ID,
     ENDPOINT_ID,
     IDENTITY_ID,
+    LOCKS_PATH,
     OTHER_IDENTITY_ID,
     OTHER_PRINCIPAL_ID,
     PRINCIPAL_ID,
@@ -26,10 +27,13 @@ from check_fixtures import (
     assert_finding,
     assignment_json,
     blob_service_json,
+    cluster_endpoint_id,
+    cluster_endpoint_json,
     cluster_json,
     container_json,
     endpoint_json,
     identity_json,
+    lock_json,
     name_of,
 )
 
@@ -93,7 +97,11 @@ class FakeArm:
                 container_json(properties__hasImmutabilityPolicy=True, properties__immutabilityPolicy=LOCKED)
             ),
             ENDPOINT_ID: ok(endpoint_json()),
+            cluster_endpoint_id(SOURCE_ID): ok(cluster_endpoint_json(SOURCE_ID)),
+            cluster_endpoint_id(DESTINATION_ID): ok(cluster_endpoint_json(DESTINATION_ID)),
         }
+        self.locks: list[dict[str, Any]] = [lock_json()]
+        self.locks_answer: Answer | None = None
         self.assignments: dict[str, list[dict[str, Any]]] = {
             PRINCIPAL_ID: [assignment_json(SBDC, ACCOUNT_ID)],
             OTHER_PRINCIPAL_ID: [assignment_json(SBDC, ACCOUNT_ID, OTHER_PRINCIPAL_ID)],
@@ -115,6 +123,10 @@ class FakeArm:
                 return self.assignment_answer(request)
             principal = request.url.params["$filter"].split("'")[1]
             return httpx.Response(200, json={"value": self.assignments.get(principal, [])})
+        if path.lower() == LOCKS_PATH.lower():
+            if self.locks_answer is not None:
+                return self.locks_answer(request)
+            return httpx.Response(200, json={"value": self.locks})
         if "/providers/microsoft.authorization/roledefinitions/" in path.lower():
             guid = path.rstrip("/").rsplit("/", 1)[-1].lower()
             return self.role_definitions.get(guid, arm_error(404, "RoleDefinitionDoesNotExist"))(request)

@@ -24,6 +24,7 @@ from check_fixtures import (
     PRINCIPAL_ID,
     SBDC,
     SOURCE_ID,
+    cluster_endpoint_id,
 )
 from test_checks_evaluate import FakeArm, ok
 
@@ -50,7 +51,7 @@ IDS = {
     "storage_account": [ACCOUNT_ID],
     "blob_service": [BLOB_SERVICE_ID],
     "container": [CONTAINER_ID],
-    "private_endpoint": [ENDPOINT_ID],
+    "private_endpoint": [ENDPOINT_ID, cluster_endpoint_id(SOURCE_ID), cluster_endpoint_id(DESTINATION_ID)],
 }
 # Where a check passes by another of its conditions while the field is absent, the field is made to
 # matter first: publicNetworkAccess decides only when the firewall does not deny by default.
@@ -67,6 +68,8 @@ def _bodies(fake: FakeArm, kind: str) -> list[Body]:
         return fake.assignments[PRINCIPAL_ID]
     if kind == "role_definitions":
         return [fake.role_definitions[SBDC](httpx.Request("GET", "http://x")).json()]
+    if kind == "locks":
+        return fake.locks
     return [fake.answers[rid](httpx.Request("GET", "http://x")).json() for rid in IDS[kind]]
 
 
@@ -75,6 +78,8 @@ def _serve(fake: FakeArm, kind: str, bodies: list[Body]) -> None:
         fake.assignments[PRINCIPAL_ID] = bodies
     elif kind == "role_definitions":
         fake.role_definitions[SBDC] = ok(bodies[0])
+    elif kind == "locks":
+        fake.locks = bodies
     else:
         for resource_id, body in zip(IDS[kind], bodies, strict=True):
             fake.set(resource_id, ok(body))

@@ -269,7 +269,8 @@ def test_network_sdk_reads_the_private_endpoint(sdk_sandbox: Sandbox) -> None:
     assert PRIVATE_ENDPOINT in {e.name for e in client.private_endpoints.list_by_subscription()}
     fleet = NetworkManagementClient(**client_options(sdk_sandbox, FLEET_SUBSCRIPTION))
     in_fleet = list(fleet.private_endpoints.list_by_subscription())
-    assert len({e.id for e in in_fleet}) == FLEET_CLUSTERS
+    # Each fleet cluster has two: its storage account's (blob) and its own (cloudHsm).
+    assert len({e.id for e in in_fleet}) == 2 * FLEET_CLUSTERS
     assert_returned(in_fleet[-1], "private endpoint")
     # azure-mgmt-network 33.1.0 sends 2026-03-01 for every private-endpoint operation.
     assert api_versions_sent(sdk_sandbox, "Microsoft.Network/privateEndpoints") == {"2026-03-01"}

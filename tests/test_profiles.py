@@ -30,6 +30,12 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     "versioning-off": {("storage.versioning", "default")},
     "immutability-absent": {("storage.immutability", "chsm-backups")},
     "locally-redundant": {("storage.geo-redundant", "chsmbackupsbx")},
+    "unlocked": {
+        ("locks.delete-protected", "chsmbackupsbx"),
+        ("locks.delete-protected", "chsm-source"),
+        ("locks.delete-protected", "chsm-dest"),
+    },
+    "cluster-public-network": {("clusters.private", "chsm-source")},
 }
 
 

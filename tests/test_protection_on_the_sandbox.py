@@ -1,5 +1,6 @@
-"""The backup data protection checks, live against the real sandbox: its compliant world passes them,
-and a change made through its control API fails exactly the matching check, nothing else."""
+"""The checks an auditor of backups adds (data protection, locks, private clusters), live against the
+real sandbox: its compliant world passes them, and a change made through its control API fails
+exactly the matching check, nothing else."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ GROUP = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
 ACCOUNT = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/chsmbackupsbx"
 SERVICE = f"{ACCOUNT}/blobServices/default"
 CONTAINER = f"{SERVICE}/containers/chsm-backups"
+SOURCE = f"{GROUP}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters/chsm-source"
+LOCK = f"{GROUP}/providers/Microsoft.Authorization/locks/lock-chsm-no-delete"
 
 BLOB_SOFT_DELETE = "The backup account keeps what is deleted or overwritten: blob soft delete"
 CONTAINER_SOFT_DELETE = "The backup account keeps what is deleted or overwritten: container soft delete"
 VERSIONING = "The backup account keeps what is deleted or overwritten: versioning"
 IMMUTABLE = "The backup container cannot be changed before its retention ends"
 SECOND_REGION = "The backup account keeps a copy in a second region when the target requires one"
-PROTECTION = (BLOB_SOFT_DELETE, CONTAINER_SOFT_DELETE, VERSIONING, IMMUTABLE, SECOND_REGION)
+LOCKED = "Neither the backup account nor a cluster can be deleted while a lock stands"
+PRIVATE = "Both clusters are private, reached through an approved private endpoint"
+PROTECTION = (BLOB_SOFT_DELETE, CONTAINER_SOFT_DELETE, VERSIONING, IMMUTABLE, SECOND_REGION, LOCKED, PRIVATE)
 
 
 def _catalogue(tmp_path: Path, shape: Callable[[Sandbox], None]) -> dict[str, dict[str, Any]]:
@@ -81,6 +86,23 @@ def zone_redundant_only(sandbox: Sandbox) -> None:
     sandbox.arm("PATCH", ACCOUNT, {"sku": {"name": "Standard_ZRS"}})
 
 
+def lock_removed(sandbox: Sandbox) -> None:
+    sandbox.arm("DELETE", LOCK)
+
+
+def source_opened_to_public_networks(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", SOURCE, {"properties": {"publicNetworkAccess": "Enabled"}})
+
+
+def source_endpoint_rejected(sandbox: Sandbox) -> None:
+    endpoint = f"{GROUP}/providers/Microsoft.Network/privateEndpoints/pe-chsm-source"
+    body = sandbox.arm("GET", endpoint)
+    body["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceConnectionState"][
+        "status"
+    ] = "Rejected"
+    sandbox.arm("PUT", endpoint, body)
+
+
 CASES: list[tuple[Callable[[Sandbox], None], str, str]] = [
     (soft_delete_off, BLOB_SOFT_DELETE, "deleteRetentionPolicy.enabled is false"),
     (
@@ -92,6 +114,9 @@ CASES: list[tuple[Callable[[Sandbox], None], str, str]] = [
     (versioning_off, VERSIONING, "isVersioningEnabled is false"),
     (retention_policy_deleted, IMMUTABLE, "no time-based immutability policy"),
     (zone_redundant_only, SECOND_REGION, "Standard_ZRS, which keeps no copy in a second region"),
+    (lock_removed, LOCKED, "has no CanNotDelete or ReadOnly lock"),
+    (source_opened_to_public_networks, PRIVATE, "cluster chsm-source: publicNetworkAccess is Enabled"),
+    (source_endpoint_rejected, PRIVATE, "pe-chsm-source: Rejected on the endpoint"),
 ]
 
 

@@ -16,6 +16,7 @@ from chsm_checks.sandbox.ids import sandbox_guid
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     IDENTITY_TYPE,
+    LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
     ROLE_DEFINITION_TYPE,
@@ -44,6 +45,7 @@ GET_OF_TYPE = {
     ROLE_ASSIGNMENT_TYPE: f"/subscriptions/{SUB}/providers/{ROLE_ASSIGNMENT_TYPE}",
     ROLE_DEFINITION_TYPE: f"/subscriptions/{SUB}/providers/{ROLE_DEFINITION_TYPE}/{OWNER}",
     SUBSCRIPTION_TYPE: "/subscriptions",
+    LOCK_TYPE: f"/subscriptions/{SUB}/providers/{LOCK_TYPE}",
 }
 
 # What each official SDK sends when the caller sets no api-version, read from the released packages

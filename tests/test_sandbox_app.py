@@ -94,7 +94,11 @@ def test_cluster_has_the_live_shape(client: TestClient) -> None:
     assert props["provisioningState"] == "Succeeded"
     assert props["activationState"] == "Active"
     assert props["publicNetworkAccess"] == "Disabled"
-    assert props["privateEndpointConnections"] == []
+    # Reached through its own private endpoint, approved, as the HSM resource provider lists it.
+    [connection] = props["privateEndpointConnections"]
+    assert connection["properties"]["privateEndpoint"]["id"].endswith("/privateEndpoints/pe-chsm-source")
+    assert connection["properties"]["groupIds"] == ["cloudHsm"]
+    assert connection["properties"]["privateLinkServiceConnectionState"]["status"] == "Approved"
     assert props["statusMessage"] == "HSM cluster provisioning successful."
     assert len(props["hsms"]) == 3
     for n, hsm in enumerate(props["hsms"], start=1):

@@ -243,8 +243,8 @@ FLEET_SUB = sandbox_guid(1, "subscription", 1)
         (
             "Microsoft.Network/privateEndpoints",
             "2024-07-01",
-            ["pe-chsmbackupsbx-blob", "pe-chsmnoaccesssbx-blob"],
-            ["pe-chsmfleet0001-blob", "pe-chsmfleet0002-blob"],
+            ["pe-chsm-source", "pe-chsm-dest", "pe-chsmbackupsbx-blob", "pe-chsmnoaccesssbx-blob"],
+            ["pe-chsm-fleet-0001", "pe-chsmfleet0001-blob", "pe-chsm-fleet-0002", "pe-chsmfleet0002-blob"],
         ),
         (
             "Microsoft.ManagedIdentity/userAssignedIdentities",

@@ -426,7 +426,6 @@ BAD_INPUT: dict[str, tuple[str, str, Any, int, str, str | None]] = {
         "InvalidRequestContent",
         "type",
     ),
-    "a lock": ("PUT", LOCK, {"properties": {"level": "CanNotDelete"}}, 400, "InvalidResourceType", None),
     "a diagnostic setting": ("PUT", DIAGNOSTICS, {"properties": {}}, 400, "InvalidResourceType", None),
     "a subscription, which is no resource id": (
         "PUT",
@@ -508,10 +507,27 @@ def test_bad_input_is_an_arm_error_and_changes_nothing(tmp_path: Path, case: str
     assert (tmp_path / "state.json").read_bytes() == before
 
 
-@pytest.mark.parametrize(
-    ("resource_id", "named"),
-    [(LOCK, "Microsoft.Authorization/locks"), (DIAGNOSTICS, "Microsoft.Insights/diagnosticSettings")],
-)
+def test_a_lock_put_on_the_account_is_served_and_listed_with_its_subscriptions_locks(
+    client: TestClient,
+) -> None:
+    put = control(client, "PUT", LOCK, {"properties": {"level": "ReadOnly", "notes": "audit"}})
+    assert put.status_code == 201, put.text
+
+    got = client.get(f"{LOCK}?api-version=2020-05-01").json()
+    listed = client.get(
+        f"/subscriptions/{SUB}/providers/Microsoft.Authorization/locks?api-version=2020-05-01"
+    )
+    assert (got["name"], got["type"], got["properties"]["level"]) == (
+        "do-not-delete",
+        "Microsoft.Authorization/locks",
+        "ReadOnly",
+    )
+    assert [lock["name"] for lock in listed.json()["value"]] == ["lock-chsm-no-delete", "do-not-delete"]
+    assert control(client, "DELETE", LOCK).status_code == 200
+    assert client.get(f"{LOCK}?api-version=2020-05-01").json()["error"]["code"] == "LockNotFound"
+
+
+@pytest.mark.parametrize(("resource_id", "named"), [(DIAGNOSTICS, "Microsoft.Insights/diagnosticSettings")])
 def test_a_type_the_sandbox_does_not_serve_is_named(client: TestClient, resource_id: str, named: str) -> None:
     error = arm_error(control(client, "PUT", resource_id, {}))
 

@@ -39,6 +39,8 @@ ACCOUNT = "Microsoft.Storage/storageAccounts/chsmbackupsbx"
 ENDPOINT = "Microsoft.Network/privateEndpoints/pe-chsmbackupsbx-blob"
 BLOB_SERVICE = f"{ACCOUNT}/blobServices/default"
 CONTAINER = f"{BLOB_SERVICE}/containers/chsm-backups"
+# The seeded resource group's CanNotDelete lock, which unlocked removes.
+COMPLIANT_LOCK = seed_state(SandboxSettings())["locks"][0]
 # The compliant container's Locked retention policy, which immutability-absent removes whole.
 COMPLIANT_POLICY = next(
     r["properties"]["immutabilityPolicy"]
@@ -133,15 +135,17 @@ EXPECTED_CHANGES: dict[str, dict[str, tuple[Any, Any]]] = {
         f"{ACCOUNT}:properties.secondaryLocation": ("ukwest", MISSING),
         f"{ACCOUNT}:properties.statusOfSecondary": ("available", MISSING),
     },
+    "unlocked": {"Microsoft.Authorization/locks/lock-chsm-no-delete": (COMPLIANT_LOCK, MISSING)},
+    "cluster-public-network": {f"{SOURCE}:properties.publicNetworkAccess": ("Disabled", "Enabled")},
 }
 
 
 def world_view(state: dict[str, Any]) -> dict[str, Any]:
-    """ARM resources, role assignments and HSM contents, each under a short, stable label."""
+    """ARM resources, role assignments, locks and HSM contents, each under a short, stable label."""
     group_prefix = f"{GROUP}/providers/"
     sub_prefix = f"/subscriptions/{SUB}/providers/"
     view: dict[str, Any] = {}
-    for item in [*state["resources"], *state["role_assignments"]]:
+    for item in [*state["resources"], *state["role_assignments"], *state["locks"]]:
         view[item["id"].removeprefix(group_prefix).removeprefix(sub_prefix)] = item
     names = {r["id"]: r["name"] for r in state["resources"]}
     for cluster_id, hsm in state["hsm"].items():
@@ -190,10 +194,11 @@ def test_profile_is_one_fault_away_from_compliant(name: str) -> None:
 
     assert world_diff(compliant, state) == EXPECTED_CHANGES[name]
     # Nothing else in the state differs, bar the profile recorded in its settings.
-    rest = {k: v for k, v in state.items() if k not in ("resources", "role_assignments", "hsm")}
-    assert rest == {
-        k: v for k, v in compliant.items() if k not in ("resources", "role_assignments", "hsm")
-    } | {"settings": compliant["settings"] | {"profile": name}}
+    viewed = ("resources", "role_assignments", "locks", "hsm")
+    rest = {k: v for k, v in state.items() if k not in viewed}
+    assert rest == {k: v for k, v in compliant.items() if k not in viewed} | {
+        "settings": compliant["settings"] | {"profile": name}
+    }
 
 
 def test_second_identity_comes_after_the_first() -> None:
@@ -305,7 +310,7 @@ def test_reopening_with_another_profile_raises_unless_reset(tmp_path: Path) -> N
 
 def test_unknown_profile_is_refused_with_the_known_names() -> None:
     with pytest.raises(
-        ValueError, match=r"profile must be one of compliant, .*, locally-redundant, not 'tls-1-1'"
+        ValueError, match=r"profile must be one of compliant, .*, cluster-public-network, not 'tls-1-1'"
     ):
         SandboxSettings(profile="tls-1-1")
 

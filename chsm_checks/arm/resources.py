@@ -17,6 +17,7 @@ from .snapshots import (
     ClusterSnapshot,
     ContainerSnapshot,
     IdentitySnapshot,
+    ManagementLock,
     PrivateEndpointSnapshot,
     RoleAssignment,
     RoleDefinition,
@@ -57,6 +58,12 @@ def list_role_assignments(client: ArmClient, scope: str, principal_id: str) -> l
             path, versions.ROLE_ASSIGNMENTS, params={"$filter": f"principalId eq '{principal_id}'"}
         )
     ]
+
+
+def list_locks(client: ArmClient, subscription_id: str) -> list[ManagementLock]:
+    """Every management lock of a subscription: on it, its resource groups and their resources."""
+    path = f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/locks"
+    return [ManagementLock.from_arm(item) for item in client.list_pages(path, versions.LOCKS)]
 
 
 def get_role_definition(client: ArmClient, role_definition_id: str) -> RoleDefinition:
@@ -114,6 +121,7 @@ __all__ = [
     "get_private_endpoint",
     "get_role_definition",
     "get_storage_account",
+    "list_locks",
     "list_role_assignments",
     "post_backup",
     "post_restore",

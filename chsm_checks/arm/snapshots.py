@@ -165,6 +165,8 @@ class ClusterSnapshot:
     identities: tuple[ClusterIdentity, ...]
     hsms: tuple[HsmNode, ...]
     public_network_access: str | None
+    # The cluster's private endpoint connections, as the cluster lists them.
+    private_endpoint_connections: tuple[EndpointConnection, ...] = ()
     problems: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -204,6 +206,7 @@ class ClusterSnapshot:
             identities=tuple(identities),
             hsms=hsms,
             public_network_access=body.text("properties.publicNetworkAccess"),
+            private_endpoint_connections=_connections(body),
             problems=body.problems,
         )
 
@@ -299,16 +302,21 @@ class StorageAccountSnapshot:
             https_only=body.flag("properties.supportsHttpsTrafficOnly"),
             allow_blob_public_access=body.flag("properties.allowBlobPublicAccess"),
             allow_cross_tenant_replication=body.flag("properties.allowCrossTenantReplication"),
-            private_endpoint_connections=tuple(
-                EndpointConnection(
-                    body.text("properties.privateEndpoint.id", c, where + "."),
-                    body.text("properties.privateLinkServiceConnectionState.status", c, where + "."),
-                )
-                for where, c in body.objects("properties.privateEndpointConnections")
-            ),
+            private_endpoint_connections=_connections(body),
             blob_endpoint=body.text("properties.primaryEndpoints.blob"),
             problems=body.problems,
         )
+
+
+def _connections(body: _Body) -> tuple[EndpointConnection, ...]:
+    """The ``properties.privateEndpointConnections`` a resource lists (a cluster, a storage account)."""
+    return tuple(
+        EndpointConnection(
+            body.text("properties.privateEndpoint.id", c, where + "."),
+            body.text("properties.privateLinkServiceConnectionState.status", c, where + "."),
+        )
+        for where, c in body.objects("properties.privateEndpointConnections")
+    )
 
 
 def _required(body: _Body, node: Mapping[str, Any], where: str, key: str) -> str | None:
@@ -513,5 +521,37 @@ class RoleDefinition:
             role_name=body.text("properties.roleName"),
             role_type=body.text("properties.type"),
             permissions=permissions,
+            problems=body.problems,
+        )
+
+
+_LOCKS_SEGMENT = "/providers/microsoft.authorization/locks/"
+
+
+@dataclass(frozen=True)
+class ManagementLock:
+    """A management lock (``Microsoft.Authorization/locks``): its level and the scope it locks."""
+
+    id: str
+    name: str
+    level: str | None  # CanNotDelete, ReadOnly (NotSpecified is accepted by ARM and locks nothing)
+    notes: str | None
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str | None:
+        """The subscription, resource group or resource the lock applies to: its id before the
+        ``/providers/Microsoft.Authorization/locks/`` segment."""
+        at = self.id.lower().rfind(_LOCKS_SEGMENT)
+        return self.id[:at] if at > 0 else None
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> ManagementLock:
+        body = _Body(data)
+        return cls(
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            level=body.text("properties.level"),
+            notes=body.text("properties.notes"),
             problems=body.problems,
         )

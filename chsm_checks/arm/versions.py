@@ -11,6 +11,7 @@ API_VERSIONS: Final[dict[str, str]] = {
     "Microsoft.ManagedIdentity/userAssignedIdentities": "2024-11-30",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
     "Microsoft.Authorization/roleDefinitions": "2022-04-01",
+    "Microsoft.Authorization/locks": "2020-05-01",
     "Microsoft.Resources/subscriptions": "2022-12-01",
 }
 
@@ -20,4 +21,5 @@ NETWORK: Final = API_VERSIONS["Microsoft.Network/privateEndpoints"]
 MANAGED_IDENTITY: Final = API_VERSIONS["Microsoft.ManagedIdentity/userAssignedIdentities"]
 ROLE_ASSIGNMENTS: Final = API_VERSIONS["Microsoft.Authorization/roleAssignments"]
 ROLE_DEFINITIONS: Final = API_VERSIONS["Microsoft.Authorization/roleDefinitions"]
+LOCKS: Final = API_VERSIONS["Microsoft.Authorization/locks"]
 SUBSCRIPTIONS: Final = API_VERSIONS["Microsoft.Resources/subscriptions"]

@@ -38,6 +38,7 @@ ResourceKind = Literal[
     "private_endpoint",
     "role_assignments",
     "role_definitions",
+    "locks",
     "target",
     # what the HSM utilities report on the client machine, for the restore-validation checks
     "hsm_configuration",

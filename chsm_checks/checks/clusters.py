@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..arm.snapshots import ClusterSnapshot, IdentitySnapshot, same_resource
+from ..arm.snapshots import ClusterSnapshot, IdentitySnapshot, PrivateEndpointSnapshot, same_resource
 from .model import Finding, error, failed, passed
 from .observed import Observed
 
@@ -114,4 +114,56 @@ def distinct(source_id: str, destination_id: str, observed: Mapping[str, str]) -
         )
     return passed(
         check, destination_id, f"the destination {destination_id.rsplit('/', 1)[-1]} is not the source"
+    )
+
+
+def private(cluster: ClusterSnapshot, endpoints: Mapping[str, Observed[PrivateEndpointSnapshot]]) -> Finding:
+    """Public network access Disabled, and at least one private endpoint connection Approved as the
+    cluster lists it and as its endpoint (``Microsoft.Network``) lists it. ``endpoints`` holds the read
+    of each endpoint the cluster names, by the id as the cluster names it."""
+    check = "clusters.private"
+    problems = []
+    if cluster.public_network_access != "Disabled":
+        shown = cluster.public_network_access or "absent"
+        problems.append(f"publicNetworkAccess is {shown}, not Disabled")
+    approved, seen = [], []
+    for connection in cluster.private_endpoint_connections:
+        pe_id = connection.private_endpoint_id
+        if not pe_id:
+            continue
+        pe_name = pe_id.rstrip("/").rsplit("/", 1)[-1]
+        read = endpoints.get(pe_id)
+        if read is not None and read.problem is not None:
+            return error(
+                check,
+                pe_id,
+                f"could not read private endpoint {pe_name} of cluster {cluster.name}: {read.problem}",
+            )
+        if connection.status != "Approved":
+            seen.append(f"{pe_name}: {connection.status or 'no state'} on the cluster")
+            continue
+        if read is None or read.missing or read.value is None:
+            seen.append(f"{pe_name}: the endpoint does not exist")
+            continue
+        links = [
+            c for c in read.value.connections if c.service_id and same_resource(c.service_id, cluster.id)
+        ]
+        states = sorted({str(c.status) for c in links})
+        if states != ["Approved"]:
+            seen.append(f"{pe_name}: {', '.join(states) or 'no connection to the cluster'} on the endpoint")
+            continue
+        approved.append(pe_name)
+    if not approved:
+        problems.append(
+            "no private endpoint connection is Approved on both sides"
+            + (f" ({'; '.join(seen)})" if seen else ": the cluster lists none")
+        )
+    if problems:
+        return failed(check, cluster.id, f"cluster {cluster.name}: " + "; ".join(problems), approved=approved)
+    return passed(
+        check,
+        cluster.id,
+        f"cluster {cluster.name} refuses public network access and is reached through "
+        f"{', '.join(approved)} (Approved on the cluster and on the endpoint)",
+        approved=approved,
     )

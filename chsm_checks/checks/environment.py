@@ -18,6 +18,7 @@ from ..arm.snapshots import (
     ClusterSnapshot,
     ContainerSnapshot,
     IdentitySnapshot,
+    ManagementLock,
     PrivateEndpointSnapshot,
     RoleAssignment,
     RoleDefinition,
@@ -160,8 +161,18 @@ class Environment:
         return self._read(container_id, lambda: resources.get_container(self.arm, container_id))
 
     def private_endpoint(self) -> Observed[PrivateEndpointSnapshot]:
-        endpoint_id = self.scope.private_endpoint_id
+        return self.endpoint(self.scope.private_endpoint_id)
+
+    def endpoint(self, endpoint_id: str) -> Observed[PrivateEndpointSnapshot]:
+        """A private endpoint by its id (the storage account's, or one a cluster names)."""
         return self._read(endpoint_id, lambda: resources.get_private_endpoint(self.arm, endpoint_id))
+
+    def locks(self, subscription_id: str) -> Observed[list[ManagementLock]]:
+        """Every management lock of a subscription, read once for all the resources in it."""
+        return self._read(
+            f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/locks",
+            lambda: resources.list_locks(self.arm, subscription_id),
+        )
 
     def role_assignments(self, principal_id: str) -> Observed[list[RoleAssignment]]:
         """Assignments to ``principal_id`` at, above and below the storage account."""

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from ..arm.snapshots import BlobServiceSnapshot, ClusterSnapshot, StorageAccountSnapshot, problem_with
 from ..errors import ConfigError
-from . import access, clusters, protection, storage, uris
+from . import access, clusters, locks, protection, storage, uris
 from .access import HeldRole
 from .catalogue import ResourceKind, default_catalogue
 from .environment import Environment, Unresolved
@@ -171,6 +171,59 @@ def _identity_resolvable(env: Environment) -> list[Finding]:
     ]
 
 
+def _private_cluster(env: Environment) -> list[Finding]:
+    """Each cluster, with every private endpoint it names read (the Network side of each connection)."""
+    check = "clusters.private"
+    findings = []
+    for cluster in _clusters(env, check):
+        endpoints = {
+            c.private_endpoint_id: _well_formed(
+                check, env.endpoint(c.private_endpoint_id), "private_endpoint"
+            )
+            for c in cluster.private_endpoint_connections
+            if c.private_endpoint_id and c.status == "Approved"
+        }
+        findings.append(clusters.private(cluster, endpoints))
+    return findings
+
+
+def _delete_protected(env: Environment) -> list[Finding]:
+    """The backup account and each cluster, each against the locks of its subscription."""
+    check = "locks.delete-protected"
+    findings = []
+    named: list[tuple[str, str]] = []
+    try:
+        named.append(("storage account", env.scope.storage_account_id))
+    except Unresolved as exc:
+        findings.append(error(check, exc.resource_id, str(exc)))
+    for cluster_id in dict.fromkeys((env.scope.source_id, env.scope.destination_id), None):
+        if all(cluster_id.lower() != rid.lower() for _, rid in named):
+            named.append(("cluster", cluster_id))
+    for what, resource_id in named:
+        subscription = resource_id.strip("/").split("/")[1]
+        listed = env.locks(subscription)
+        if listed.problem is not None or listed.value is None:
+            why = listed.problem or "the list is missing"
+            findings.append(
+                error(
+                    check,
+                    resource_id,
+                    f"could not read the management locks of subscription {subscription}: {why}",
+                )
+            )
+            continue
+        bad = next(
+            (
+                f
+                for lock in listed.value
+                if (f := malformed(check, "locks", lock.id or "a lock", lock.problems))
+            ),
+            None,
+        )
+        findings.append(bad or locks.delete_protected(what, resource_id, listed.value))
+    return findings
+
+
 def _distinct(env: Environment) -> list[Finding]:
     check = "clusters.distinct"
     observed = {
@@ -192,6 +245,8 @@ EVALUATORS: dict[str, Evaluator] = {
         "clusters.destination-not-activated", "destination", clusters.destination_not_activated
     ),
     "clusters.distinct": _distinct,
+    "clusters.private": _private_cluster,
+    "locks.delete-protected": _delete_protected,
     "storage.shared-key-disabled": _account(
         "storage.shared-key-disabled", lambda account, env: storage.shared_key_disabled(account)
     ),

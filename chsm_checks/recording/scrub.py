@@ -78,6 +78,8 @@ BODY_FIELDS = frozenset(
         "permissions", "actions", "notActions", "dataActions", "notDataActions", "assignableScopes",
         # storage firewall exceptions
         "resourceAccessRules", "resourceId",
+        # management locks
+        "level", "notes",
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})

@@ -24,6 +24,7 @@ from chsm_checks.sandbox.wire import ArmFault
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     IDENTITY_TYPE,
+    LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
     ROLE_DEFINITION_TYPE,
@@ -185,6 +186,9 @@ PUBLISHED_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "2021-01-01",
             "2022-12-01",
         ),
+        # specification/resources/resource-manager/Microsoft.Authorization/locks/stable/<v>/locks.json
+        # for each of these; azure-mgmt-resource's ManagementLockClient defaults to 2020-05-01.
+        LOCK_TYPE: ("2015-01-01", "2016-09-01", "2017-04-01", "2020-05-01"),
     }
 )
 

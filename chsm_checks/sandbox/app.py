@@ -21,11 +21,13 @@ from chsm_checks.sandbox.control import control_routes
 from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
+    get_lock,
     get_resource,
     get_role_assignment,
     get_role_definition,
     list_blob_services,
     list_containers,
+    list_locks,
     list_of_type,
     list_role_assignments,
     list_role_definitions,
@@ -46,6 +48,7 @@ from chsm_checks.sandbox.wire import (
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     IDENTITY_TYPE,
+    LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
     ROLE_DEFINITION_TYPE,
@@ -106,6 +109,8 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
         ROLE_ASSIGNMENT_TYPE,
         get_role_assignment,
     ),
+    ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}", LOCK_TYPE, list_locks),
+    ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}/{{lock}}", LOCK_TYPE, get_lock),
     # Role definitions are served at any scope and at the tenant root, where the path has no scope.
     ArmRoute("GET", f"providers/{ROLE_DEFINITION_TYPE}", ROLE_DEFINITION_TYPE, list_role_definitions),
     ArmRoute(

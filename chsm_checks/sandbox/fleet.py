@@ -23,6 +23,7 @@ from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     CONTAINER,
     CONTAINER_AFTER_US,
+    GROUP_LOCK,
     HOME_LOCATION,
     IDENTITY_TYPE,
     PRIVATE_ENDPOINT_TYPE,
@@ -30,9 +31,11 @@ from chsm_checks.sandbox.world import (
     STORAGE_TYPE,
     blob_service_resource,
     cluster_resource,
+    connect_cluster,
     container_resource,
     domain_label,
     identity_resource,
+    lock_resource,
     private_endpoint_resource,
     role_assignment_resource,
     storage_account_resource,
@@ -54,6 +57,10 @@ def add_fleet(state: JsonObject, settings: SandboxSettings) -> None:
     count = settings.fleet_subscriptions
     subscriptions = [sandbox_guid(seed, "subscription", k) for k in range(1, count + 1)]
     state["fleet_resource_groups"] = {sub: [_group(k)] for k, sub in enumerate(subscriptions, start=1)}
+    state["locks"] += [  # each fleet group is locked against deletion, as the seeded one is
+        lock_resource(f"/subscriptions/{sub}/resourceGroups/{_group(k)}", GROUP_LOCK, "CanNotDelete", "Fleet")
+        for k, sub in enumerate(subscriptions, start=1)
+    ]
     built = [  # (cluster id, its backup account), cluster i at i - 1
         _add_cluster(state, seed, i, subscriptions[(i - 1) % count], (i - 1) % count + 1)
         for i in range(1, settings.fleet_clusters + 1)
@@ -122,8 +129,15 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
         sandbox_guid(seed, "fleet-privateendpointconnection", i),
         created,
     )
+    endpoint = connect_cluster(
+        cluster,
+        f"{vnet_id}/subnets/snet-hsm",
+        sandbox_guid(seed, "fleet-hsmconnection", i),
+        f"10.{second}.{third}",
+    )
     state["resources"] += [
         cluster,
+        endpoint,
         identity_resource(
             identity_id, identity_name, principal, sandbox_guid(seed, "fleet-client", i), state["tenant_id"]
         ),

@@ -140,6 +140,14 @@ def _locally_redundant(state: JsonObject, seed: int) -> None:
     del account["properties"]["secondaryLocation"], account["properties"]["statusOfSecondary"]
 
 
+def _unlocked(state: JsonObject, seed: int) -> None:
+    state["locks"].clear()
+
+
+def _cluster_public_network(state: JsonObject, seed: int) -> None:
+    _named(state, CLUSTER_TYPE, SOURCE_CLUSTER)["properties"]["publicNetworkAccess"] = "Enabled"
+
+
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         profile.name: profile
@@ -209,6 +217,16 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "locally-redundant",
                 f"{BACKUP_ACCOUNT} is Standard_LRS: no copy in a second region",
                 _locally_redundant,
+            ),
+            Profile(
+                "unlocked",
+                f"no management lock: {BACKUP_ACCOUNT} and the clusters can be deleted outright",
+                _unlocked,
+            ),
+            Profile(
+                "cluster-public-network",
+                f"{SOURCE_CLUSTER} has public network access Enabled",
+                _cluster_public_network,
             ),
         )
     }

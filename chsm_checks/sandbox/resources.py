@@ -137,6 +137,35 @@ def get_role_assignment(call: ArmCall) -> ArmReply:
     )
 
 
+def _lock_scope(lock: JsonObject) -> str:
+    lock_id: str = lock["id"]
+    return lock_id[: lock_id.lower().rfind("/providers/microsoft.authorization/locks/")]
+
+
+def list_locks(call: ArmCall) -> ArmReply:
+    """The management locks at the scope and below it (a subscription's list holds those of its
+    resource groups and resources, ManagementLocks_ListAtSubscriptionLevel); paged."""
+    scope = call.params["scope"]
+    require_scope(call.state, scope)
+    wanted = scope.rstrip("/").lower()
+    locks = [
+        lock
+        for lock in call.state.get("locks", [])
+        if (found := _lock_scope(lock).lower()) == wanted or found.startswith(wanted + "/")
+    ]
+    return ArmReply(200, page(call, locks))
+
+
+def get_lock(call: ArmCall) -> ArmReply:
+    """GET of one management lock: the request path is its id."""
+    require_scope(call.state, call.params["scope"])
+    wanted = call.path.lower()
+    for lock in call.state.get("locks", []):
+        if lock["id"].lower() == wanted:
+            return ArmReply(200, lock)
+    raise ArmFault(404, "LockNotFound", f"The lock '{call.params['lock']}' could not be found.")
+
+
 def get_role_definition(call: ArmCall) -> ArmReply:
     """GET of one role definition by its GUID, at any scope or the tenant root (``/providers/…``)."""
     scope = call.params.get("scope", "")

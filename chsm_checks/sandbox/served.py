@@ -1,7 +1,7 @@
 """The resource types the sandbox serves, where each lives in the state, and what a body of one must be.
 
 :data:`SERVED_TYPES` is the one table the control API (:mod:`.control_arm`) works from: serving a new
-type (locks, diagnostic settings...) is one entry here plus its ARM route in :mod:`.app`.
+type (diagnostic settings, say) is one entry here plus its ARM route in :mod:`.app`.
 A body is stored as ARM returns it; the sandbox insists only on what keeps the store consistent: a JSON
 object whose ``id``, ``name`` and ``type`` agree with the path, placed where ARM would let it be.
 Everything else may be as broken as a test needs, and the sandbox's own logic reads it defensively.
@@ -22,6 +22,7 @@ from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
     CONTAINER_TYPE,
     IDENTITY_TYPE,
+    LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
     ROLE_ASSIGNMENT_TYPE,
     ROLE_DEFINITION_TYPE,
@@ -135,6 +136,7 @@ SERVED_TYPES: Mapping[str, ServedType] = MappingProxyType(
             ServedType(CONTAINER_TYPE, "resources", "resource group"),
             ServedType(PRIVATE_ENDPOINT_TYPE, "resources", "resource group"),
             ServedType(ROLE_ASSIGNMENT_TYPE, "role_assignments", "scope", not_found="RoleAssignmentNotFound"),
+            ServedType(LOCK_TYPE, "locks", "scope", not_found="LockNotFound"),
             ServedType(
                 ROLE_DEFINITION_TYPE,
                 "role_definitions",

@@ -25,6 +25,8 @@ PROFILE_NAMES: tuple[str, ...] = (
     "versioning-off",
     "immutability-absent",
     "locally-redundant",
+    "unlocked",
+    "cluster-public-network",
 )
 
 MAX_FLEET_CLUSTERS = 9999

@@ -34,6 +34,7 @@ IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 PRIVATE_ENDPOINT_TYPE = "Microsoft.Network/privateEndpoints"
 ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions"
+LOCK_TYPE = "Microsoft.Authorization/locks"
 SUBSCRIPTION_TYPE = "Microsoft.Resources/subscriptions"
 
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
@@ -45,6 +46,8 @@ OPERATOR_SIGN_IN_NAME = "operator@chsm-sandbox.example"
 PROVISIONED = "HSM cluster provisioning successful."
 # A backup container is made a little after its account.
 CONTAINER_AFTER_US = 41_250_000
+# The lock that keeps the seeded resource group, and everything in it, from being deleted.
+GROUP_LOCK = "lock-chsm-no-delete"
 
 
 def compliant_state(settings: SandboxSettings) -> JsonObject:
@@ -58,7 +61,8 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
     # The operator is who "calls" the sandbox: it appears in x-ms-operation-identifier and owns the
     # subscription, which gives the role-assignment listing something above the storage scope.
     operator = sandbox_guid(seed, "principal", 2)
-    subnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm/subnets/snet-storage"
+    vnet_id = f"{group_id}/providers/Microsoft.Network/virtualNetworks/vnet-chsm"
+    subnet_id = f"{vnet_id}/subnets/snet-storage"
 
     source = cluster_resource(
         group_id,
@@ -83,6 +87,13 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         dest,
         identity_resource(identity_id, IDENTITY, principal, sandbox_guid(seed, "client", 1), tenant),
     ]
+    # Each cluster is reached through its own private endpoint in the HSM subnet, on its HSMs' addresses.
+    for n, cluster in enumerate((source, dest), start=2):
+        resources.append(
+            connect_cluster(
+                cluster, f"{vnet_id}/subnets/snet-hsm", sandbox_guid(seed, "hsmconnection", n), f"10.0.{n}"
+            )
+        )
     # Both accounts are configured alike; only the role assignment tells them apart.
     for n, account in enumerate((BACKUP_ACCOUNT, NO_ACCESS_ACCOUNT), start=1):
         account_id = f"{group_id}/providers/{STORAGE_TYPE}/{account}"
@@ -131,6 +142,9 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         "role_assignments": role_assignments,
         # Custom role definitions, and bodies put at a built-in's GUID; the built-ins are in .roles.
         "role_definitions": [],
+        "locks": [
+            lock_resource(group_id, GROUP_LOCK, "CanNotDelete", "Keeps the backup storage and clusters")
+        ],
         "backups": {},
         "hsm": {
             source["id"]: seed_hsm_cluster(seed, source, 2, populated=True),
@@ -194,6 +208,53 @@ def cluster_resource(
             "statusMessage": PROVISIONED,
         },
         "systemData": system_data(created_us),
+    }
+
+
+def connect_cluster(cluster: JsonObject, subnet_id: str, connection_guid: str, network: str) -> JsonObject:
+    """The approved private endpoint ``pe-<cluster>`` of ``cluster`` in ``subnet_id``, with the
+    connection the cluster lists for it; each HSM answers on ``<network>.5-7``. Returns the endpoint."""
+    group_id = cluster["id"].split("/providers/", 1)[0]
+    pe_name = f"pe-{cluster['name']}"
+    pe_id = f"{group_id}/providers/{PRIVATE_ENDPOINT_TYPE}/{pe_name}"
+    connection_name = f"{pe_name}.{connection_guid}"
+    cluster["properties"]["privateEndpointConnections"] = [
+        {
+            "id": f"{cluster['id']}/privateEndpointConnections/{connection_name}",
+            "name": connection_name,
+            "type": f"{CLUSTER_TYPE}/privateEndpointConnections",
+            "properties": {
+                "groupIds": ["cloudHsm"],
+                "privateEndpoint": {"id": pe_id},
+                "privateLinkServiceConnectionState": {
+                    "status": "Approved",
+                    "description": "Auto-Approved",
+                    "actionsRequired": "None",
+                },
+                "provisioningState": "Succeeded",
+            },
+            # The connection was made with the cluster, by the same operator.
+            "systemData": dict(cluster["systemData"]),
+        }
+    ]
+    fqdns = [hsm["fqdn"] for hsm in cluster["properties"]["hsms"]]
+    return endpoint_resource(
+        pe_id,
+        pe_name,
+        cluster["id"],
+        "cloudHsm",
+        subnet_id,
+        [(fqdn, f"{network}.{5 + i}") for i, fqdn in enumerate(fqdns)],
+    )
+
+
+def lock_resource(scope: str, name: str, level: str, notes: str) -> JsonObject:
+    """A management lock at ``scope`` (ManagementLocks_GetAtScope, 2020-05-01)."""
+    return {
+        "id": f"{scope}/providers/{LOCK_TYPE}/{name}",
+        "name": name,
+        "type": LOCK_TYPE,
+        "properties": {"level": level, "notes": notes, "owners": []},
     }
 
 
@@ -365,8 +426,18 @@ def container_resource(account_id: str, modified_us: int, locked_by: tuple[str, 
 def private_endpoint_resource(
     pe_id: str, pe_name: str, account: str, account_id: str, subnet_id: str, ip_address: str
 ) -> JsonObject:
-    """An approved blob private endpoint of ``account`` in ``subnet_id``, with the network interface
-    Azure creates for it. Network writes one weak etag on a resource and on each of its parts."""
+    """An approved blob private endpoint of ``account`` in ``subnet_id``."""
+    return endpoint_resource(
+        pe_id, pe_name, account_id, "blob", subnet_id, [(f"{account}.blob.core.windows.net", ip_address)]
+    )
+
+
+def endpoint_resource(
+    pe_id: str, pe_name: str, service_id: str, group: str, subnet_id: str, dns: list[tuple[str, str]]
+) -> JsonObject:
+    """An approved private endpoint to sub-resource ``group`` of ``service_id`` in ``subnet_id``, with the
+    network interface Azure creates for it and the names it resolves (``dns``: name, address). Network
+    writes one weak etag on a resource and on each of its parts."""
     etag = f'W/"{sandbox_guid(0, "network-etag:" + pe_id.lower())}"'
     group_id = pe_id.split("/providers/", 1)[0]
     nic = f"{pe_name}.nic.{sandbox_guid(0, 'nic:' + pe_id.lower())}"
@@ -388,8 +459,8 @@ def private_endpoint_resource(
                     "etag": etag,
                     "properties": {
                         "provisioningState": "Succeeded",
-                        "privateLinkServiceId": account_id,
-                        "groupIds": ["blob"],
+                        "privateLinkServiceId": service_id,
+                        "groupIds": [group],
                         "privateLinkServiceConnectionState": {
                             "status": "Approved",
                             "description": "Auto-Approved",
@@ -399,7 +470,7 @@ def private_endpoint_resource(
                 }
             ],
             "manualPrivateLinkServiceConnections": [],
-            "customDnsConfigs": [{"fqdn": f"{account}.blob.core.windows.net", "ipAddresses": [ip_address]}],
+            "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [address]} for fqdn, address in dns],
             "provisioningState": "Succeeded",
         },
     }
