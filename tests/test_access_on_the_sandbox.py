@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import Sandbox, project_copy, run_cli, sandbox_process, summary
+from tests.support.processes import Sandbox, live_catalogue
 
 SUB = "5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"  # the sandbox's own subscription for seed 1
 GROUP = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
@@ -149,16 +149,7 @@ CASES: list[tuple[Callable[[Sandbox], None], dict[str, tuple[str, str]]]] = [
 def test_a_false_pass_of_today_ends_as_what_it_is(
     tmp_path: Path, shape: Callable[[Sandbox], None], expected: dict[str, tuple[str, str]]
 ) -> None:
-    project = project_copy(tmp_path)
-    with sandbox_process(project / ".sandbox") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
-        shape(sandbox)
-        run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
-            "--reports", str(tmp_path / "reports"), "--", "-m", "catalogue", cwd=project,
-        )  # fmt: skip
-    entries = {e["name"]: e for e in summary(tmp_path / "reports")["scenarios"]}
+    entries = live_catalogue(tmp_path, shape)
     for name, (outcome, said) in expected.items():
         assert entries[name]["outcome"] == outcome, (name, entries[name]["message"])
         assert said in entries[name]["message"], (name, entries[name]["message"])

@@ -153,15 +153,19 @@ def fake() -> FakeArm:
     return FakeArm()
 
 
-@pytest.fixture
-def env(fake: FakeArm, target: Target) -> Iterator[Environment]:
-    client = ArmClient(
+def fake_client(fake: FakeArm) -> ArmClient:
+    """An ARM client that sends to ``fake`` once per request, on a virtual clock."""
+    return ArmClient(
         sandbox_cloud("http://127.0.0.1:8765"),
         transport=httpx.MockTransport(fake.handle),
         clock=VirtualClock(),
         retry=RetryPolicy(max_attempts=1),
     )
-    with client:
+
+
+@pytest.fixture
+def env(fake: FakeArm, target: Target) -> Iterator[Environment]:
+    with fake_client(fake) as client:
         yield Environment(client, target)
 
 
@@ -222,13 +226,7 @@ def test_a_missing_blob_service_fails_and_an_unreadable_one_is_an_error(
     assert_finding(finding, Outcome.FAILED, check_id, BLOB_SERVICE_ID)
     fresh = FakeArm()
     fresh.set(BLOB_SERVICE_ID, arm_error(403, "AuthorizationFailed"))
-    client = ArmClient(
-        sandbox_cloud("http://127.0.0.1:8765"),
-        transport=httpx.MockTransport(fresh.handle),
-        clock=VirtualClock(),
-        retry=RetryPolicy(max_attempts=1),
-    )
-    with client:
+    with fake_client(fresh) as client:
         (finding,) = evaluate(check_id, Environment(client, env.scope))
     assert_finding(finding, Outcome.ERROR, check_id, BLOB_SERVICE_ID)
     assert "AuthorizationFailed" in finding.message
@@ -246,17 +244,11 @@ def _with_protection(tmp_path: Path, protection: str) -> Target:
 def test_the_targets_protection_table_sets_what_the_checks_require(fake: FakeArm, tmp_path: Path) -> None:
     fake.set(ACCOUNT_ID, ok(account_json(sku={"name": "Standard_LRS"})))
     fake.set(CONTAINER_ID, ok(container_json(properties__hasImmutabilityPolicy=False)))
-    client = ArmClient(
-        sandbox_cloud("http://127.0.0.1:8765"),
-        transport=httpx.MockTransport(fake.handle),
-        clock=VirtualClock(),
-        retry=RetryPolicy(max_attempts=1),
-    )
     strict = _with_protection(
         tmp_path, "min_soft_delete_days = 30\nrequire_immutability = true\nrequire_alternate_site = true"
     )
     lenient = _with_protection(tmp_path, "")  # every default: 7 days, immutability advised, no second site
-    with client:
+    with fake_client(fake) as client:
         strict_env, lenient_env = Environment(client, strict), Environment(client, lenient)
         judged = {
             name: {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import Sandbox, project_copy, run_cli, sandbox_process, summary
+from tests.support.processes import Sandbox, live_catalogue
 
 SUB = "5a4db0c5-bb2d-4bf6-8511-e5af3d4f4247"  # the sandbox's own subscription for seed 1
 GROUP = f"/subscriptions/{SUB}/resourceGroups/rg-chsm-sandbox"
@@ -30,27 +30,13 @@ PRIVATE = "Both clusters are private, reached through an approved private endpoi
 PROTECTION = (BLOB_SOFT_DELETE, CONTAINER_SOFT_DELETE, VERSIONING, IMMUTABLE, SECOND_REGION, LOCKED, PRIVATE)
 
 
-def _catalogue(tmp_path: Path, shape: Callable[[Sandbox], None]) -> dict[str, dict[str, Any]]:
-    """Each catalogue scenario's entry, after ``shape`` changed a fresh sandbox, judged live."""
-    project = project_copy(tmp_path)
-    with sandbox_process(project / ".sandbox") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
-        shape(sandbox)
-        run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
-            "--reports", str(tmp_path / "reports"), "--", "-m", "catalogue", cwd=project,
-        )  # fmt: skip
-    return {e["name"]: e for e in summary(tmp_path / "reports")["scenarios"]}
-
-
 def _as_seeded(sandbox: Sandbox) -> None:
     """The compliant world, unchanged."""
 
 
 @pytest.fixture(scope="module")
 def compliant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    return _catalogue(tmp_path_factory.mktemp("compliant"), _as_seeded)
+    return live_catalogue(tmp_path_factory.mktemp("compliant"), _as_seeded)
 
 
 def test_the_compliant_sandbox_passes_every_protection_check(compliant: dict[str, dict[str, Any]]) -> None:
@@ -128,7 +114,7 @@ def test_a_change_through_the_control_api_fails_exactly_the_matching_check(
     said: str,
     compliant: dict[str, dict[str, Any]],
 ) -> None:
-    changed = _catalogue(tmp_path, shape)
+    changed = live_catalogue(tmp_path, shape)
     assert changed[scenario]["outcome"] == "failed", changed[scenario]["message"]
     assert any(said in f["message"] for f in changed[scenario]["findings"]), changed[scenario]["findings"]
     others = {name: entry["outcome"] for name, entry in changed.items() if name != scenario}

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
-from ..arm.snapshots import BlobServiceSnapshot, ClusterSnapshot, StorageAccountSnapshot, problem_with
+from ..arm.snapshots import (
+    BlobServiceSnapshot,
+    ClusterSnapshot,
+    ContainerSnapshot,
+    StorageAccountSnapshot,
+    problem_with,
+)
 from ..errors import ConfigError
 from . import access, clusters, locks, protection, storage, uris
 from .access import HeldRole
@@ -96,6 +102,10 @@ def _one_cluster(check: str, role: str, judge: Callable[[ClusterSnapshot], Findi
 
 def _account(check: str, judge: Callable[[StorageAccountSnapshot, Environment], Finding]) -> Evaluator:
     return lambda env: [judge(_need(check, env.storage_account(), "storage account", "storage_account"), env)]
+
+
+def _container(check: str, judge: Callable[[ContainerSnapshot, Environment], Finding]) -> Evaluator:
+    return lambda env: [judge(_need(check, env.container(), "container", "container"), env)]
 
 
 def _blob_service(check: str, judge: Callable[[BlobServiceSnapshot, Environment], Finding]) -> Evaluator:
@@ -270,11 +280,9 @@ EVALUATORS: dict[str, Evaluator] = {
     "storage.cross-tenant-replication": _account(
         "storage.cross-tenant-replication", lambda account, env: storage.cross_tenant_replication(account)
     ),
-    "storage.container-private": lambda env: [
-        storage.container_private(
-            _need("storage.container-private", env.container(), "container", "container")
-        )
-    ],
+    "storage.container-private": _container(
+        "storage.container-private", lambda container, env: storage.container_private(container)
+    ),
     "storage.blob-soft-delete": _blob_service(
         "storage.blob-soft-delete",
         lambda service, env: protection.blob_soft_delete(service, env.scope.protection.min_soft_delete_days),
@@ -285,12 +293,10 @@ EVALUATORS: dict[str, Evaluator] = {
     "storage.versioning": _blob_service(
         "storage.versioning", lambda service, env: protection.versioning(service)
     ),
-    "storage.immutability": lambda env: [
-        protection.immutability(
-            _need("storage.immutability", env.container(), "container", "container"),
-            env.scope.protection.require_immutability,
-        )
-    ],
+    "storage.immutability": _container(
+        "storage.immutability",
+        lambda container, env: protection.immutability(container, env.scope.protection.require_immutability),
+    ),
     "storage.geo-redundant": _account(
         "storage.geo-redundant",
         lambda account, env: protection.geo_redundant(account, env.scope.protection.require_alternate_site),

@@ -9,7 +9,7 @@ import shutil
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +186,18 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy(ROOT / name, copy / name)
     return copy
+
+
+def live_catalogue(tmp_path: Path, shape: Callable[[Sandbox], None]) -> dict[str, dict[str, Any]]:
+    """Each catalogue scenario's summary entry, by name, from a live run against a fresh sandbox that
+    ``shape`` first changed through its control API."""
+    project = project_copy(tmp_path)
+    with sandbox_process(project / ".sandbox") as sandbox:
+        target = project / "targets" / "sandbox.toml"
+        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
+        shape(sandbox)
+        run_cli(
+            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
+            "--reports", str(tmp_path / "reports"), "--", "-m", "catalogue", cwd=project,
+        )  # fmt: skip
+    return {e["name"]: e for e in summary(tmp_path / "reports")["scenarios"]}
