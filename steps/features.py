@@ -12,6 +12,7 @@ CATALOGUE_FEATURES = (
     "clusters.feature",
     "storage.feature",
     "protection.feature",
+    "audit_trail.feature",
     "access.feature",
     "unsupported.feature",
 )

@@ -373,3 +373,65 @@ def all_role_definitions() -> dict[str, dict[str, Any]]:
 def failed_messages(findings: list[Finding]) -> list[str]:
     """The messages of the findings that failed, in order (what a scenario's failure would say)."""
     return [f.message for f in findings if f.status is Outcome.FAILED]
+
+
+WORKSPACE_ID = f"{RG}/providers/Microsoft.OperationalInsights/workspaces/log-chsm-audit"
+# (name, type, groups) of the log categories each resource offers, as diagnosticSettingsCategories lists.
+CLUSTER_CATEGORIES = (("HsmServiceOperations", "Logs", ("audit", "allLogs")),)
+BLOB_CATEGORIES = (
+    ("StorageRead", "Logs", ("allLogs",)),
+    ("StorageWrite", "Logs", ("audit", "allLogs")),
+    ("StorageDelete", "Logs", ("audit", "allLogs")),
+    ("Transaction", "Metrics", ()),
+)
+
+
+def diagnostics_path(resource_id: str) -> str:
+    return f"{resource_id}/providers/Microsoft.Insights/diagnosticSettings"
+
+
+def categories_path(resource_id: str) -> str:
+    return f"{resource_id}/providers/Microsoft.Insights/diagnosticSettingsCategories"
+
+
+def categories_json(
+    resource_id: str, categories: tuple[tuple[str, str, tuple[str, ...]], ...]
+) -> dict[str, Any]:
+    return {
+        "value": [
+            {
+                "id": f"{categories_path(resource_id)}/{name}",
+                "name": name,
+                "type": "Microsoft.Insights/diagnosticSettingsCategories",
+                "properties": {"categoryType": kind, "categoryGroups": list(groups)},
+            }
+            for name, kind, groups in categories
+        ]
+    }
+
+
+def log_entry(category: str | None = None, group: str | None = None, enabled: Any = True) -> dict[str, Any]:
+    return {"category": category, "categoryGroup": group, "enabled": enabled}
+
+
+def diagnostic_setting_json(
+    resource_id: str,
+    logs: list[dict[str, Any]] | None = None,
+    name: str = "to-log-chsm-audit",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A diagnostic setting of ``resource_id`` sending ``logs`` (else the allLogs group) to a workspace."""
+    body: dict[str, Any] = {
+        "id": f"{diagnostics_path(resource_id)}/{name}",
+        "name": name,
+        "type": "Microsoft.Insights/diagnosticSettings",
+        "properties": {
+            "workspaceId": WORKSPACE_ID,
+            "storageAccountId": None,
+            "eventHubAuthorizationRuleId": None,
+            "eventHubName": None,
+            "metrics": [],
+            "logs": [log_entry(group="allLogs")] if logs is None else logs,
+        },
+    }
+    return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})

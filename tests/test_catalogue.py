@@ -26,6 +26,8 @@ CHECK_IDS = {
     "clusters.distinct",
     "clusters.private",
     "locks.delete-protected",
+    "logging.cluster-audit",
+    "logging.blob-access",
     "storage.shared-key-disabled",
     "storage.private-endpoint",
     "storage.public-network",

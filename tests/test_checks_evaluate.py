@@ -11,7 +11,9 @@ import httpx
 import pytest
 from check_fixtures import (
     ACCOUNT_ID,
+    BLOB_CATEGORIES,
     BLOB_SERVICE_ID,
+    CLUSTER_CATEGORIES,
     CONTAINER_ID,
     DESTINATION_ID,
     ENDPOINT_ID,
@@ -27,10 +29,14 @@ from check_fixtures import (
     assert_finding,
     assignment_json,
     blob_service_json,
+    categories_json,
+    categories_path,
     cluster_endpoint_id,
     cluster_endpoint_json,
     cluster_json,
     container_json,
+    diagnostic_setting_json,
+    diagnostics_path,
     endpoint_json,
     identity_json,
     lock_json,
@@ -100,6 +106,15 @@ class FakeArm:
             cluster_endpoint_id(SOURCE_ID): ok(cluster_endpoint_json(SOURCE_ID)),
             cluster_endpoint_id(DESTINATION_ID): ok(cluster_endpoint_json(DESTINATION_ID)),
         }
+        for resource_id, offered in (
+            (SOURCE_ID, CLUSTER_CATEGORIES),
+            (DESTINATION_ID, CLUSTER_CATEGORIES),
+            (BLOB_SERVICE_ID, BLOB_CATEGORIES),
+        ):
+            self.answers[categories_path(resource_id)] = ok(categories_json(resource_id, offered))
+            self.answers[diagnostics_path(resource_id)] = ok(
+                {"value": [diagnostic_setting_json(resource_id)]}
+            )
         self.locks: list[dict[str, Any]] = [lock_json()]
         self.locks_answer: Answer | None = None
         self.assignments: dict[str, list[dict[str, Any]]] = {
@@ -303,6 +318,75 @@ def test_a_missing_private_endpoint_fails_on_the_account(fake: FakeArm, env: Env
     (finding,) = evaluate("storage.private-endpoint", env)
     assert_finding(finding, Outcome.FAILED, "storage.private-endpoint", ACCOUNT_ID)
     assert name_of(ENDPOINT_ID) in finding.message
+
+
+LOG_CHECKS = [
+    pytest.param("logging.cluster-audit", SOURCE_ID, id="cluster-audit"),
+    pytest.param("logging.blob-access", BLOB_SERVICE_ID, id="blob-access"),
+]
+
+
+@pytest.mark.parametrize(("answer", "reason"), UNREADABLE)
+@pytest.mark.parametrize("read", [diagnostics_path, categories_path], ids=["settings", "categories"])
+@pytest.mark.parametrize(("check_id", "resource_id"), LOG_CHECKS)
+def test_unreadable_diagnostic_settings_or_categories_are_an_error(
+    check_id: str,
+    resource_id: str,
+    read: Callable[[str], str],
+    answer: Answer,
+    reason: str,
+    fake: FakeArm,
+    env: Environment,
+) -> None:
+    fake.set(read(resource_id), answer)
+    finding = evaluate(check_id, env)[0]
+    assert_finding(finding, Outcome.ERROR, check_id, resource_id)
+    assert reason in finding.message
+    assert ("diagnostic settings" if read is diagnostics_path else "log categories") in finding.message
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"value": [{"name": "x", "properties": {"logs": "all"}}]}, "properties.logs", id="logs"),
+        pytest.param(
+            {"value": [diagnostic_setting_json(SOURCE_ID, [{"categoryGroup": "audit", "enabled": "true"}])]},
+            "properties.logs[0].enabled",
+            id="enabled-a-string",
+        ),
+        pytest.param(
+            {"value": [diagnostic_setting_json(SOURCE_ID, properties__workspaceId=7)]},
+            "properties.workspaceId",
+            id="workspace-a-number",
+        ),
+    ],
+)
+def test_a_malformed_diagnostic_setting_is_an_error_naming_its_field(
+    body: dict[str, Any], field: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(diagnostics_path(SOURCE_ID), ok(body))
+    finding = evaluate("logging.cluster-audit", env)[0]
+    assert_finding(finding, Outcome.ERROR, "logging.cluster-audit", SOURCE_ID)
+    assert field in finding.message
+
+
+def test_malformed_log_categories_are_an_error_naming_their_field(fake: FakeArm, env: Environment) -> None:
+    broken = categories_json(BLOB_SERVICE_ID, BLOB_CATEGORIES)
+    broken["value"][1]["properties"]["categoryGroups"] = "audit"
+    fake.set(categories_path(BLOB_SERVICE_ID), ok(broken))
+    (finding,) = evaluate("logging.blob-access", env)
+    assert_finding(finding, Outcome.ERROR, "logging.blob-access", BLOB_SERVICE_ID)
+    assert "properties.categoryGroups" in finding.message
+
+
+def test_each_cluster_has_its_own_audit_finding(fake: FakeArm, env: Environment) -> None:
+    fake.set(diagnostics_path(DESTINATION_ID), ok({"value": []}))
+    findings = evaluate("logging.cluster-audit", env)
+    assert [(f.resource_id, f.status) for f in findings] == [
+        (SOURCE_ID, Outcome.PASSED),
+        (DESTINATION_ID, Outcome.FAILED),
+    ]
+    assert "cluster chsm-dest: no diagnostic setting keeps HsmServiceOperations" in findings[1].message
 
 
 def test_an_unknown_check_id_is_a_configuration_error(fake: FakeArm, env: Environment) -> None:

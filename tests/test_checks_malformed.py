@@ -24,7 +24,9 @@ from check_fixtures import (
     PRINCIPAL_ID,
     SBDC,
     SOURCE_ID,
+    categories_path,
     cluster_endpoint_id,
+    diagnostics_path,
 )
 from test_checks_evaluate import FakeArm, ok
 
@@ -53,11 +55,20 @@ IDS = {
     "container": [CONTAINER_ID],
     "private_endpoint": [ENDPOINT_ID, cluster_endpoint_id(SOURCE_ID), cluster_endpoint_id(DESTINATION_ID)],
 }
+# Kinds served as a list per resource: the path of each resource's list.
+LISTED = {"diagnostic_settings": diagnostics_path, "diagnostic_categories": categories_path}
+LISTED_AT = [SOURCE_ID, DESTINATION_ID, BLOB_SERVICE_ID]
 # Where a check passes by another of its conditions while the field is absent, the field is made to
 # matter first: publicNetworkAccess decides only when the firewall does not deny by default.
-MAKE_IT_MATTER = {
+# A setting's destinations are alternatives: one matters when the setting names no other.
+MAKE_IT_MATTER: dict[tuple[str, str], dict[str, Any]] = {
     ("storage.public-network", "properties.publicNetworkAccess"): {
         "properties.networkAcls.defaultAction": "Allow"
+    },
+    **{
+        (check, destination): {"properties.workspaceId": _MISSING}
+        for check in ("logging.cluster-audit", "logging.blob-access")
+        for destination in ("properties.storageAccountId", "properties.eventHubAuthorizationRuleId")
     },
 }
 
@@ -70,6 +81,8 @@ def _bodies(fake: FakeArm, kind: str) -> list[Body]:
         return [fake.role_definitions[SBDC](httpx.Request("GET", "http://x")).json()]
     if kind == "locks":
         return fake.locks
+    if kind in LISTED:
+        return [body for rid in LISTED_AT for body in _listed(fake, LISTED[kind](rid))]
     return [fake.answers[rid](httpx.Request("GET", "http://x")).json() for rid in IDS[kind]]
 
 
@@ -80,9 +93,19 @@ def _serve(fake: FakeArm, kind: str, bodies: list[Body]) -> None:
         fake.role_definitions[SBDC] = ok(bodies[0])
     elif kind == "locks":
         fake.locks = bodies
+    elif kind in LISTED:
+        for rid in LISTED_AT:
+            count = len(_listed(fake, LISTED[kind](rid)))
+            fake.set(LISTED[kind](rid), ok({"value": bodies[:count]}))
+            bodies = bodies[count:]
     else:
         for resource_id, body in zip(IDS[kind], bodies, strict=True):
             fake.set(resource_id, ok(body))
+
+
+def _listed(fake: FakeArm, path: str) -> list[Body]:
+    found: list[Body] = fake.answers[path](httpx.Request("GET", "http://x")).json()["value"]
+    return found
 
 
 def _get(body: Body, path: str) -> Any:

@@ -18,6 +18,7 @@ import pytest
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.hardwaresecuritymodules import HardwareSecurityModulesMgmtClient
 from azure.mgmt.hardwaresecuritymodules.models import BackupRequestProperties, RestoreRequestProperties
+from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.storage import StorageManagementClient
@@ -89,6 +90,10 @@ NOT_RETURNED_HERE: dict[str, str] = {
     "private endpoint: properties.networkInterfaces[].etag": "a reference by id",
     "private endpoint: properties.networkInterfaces[].name": "a reference by id",
     "private endpoint: properties.networkInterfaces[].type": "a reference by id",
+    # The monitor spec's examples (getDiagnosticSetting.json, 2021-05-01-preview) show no systemData;
+    # not confirmed against the live service.
+    "diagnostic setting: systemData": "not in the spec example",
+    "log category: systemData": "not in the spec example (getDiagnosticSettingsCategory.json)",
     # Microsoft's published built-in role pages give no dates, and ARM writes createdBy/updatedBy
     # null for a built-in; the sandbox does not invent the dates.
     "role definition: createdOn": "not published for built-ins",
@@ -274,3 +279,27 @@ def test_network_sdk_reads_the_private_endpoint(sdk_sandbox: Sandbox) -> None:
     assert_returned(in_fleet[-1], "private endpoint")
     # azure-mgmt-network 33.1.0 sends 2026-03-01 for every private-endpoint operation.
     assert api_versions_sent(sdk_sandbox, "Microsoft.Network/privateEndpoints") == {"2026-03-01"}
+
+
+def test_monitor_sdk_reads_diagnostic_settings_and_their_categories(sdk_sandbox: Sandbox) -> None:
+    client = MonitorManagementClient(**client_options(sdk_sandbox))
+    cluster_id = f"{GROUP_ID}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters/{SOURCE_CLUSTER}"
+    blob_service_id = f"{ACCOUNT_ID}/blobServices/default"
+
+    (kept,) = list(client.diagnostic_settings.list(cluster_id))
+    assert str(kept.workspace_id).endswith("/workspaces/log-chsm-audit")
+    assert [(log.category_group, log.enabled) for log in kept.logs] == [("audit", True)]
+    assert client.diagnostic_settings.get(cluster_id, kept.name).id == kept.id
+    categories = list(client.diagnostic_settings_category.list(blob_service_id))
+    assert {(c.name, c.category_type, tuple(c.category_groups or ())) for c in categories} == {
+        ("StorageRead", "Logs", ("allLogs",)),
+        ("StorageWrite", "Logs", ("audit", "allLogs")),
+        ("StorageDelete", "Logs", ("audit", "allLogs")),
+        ("Transaction", "Metrics", ()),
+    }
+    (hsm_logs,) = list(client.diagnostic_settings_category.list(cluster_id))
+    assert (hsm_logs.name, hsm_logs.category_type) == ("HsmServiceOperations", "Logs")
+    for model, kind in ((kept, "diagnostic setting"), (hsm_logs, "log category")):
+        assert_returned(model, kind)
+    # azure-mgmt-monitor 6.0.2 sends 2021-05-01-preview for both operation groups.
+    assert api_versions_sent(sdk_sandbox, "Microsoft.Insights/diagnosticSettings") == {"2021-05-01-preview"}

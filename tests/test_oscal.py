@@ -403,3 +403,23 @@ def test_a_run_of_self_checks_alone_claims_no_control_and_stays_valid(tmp_path: 
     assert "include-controls" not in selection
     assert "include-all" not in selection
     assert selection["description"].startswith("No control was assessed")
+
+
+def test_an_immutability_the_target_only_advises_is_a_low_severity_observation(tmp_path: Path) -> None:
+    target = tmp_path / "advised.toml"
+    reference = (ROOT / "targets" / "reference.toml").read_text(encoding="utf-8")
+    target.write_text(reference.replace("require_immutability = true", "require_immutability = false"))
+    run_dir = _replay(
+        tmp_path / "reports", "--target", str(target),
+        "--cassettes", "cassettes/profiles/immutability-absent", "--", "-m", "catalogue",
+    )  # fmt: skip
+    [entry] = [s for s in _summary(run_dir)["scenarios"] if "retention ends" in s["name"]]
+    [finding] = entry["findings"]
+    assert (entry["outcome"], finding["status"], finding["severity"]) == ("failed", "failed", "low")
+    assert "severity-high" in entry["tags"]  # the check's own severity, when the target requires it
+
+    document = _json(run_dir / DOCUMENT)
+    [observation] = [
+        o for o in _observations(document).values() if _props(o).get("check") == "storage.immutability"
+    ]
+    assert _props(observation)["severity"] == "low"

@@ -36,6 +36,8 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("locks.delete-protected", "chsm-dest"),
     },
     "cluster-public-network": {("clusters.private", "chsm-source")},
+    "cluster-logs-off": {("logging.cluster-audit", "chsm-source")},
+    "blob-reads-unlogged": {("logging.blob-access", "default")},
 }
 
 

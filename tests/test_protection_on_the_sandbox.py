@@ -1,6 +1,6 @@
-"""The checks an auditor of backups adds (data protection, locks, private clusters), live against the
-real sandbox: its compliant world passes them, and a change made through its control API fails
-exactly the matching check, nothing else."""
+"""The checks an auditor of backups adds (data protection, locks, private clusters, the audit trail),
+live against the real sandbox: its compliant world passes them, and a change made through its control
+API fails exactly the matching check, nothing else."""
 
 from __future__ import annotations
 
@@ -27,7 +27,20 @@ IMMUTABLE = "The backup container cannot be changed before its retention ends"
 SECOND_REGION = "The backup account keeps a copy in a second region when the target requires one"
 LOCKED = "Neither the backup account nor a cluster can be deleted while a lock stands"
 PRIVATE = "Both clusters are private, reached through an approved private endpoint"
-PROTECTION = (BLOB_SOFT_DELETE, CONTAINER_SOFT_DELETE, VERSIONING, IMMUTABLE, SECOND_REGION, LOCKED, PRIVATE)
+CLUSTER_AUDIT = "Each cluster's audit logs are kept"
+BLOB_ACCESS = "Reads, writes and deletes of the backups are kept"
+SETTINGS = "providers/Microsoft.Insights/diagnosticSettings"
+PROTECTION = (
+    BLOB_SOFT_DELETE,
+    CONTAINER_SOFT_DELETE,
+    VERSIONING,
+    IMMUTABLE,
+    SECOND_REGION,
+    LOCKED,
+    PRIVATE,
+    CLUSTER_AUDIT,
+    BLOB_ACCESS,
+)
 
 
 def _as_seeded(sandbox: Sandbox) -> None:
@@ -89,6 +102,17 @@ def source_endpoint_rejected(sandbox: Sandbox) -> None:
     sandbox.arm("PUT", endpoint, body)
 
 
+def source_setting_sends_nowhere(sandbox: Sandbox) -> None:
+    sandbox.arm("PATCH", f"{SOURCE}/{SETTINGS}/to-log-chsm-audit", {"properties": {"workspaceId": None}})
+
+
+def blob_logs_deleted_and_reads_archived(sandbox: Sandbox) -> None:
+    """The workspace setting goes; a new one archives reads only (writes and deletes unkept)."""
+    sandbox.arm("DELETE", f"{SERVICE}/{SETTINGS}/to-log-chsm-audit")
+    archive = {"storageAccountId": ACCOUNT, "logs": [{"category": "StorageRead", "enabled": True}]}
+    sandbox.arm("PUT", f"{SERVICE}/{SETTINGS}/reads-only", {"properties": archive})
+
+
 CASES: list[tuple[Callable[[Sandbox], None], str, str]] = [
     (soft_delete_off, BLOB_SOFT_DELETE, "deleteRetentionPolicy.enabled is false"),
     (
@@ -103,6 +127,12 @@ CASES: list[tuple[Callable[[Sandbox], None], str, str]] = [
     (lock_removed, LOCKED, "has no CanNotDelete or ReadOnly lock"),
     (source_opened_to_public_networks, PRIVATE, "cluster chsm-source: publicNetworkAccess is Enabled"),
     (source_endpoint_rejected, PRIVATE, "pe-chsm-source: Rejected on the endpoint"),
+    (source_setting_sends_nowhere, CLUSTER_AUDIT, "setting to-log-chsm-audit sends nowhere"),
+    (
+        blob_logs_deleted_and_reads_archived,
+        BLOB_ACCESS,
+        "no diagnostic setting keeps StorageWrite, StorageDelete",
+    ),
 ]
 
 

@@ -15,6 +15,8 @@ from chsm_checks.sandbox.api_versions import PUBLISHED_VERSIONS, absent_fields, 
 from chsm_checks.sandbox.ids import sandbox_guid
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
+    DIAGNOSTIC_CATEGORY_TYPE,
+    DIAGNOSTIC_SETTING_TYPE,
     IDENTITY_TYPE,
     LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
@@ -46,6 +48,8 @@ GET_OF_TYPE = {
     ROLE_DEFINITION_TYPE: f"/subscriptions/{SUB}/providers/{ROLE_DEFINITION_TYPE}/{OWNER}",
     SUBSCRIPTION_TYPE: "/subscriptions",
     LOCK_TYPE: f"/subscriptions/{SUB}/providers/{LOCK_TYPE}",
+    DIAGNOSTIC_SETTING_TYPE: f"{CLUSTER}/providers/{DIAGNOSTIC_SETTING_TYPE}",
+    DIAGNOSTIC_CATEGORY_TYPE: f"{ACCOUNT}/blobServices/default/providers/{DIAGNOSTIC_CATEGORY_TYPE}",
 }
 
 # What each official SDK sends when the caller sets no api-version, read from the released packages
@@ -57,6 +61,8 @@ SDK_DEFAULTS = [
     ("azure-mgmt-authorization 4.0.0", ROLE_DEFINITION_TYPE, "2022-04-01"),
     ("azure-mgmt-msi 7.1.0", IDENTITY_TYPE, "2024-11-30"),
     ("azure-mgmt-network 33.1.0", PRIVATE_ENDPOINT_TYPE, "2026-03-01"),
+    ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_SETTING_TYPE, "2021-05-01-preview"),
+    ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_CATEGORY_TYPE, "2021-05-01-preview"),
 ]
 
 
@@ -155,6 +161,20 @@ def test_a_field_is_absent_at_a_version_that_lacks_it_and_present_at_the_pinned_
 def test_the_first_cluster_preview_has_no_identity(client: TestClient) -> None:
     assert "identity" in client.get(CLUSTER, params={"api-version": "2025-03-31"}).json()
     assert "identity" not in client.get(CLUSTER, params={"api-version": "2022-08-31-preview"}).json()
+
+
+def test_category_groups_are_absent_before_2021_05_01_preview(client: TestClient) -> None:
+    settings = GET_OF_TYPE[DIAGNOSTIC_SETTING_TYPE]
+    categories = GET_OF_TYPE[DIAGNOSTIC_CATEGORY_TYPE]
+    old, new = ({"api-version": v} for v in ("2017-05-01-preview", "2021-05-01-preview"))
+    (log,) = client.get(settings, params=new).json()["value"][0]["properties"]["logs"]
+    (old_log,) = client.get(settings, params=old).json()["value"][0]["properties"]["logs"]
+    assert log["categoryGroup"] == "audit"
+    assert "categoryGroup" not in old_log
+    assert {"categoryGroups"} <= client.get(categories, params=new).json()["value"][0]["properties"].keys()
+    assert all(
+        "categoryGroups" not in c["properties"] for c in client.get(categories, params=old).json()["value"]
+    )
 
 
 def test_role_definitions_before_data_actions_have_none(client: TestClient) -> None:

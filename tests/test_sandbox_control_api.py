@@ -403,7 +403,8 @@ def test_reset_re_seeds_the_world_without_the_changes(client: TestClient) -> Non
 # --- bad input: an ARM-shaped error, and nothing changed --------------------------------------------
 
 LOCK = f"{ACCOUNT}/providers/Microsoft.Authorization/locks/do-not-delete"
-DIAGNOSTICS = f"{ACCOUNT}/providers/Microsoft.Insights/diagnosticSettings/to-workspace"
+# A type the sandbox does not serve: an action group.
+UNSERVED = f"{GROUP}/providers/Microsoft.Insights/actionGroups/ag-chsm"
 BAD_INPUT: dict[str, tuple[str, str, Any, int, str, str | None]] = {
     # case: method, resource id, body, status, code, target (or a word the message names)
     "not JSON": ("PUT", ACCOUNT, b"{not json", 400, "InvalidRequestContent", None),
@@ -426,7 +427,7 @@ BAD_INPUT: dict[str, tuple[str, str, Any, int, str, str | None]] = {
         "InvalidRequestContent",
         "type",
     ),
-    "a diagnostic setting": ("PUT", DIAGNOSTICS, {"properties": {}}, 400, "InvalidResourceType", None),
+    "an action group": ("PUT", UNSERVED, {"properties": {}}, 400, "InvalidResourceType", None),
     "a subscription, which is no resource id": (
         "PUT",
         f"/subscriptions/{SUB}",
@@ -527,7 +528,32 @@ def test_a_lock_put_on_the_account_is_served_and_listed_with_its_subscriptions_l
     assert client.get(f"{LOCK}?api-version=2020-05-01").json()["error"]["code"] == "LockNotFound"
 
 
-@pytest.mark.parametrize(("resource_id", "named"), [(DIAGNOSTICS, "Microsoft.Insights/diagnosticSettings")])
+def test_a_diagnostic_setting_put_on_the_blob_service_is_served_listed_and_deleted(
+    client: TestClient,
+) -> None:
+    service = f"{ACCOUNT}/blobServices/default"
+    setting = f"{service}/providers/Microsoft.Insights/diagnosticSettings/to-archive"
+    body = {
+        "properties": {"storageAccountId": ACCOUNT, "logs": [{"category": "StorageRead", "enabled": True}]}
+    }
+    assert control(client, "PUT", setting, body).status_code == 201
+
+    listed = client.get(
+        f"{service}/providers/Microsoft.Insights/diagnosticSettings?api-version=2021-05-01-preview"
+    )
+    assert [s["name"] for s in listed.json()["value"]] == ["to-log-chsm-audit", "to-archive"]
+    assert "nextLink" not in listed.json()
+    # The account's own settings are not its blob service's.
+    on_account = client.get(
+        f"{ACCOUNT}/providers/Microsoft.Insights/diagnosticSettings?api-version=2021-05-01-preview"
+    )
+    assert on_account.json() == {"value": []}
+    assert control(client, "DELETE", setting).status_code == 200
+    gone = client.get(f"{setting}?api-version=2021-05-01-preview")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ResourceNotFound")
+
+
+@pytest.mark.parametrize(("resource_id", "named"), [(UNSERVED, "Microsoft.Insights/actionGroups")])
 def test_a_type_the_sandbox_does_not_serve_is_named(client: TestClient, resource_id: str, named: str) -> None:
     error = arm_error(control(client, "PUT", resource_id, {}))
 

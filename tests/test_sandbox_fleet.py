@@ -252,8 +252,8 @@ def test_without_fleet_options_the_world_is_the_seeded_one_alone(tmp_path: Path)
     default = seed_state(SandboxSettings())
     assert set(default) == {
         "format", "settings", "subscription_id", "tenant_id", "operator_principal_id", "resource_groups",
-        "resources", "role_assignments", "role_definitions", "locks", "backups", "hsm", "hsm_backups",
-        "jobs", "counters", "received_tokens",
+        "resources", "role_assignments", "role_definitions", "locks", "diagnostic_settings", "backups",
+        "hsm", "hsm_backups", "jobs", "counters", "received_tokens",
     }  # fmt: skip
     with TestClient(create_app(tmp_path, SandboxSettings())) as client:
         listed, _ = all_pages(client, f"/subscriptions?{SUBSCRIPTIONS_API}")
@@ -264,7 +264,7 @@ def test_without_fleet_options_the_world_is_the_seeded_one_alone(tmp_path: Path)
     for profile in ("compliant", "tls-1-0"):
         alone = seed_state(SandboxSettings(profile=profile))
         with_fleet = seed_state(replace(FLEET, profile=profile))
-        for key in ("resources", "role_assignments", "locks"):
+        for key in ("resources", "role_assignments", "locks", "diagnostic_settings"):
             assert with_fleet[key][: len(alone[key])] == alone[key]
         assert {k: with_fleet["hsm"][k] for k in alone["hsm"]} == alone["hsm"]
         assert with_fleet["resource_groups"] == alone["resource_groups"]

@@ -41,6 +41,13 @@ BLOB_SERVICE = f"{ACCOUNT}/blobServices/default"
 CONTAINER = f"{BLOB_SERVICE}/containers/chsm-backups"
 # The seeded resource group's CanNotDelete lock, which unlocked removes.
 COMPLIANT_LOCK = seed_state(SandboxSettings())["locks"][0]
+SETTING = "providers/Microsoft.Insights/diagnosticSettings/to-log-chsm-audit"
+# The source cluster's diagnostic setting, which cluster-logs-off removes whole.
+COMPLIANT_CLUSTER_SETTING = next(
+    s
+    for s in seed_state(SandboxSettings())["diagnostic_settings"]
+    if s["id"] == f"{GROUP}/providers/{SOURCE}/{SETTING}"
+)
 # The compliant container's Locked retention policy, which immutability-absent removes whole.
 COMPLIANT_POLICY = next(
     r["properties"]["immutabilityPolicy"]
@@ -137,15 +144,25 @@ EXPECTED_CHANGES: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "unlocked": {"Microsoft.Authorization/locks/lock-chsm-no-delete": (COMPLIANT_LOCK, MISSING)},
     "cluster-public-network": {f"{SOURCE}:properties.publicNetworkAccess": ("Disabled", "Enabled")},
+    "cluster-logs-off": {f"{SOURCE}/{SETTING}": (COMPLIANT_CLUSTER_SETTING, MISSING)},
+    "blob-reads-unlogged": {
+        f"{BLOB_SERVICE}/{SETTING}:properties.logs[0].categoryGroup": ("allLogs", "audit")
+    },
 }
 
 
 def world_view(state: dict[str, Any]) -> dict[str, Any]:
-    """ARM resources, role assignments, locks and HSM contents, each under a short, stable label."""
+    """ARM resources, role assignments, locks, diagnostic settings and HSM contents, each under a short,
+    stable label."""
     group_prefix = f"{GROUP}/providers/"
     sub_prefix = f"/subscriptions/{SUB}/providers/"
     view: dict[str, Any] = {}
-    for item in [*state["resources"], *state["role_assignments"], *state["locks"]]:
+    for item in [
+        *state["resources"],
+        *state["role_assignments"],
+        *state["locks"],
+        *state["diagnostic_settings"],
+    ]:
         view[item["id"].removeprefix(group_prefix).removeprefix(sub_prefix)] = item
     names = {r["id"]: r["name"] for r in state["resources"]}
     for cluster_id, hsm in state["hsm"].items():
@@ -194,7 +211,7 @@ def test_profile_is_one_fault_away_from_compliant(name: str) -> None:
 
     assert world_diff(compliant, state) == EXPECTED_CHANGES[name]
     # Nothing else in the state differs, bar the profile recorded in its settings.
-    viewed = ("resources", "role_assignments", "locks", "hsm")
+    viewed = ("resources", "role_assignments", "locks", "diagnostic_settings", "hsm")
     rest = {k: v for k, v in state.items() if k not in viewed}
     assert rest == {k: v for k, v in compliant.items() if k not in viewed} | {
         "settings": compliant["settings"] | {"profile": name}
@@ -310,7 +327,7 @@ def test_reopening_with_another_profile_raises_unless_reset(tmp_path: Path) -> N
 
 def test_unknown_profile_is_refused_with_the_known_names() -> None:
     with pytest.raises(
-        ValueError, match=r"profile must be one of compliant, .*, cluster-public-network, not 'tls-1-1'"
+        ValueError, match=r"profile must be one of compliant, .*, blob-reads-unlogged, not 'tls-1-1'"
     ):
         SandboxSettings(profile="tls-1-1")
 

@@ -443,3 +443,33 @@ def test_chsm_checks_run_refuses_an_endpoint_off_loopback_with_one_line_and_exit
     assert "Traceback" not in result.output
     assert "SeCrEt" not in result.output
     assert not (tmp_path / "reports").exists()
+
+
+def test_the_protection_table_defaults_to_what_an_auditor_asks_of_any_account(tmp_path: Path) -> None:
+    protection = load_target(_write(tmp_path, _toml(_valid()))).protection
+    assert (protection.min_soft_delete_days, protection.require_immutability) == (7, False)
+    assert protection.require_alternate_site is False
+    shipped = load_target(TARGETS / "sandbox.toml").protection
+    assert (shipped.require_immutability, shipped.require_alternate_site) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("protection", "field"),
+    [
+        pytest.param({"min_soft_delete_days": 0}, "protection.min_soft_delete_days", id="no-days"),
+        pytest.param({"min_soft_delete_days": 366}, "protection.min_soft_delete_days", id="beyond-azure"),
+        pytest.param({"min_soft_delete_days": "7"}, "protection.min_soft_delete_days", id="a-string"),
+        pytest.param({"require_immutability": "yes"}, "protection.require_immutability", id="not-a-boolean"),
+        pytest.param({"require_alternate_site": 1}, "protection.require_alternate_site", id="a-number"),
+        pytest.param({"rpo": 24}, "protection.rpo", id="an-unknown-key"),
+    ],
+)
+def test_a_bad_protection_table_fails_with_one_line_naming_the_field(
+    tmp_path: Path, protection: dict[str, Any], field: str
+) -> None:
+    path = _write(tmp_path, _toml(_valid() | {"protection": protection}))
+    with pytest.raises(ConfigError) as excinfo:
+        load_target(path)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {field}:"), message

@@ -16,6 +16,8 @@ from .snapshots import (
     BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
+    DiagnosticCategory,
+    DiagnosticSetting,
     IdentitySnapshot,
     ManagementLock,
     PrivateEndpointSnapshot,
@@ -64,6 +66,22 @@ def list_locks(client: ArmClient, subscription_id: str) -> list[ManagementLock]:
     """Every management lock of a subscription: on it, its resource groups and their resources."""
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/locks"
     return [ManagementLock.from_arm(item) for item in client.list_pages(path, versions.LOCKS)]
+
+
+def list_diagnostic_settings(client: ArmClient, resource_id: str) -> list[DiagnosticSetting]:
+    """The diagnostic settings of one resource (a cluster, a blob service)."""
+    path = f"{resource_id.rstrip('/')}/providers/Microsoft.Insights/diagnosticSettings"
+    return [
+        DiagnosticSetting.from_arm(item) for item in client.list_pages(path, versions.DIAGNOSTIC_SETTINGS)
+    ]
+
+
+def list_diagnostic_categories(client: ArmClient, resource_id: str) -> list[DiagnosticCategory]:
+    """The log and metric categories a resource offers its diagnostic settings, with their groups."""
+    path = f"{resource_id.rstrip('/')}/providers/Microsoft.Insights/diagnosticSettingsCategories"
+    return [
+        DiagnosticCategory.from_arm(item) for item in client.list_pages(path, versions.DIAGNOSTIC_CATEGORIES)
+    ]
 
 
 def get_role_definition(client: ArmClient, role_definition_id: str) -> RoleDefinition:
@@ -121,6 +139,8 @@ __all__ = [
     "get_private_endpoint",
     "get_role_definition",
     "get_storage_account",
+    "list_diagnostic_categories",
+    "list_diagnostic_settings",
     "list_locks",
     "list_role_assignments",
     "post_backup",

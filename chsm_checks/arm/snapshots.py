@@ -555,3 +555,83 @@ class ManagementLock:
             notes=body.text("properties.notes"),
             problems=body.problems,
         )
+
+
+@dataclass(frozen=True)
+class LogSetting:
+    """One ``logs`` entry of a diagnostic setting: a category, or a category group, on or off."""
+
+    category: str | None
+    category_group: str | None
+    enabled: bool | None
+
+
+@dataclass(frozen=True)
+class DiagnosticSetting:
+    """A diagnostic setting (``Microsoft.Insights/diagnosticSettings``) of one resource."""
+
+    id: str
+    name: str
+    workspace_id: str | None
+    storage_account_id: str | None
+    event_hub_rule_id: str | None
+    logs: tuple[LogSetting, ...]
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Where it sends what it keeps: a Log Analytics workspace, a storage account, an event hub."""
+        named = (
+            ("Log Analytics workspace", self.workspace_id),
+            ("storage account", self.storage_account_id),
+            ("event hub", self.event_hub_rule_id),
+        )
+        return tuple(f"{kind} {value.rstrip('/').rsplit('/', 1)[-1]}" for kind, value in named if value)
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> DiagnosticSetting:
+        body = _Body(data)
+        return cls(
+            id=body.text("id") or "",
+            name=body.text("name") or "",
+            workspace_id=body.text("properties.workspaceId"),
+            storage_account_id=body.text("properties.storageAccountId"),
+            event_hub_rule_id=body.text("properties.eventHubAuthorizationRuleId"),
+            logs=tuple(
+                LogSetting(
+                    body.text("category", entry, where + "."),
+                    body.text("categoryGroup", entry, where + "."),
+                    _flag_in(body, entry, where, "enabled"),
+                )
+                for where, entry in body.objects("properties.logs")
+            ),
+            problems=body.problems,
+        )
+
+
+@dataclass(frozen=True)
+class DiagnosticCategory:
+    """A category of resource logs or metrics a resource offers, and the groups it belongs to."""
+
+    name: str
+    category_type: str | None  # Logs or Metrics
+    groups: tuple[str, ...]
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> DiagnosticCategory:
+        body = _Body(data)
+        properties = body.data.get("properties")
+        return cls(
+            name=body.text("name") or "",
+            category_type=body.text("properties.categoryType"),
+            groups=body.strings(
+                "categoryGroups", properties if isinstance(properties, Mapping) else {}, "properties."
+            ),
+            problems=body.problems,
+        )
+
+
+def _flag_in(body: _Body, node: Mapping[str, Any], where: str, key: str) -> bool | None:
+    found = body._typed(f"{where}.{key}", node.get(key), (bool,), "a boolean")
+    return found if isinstance(found, bool) else None

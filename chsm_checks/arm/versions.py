@@ -12,6 +12,9 @@ API_VERSIONS: Final[dict[str, str]] = {
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
     "Microsoft.Authorization/roleDefinitions": "2022-04-01",
     "Microsoft.Authorization/locks": "2020-05-01",
+    # Resource-level diagnostic settings and their categories have no stable version.
+    "Microsoft.Insights/diagnosticSettings": "2021-05-01-preview",
+    "Microsoft.Insights/diagnosticSettingsCategories": "2021-05-01-preview",
     "Microsoft.Resources/subscriptions": "2022-12-01",
 }
 
@@ -22,4 +25,6 @@ MANAGED_IDENTITY: Final = API_VERSIONS["Microsoft.ManagedIdentity/userAssignedId
 ROLE_ASSIGNMENTS: Final = API_VERSIONS["Microsoft.Authorization/roleAssignments"]
 ROLE_DEFINITIONS: Final = API_VERSIONS["Microsoft.Authorization/roleDefinitions"]
 LOCKS: Final = API_VERSIONS["Microsoft.Authorization/locks"]
+DIAGNOSTIC_SETTINGS: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettings"]
+DIAGNOSTIC_CATEGORIES: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettingsCategories"]
 SUBSCRIPTIONS: Final = API_VERSIONS["Microsoft.Resources/subscriptions"]

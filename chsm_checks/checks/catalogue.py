@@ -39,6 +39,8 @@ ResourceKind = Literal[
     "role_assignments",
     "role_definitions",
     "locks",
+    "diagnostic_settings",
+    "diagnostic_categories",
     "target",
     # what the HSM utilities report on the client machine, for the restore-validation checks
     "hsm_configuration",

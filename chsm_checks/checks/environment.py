@@ -17,6 +17,8 @@ from ..arm.snapshots import (
     BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
+    DiagnosticCategory,
+    DiagnosticSetting,
     IdentitySnapshot,
     ManagementLock,
     PrivateEndpointSnapshot,
@@ -166,6 +168,18 @@ class Environment:
     def endpoint(self, endpoint_id: str) -> Observed[PrivateEndpointSnapshot]:
         """A private endpoint by its id (the storage account's, or one a cluster names)."""
         return self._read(endpoint_id, lambda: resources.get_private_endpoint(self.arm, endpoint_id))
+
+    def diagnostic_settings(self, resource_id: str) -> Observed[list[DiagnosticSetting]]:
+        return self._read(
+            f"{resource_id}/providers/Microsoft.Insights/diagnosticSettings",
+            lambda: resources.list_diagnostic_settings(self.arm, resource_id),
+        )
+
+    def diagnostic_categories(self, resource_id: str) -> Observed[list[DiagnosticCategory]]:
+        return self._read(
+            f"{resource_id}/providers/Microsoft.Insights/diagnosticSettingsCategories",
+            lambda: resources.list_diagnostic_categories(self.arm, resource_id),
+        )
 
     def locks(self, subscription_id: str) -> Observed[list[ManagementLock]]:
         """Every management lock of a subscription, read once for all the resources in it."""

@@ -17,7 +17,7 @@ from ..arm.snapshots import (
     problem_with,
 )
 from ..errors import ConfigError
-from . import access, clusters, locks, protection, storage, uris
+from . import access, audit_trail, clusters, locks, protection, storage, uris
 from .access import HeldRole
 from .catalogue import ResourceKind, default_catalogue
 from .environment import Environment, Unresolved
@@ -197,6 +197,59 @@ def _private_cluster(env: Environment) -> list[Finding]:
     return findings
 
 
+def _listed(
+    check: str, observed: Observed[list[T]], resource_id: str, label: str, kind: ResourceKind
+) -> list[T]:
+    """A list read whole, each entry well formed; else the error that ends ``check`` for this resource."""
+    if observed.problem is not None or observed.value is None:
+        why = observed.problem or "the list is missing"
+        raise _Unusable(error(check, resource_id, f"could not read {label}: {why}"))
+    for item in observed.value:
+        name = getattr(item, "id", "") or getattr(item, "name", "") or f"an entry of {label}"
+        if (bad := malformed(check, kind, name, getattr(item, "problems", {}))) is not None:
+            raise _Unusable(error(check, resource_id, f"{label}: {bad.message}"))
+    return observed.value
+
+
+def _logs_of(
+    check: str, env: Environment, what: str, resource_id: str, required: tuple[str, ...], audit_group: bool
+) -> Finding:
+    """One resource's logs judged: its categories and its diagnostic settings, each read whole."""
+    try:
+        categories = _listed(
+            check,
+            env.diagnostic_categories(resource_id),
+            resource_id,
+            f"the log categories of {what}",
+            "diagnostic_categories",
+        )
+        settings = _listed(
+            check,
+            env.diagnostic_settings(resource_id),
+            resource_id,
+            f"the diagnostic settings of {what}",
+            "diagnostic_settings",
+        )
+    except _Unusable as exc:
+        return exc.finding
+    return audit_trail.logs_kept(check, what, resource_id, categories, settings, required, audit_group)
+
+
+def _cluster_audit(env: Environment) -> list[Finding]:
+    check = "logging.cluster-audit"
+    return [
+        _logs_of(check, env, f"cluster {c.name}", c.id, audit_trail.CLUSTER_AUDIT_CATEGORIES, True)
+        for c in _clusters(env, check)
+    ]
+
+
+def _blob_access(env: Environment) -> list[Finding]:
+    service = f"{env.scope.storage_account_id}/blobServices/default"
+    account = env.scope.storage_account_id.rstrip("/").rsplit("/", 1)[-1]
+    what = f"blob service default of storage account {account}"
+    return [_logs_of("logging.blob-access", env, what, service, audit_trail.BLOB_ACCESS_CATEGORIES, False)]
+
+
 def _delete_protected(env: Environment) -> list[Finding]:
     """The backup account and each cluster, each against the locks of its subscription."""
     check = "locks.delete-protected"
@@ -211,26 +264,14 @@ def _delete_protected(env: Environment) -> list[Finding]:
             named.append(("cluster", cluster_id))
     for what, resource_id in named:
         subscription = resource_id.strip("/").split("/")[1]
-        listed = env.locks(subscription)
-        if listed.problem is not None or listed.value is None:
-            why = listed.problem or "the list is missing"
-            findings.append(
-                error(
-                    check,
-                    resource_id,
-                    f"could not read the management locks of subscription {subscription}: {why}",
-                )
-            )
+        over = f"{what} {resource_id.rstrip('/').rsplit('/', 1)[-1]}"
+        label = f"the management locks of subscription {subscription} over {over}"
+        try:
+            listed = _listed(check, env.locks(subscription), resource_id, label, "locks")
+        except _Unusable as exc:
+            findings.append(exc.finding)
             continue
-        bad = next(
-            (
-                f
-                for lock in listed.value
-                if (f := malformed(check, "locks", lock.id or "a lock", lock.problems))
-            ),
-            None,
-        )
-        findings.append(bad or locks.delete_protected(what, resource_id, listed.value))
+        findings.append(locks.delete_protected(what, resource_id, listed))
     return findings
 
 
@@ -257,6 +298,8 @@ EVALUATORS: dict[str, Evaluator] = {
     "clusters.distinct": _distinct,
     "clusters.private": _private_cluster,
     "locks.delete-protected": _delete_protected,
+    "logging.cluster-audit": _cluster_audit,
+    "logging.blob-access": _blob_access,
     "storage.shared-key-disabled": _account(
         "storage.shared-key-disabled", lambda account, env: storage.shared_key_disabled(account)
     ),

@@ -80,6 +80,10 @@ BODY_FIELDS = frozenset(
         "resourceAccessRules", "resourceId",
         # management locks
         "level", "notes",
+        # diagnostic settings and the log categories a resource offers
+        "workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "eventHubName",
+        "serviceBusRuleId", "logAnalyticsDestinationType", "logs", "metrics", "category",
+        "categoryGroup", "categoryType", "categoryGroups", "retentionPolicy",
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})

@@ -23,6 +23,8 @@ from typing import Any
 from chsm_checks.sandbox.wire import ArmFault
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
+    DIAGNOSTIC_CATEGORY_TYPE,
+    DIAGNOSTIC_SETTING_TYPE,
     IDENTITY_TYPE,
     LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
@@ -189,6 +191,11 @@ PUBLISHED_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # specification/resources/resource-manager/Microsoft.Authorization/locks/stable/<v>/locks.json
         # for each of these; azure-mgmt-resource's ManagementLockClient defaults to 2020-05-01.
         LOCK_TYPE: ("2015-01-01", "2016-09-01", "2017-04-01", "2020-05-01"),
+        # specification/monitor/resource-manager/Microsoft.Insights/Insights/preview/<v>/
+        # diagnosticsSettings_API.json and diagnosticsSettingsCategories_API.json; resource-level
+        # diagnostic settings have no stable version. azure-mgmt-monitor 6.0.x defaults to 2021-05-01-preview.
+        DIAGNOSTIC_SETTING_TYPE: ("2017-05-01-preview", "2021-05-01-preview"),
+        DIAGNOSTIC_CATEGORY_TYPE: ("2017-05-01-preview", "2021-05-01-preview"),
     }
 )
 
@@ -253,6 +260,10 @@ FIELDS_INTRODUCED: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
             ("properties.permissions[].dataActions", "2018-01-01-preview"),
             ("properties.permissions[].notDataActions", "2018-01-01-preview"),
         ),
+        # 2021-05-01-preview introduced category groups: a log setting's categoryGroup, and the groups
+        # a category belongs to; 2017-05-01-preview LogSettings and DiagnosticSettingsCategory lack them.
+        DIAGNOSTIC_SETTING_TYPE: (("properties.logs[].categoryGroup", "2021-05-01-preview"),),
+        DIAGNOSTIC_CATEGORY_TYPE: (("properties.categoryGroups", "2021-05-01-preview"),),
     }
 )
 

@@ -21,12 +21,15 @@ from chsm_checks.sandbox.control import control_routes
 from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
+    get_diagnostic_setting,
     get_lock,
     get_resource,
     get_role_assignment,
     get_role_definition,
     list_blob_services,
     list_containers,
+    list_diagnostic_categories,
+    list_diagnostic_settings,
     list_locks,
     list_of_type,
     list_role_assignments,
@@ -47,6 +50,8 @@ from chsm_checks.sandbox.wire import (
 )
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
+    DIAGNOSTIC_CATEGORY_TYPE,
+    DIAGNOSTIC_SETTING_TYPE,
     IDENTITY_TYPE,
     LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
@@ -111,6 +116,24 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
     ),
     ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}", LOCK_TYPE, list_locks),
     ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}/{{lock}}", LOCK_TYPE, get_lock),
+    ArmRoute(
+        "GET",
+        f"{{scope...}}/providers/{DIAGNOSTIC_SETTING_TYPE}",
+        DIAGNOSTIC_SETTING_TYPE,
+        list_diagnostic_settings,
+    ),
+    ArmRoute(
+        "GET",
+        f"{{scope...}}/providers/{DIAGNOSTIC_SETTING_TYPE}/{{setting}}",
+        DIAGNOSTIC_SETTING_TYPE,
+        get_diagnostic_setting,
+    ),
+    ArmRoute(
+        "GET",
+        f"{{scope...}}/providers/{DIAGNOSTIC_CATEGORY_TYPE}",
+        DIAGNOSTIC_CATEGORY_TYPE,
+        list_diagnostic_categories,
+    ),
     # Role definitions are served at any scope and at the tenant root, where the path has no scope.
     ArmRoute("GET", f"providers/{ROLE_DEFINITION_TYPE}", ROLE_DEFINITION_TYPE, list_role_definitions),
     ArmRoute(

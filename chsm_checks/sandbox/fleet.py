@@ -29,6 +29,8 @@ from chsm_checks.sandbox.world import (
     PRIVATE_ENDPOINT_TYPE,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_TYPE,
+    WORKSPACE_TYPE,
+    audit_setting,
     blob_service_resource,
     cluster_resource,
     connect_cluster,
@@ -162,6 +164,11 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
             created_by=state["operator_principal_id"],
         )
     )
+    workspace_id = f"{group_id}/providers/{WORKSPACE_TYPE}/log-fleet-{k:02d}"
+    state["diagnostic_settings"] += [
+        audit_setting(cluster["id"], workspace_id, "audit"),
+        audit_setting(f"{account_id}/blobServices/default", workspace_id, "allLogs"),
+    ]
     hsm = seed_hsm_cluster(seed, cluster, third, populated=False, network=f"10.{second}")
     activate(hsm)
     state["hsm"][cluster["id"]] = hsm

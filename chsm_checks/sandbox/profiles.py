@@ -148,6 +148,23 @@ def _cluster_public_network(state: JsonObject, seed: int) -> None:
     _named(state, CLUSTER_TYPE, SOURCE_CLUSTER)["properties"]["publicNetworkAccess"] = "Enabled"
 
 
+def _setting_of(state: JsonObject, resource_id: str) -> JsonObject:
+    prefix = f"{resource_id}/providers/".lower()
+    (setting,) = (s for s in state["diagnostic_settings"] if s["id"].lower().startswith(prefix))
+    found: JsonObject = setting
+    return found
+
+
+def _cluster_logs_off(state: JsonObject, seed: int) -> None:
+    source = _named(state, CLUSTER_TYPE, SOURCE_CLUSTER)
+    state["diagnostic_settings"].remove(_setting_of(state, source["id"]))
+
+
+def _blob_reads_unlogged(state: JsonObject, seed: int) -> None:
+    service = _of_backup_account(state, BLOB_SERVICE_TYPE, "default")
+    _setting_of(state, service["id"])["properties"]["logs"][0]["categoryGroup"] = "audit"
+
+
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         profile.name: profile
@@ -227,6 +244,16 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "cluster-public-network",
                 f"{SOURCE_CLUSTER} has public network access Enabled",
                 _cluster_public_network,
+            ),
+            Profile(
+                "cluster-logs-off",
+                f"{SOURCE_CLUSTER} has no diagnostic setting: its audit logs are kept nowhere",
+                _cluster_logs_off,
+            ),
+            Profile(
+                "blob-reads-unlogged",
+                f"the blob logs of {BACKUP_ACCOUNT} keep only the audit group: reads of backups go unlogged",
+                _blob_reads_unlogged,
             ),
         )
     }

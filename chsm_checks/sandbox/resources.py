@@ -15,6 +15,8 @@ from chsm_checks.sandbox.world import (
     BLOB_SERVICE_TYPE,
     CONTAINER_TYPE,
     STORAGE_TYPE,
+    find_resource,
+    log_categories,
     properties_of,
     require_group,
     require_resource,
@@ -137,9 +139,24 @@ def get_role_assignment(call: ArmCall) -> ArmReply:
     )
 
 
-def _lock_scope(lock: JsonObject) -> str:
-    lock_id: str = lock["id"]
-    return lock_id[: lock_id.lower().rfind("/providers/microsoft.authorization/locks/")]
+def _extension_scope(body: JsonObject, marker: str) -> str:
+    """The scope an extension resource's id extends (what comes before ``/providers/<its type>/``)."""
+    extension_id: str = body["id"]
+    return extension_id[: extension_id.lower().rfind(marker)]
+
+
+def _one_extension(call: ArmCall, collection: str, code: str, what: str, param: str) -> ArmReply:
+    """GET of one extension resource (a lock, a diagnostic setting): the request path is its id."""
+    require_scope(call.state, call.params["scope"])
+    wanted = call.path.lower()
+    for body in call.state.get(collection, []):
+        if body["id"].lower() == wanted:
+            return ArmReply(200, body)
+    raise ArmFault(404, code, f"The {what} '{call.params[param]}' could not be found.")
+
+
+_LOCKS = "/providers/microsoft.authorization/locks/"
+_DIAGNOSTIC_SETTINGS = "/providers/microsoft.insights/diagnosticsettings/"
 
 
 def list_locks(call: ArmCall) -> ArmReply:
@@ -151,19 +168,41 @@ def list_locks(call: ArmCall) -> ArmReply:
     locks = [
         lock
         for lock in call.state.get("locks", [])
-        if (found := _lock_scope(lock).lower()) == wanted or found.startswith(wanted + "/")
+        if (found := _extension_scope(lock, _LOCKS).lower()) == wanted or found.startswith(wanted + "/")
     ]
     return ArmReply(200, page(call, locks))
 
 
 def get_lock(call: ArmCall) -> ArmReply:
-    """GET of one management lock: the request path is its id."""
-    require_scope(call.state, call.params["scope"])
-    wanted = call.path.lower()
-    for lock in call.state.get("locks", []):
-        if lock["id"].lower() == wanted:
-            return ArmReply(200, lock)
-    raise ArmFault(404, "LockNotFound", f"The lock '{call.params['lock']}' could not be found.")
+    return _one_extension(call, "locks", "LockNotFound", "lock", "lock")
+
+
+def list_diagnostic_settings(call: ArmCall) -> ArmReply:
+    """The diagnostic settings of exactly this resource (DiagnosticSettings_List): one page, no
+    ``nextLink``, as the service answers."""
+    scope = call.params["scope"]
+    require_scope(call.state, scope)
+    wanted = scope.rstrip("/").lower()
+    settings = [
+        setting
+        for setting in call.state.get("diagnostic_settings", [])
+        if _extension_scope(setting, _DIAGNOSTIC_SETTINGS).lower() == wanted
+    ]
+    return ArmReply(200, {"value": settings})
+
+
+def get_diagnostic_setting(call: ArmCall) -> ArmReply:
+    return _one_extension(call, "diagnostic_settings", "ResourceNotFound", "diagnostic setting", "setting")
+
+
+def list_diagnostic_categories(call: ArmCall) -> ArmReply:
+    """The log and metric categories a resource offers its diagnostic settings
+    (DiagnosticSettingsCategory_List); a subscription or group offers none here."""
+    scope = call.params["scope"]
+    require_scope(call.state, scope)
+    resource = find_resource(call.state, scope)
+    kind = resource.get("type") if resource is not None else None
+    return ArmReply(200, {"value": log_categories(scope, kind) if isinstance(kind, str) else []})
 
 
 def get_role_definition(call: ArmCall) -> ArmReply:

@@ -1,7 +1,7 @@
 """The resource types the sandbox serves, where each lives in the state, and what a body of one must be.
 
 :data:`SERVED_TYPES` is the one table the control API (:mod:`.control_arm`) works from: serving a new
-type (diagnostic settings, say) is one entry here plus its ARM route in :mod:`.app`.
+type is one entry here plus its ARM route in :mod:`.app`.
 A body is stored as ARM returns it; the sandbox insists only on what keeps the store consistent: a JSON
 object whose ``id``, ``name`` and ``type`` agree with the path, placed where ARM would let it be.
 Everything else may be as broken as a test needs, and the sandbox's own logic reads it defensively.
@@ -21,6 +21,7 @@ from chsm_checks.sandbox.world import (
     BLOB_SERVICE_TYPE,
     CLUSTER_TYPE,
     CONTAINER_TYPE,
+    DIAGNOSTIC_SETTING_TYPE,
     IDENTITY_TYPE,
     LOCK_TYPE,
     PRIVATE_ENDPOINT_TYPE,
@@ -137,6 +138,7 @@ SERVED_TYPES: Mapping[str, ServedType] = MappingProxyType(
             ServedType(PRIVATE_ENDPOINT_TYPE, "resources", "resource group"),
             ServedType(ROLE_ASSIGNMENT_TYPE, "role_assignments", "scope", not_found="RoleAssignmentNotFound"),
             ServedType(LOCK_TYPE, "locks", "scope", not_found="LockNotFound"),
+            ServedType(DIAGNOSTIC_SETTING_TYPE, "diagnostic_settings", "scope"),
             ServedType(
                 ROLE_DEFINITION_TYPE,
                 "role_definitions",

@@ -27,6 +27,8 @@ PROFILE_NAMES: tuple[str, ...] = (
     "locally-redundant",
     "unlocked",
     "cluster-public-network",
+    "cluster-logs-off",
+    "blob-reads-unlogged",
 )
 
 MAX_FLEET_CLUSTERS = 9999

@@ -69,9 +69,11 @@ class SandboxStore:
             raise ValueError(
                 f"{self.path}: not a sandbox state file of format {STATE_FORMAT}; start with reset=True"
             )
-        # States written before custom role definitions, or management locks, were served have none.
+        # States written before custom role definitions, management locks or diagnostic settings were
+        # served have none.
         state.setdefault("role_definitions", [])
         state.setdefault("locks", [])
+        state.setdefault("diagnostic_settings", [])
         stored = SandboxSettings.from_json(state["settings"])
         if settings is not None:
             # A different seed, profile or fleet means a different world; silently mixing two would lie

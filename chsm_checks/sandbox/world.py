@@ -36,6 +36,27 @@ ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions"
 LOCK_TYPE = "Microsoft.Authorization/locks"
 SUBSCRIPTION_TYPE = "Microsoft.Resources/subscriptions"
+DIAGNOSTIC_SETTING_TYPE = "Microsoft.Insights/diagnosticSettings"
+DIAGNOSTIC_CATEGORY_TYPE = "Microsoft.Insights/diagnosticSettingsCategories"
+WORKSPACE_TYPE = "Microsoft.OperationalInsights/workspaces"
+# The Log Analytics workspace the seeded diagnostic settings send to (named, not served), and the setting.
+AUDIT_WORKSPACE = "log-chsm-audit"
+AUDIT_SETTING = "to-log-chsm-audit"
+
+# The log and metric categories each type offers its diagnostic settings, with their category groups
+# (diagnosticSettingsCategories, 2021-05-01-preview). The blob service's are Azure Monitor's published
+# ones (StorageRead only in allLogs; StorageWrite and StorageDelete also in audit). Azure documents one
+# log category for a Cloud HSM cluster, HsmServiceOperations (table CloudHsmServiceOperationAuditLogs);
+# that it is in the audit group as well as allLogs is the sandbox's assumption.
+LOG_CATEGORIES: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
+    CLUSTER_TYPE.lower(): (("HsmServiceOperations", "Logs", ("audit", "allLogs")),),
+    BLOB_SERVICE_TYPE.lower(): (
+        ("StorageRead", "Logs", ("allLogs",)),
+        ("StorageWrite", "Logs", ("audit", "allLogs")),
+        ("StorageDelete", "Logs", ("audit", "allLogs")),
+        ("Transaction", "Metrics", ()),
+    ),
+}
 
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -109,6 +130,12 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         )
 
     backup_account_id = f"{group_id}/providers/{STORAGE_TYPE}/{BACKUP_ACCOUNT}"
+    # Each cluster's audit logs and the backup account's blob logs go to the group's workspace.
+    workspace_id = f"{group_id}/providers/{WORKSPACE_TYPE}/{AUDIT_WORKSPACE}"
+    diagnostic_settings = [
+        *(audit_setting(cluster["id"], workspace_id, "audit") for cluster in (source, dest)),
+        audit_setting(f"{backup_account_id}/blobServices/default", workspace_id, "allLogs"),
+    ]
     role_assignments = [
         role_assignment_resource(
             sandbox_guid(seed, "roleassignment", 1),
@@ -145,6 +172,7 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
         "locks": [
             lock_resource(group_id, GROUP_LOCK, "CanNotDelete", "Keeps the backup storage and clusters")
         ],
+        "diagnostic_settings": diagnostic_settings,
         "backups": {},
         "hsm": {
             source["id"]: seed_hsm_cluster(seed, source, 2, populated=True),
@@ -256,6 +284,46 @@ def lock_resource(scope: str, name: str, level: str, notes: str) -> JsonObject:
         "type": LOCK_TYPE,
         "properties": {"level": level, "notes": notes, "owners": []},
     }
+
+
+def audit_setting(resource_id: str, workspace_id: str, group: str) -> JsonObject:
+    """The diagnostic setting of ``resource_id`` that sends its ``group`` logs to a Log Analytics
+    workspace and keeps no metrics (DiagnosticSettings_Get, 2021-05-01-preview)."""
+    return {
+        "id": f"{resource_id}/providers/{DIAGNOSTIC_SETTING_TYPE}/{AUDIT_SETTING}",
+        "name": AUDIT_SETTING,
+        "type": DIAGNOSTIC_SETTING_TYPE,
+        "properties": {
+            "storageAccountId": None,
+            "serviceBusRuleId": None,
+            "workspaceId": workspace_id,
+            "eventHubAuthorizationRuleId": None,
+            "eventHubName": None,
+            "metrics": [],
+            "logs": [
+                {
+                    "category": None,
+                    "categoryGroup": group,
+                    "enabled": True,
+                    "retentionPolicy": {"enabled": False, "days": 0},
+                }
+            ],
+            "logAnalyticsDestinationType": None,
+        },
+    }
+
+
+def log_categories(resource_id: str, resource_type: str) -> list[JsonObject]:
+    """What ``diagnosticSettingsCategories`` lists for a resource of ``resource_type``."""
+    return [
+        {
+            "id": f"{resource_id}/providers/{DIAGNOSTIC_CATEGORY_TYPE}/{name}",
+            "name": name,
+            "type": DIAGNOSTIC_CATEGORY_TYPE,
+            "properties": {"categoryType": kind, "categoryGroups": list(groups)},
+        }
+        for name, kind, groups in LOG_CATEGORIES.get(resource_type.lower(), ())
+    ]
 
 
 def system_data(created_us: int) -> JsonObject:
