@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
@@ -55,6 +58,10 @@ class RunMode:
         from .arm.clock import RealClock
 
         return RealClock()
+
+    def as_of(self, cassette: Path, run_as_of: datetime) -> datetime:
+        """A scenario's "now" for judgements of age: the run's, unless its observations are replayed."""
+        return run_as_of
 
     def required_recordings(self, cassette: Path, transcript: Path | None) -> list[Path]:
         """The recordings a scenario cannot run without (``transcript``: an ``@hsm`` scenario's)."""
@@ -101,6 +108,24 @@ class Replay(RunMode):
 
     def required_recordings(self, cassette: Path, transcript: Path | None) -> list[Path]:
         return [cassette] + ([transcript] if transcript is not None else [])
+
+    def as_of(self, cassette: Path, run_as_of: datetime) -> datetime:
+        """The recording's date: a replay judges age as of when the recording saw the world."""
+        from .recording.cassettes import read_provenance
+
+        try:
+            provenance = read_provenance(cassette) if cassette.is_file() else None
+        except ConfigError:
+            provenance = None  # the replay itself refuses a damaged recording, naming it
+        if provenance is None:
+            return run_as_of
+        try:
+            return datetime.fromisoformat(provenance.recorded_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"{cassette}: recorded_at: {provenance.recorded_at!r} is not a date; "
+                "a replay cannot tell when the recording saw the world"
+            ) from None
 
     @contextmanager
     def arm_transport(

@@ -126,7 +126,8 @@ class ProtectionSettings(StrictModel):
     """``[protection]``: what the target asks of its backup data beyond the tutorial's rules.
 
     The defaults are what a backup auditor asks of any account: blobs soft-deleted for a week, an
-    immutability policy advised (an absent one is a low-severity finding), no alternate site asked for.
+    immutability policy advised (an absent one is a low-severity finding), no alternate site asked for,
+    a backup at least daily (an RPO of 24 hours).
     """
 
     # Blob soft delete must keep deleted backups at least this long (Azure allows 1 to 365 days).
@@ -135,6 +136,9 @@ class ProtectionSettings(StrictModel):
     require_immutability: bool = Field(False, strict=True)
     # Whether the backup account must keep a copy in a second region (GRS, RA-GRS, GZRS, RA-GZRS).
     require_alternate_site: bool = Field(False, strict=True)
+    # The recovery point objective: the source's latest successful backup may be at most this old
+    # (whole hours; the activity log the check reads keeps 90 days).
+    rpo_hours: int = Field(24, ge=1, le=24 * 89, strict=True)
 
 
 DEFAULT_PROTECTION = ProtectionSettings()

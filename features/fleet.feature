@@ -13,7 +13,7 @@ Feature: Every Cloud HSM cluster of a fleet is ready to be backed up
   @nist-ia-5 @nist-ia-5-7 @nist-sc-13 @nist-sc-7 @nist-sc-7-5 @nist-sc-8 @nist-sc-8-1 @nist-si-7
   @cis-9.2.1 @cis-9.2.2 @cis-9.2.3 @cis-9.3.1.3 @cis-9.3.2.1 @cis-9.3.2.2 @cis-9.3.2.3 @cis-9.3.4
   @cis-9.3.6 @cis-9.3.7 @cis-9.3.8 @cis-9.3.9 @cis-9.3.11
-  @mcsb-br-1 @mcsb-br-2 @mcsb-dp-3 @mcsb-dp-8 @mcsb-im-1 @mcsb-im-3 @mcsb-im-8 @mcsb-lt-3 @mcsb-ns-2 @mcsb-pa-7
+  @mcsb-br-1 @mcsb-br-2 @mcsb-br-3 @mcsb-dp-3 @mcsb-dp-8 @mcsb-im-1 @mcsb-im-3 @mcsb-im-8 @mcsb-lt-3 @mcsb-ns-2 @mcsb-pa-7
   @severity-critical @severity-high @severity-medium @severity-low
   Scenario: A discovered cluster meets every read-only backup check
     Given a cluster discovered in the fleet
@@ -40,6 +40,7 @@ Feature: Every Cloud HSM cluster of a fleet is ready to be backed up
       | locks.delete-protected           |
       | logging.cluster-audit            |
       | logging.blob-access              |
+      | backup.rpo                       |
       | access.blob-data-contributor     |
       | access.least-privilege           |
       | requests.no-sas                  |

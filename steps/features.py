@@ -13,6 +13,7 @@ CATALOGUE_FEATURES = (
     "storage.feature",
     "protection.feature",
     "audit_trail.feature",
+    "recovery.feature",
     "access.feature",
     "unsupported.feature",
 )

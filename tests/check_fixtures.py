@@ -5,6 +5,7 @@ Tests build snapshots with the snapshots' own ``from_arm`` so every table also e
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chsm_checks.checks.model import Finding
@@ -435,3 +436,26 @@ def diagnostic_setting_json(
         },
     }
     return _apply(body, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+ACTIVITY_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values"
+BACKUP_ACTION = "Microsoft.HardwareSecurityModules/cloudHsmClusters/backup/action"
+
+
+def activity_event_json(
+    at: datetime,
+    status: str = "Succeeded",
+    operation: str = BACKUP_ACTION,
+    resource_id: str = SOURCE_ID,
+    correlation: str = "00000000-0000-0000-0000-0000000000c1",
+) -> dict[str, Any]:
+    """An activity-log event as the harness selects it (eventDataId, correlationId, operationName,
+    status, eventTimestamp, resourceId)."""
+    return {
+        "eventDataId": f"{correlation[:-4]}{status[:2].lower()}{at.hour:02d}",
+        "correlationId": correlation,
+        "operationName": {"value": operation, "localizedValue": operation.rsplit("/", 2)[-2]},
+        "status": {"value": status, "localizedValue": status},
+        "eventTimestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "resourceId": resource_id,
+    }

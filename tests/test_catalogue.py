@@ -28,6 +28,7 @@ CHECK_IDS = {
     "locks.delete-protected",
     "logging.cluster-audit",
     "logging.blob-access",
+    "backup.rpo",
     "storage.shared-key-disabled",
     "storage.private-endpoint",
     "storage.public-network",

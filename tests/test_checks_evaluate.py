@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from check_fixtures import (
     ACCOUNT_ID,
+    ACTIVITY_PATH,
     BLOB_CATEGORIES,
     BLOB_SERVICE_ID,
     CLUSTER_CATEGORIES,
@@ -25,6 +27,7 @@ from check_fixtures import (
     SOURCE_ID,
     VNET_ID,
     account_json,
+    activity_event_json,
     all_role_definitions,
     assert_finding,
     assignment_json,
@@ -115,6 +118,15 @@ class FakeArm:
             self.answers[diagnostics_path(resource_id)] = ok(
                 {"value": [diagnostic_setting_json(resource_id)]}
             )
+        two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+        self.answers[ACTIVITY_PATH] = ok(
+            {
+                "value": [
+                    activity_event_json(two_hours_ago),
+                    activity_event_json(two_hours_ago - timedelta(minutes=2), "Started"),
+                ]
+            }
+        )
         self.locks: list[dict[str, Any]] = [lock_json()]
         self.locks_answer: Answer | None = None
         self.assignments: dict[str, list[dict[str, Any]]] = {
@@ -377,6 +389,33 @@ def test_malformed_log_categories_are_an_error_naming_their_field(fake: FakeArm,
     (finding,) = evaluate("logging.blob-access", env)
     assert_finding(finding, Outcome.ERROR, "logging.blob-access", BLOB_SERVICE_ID)
     assert "properties.categoryGroups" in finding.message
+
+
+@pytest.mark.parametrize(("answer", "reason"), UNREADABLE)
+def test_an_unreadable_activity_log_is_an_error(
+    answer: Answer, reason: str, fake: FakeArm, env: Environment
+) -> None:
+    fake.set(ACTIVITY_PATH, answer)
+    (finding,) = evaluate("backup.rpo", env)
+    assert_finding(finding, Outcome.ERROR, "backup.rpo", SOURCE_ID)
+    assert "could not read the activity log of cluster chsm-source" in finding.message
+    assert reason in finding.message
+
+
+def test_the_activity_log_is_read_for_the_source_over_89_days_to_the_clients_now(
+    fake: FakeArm, env: Environment
+) -> None:
+    evaluate("backup.rpo", env)
+    (read,) = [r for r in fake.requests if r.url.path.endswith("/eventtypes/management/values")]
+    end = env.arm.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = (env.arm.as_of - timedelta(days=89)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert read.url.params["$filter"] == (
+        f"eventTimestamp ge '{start}' and eventTimestamp le '{end}' and resourceUri eq '{SOURCE_ID}'"
+    )
+    assert (
+        read.url.params["$select"]
+        == "eventDataId,correlationId,operationName,status,eventTimestamp,resourceId"
+    )
 
 
 def test_each_cluster_has_its_own_audit_finding(fake: FakeArm, env: Environment) -> None:

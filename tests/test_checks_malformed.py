@@ -16,6 +16,7 @@ import httpx
 import pytest
 from check_fixtures import (
     ACCOUNT_ID,
+    ACTIVITY_PATH,
     BLOB_SERVICE_ID,
     CONTAINER_ID,
     DESTINATION_ID,
@@ -55,9 +56,13 @@ IDS = {
     "container": [CONTAINER_ID],
     "private_endpoint": [ENDPOINT_ID, cluster_endpoint_id(SOURCE_ID), cluster_endpoint_id(DESTINATION_ID)],
 }
-# Kinds served as a list per resource: the path of each resource's list.
-LISTED = {"diagnostic_settings": diagnostics_path, "diagnostic_categories": categories_path}
-LISTED_AT = [SOURCE_ID, DESTINATION_ID, BLOB_SERVICE_ID]
+# Kinds served as a list per resource: the path of each resource's list, and the resources.
+_LOGGED = [SOURCE_ID, DESTINATION_ID, BLOB_SERVICE_ID]
+LISTED: dict[str, tuple[Callable[[str], str], list[str]]] = {
+    "diagnostic_settings": (diagnostics_path, _LOGGED),
+    "diagnostic_categories": (categories_path, _LOGGED),
+    "activity_log": (lambda resource_id: ACTIVITY_PATH, [SOURCE_ID]),
+}
 # Where a check passes by another of its conditions while the field is absent, the field is made to
 # matter first: publicNetworkAccess decides only when the firewall does not deny by default.
 # A setting's destinations are alternatives: one matters when the setting names no other.
@@ -82,7 +87,8 @@ def _bodies(fake: FakeArm, kind: str) -> list[Body]:
     if kind == "locks":
         return fake.locks
     if kind in LISTED:
-        return [body for rid in LISTED_AT for body in _listed(fake, LISTED[kind](rid))]
+        path, at = LISTED[kind]
+        return [body for rid in at for body in _listed(fake, path(rid))]
     return [fake.answers[rid](httpx.Request("GET", "http://x")).json() for rid in IDS[kind]]
 
 
@@ -94,9 +100,10 @@ def _serve(fake: FakeArm, kind: str, bodies: list[Body]) -> None:
     elif kind == "locks":
         fake.locks = bodies
     elif kind in LISTED:
-        for rid in LISTED_AT:
-            count = len(_listed(fake, LISTED[kind](rid)))
-            fake.set(LISTED[kind](rid), ok({"value": bodies[:count]}))
+        path, at = LISTED[kind]
+        for rid in at:
+            count = len(_listed(fake, path(rid)))
+            fake.set(path(rid), ok({"value": bodies[:count]}))
             bodies = bodies[count:]
     else:
         for resource_id, body in zip(IDS[kind], bodies, strict=True):
@@ -203,7 +210,8 @@ def test_a_judged_field_of_the_wrong_type_is_an_error_naming_it(
     assert _an_error_naming(findings, field), findings
 
 
-@pytest.mark.parametrize(("check_id", "kind"), KINDS)
+# Activity-log events are no ARM resources: their fields are at the top, and none is "properties".
+@pytest.mark.parametrize(("check_id", "kind"), [k for k in KINDS if k[1] != "activity_log"])
 def test_a_body_without_properties_is_an_error(
     check_id: str, kind: str, judge: Callable[[FakeArm, str], list[Finding]]
 ) -> None:

@@ -12,6 +12,7 @@ would leave it out for the resource the sandbox seeds.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -303,3 +304,26 @@ def test_monitor_sdk_reads_diagnostic_settings_and_their_categories(sdk_sandbox:
         assert_returned(model, kind)
     # azure-mgmt-monitor 6.0.2 sends 2021-05-01-preview for both operation groups.
     assert api_versions_sent(sdk_sandbox, "Microsoft.Insights/diagnosticSettings") == {"2021-05-01-preview"}
+
+
+def test_monitor_sdk_reads_the_activity_log_across_pages(sdk_sandbox: Sandbox) -> None:
+    client = MonitorManagementClient(**client_options(sdk_sandbox))
+    cluster_id = f"{GROUP_ID}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters/{SOURCE_CLUSTER}"
+    end = datetime.now(UTC) + timedelta(minutes=5)
+    start = end - timedelta(days=89)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    window = f"eventTimestamp ge '{start:{stamp}}' and eventTimestamp le '{end:{stamp}}'"
+
+    events = list(client.activity_logs.list(f"{window} and resourceUri eq '{cluster_id}'"))
+    backups = [e for e in events if e.operation_name and e.operation_name.value.endswith("/backup/action")]
+    assert len(backups) >= 10, "the seeded history: five backups, each Started and ended"
+    assert {e.status.value for e in backups if e.status} >= {"Started", "Succeeded", "Failed"}
+    assert all(e.event_timestamp is not None and e.event_timestamp.tzinfo for e in events)
+    # Every cluster of the fleet subscription has its history: more events than one page holds.
+    fleet = MonitorManagementClient(**client_options(sdk_sandbox, FLEET_SUBSCRIPTION))
+    fleet_events = list(fleet.activity_logs.list(window))
+    assert len({e.resource_id for e in fleet_events}) == FLEET_CLUSTERS
+    selected = list(client.activity_logs.list(window, select="eventTimestamp,status"))
+    assert selected
+    assert all(e.operation_name is None and e.status is not None for e in selected)
+    assert api_versions_sent(sdk_sandbox, "eventtypes/management/values") == {"2015-04-01"}

@@ -423,3 +423,36 @@ def test_an_immutability_the_target_only_advises_is_a_low_severity_observation(t
         o for o in _observations(document).values() if _props(o).get("check") == "storage.immutability"
     ]
     assert _props(observation)["severity"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("run", "status", "achieved"), [("compliant", "passed", "5.0"), ("backup-overdue", "failed", "33.0")]
+)
+def test_the_achieved_recovery_point_is_in_summary_matrix_and_oscal_and_is_the_recordings(
+    runs: dict[str, Path], catalogue: Catalogue, run: str, status: str, achieved: str
+) -> None:
+    run_dir = runs[run]
+    point = _summary(run_dir)["recovery_point"]
+    assert point == {
+        "cluster": "chsm-source",
+        "outcome": status,
+        "rpo_hours": 24,
+        "achieved_hours": float(achieved),
+        "latest_backup_at": point["latest_backup_at"],
+        "as_of": "2025-06-16T12:00:00Z",  # the recording's date, not this run's
+        "measured": "recording",
+    }
+    header = (run_dir / "matrix.md").read_text(encoding="utf-8").split("\n## ", 1)[0]
+    assert (
+        f"**Recovery point:** {float(achieved):g} hours since chsm-source's latest successful backup "
+        in header
+    )
+    assert "(the recording's, as of 2025-06-16T12:00:00Z); target RPO 24 hours: " + status in header
+    document = _written(run_dir, catalogue)
+    [observation] = [o for o in _observations(document).values() if _props(o).get("check") == "backup.rpo"]
+    props = _props(observation)
+    assert (props["status"], props["rpo-hours"], props["achieved-rpo-hours"]) == (status, "24", achieved)
+    assert props["as-of"] == "2025-06-16T12:00:00Z"
+    assert (
+        "The recovery point is the recording's: judged as of 2025-06-16T12:00:00Z" in observation["remarks"]
+    )

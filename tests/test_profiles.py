@@ -38,6 +38,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     "cluster-public-network": {("clusters.private", "chsm-source")},
     "cluster-logs-off": {("logging.cluster-audit", "chsm-source")},
     "blob-reads-unlogged": {("logging.blob-access", "default")},
+    "backup-overdue": {("backup.rpo", "chsm-source")},
 }
 
 

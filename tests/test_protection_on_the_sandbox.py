@@ -5,6 +5,7 @@ API fails exactly the matching check, nothing else."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ LOCKED = "Neither the backup account nor a cluster can be deleted while a lock s
 PRIVATE = "Both clusters are private, reached through an approved private endpoint"
 CLUSTER_AUDIT = "Each cluster's audit logs are kept"
 BLOB_ACCESS = "Reads, writes and deletes of the backups are kept"
+RECOVERY = "The source's latest successful backup is within the recovery point objective"
 SETTINGS = "providers/Microsoft.Insights/diagnosticSettings"
 PROTECTION = (
     BLOB_SOFT_DELETE,
@@ -40,6 +42,7 @@ PROTECTION = (
     PRIVATE,
     CLUSTER_AUDIT,
     BLOB_ACCESS,
+    RECOVERY,
 )
 
 
@@ -57,6 +60,12 @@ def test_the_compliant_sandbox_passes_every_protection_check(compliant: dict[str
     [finding] = compliant[IMMUTABLE]["findings"]
     assert finding["observed"]["locked"] is True
     assert "Locked" in finding["message"]
+    # Live, the recovery point is judged as of the run: the seeded backup ended 2 hours before the
+    # sandbox started, on its wall clock.
+    [point] = compliant[RECOVERY]["findings"]
+    as_of = datetime.fromisoformat(point["observed"]["as_of"].replace("Z", "+00:00"))
+    assert abs(datetime.now(UTC) - as_of) < timedelta(minutes=10)
+    assert 2.0 <= point["observed"]["achieved_rpo_hours"] < 2.2
 
 
 def soft_delete_off(sandbox: Sandbox) -> None:

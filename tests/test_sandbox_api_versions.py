@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from chsm_checks.arm.versions import API_VERSIONS as PINNED
 from chsm_checks.sandbox import SandboxSettings, create_app
+from chsm_checks.sandbox.activity import ACTIVITY_TYPE
 from chsm_checks.sandbox.api_versions import PUBLISHED_VERSIONS, absent_fields, shaped_for_version
 from chsm_checks.sandbox.ids import sandbox_guid
 from chsm_checks.sandbox.world import (
@@ -50,7 +52,17 @@ GET_OF_TYPE = {
     LOCK_TYPE: f"/subscriptions/{SUB}/providers/{LOCK_TYPE}",
     DIAGNOSTIC_SETTING_TYPE: f"{CLUSTER}/providers/{DIAGNOSTIC_SETTING_TYPE}",
     DIAGNOSTIC_CATEGORY_TYPE: f"{ACCOUNT}/blobServices/default/providers/{DIAGNOSTIC_CATEGORY_TYPE}",
+    ACTIVITY_TYPE: f"/subscriptions/{SUB}/providers/{ACTIVITY_TYPE}/management/values",
 }
+# The activity log answers only a request with a time window (within the 90 days it keeps).
+_DAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+EXTRA_QUERY = {ACTIVITY_TYPE: {"$filter": f"eventTimestamp ge '{_DAY}' and eventTimestamp le '{_DAY}'"}}
+
+
+def params_for(kind: str, version: str) -> dict[str, str]:
+    """The query of :data:`GET_OF_TYPE`'s request for ``kind`` at ``version``."""
+    return {"api-version": version, **EXTRA_QUERY.get(kind, {})}
+
 
 # What each official SDK sends when the caller sets no api-version, read from the released packages
 # (each client's _configuration.py default, or DEFAULT_API_VERSION of the multi-api client).
@@ -63,6 +75,7 @@ SDK_DEFAULTS = [
     ("azure-mgmt-network 33.1.0", PRIVATE_ENDPOINT_TYPE, "2026-03-01"),
     ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_SETTING_TYPE, "2021-05-01-preview"),
     ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_CATEGORY_TYPE, "2021-05-01-preview"),
+    ("azure-mgmt-monitor 6.0.2", ACTIVITY_TYPE, "2015-04-01"),
 ]
 
 
@@ -91,7 +104,7 @@ def error(response: httpx.Response) -> tuple[int, str, str]:
     [(kind, version) for kind, versions in PUBLISHED_VERSIONS.items() for version in versions],
 )
 def test_every_published_version_is_accepted_on_a_get(client: TestClient, kind: str, version: str) -> None:
-    response = client.get(GET_OF_TYPE[kind], params={"api-version": version})
+    response = client.get(GET_OF_TYPE[kind], params=params_for(kind, version))
 
     assert response.status_code == 200, response.text
 
@@ -201,7 +214,7 @@ def test_role_assignment_pages_lose_principal_type_item_by_item(client: TestClie
 def test_the_pinned_version_gets_todays_bytes(client: TestClient, kind: str) -> None:
     # Nothing the sandbox serves is stripped at a pinned version: the table has no entry for it.
     assert absent_fields(kind, PINNED[kind]) == ()
-    body = client.get(GET_OF_TYPE[kind], params={"api-version": PINNED[kind]}).json()
+    body = client.get(GET_OF_TYPE[kind], params=params_for(kind, PINNED[kind])).json()
     assert shaped_for_version(body, kind, PINNED[kind]) is body
 
 
@@ -244,7 +257,7 @@ def test_a_backup_started_at_a_preview_is_polled_at_that_preview(fresh: TestClie
 def test_the_served_sandbox_accepts_each_sdk_default(tmp_path: Path) -> None:
     with sandbox_process(tmp_path) as sandbox:
         for sdk, kind, default in SDK_DEFAULTS:
-            response = httpx.get(sandbox.url + GET_OF_TYPE[kind], params={"api-version": default}, timeout=5)
+            response = httpx.get(sandbox.url + GET_OF_TYPE[kind], params=params_for(kind, default), timeout=5)
             assert response.status_code == 200, f"{sdk}: {response.text}"
         refused = httpx.get(sandbox.url + CLUSTER, params={"api-version": "2099-01-01"}, timeout=5)
     assert error(refused)[:2] == (400, "InvalidApiVersionParameter")

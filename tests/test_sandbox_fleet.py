@@ -252,8 +252,8 @@ def test_without_fleet_options_the_world_is_the_seeded_one_alone(tmp_path: Path)
     default = seed_state(SandboxSettings())
     assert set(default) == {
         "format", "settings", "subscription_id", "tenant_id", "operator_principal_id", "resource_groups",
-        "resources", "role_assignments", "role_definitions", "locks", "diagnostic_settings", "backups",
-        "hsm", "hsm_backups", "jobs", "counters", "received_tokens",
+        "resources", "role_assignments", "role_definitions", "locks", "diagnostic_settings",
+        "backup_history", "backups", "hsm", "hsm_backups", "jobs", "counters", "received_tokens",
     }  # fmt: skip
     with TestClient(create_app(tmp_path, SandboxSettings())) as client:
         listed, _ = all_pages(client, f"/subscriptions?{SUBSCRIPTIONS_API}")

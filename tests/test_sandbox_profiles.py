@@ -15,9 +15,11 @@ import pytest
 
 from chsm_checks.cli import main
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
+from chsm_checks.sandbox.activity import seeded_backup
 from chsm_checks.sandbox.ids import sandbox_guid
 from chsm_checks.sandbox.profiles import PROFILES
 from chsm_checks.sandbox.state import SandboxStore
+from chsm_checks.sandbox.world import SOURCE_BACKUPS
 from tests.support.processes import sandbox_process
 
 with warnings.catch_warnings():
@@ -148,6 +150,15 @@ EXPECTED_CHANGES: dict[str, dict[str, tuple[Any, Any]]] = {
     "blob-reads-unlogged": {
         f"{BLOB_SERVICE}/{SETTING}:properties.logs[0].categoryGroup": ("allLogs", "audit")
     },
+    "backup-overdue": {
+        "backup_history": (
+            [seeded_backup(f"{GROUP}/providers/{SOURCE}", hours, status) for hours, status in SOURCE_BACKUPS],
+            [
+                seeded_backup(f"{GROUP}/providers/{SOURCE}", hours, status)
+                for hours, status in ((6.0, "Failed"), (30.0, "Succeeded"), (54.0, "Succeeded"))
+            ],
+        )
+    },
 }
 
 
@@ -164,6 +175,7 @@ def world_view(state: dict[str, Any]) -> dict[str, Any]:
         *state["diagnostic_settings"],
     ]:
         view[item["id"].removeprefix(group_prefix).removeprefix(sub_prefix)] = item
+    view["backup_history"] = state["backup_history"]
     names = {r["id"]: r["name"] for r in state["resources"]}
     for cluster_id, hsm in state["hsm"].items():
         view[f"hsm/{names[cluster_id]}"] = hsm
@@ -211,7 +223,7 @@ def test_profile_is_one_fault_away_from_compliant(name: str) -> None:
 
     assert world_diff(compliant, state) == EXPECTED_CHANGES[name]
     # Nothing else in the state differs, bar the profile recorded in its settings.
-    viewed = ("resources", "role_assignments", "locks", "diagnostic_settings", "hsm")
+    viewed = ("resources", "role_assignments", "locks", "diagnostic_settings", "backup_history", "hsm")
     rest = {k: v for k, v in state.items() if k not in viewed}
     assert rest == {k: v for k, v in compliant.items() if k not in viewed} | {
         "settings": compliant["settings"] | {"profile": name}
@@ -309,7 +321,9 @@ def test_reset_reapplies_the_profile(tmp_path: Path) -> None:
     client.post("/_sandbox/reset")
 
     fresh = seed_state(replace(FAST, profile="destination-active"))
-    assert client.get("/_sandbox/state").json() == fresh
+    served = client.get("/_sandbox/state").json()
+    # The store notes its clock's start beside the seeded state, to date the seeded history from it.
+    assert served == fresh | {"clock_started_us": served["clock_started_us"]}
 
 
 def test_reopening_with_another_profile_raises_unless_reset(tmp_path: Path) -> None:
@@ -322,12 +336,12 @@ def test_reopening_with_another_profile_raises_unless_reset(tmp_path: Path) -> N
     with SandboxStore(tmp_path).transaction() as state:  # no settings: keep the stored ones
         assert state["settings"]["profile"] == "tls-1-0"
     with SandboxStore(tmp_path, SandboxSettings(), reset=True).transaction() as state:
-        assert state == seed_state(SandboxSettings())
+        assert state == seed_state(SandboxSettings()) | {"clock_started_us": state["clock_started_us"]}
 
 
 def test_unknown_profile_is_refused_with_the_known_names() -> None:
     with pytest.raises(
-        ValueError, match=r"profile must be one of compliant, .*, blob-reads-unlogged, not 'tls-1-1'"
+        ValueError, match=r"profile must be one of compliant, .*, backup-overdue, not 'tls-1-1'"
     ):
         SandboxSettings(profile="tls-1-1")
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from chsm_checks.errors import ConfigError
-from chsm_checks.lifecycle.summary import RunSummary
+from chsm_checks.lifecycle.summary import RecoveryPoint, RunSummary, ScenarioEntry
 from tests.support.processes import SharedRun, run_cli
+from tests.support.summaries import scenario_entry
 
 
 def test_a_run_s_summary_reads_back_to_the_same_bytes(shipped_replay: SharedRun) -> None:
@@ -98,3 +99,43 @@ def test_the_report_command_refuses_a_bad_summary_in_one_line(
     )
     assert "Traceback" not in result.output
     assert (run_dir / "matrix.md").read_bytes() == matrix_before  # nothing already written is lost
+
+
+def _rpo_entry(name: str, resource: str, hours: float) -> ScenarioEntry:
+    observed = {
+        "rpo_hours": 24,
+        "achieved_rpo_hours": hours,
+        "latest_backup_at": "t",
+        "as_of": "2026-01-01T00:00:00Z",
+    }
+    finding = {
+        "check": "backup.rpo",
+        "resource": resource,
+        "status": "passed",
+        "message": "m",
+        "observed": observed,
+    }
+    return ScenarioEntry.model_validate(scenario_entry({"name": name, "findings": [finding]}))
+
+
+def test_the_recovery_point_is_the_one_rpo_findings_and_says_whose_figures_they_are() -> None:
+    entry = _rpo_entry(
+        "rpo", "/subscriptions/x/resourceGroups/g/providers/P/cloudHsmClusters/chsm-source", 5.0
+    )
+    live = RecoveryPoint.of([entry], "LIVE")
+    replayed = RecoveryPoint.of([entry], "REPLAY")
+    assert live is not None
+    assert replayed is not None
+    assert (live.cluster, live.achieved_hours, live.measured, replayed.measured) == (
+        "chsm-source",
+        5.0,
+        "live",
+        "recording",
+    )
+    assert live.sentence() == (
+        "5 hours since chsm-source's latest successful backup (as of 2026-01-01T00:00:00Z); "
+        "target RPO 24 hours: passed"
+    )
+    # A fleet's many clusters each have their own finding: no one recovery point stands for the run.
+    assert RecoveryPoint.of([entry, _rpo_entry("other", "/x/chsm-fleet-0001", 1.0)], "LIVE") is None
+    assert RecoveryPoint.of([], "LIVE") is None

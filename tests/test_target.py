@@ -448,7 +448,7 @@ def test_chsm_checks_run_refuses_an_endpoint_off_loopback_with_one_line_and_exit
 def test_the_protection_table_defaults_to_what_an_auditor_asks_of_any_account(tmp_path: Path) -> None:
     protection = load_target(_write(tmp_path, _toml(_valid()))).protection
     assert (protection.min_soft_delete_days, protection.require_immutability) == (7, False)
-    assert protection.require_alternate_site is False
+    assert (protection.require_alternate_site, protection.rpo_hours) == (False, 24)
     shipped = load_target(TARGETS / "sandbox.toml").protection
     assert (shipped.require_immutability, shipped.require_alternate_site) == (True, True)
 
@@ -462,6 +462,9 @@ def test_the_protection_table_defaults_to_what_an_auditor_asks_of_any_account(tm
         pytest.param({"require_immutability": "yes"}, "protection.require_immutability", id="not-a-boolean"),
         pytest.param({"require_alternate_site": 1}, "protection.require_alternate_site", id="a-number"),
         pytest.param({"rpo": 24}, "protection.rpo", id="an-unknown-key"),
+        pytest.param({"rpo_hours": 0}, "protection.rpo_hours", id="no-rpo"),
+        pytest.param({"rpo_hours": 24 * 90}, "protection.rpo_hours", id="beyond-the-log"),
+        pytest.param({"rpo_hours": 1.5}, "protection.rpo_hours", id="a-fraction"),
     ],
 )
 def test_a_bad_protection_table_fails_with_one_line_naming_the_field(

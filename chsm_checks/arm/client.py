@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -107,8 +108,11 @@ class ArmClient:
         on_exchange: Callable[[httpx.Request, httpx.Response, int], None] | None = None,
         pacer: SubscriptionPacer | None = None,
         ca_file: Path | None = None,
+        as_of: Callable[[], datetime] | None = None,
     ) -> None:
         self.cloud = cloud
+        self._as_of = as_of
+        self._as_of_value: datetime | None = None
         self.clock: Clock = clock or RealClock()
         self.retry = retry or RetryPolicy()
         self.replay = replay
@@ -126,6 +130,14 @@ class ArmClient:
             auth=BearerAuth(credential, cloud.token_scope) if credential is not None else None,
             headers={"User-Agent": f"chsm-checks/{VERSION}", "Accept": "application/json"},
         )
+
+    @property
+    def as_of(self) -> datetime:
+        """The moment a judgement of age reads as "now": the run's live, the recording's when the
+        exchanges are replayed, so that a replay judges what the recording saw. Asked for once."""
+        if self._as_of_value is None:
+            self._as_of_value = self._as_of() if self._as_of else datetime.now(UTC).replace(microsecond=0)
+        return self._as_of_value
 
     def __repr__(self) -> str:
         return f"ArmClient({self.cloud.arm_endpoint!r}, exchanges={len(self.exchanges)})"

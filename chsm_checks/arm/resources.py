@@ -6,6 +6,7 @@ they should: call them only through ``chsm_checks.guard``, which decides that.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from . import versions
@@ -13,6 +14,7 @@ from .client import ArmClient
 from .errors import ArmError, ErrorDetail
 from .lro import OperationResult, PollPolicy, wait_for_operation
 from .snapshots import (
+    ActivityEvent,
     BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
@@ -84,6 +86,23 @@ def list_diagnostic_categories(client: ArmClient, resource_id: str) -> list[Diag
     ]
 
 
+ACTIVITY_FIELDS = "eventDataId,correlationId,operationName,status,eventTimestamp,resourceId"
+
+
+def list_activity(client: ArmClient, resource_id: str, start: datetime, end: datetime) -> list[ActivityEvent]:
+    """The activity log's events for one resource between ``start`` and ``end`` (all pages): only the
+    fields a judgement reads are asked for, so no caller, claim or address is ever received."""
+    subscription = resource_id.strip("/").split("/")[1]
+    path = f"/subscriptions/{subscription}/providers/Microsoft.Insights/eventtypes/management/values"
+    window = f"eventTimestamp ge '{_arm_instant(start)}' and eventTimestamp le '{_arm_instant(end)}'"
+    params = {"$filter": f"{window} and resourceUri eq '{resource_id}'", "$select": ACTIVITY_FIELDS}
+    return [ActivityEvent.from_arm(item) for item in client.list_pages(path, versions.ACTIVITY_LOG, params)]
+
+
+def _arm_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def get_role_definition(client: ArmClient, role_definition_id: str) -> RoleDefinition:
     """A role definition by the id an assignment names (with or without a subscription prefix)."""
     return RoleDefinition.from_arm(client.get_json(role_definition_id, versions.ROLE_DEFINITIONS))
@@ -139,6 +158,7 @@ __all__ = [
     "get_private_endpoint",
     "get_role_definition",
     "get_storage_account",
+    "list_activity",
     "list_diagnostic_categories",
     "list_diagnostic_settings",
     "list_locks",

@@ -12,8 +12,10 @@ and a check that judges that field ends as an *error* naming the resource and th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 ACTIVATION_STATES = ("NotDefined", "NotActivated", "Active", "Failed", "Unknown")
@@ -635,3 +637,59 @@ class DiagnosticCategory:
 def _flag_in(body: _Body, node: Mapping[str, Any], where: str, key: str) -> bool | None:
     found = body._typed(f"{where}.{key}", node.get(key), (bool,), "a boolean")
     return found if isinstance(found, bool) else None
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One event of the Azure activity log (``Microsoft.Insights/eventtypes/management/values``): an
+    operation on a resource, at a time, with its status (Started, Accepted, Succeeded, Failed, …)."""
+
+    event_data_id: str
+    correlation_id: str | None
+    operation_name: str | None
+    status: str | None
+    event_timestamp: datetime | None
+    resource_id: str | None
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.event_data_id
+
+    @property
+    def name(self) -> str:
+        return self.event_data_id
+
+    @classmethod
+    def from_arm(cls, data: Mapping[str, Any]) -> ActivityEvent:
+        # An event is no ARM resource: its fields are at the top, and the harness selects no properties.
+        body = _Body(data, properties=False)
+        stamp = body.text("eventTimestamp")
+        moment = None
+        if stamp is not None:
+            moment = parse_arm_time(stamp)
+            if moment is None:
+                body.problems.setdefault("eventTimestamp", f"is {stamp!r}, not an ISO 8601 time")
+        return cls(
+            event_data_id=body.text("eventDataId") or "",
+            correlation_id=body.text("correlationId"),
+            operation_name=body.text("operationName.value"),
+            status=body.text("status.value"),
+            event_timestamp=moment,
+            resource_id=body.text("resourceId"),
+            problems=body.problems,
+        )
+
+
+def parse_arm_time(text: str) -> datetime | None:
+    """An ARM timestamp (``2025-06-16T09:00:00.2500000Z``, up to seven fractional digits) in UTC."""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})", text)
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    try:
+        moment = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+    micros = int((fraction or "0").ljust(7, "0")[:6])
+    return moment.astimezone(UTC).replace(microsecond=micros)

@@ -15,6 +15,8 @@ API_VERSIONS: Final[dict[str, str]] = {
     # Resource-level diagnostic settings and their categories have no stable version.
     "Microsoft.Insights/diagnosticSettings": "2021-05-01-preview",
     "Microsoft.Insights/diagnosticSettingsCategories": "2021-05-01-preview",
+    # The activity log (ActivityLogs_List) has one stable version.
+    "Microsoft.Insights/eventtypes": "2015-04-01",
     "Microsoft.Resources/subscriptions": "2022-12-01",
 }
 
@@ -27,4 +29,5 @@ ROLE_DEFINITIONS: Final = API_VERSIONS["Microsoft.Authorization/roleDefinitions"
 LOCKS: Final = API_VERSIONS["Microsoft.Authorization/locks"]
 DIAGNOSTIC_SETTINGS: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettings"]
 DIAGNOSTIC_CATEGORIES: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettingsCategories"]
+ACTIVITY_LOG: Final = API_VERSIONS["Microsoft.Insights/eventtypes"]
 SUBSCRIPTIONS: Final = API_VERSIONS["Microsoft.Resources/subscriptions"]

@@ -41,6 +41,7 @@ ResourceKind = Literal[
     "locks",
     "diagnostic_settings",
     "diagnostic_categories",
+    "activity_log",
     "target",
     # what the HSM utilities report on the client machine, for the restore-validation checks
     "hsm_configuration",

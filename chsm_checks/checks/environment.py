@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..arm import resources
 from ..arm.client import ArmClient
 from ..arm.errors import ArmError
 from ..arm.snapshots import (
+    ActivityEvent,
     BlobServiceSnapshot,
     ClusterSnapshot,
     ContainerSnapshot,
@@ -85,6 +87,11 @@ class Unresolved(Exception):
     def __init__(self, resource_id: str, message: str) -> None:
         super().__init__(message)
         self.resource_id = resource_id
+
+
+# How far back the activity log is read: it keeps 90 days, and a start older than that is refused;
+# a day less leaves room for a clock a little ahead of Azure's.
+ACTIVITY_LOOKBACK = timedelta(days=89)
 
 
 class SnapshotCache:
@@ -179,6 +186,15 @@ class Environment:
         return self._read(
             f"{resource_id}/providers/Microsoft.Insights/diagnosticSettingsCategories",
             lambda: resources.list_diagnostic_categories(self.arm, resource_id),
+        )
+
+    def activity(self, resource_id: str) -> Observed[list[ActivityEvent]]:
+        """The activity log's events for one resource over the :data:`ACTIVITY_LOOKBACK` before the
+        client's "now" (its ``as_of``: the run's, or the recording's in a replay)."""
+        end = self.arm.as_of
+        return self._read(
+            f"{resource_id}/activity",
+            lambda: resources.list_activity(self.arm, resource_id, end - ACTIVITY_LOOKBACK, end),
         )
 
     def locks(self, subscription_id: str) -> Observed[list[ManagementLock]]:

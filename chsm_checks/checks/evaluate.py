@@ -17,10 +17,10 @@ from ..arm.snapshots import (
     problem_with,
 )
 from ..errors import ConfigError
-from . import access, audit_trail, clusters, locks, protection, storage, uris
+from . import access, audit_trail, clusters, locks, protection, recovery, storage, uris
 from .access import HeldRole
 from .catalogue import ResourceKind, default_catalogue
-from .environment import Environment, Unresolved
+from .environment import ACTIVITY_LOOKBACK, Environment, Unresolved
 from .model import Finding, error, failed
 from .observed import Observed
 
@@ -250,6 +250,25 @@ def _blob_access(env: Environment) -> list[Finding]:
     return [_logs_of("logging.blob-access", env, what, service, audit_trail.BLOB_ACCESS_CATEGORIES, False)]
 
 
+def _recovery_point(env: Environment) -> list[Finding]:
+    """The source's latest successful backup, from the activity log, against the target's RPO."""
+    check = "backup.rpo"
+    source = _need(check, env.cluster("source"), "source cluster", "cluster")
+    events = _listed(
+        check,
+        env.activity(source.id),
+        source.id,
+        f"the activity log of cluster {source.name}",
+        "activity_log",
+    )
+    rpo = env.scope.protection.rpo_hours
+    return [
+        recovery.recovery_point(
+            source.name, source.id, events, env.arm.as_of, rpo, ACTIVITY_LOOKBACK, source.activation_state
+        )
+    ]
+
+
 def _delete_protected(env: Environment) -> list[Finding]:
     """The backup account and each cluster, each against the locks of its subscription."""
     check = "locks.delete-protected"
@@ -298,6 +317,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "clusters.distinct": _distinct,
     "clusters.private": _private_cluster,
     "locks.delete-protected": _delete_protected,
+    "backup.rpo": _recovery_point,
     "logging.cluster-audit": _cluster_audit,
     "logging.blob-access": _blob_access,
     "storage.shared-key-disabled": _account(

@@ -150,10 +150,56 @@ class MergedFrom(_Record):
     public_key_sha256: str
 
 
+class RecoveryPoint(_Record):
+    """The achieved recovery point of the run's source cluster, as ``backup.rpo`` judged it: how old its
+    latest successful backup was, as of when. ``measured`` says whose figures they are: this run's
+    (``live``) or, in a replay, the recording's, as of the date it was recorded."""
+
+    cluster: str
+    outcome: Outcome
+    rpo_hours: int
+    achieved_hours: float | None
+    latest_backup_at: str | None
+    as_of: str
+    measured: Literal["live", "recording"]
+
+    def sentence(self) -> str:
+        """The recovery point as a report's header says it."""
+        whose = "the recording's, as of" if self.measured == "recording" else "as of"
+        if self.achieved_hours is None:
+            found = f"no successful backup of {self.cluster}"
+        else:
+            found = f"{self.achieved_hours:g} hours since {self.cluster}'s latest successful backup"
+        return f"{found} ({whose} {self.as_of}); target RPO {self.rpo_hours} hours: {self.outcome.value}"
+
+    @classmethod
+    def of(cls, entries: Iterable[ScenarioEntry], evidence: EvidenceKind) -> RecoveryPoint | None:
+        """The one ``backup.rpo`` finding with figures among ``entries`` (none for a fleet's many)."""
+        found = [
+            (entry, f)
+            for entry in entries
+            for f in entry.findings
+            if f.check == "backup.rpo" and f.observed and "as_of" in f.observed
+        ]
+        if len(found) != 1:
+            return None
+        _, finding = found[0]
+        seen = finding.observed or {}
+        return cls(
+            cluster=finding.resource.rstrip("/").rsplit("/", 1)[-1],
+            outcome=finding.status,
+            rpo_hours=int(seen["rpo_hours"]),
+            achieved_hours=seen.get("achieved_rpo_hours"),
+            latest_backup_at=seen.get("latest_backup_at"),
+            as_of=str(seen["as_of"]),
+            measured="recording" if evidence == "REPLAY" else "live",
+        )
+
+
 class RunSummary(_Record):
     """A run's summary.json."""
 
-    _omitted_when_none = frozenset({"fleet", "signing", "merged_from"})
+    _omitted_when_none = frozenset({"fleet", "signing", "merged_from", "recovery_point"})
 
     tool: str
     tool_version: str
@@ -177,6 +223,7 @@ class RunSummary(_Record):
     fleet: dict[str, Any] | None = None
     signing: Signing | None = None
     merged_from: tuple[MergedFrom, ...] | None = None
+    recovery_point: RecoveryPoint | None = None
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:
@@ -282,6 +329,7 @@ def write_summary(
         waiver_notes=tuple(waiver_notes),
         scenarios=tuple(entries),
         fleet=fleet,
+        recovery_point=RecoveryPoint.of(entries, run.mode.evidence),
     )
     summary.write(path)
     return summary

@@ -66,11 +66,19 @@ class Provenance:
 
     @classmethod
     def now(
-        cls, *, target_kind: str, target_name: str, cloud: str, scenario: str, format: str = CASSETTE_FORMAT
+        cls,
+        *,
+        target_kind: str,
+        target_name: str,
+        cloud: str,
+        scenario: str,
+        format: str = CASSETTE_FORMAT,
+        recorded_at: str | None = None,
     ) -> Provenance:
-        """Provenance for a recording made now (or on ``SOURCE_DATE_EPOCH``: :func:`recording_date`)."""
+        """Provenance for a recording made now (or on ``SOURCE_DATE_EPOCH``: :func:`recording_date`),
+        or at ``recorded_at``: the moment the run judged as "now"."""
         return cls(
-            recording_date(),
+            recorded_at or recording_date(),
             target_kind,
             target_name,
             cloud,
@@ -144,13 +152,14 @@ class Provenance:
         return data
 
 
-def recording_date(environ: Mapping[str, str] = os.environ) -> str:
-    """When a recording is made, as its ``recorded_at`` says, to the second in UTC: now, or the date
-    ``SOURCE_DATE_EPOCH`` gives when it is set and not empty, so that a re-recording can be
-    byte-identical. A value that is not whole seconds since 1970 is a :class:`ConfigError` naming it."""
+def recording_date(environ: Mapping[str, str] = os.environ, now: datetime | None = None) -> str:
+    """When a recording is made, as its ``recorded_at`` says, to the second in UTC: ``now`` (else the
+    present), or the date ``SOURCE_DATE_EPOCH`` gives when it is set and not empty, so that a
+    re-recording can be byte-identical. A value that is not whole seconds since 1970 is a
+    :class:`ConfigError` naming it."""
     epoch = environ.get(SOURCE_DATE_EPOCH, "")
     if not epoch:
-        moment = datetime.now(UTC)
+        moment = now or datetime.now(UTC)
     else:
         try:
             if not re.fullmatch(r"[0-9]+", epoch):

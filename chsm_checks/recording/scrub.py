@@ -48,7 +48,7 @@ RESPONSE_HEADERS = frozenset(
         "x-ms-correlation-request-id",
     }
 )
-QUERY_PARAMETERS = frozenset({"api-version", "$filter", "$skiptoken", "$top", "$expand"})
+QUERY_PARAMETERS = frozenset({"api-version", "$filter", "$skiptoken", "$top", "$expand", "$select"})
 
 BODY_FIELDS = frozenset(
     {
@@ -84,6 +84,8 @@ BODY_FIELDS = frozenset(
         "workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "eventHubName",
         "serviceBusRuleId", "logAnalyticsDestinationType", "logs", "metrics", "category",
         "categoryGroup", "categoryType", "categoryGroups", "retentionPolicy",
+        # activity log events, as the harness selects them
+        "eventDataId", "correlationId", "operationName", "localizedValue", "eventTimestamp",
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})

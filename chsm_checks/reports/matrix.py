@@ -284,14 +284,22 @@ def _counts(summary: RunSummary) -> list[tuple[str, str, int]]:
 
 
 def _facts(summary: RunSummary) -> list[tuple[str, str]]:
-    return [
-        ("Tool", f"{summary.tool} {summary.tool_version}"),
-        ("Target", _target(summary)),
-        ("Mode", summary.mode),
-        ("Run", summary.run_id),
-        ("Started", _when(summary.started)),
-        ("Finished", _when(summary.finished)),
-    ] + ([("Seal", summary.signing.statement)] if summary.signing is not None else [])
+    return (
+        [
+            ("Tool", f"{summary.tool} {summary.tool_version}"),
+            ("Target", _target(summary)),
+            ("Mode", summary.mode),
+            ("Run", summary.run_id),
+            ("Started", _when(summary.started)),
+            ("Finished", _when(summary.finished)),
+        ]
+        + (
+            [("Recovery point", summary.recovery_point.sentence())]
+            if summary.recovery_point is not None
+            else []
+        )
+        + ([("Seal", summary.signing.statement)] if summary.signing is not None else [])
+    )
 
 
 # -- the fleet grid --------------------------------------------------------------------------------

@@ -438,6 +438,14 @@ def _finding_observation(
     waiver = finding.waiver
     if waiver is not None:
         remarks.append(_md(waiver_sentence(f"{check} on {resource}", waiver)))
+    seen = finding.observed or {}
+    if check == "backup.rpo" and "as_of" in seen and _kind_of(run, scenario) == "REPLAY":
+        remarks.append(
+            _md(
+                f"The recovery point is the recording's: judged as of {seen['as_of']}, when it was "
+                "recorded, not as of this run."
+            )
+        )
     remarks.append(_md(_provenance_sentence(run, scenario)))
     uid = run.uid("observation", scenario.nodeid, str(n), check, resource)
     document = _compact(
@@ -451,6 +459,7 @@ def _finding_observation(
                 ("severity", finding.severity or _severity(scenario)),
                 ("evidence-kind", _kind_of(run, scenario)),
                 ("self-check", "true" if is_self_check(scenario) else None),
+                *_recovery_props(check, seen),
             ),
             "methods": ["TEST"],
             "types": ["finding"],
@@ -699,6 +708,18 @@ def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]
         ),
         "props": _props(("tool-version", run.summary.tool_version)),
     }
+
+
+def _recovery_props(check: str, seen: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
+    """The achieved recovery point of a ``backup.rpo`` finding, as props a consumer can read."""
+    if check != "backup.rpo":
+        return ()
+    return (
+        ("rpo-hours", seen.get("rpo_hours")),
+        ("achieved-rpo-hours", seen.get("achieved_rpo_hours")),
+        ("latest-backup-at", seen.get("latest_backup_at")),
+        ("as-of", seen.get("as_of")),
+    )
 
 
 def _props(*pairs: tuple[str, object]) -> list[dict[str, str]]:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from chsm_checks.sandbox.activity import ACTIVITY_TYPE
 from chsm_checks.sandbox.wire import ArmFault
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
@@ -196,6 +197,9 @@ PUBLISHED_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # diagnostic settings have no stable version. azure-mgmt-monitor 6.0.x defaults to 2021-05-01-preview.
         DIAGNOSTIC_SETTING_TYPE: ("2017-05-01-preview", "2021-05-01-preview"),
         DIAGNOSTIC_CATEGORY_TYPE: ("2017-05-01-preview", "2021-05-01-preview"),
+        # specification/monitor/resource-manager/Microsoft.Insights/Insights/stable/2015-04-01/
+        # activityLogs_API.json is the activity log's only version; azure-mgmt-monitor 6.0.2 sends it.
+        ACTIVITY_TYPE: ("2015-04-01",),
     }
 )
 

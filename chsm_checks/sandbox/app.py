@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chsm_checks.sandbox.activity import ACTIVITY_TYPE, list_activity
 from chsm_checks.sandbox.api_versions import require_api_version, require_route_in_version, shaped_for_version
 from chsm_checks.sandbox.arm_faults import BROKEN_ANSWERS, ArmFaults, Injection, broken_answer, cluster_of
 from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
@@ -113,6 +114,12 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
         f"{{scope...}}/providers/{ROLE_ASSIGNMENT_TYPE}/{{assignment}}",
         ROLE_ASSIGNMENT_TYPE,
         get_role_assignment,
+    ),
+    ArmRoute(
+        "GET",
+        "subscriptions/{subscription}/providers/Microsoft.Insights/eventtypes/management/values",
+        ACTIVITY_TYPE,
+        list_activity,
     ),
     ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}", LOCK_TYPE, list_locks),
     ArmRoute("GET", f"{{scope...}}/providers/{LOCK_TYPE}/{{lock}}", LOCK_TYPE, get_lock),

@@ -169,6 +169,10 @@ def _add_cluster(state: JsonObject, seed: int, i: int, sub: str, k: int) -> tupl
         audit_setting(cluster["id"], workspace_id, "audit"),
         audit_setting(f"{account_id}/blobServices/default", workspace_id, "allLogs"),
     ]
+    # Each fleet cluster was last backed up successfully 1 to 12 hours before the sandbox started.
+    state["backup_history"].append(
+        {"cluster_id": cluster["id"], "hours_before_start": float((i - 1) % 12 + 1), "status": "Succeeded"}
+    )
     hsm = seed_hsm_cluster(seed, cluster, third, populated=False, network=f"10.{second}")
     activate(hsm)
     state["hsm"][cluster["id"]] = hsm

@@ -160,6 +160,15 @@ def _cluster_logs_off(state: JsonObject, seed: int) -> None:
     state["diagnostic_settings"].remove(_setting_of(state, source["id"]))
 
 
+def _backup_overdue(state: JsonObject, seed: int) -> None:
+    """The source's backups stopped succeeding: the latest success 30 hours back, a failure at 6."""
+    source = _named(state, CLUSTER_TYPE, SOURCE_CLUSTER)["id"]
+    state["backup_history"] = [
+        {"cluster_id": source, "hours_before_start": hours, "status": status}
+        for hours, status in ((6.0, "Failed"), (30.0, "Succeeded"), (54.0, "Succeeded"))
+    ]
+
+
 def _blob_reads_unlogged(state: JsonObject, seed: int) -> None:
     service = _of_backup_account(state, BLOB_SERVICE_TYPE, "default")
     _setting_of(state, service["id"])["properties"]["logs"][0]["categoryGroup"] = "audit"
@@ -254,6 +263,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "blob-reads-unlogged",
                 f"the blob logs of {BACKUP_ACCOUNT} keep only the audit group: reads of backups go unlogged",
                 _blob_reads_unlogged,
+            ),
+            Profile(
+                "backup-overdue",
+                f"the latest successful backup of {SOURCE_CLUSTER} is 30 hours old; the one since failed",
+                _backup_overdue,
             ),
         )
     }

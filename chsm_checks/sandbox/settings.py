@@ -29,6 +29,7 @@ PROFILE_NAMES: tuple[str, ...] = (
     "cluster-public-network",
     "cluster-logs-off",
     "blob-reads-unlogged",
+    "backup-overdue",
 )
 
 MAX_FLEET_CLUSTERS = 9999

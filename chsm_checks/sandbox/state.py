@@ -20,6 +20,7 @@ from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
 from chsm_checks.sandbox.jobs import complete_due_jobs
 from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.settings import SandboxSettings
+from chsm_checks.sandbox.times import unix_us
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import STATE_FORMAT
 
@@ -49,10 +50,16 @@ class SandboxStore:
         self._request_count = 0
         state_dir.mkdir(parents=True, exist_ok=True)
         if reset or not self.path.exists():
-            self._state = seed_state(settings or SandboxSettings())
+            self._state = self._seeded(settings or SandboxSettings())
         else:
             self._state = self._load(settings)
         self._save()
+
+    def _seeded(self, settings: SandboxSettings) -> JsonObject:
+        """A fresh state, its clock's start noted: the seeded history is dated from it (.activity)."""
+        state = seed_state(settings)
+        state["clock_started_us"] = unix_us(self._clock.time_after(0))
+        return state
 
     def _load(self, settings: SandboxSettings | None) -> JsonObject:
         try:
@@ -74,6 +81,8 @@ class SandboxStore:
         state.setdefault("role_definitions", [])
         state.setdefault("locks", [])
         state.setdefault("diagnostic_settings", [])
+        state.setdefault("backup_history", [])
+        state.setdefault("clock_started_us", unix_us(self._clock.time_after(0)))
         stored = SandboxSettings.from_json(state["settings"])
         if settings is not None:
             # A different seed, profile or fleet means a different world; silently mixing two would lie
@@ -122,7 +131,7 @@ class SandboxStore:
         """Re-seed the world with the settings in force and forget the request log (and so the ARM
         requests a recorded clock has counted)."""
         with self._lock:
-            self._state = seed_state(SandboxSettings.from_json(self._state["settings"]))
+            self._state = self._seeded(SandboxSettings.from_json(self._state["settings"]))
             self._requests.clear()
             self._request_count = 0
             self._save()

@@ -67,6 +67,14 @@ OPERATOR_SIGN_IN_NAME = "operator@chsm-sandbox.example"
 PROVISIONED = "HSM cluster provisioning successful."
 # A backup container is made a little after its account.
 CONTAINER_AFTER_US = 41_250_000
+# (hours before the sandbox's clock started, how it ended) of each backup the source ran before then.
+SOURCE_BACKUPS: tuple[tuple[float, str], ...] = (
+    (2.0, "Succeeded"),
+    (26.0, "Succeeded"),
+    (50.0, "Succeeded"),
+    (74.0, "Failed"),
+    (98.0, "Succeeded"),
+)
 # The lock that keeps the seeded resource group, and everything in it, from being deleted.
 GROUP_LOCK = "lock-chsm-no-delete"
 
@@ -173,6 +181,12 @@ def compliant_state(settings: SandboxSettings) -> JsonObject:
             lock_resource(group_id, GROUP_LOCK, "CanNotDelete", "Keeps the backup storage and clusters")
         ],
         "diagnostic_settings": diagnostic_settings,
+        # The source's backups before the sandbox started: daily, the latest two hours before, one
+        # failed; the activity log dates them from the clock's start (.activity).
+        "backup_history": [
+            {"cluster_id": source["id"], "hours_before_start": hours, "status": status}
+            for hours, status in SOURCE_BACKUPS
+        ],
         "backups": {},
         "hsm": {
             source["id"]: seed_hsm_cluster(seed, source, 2, populated=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,14 @@ class ArmClients:
         read_only: bool,
         on_event: Callable[[str], None] | None,
         evidence: ScenarioEvidence | None = None,
+        cassette: Path | None = None,
     ) -> ArmClient:
         settings = self._settings
+
+        def as_of() -> datetime:
+            if cassette is None:
+                return settings.as_of
+            return settings.mode.as_of(cassette, settings.as_of)
 
         def keep(request: httpx.Request, response: httpx.Response, attempt: int) -> None:
             if evidence is not None and (
@@ -72,6 +79,7 @@ class ArmClients:
             on_event=on_event if settings.mode.reaches_azure else None,
             on_exchange=keep,
             ca_file=settings.target.arm_ca_file,
+            as_of=as_of,
         )
 
     def read_only_client(self) -> ArmClient:
@@ -95,7 +103,9 @@ class ArmClients:
             self._settings.mode.arm_transport(
                 cassette, self._scrubber, lambda: self._settings.provenance(scenario), keep_recording
             ) as transport,
-            self._client(transport, read_only=read_only, on_event=on_event, evidence=evidence) as client,
+            self._client(
+                transport, read_only=read_only, on_event=on_event, evidence=evidence, cassette=cassette
+            ) as client,
         ):
             yield client
 
@@ -125,6 +135,7 @@ class ArmClients:
                 on_exchange=capture.on_exchange,
                 pacer=SubscriptionPacer(clock),
                 ca_file=target.arm_ca_file,
+                as_of=lambda: settings.as_of,
             )
 
         return FleetRun(target, client)

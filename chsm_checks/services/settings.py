@@ -11,6 +11,7 @@ from ..arm.retry import RetryPolicy
 from ..errors import ConfigError
 from ..modes import RunMode
 from ..recording import Provenance
+from ..recording.cassettes import recording_date
 from ..target import FleetTarget, Target
 
 
@@ -63,11 +64,20 @@ class RunSettings:
             timeout_seconds=arm.operation_timeout_seconds,
         )
 
+    @property
+    def as_of(self) -> datetime:
+        """The run's "now" for judgements of age, to the second: when it started, or, for a run that
+        writes recordings, the date they carry (``SOURCE_DATE_EPOCH``, else the start)."""
+        if self.mode.writes_recordings:
+            return datetime.fromisoformat(recording_date(now=self.started_at).replace("Z", "+00:00"))
+        return self.started_at.astimezone(UTC).replace(microsecond=0)
+
     def provenance(self, scenario: str) -> Provenance:
-        """Provenance for a recording made now by this run."""
+        """Provenance for a recording this run makes, dated the run's :attr:`as_of`."""
         return Provenance.now(
             target_kind=self.target.kind,
             target_name=self.target.name,
             cloud=self.target.cloud.name,
             scenario=scenario,
+            recorded_at=self.as_of.isoformat().replace("+00:00", "Z"),
         )
