@@ -159,18 +159,23 @@ _LOCKS = "/providers/microsoft.authorization/locks/"
 _DIAGNOSTIC_SETTINGS = "/providers/microsoft.insights/diagnosticsettings/"
 
 
-def list_locks(call: ArmCall) -> ArmReply:
-    """The management locks at the scope and below it (a subscription's list holds those of its
-    resource groups and resources, ManagementLocks_ListAtSubscriptionLevel); paged."""
+def _extensions_at(call: ArmCall, collection: str, marker: str, *, below: bool) -> list[JsonObject]:
+    """The extension resources of ``collection`` at the request's scope (and, ``below``, under it)."""
     scope = call.params["scope"]
     require_scope(call.state, scope)
     wanted = scope.rstrip("/").lower()
-    locks = [
-        lock
-        for lock in call.state.get("locks", [])
-        if (found := _extension_scope(lock, _LOCKS).lower()) == wanted or found.startswith(wanted + "/")
-    ]
-    return ArmReply(200, page(call, locks))
+    found: list[JsonObject] = []
+    for body in call.state.get(collection, []):
+        at = _extension_scope(body, marker).lower()
+        if at == wanted or (below and at.startswith(wanted + "/")):
+            found.append(body)
+    return found
+
+
+def list_locks(call: ArmCall) -> ArmReply:
+    """The management locks at the scope and below it (a subscription's list holds those of its
+    resource groups and resources, ManagementLocks_ListAtSubscriptionLevel); paged."""
+    return ArmReply(200, page(call, _extensions_at(call, "locks", _LOCKS, below=True)))
 
 
 def get_lock(call: ArmCall) -> ArmReply:
@@ -180,15 +185,9 @@ def get_lock(call: ArmCall) -> ArmReply:
 def list_diagnostic_settings(call: ArmCall) -> ArmReply:
     """The diagnostic settings of exactly this resource (DiagnosticSettings_List): one page, no
     ``nextLink``, as the service answers."""
-    scope = call.params["scope"]
-    require_scope(call.state, scope)
-    wanted = scope.rstrip("/").lower()
-    settings = [
-        setting
-        for setting in call.state.get("diagnostic_settings", [])
-        if _extension_scope(setting, _DIAGNOSTIC_SETTINGS).lower() == wanted
-    ]
-    return ArmReply(200, {"value": settings})
+    return ArmReply(
+        200, {"value": _extensions_at(call, "diagnostic_settings", _DIAGNOSTIC_SETTINGS, below=False)}
+    )
 
 
 def get_diagnostic_setting(call: ArmCall) -> ArmReply:
