@@ -120,7 +120,7 @@ class Replay(RunMode):
         if provenance is None:
             return run_as_of
         try:
-            return datetime.fromisoformat(provenance.recorded_at.replace("Z", "+00:00"))
+            return datetime.fromisoformat(provenance.recorded_at)
         except ValueError:
             raise ConfigError(
                 f"{cassette}: recorded_at: {provenance.recorded_at!r} is not a date; "

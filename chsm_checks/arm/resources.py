@@ -6,7 +6,7 @@ they should: call them only through ``chsm_checks.guard``, which decides that.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import versions
@@ -26,6 +26,7 @@ from .snapshots import (
     RoleAssignment,
     RoleDefinition,
     StorageAccountSnapshot,
+    arm_instant,
 )
 
 
@@ -94,13 +95,9 @@ def list_activity(client: ArmClient, resource_id: str, start: datetime, end: dat
     fields a judgement reads are asked for, so no caller, claim or address is ever received."""
     subscription = resource_id.strip("/").split("/")[1]
     path = f"/subscriptions/{subscription}/providers/Microsoft.Insights/eventtypes/management/values"
-    window = f"eventTimestamp ge '{_arm_instant(start)}' and eventTimestamp le '{_arm_instant(end)}'"
+    window = f"eventTimestamp ge '{arm_instant(start)}' and eventTimestamp le '{arm_instant(end)}'"
     params = {"$filter": f"{window} and resourceUri eq '{resource_id}'", "$select": ACTIVITY_FIELDS}
     return [ActivityEvent.from_arm(item) for item in client.list_pages(path, versions.ACTIVITY_LOG, params)]
-
-
-def _arm_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def get_role_definition(client: ArmClient, role_definition_id: str) -> RoleDefinition:

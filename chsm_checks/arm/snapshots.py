@@ -681,6 +681,11 @@ class ActivityEvent:
         )
 
 
+def arm_instant(moment: datetime) -> str:
+    """``moment`` in UTC to the second, as ARM filters and the reports write it: ``2025-06-16T09:00:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_arm_time(text: str) -> datetime | None:
     """An ARM timestamp (``2025-06-16T09:00:00.2500000Z``, up to seven fractional digits) in UTC."""
     match = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})", text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..arm.snapshots import ActivityEvent
+from ..arm.snapshots import ActivityEvent, arm_instant
 from .model import Finding, failed, not_applicable, passed
 
 BACKUP_ACTION = "Microsoft.HardwareSecurityModules/cloudHsmClusters/backup/action"
@@ -24,10 +24,6 @@ def _age(hours: float) -> str:
         return f"{hours:.1f} hours"
     days, rest = divmod(hours, 24)
     return f"{int(days)} days {rest:.0f} hours"
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def latest_backup(events: Sequence[ActivityEvent], status: str = "Succeeded") -> ActivityEvent | None:
@@ -61,10 +57,10 @@ def recovery_point(
         )
     latest = latest_backup(events)
     failures = latest_backup(events, "Failed")
-    window = f"the activity log's last {lookback.days} days up to {_stamp(as_of)}"
+    window = f"the activity log's last {lookback.days} days up to {arm_instant(as_of)}"
     failed_note = ""
     if failures is not None and failures.event_timestamp is not None:
-        failed_note = f"; the latest failed backup was at {_stamp(failures.event_timestamp)}"
+        failed_note = f"; the latest failed backup was at {arm_instant(failures.event_timestamp)}"
     if latest is None or latest.event_timestamp is None:
         return failed(
             check,
@@ -72,21 +68,21 @@ def recovery_point(
             f"cluster {cluster_name}: no successful backup in {window} "
             f"({len(events)} event(s) read){failed_note}; the RPO is {rpo_hours} hours",
             rpo_hours=rpo_hours,
-            as_of=_stamp(as_of),
+            as_of=arm_instant(as_of),
             latest_backup_at=None,
             achieved_rpo_hours=None,
         )
     hours = (as_of - latest.event_timestamp).total_seconds() / 3600
     observed = {
         "rpo_hours": rpo_hours,
-        "as_of": _stamp(as_of),
-        "latest_backup_at": _stamp(latest.event_timestamp),
+        "as_of": arm_instant(as_of),
+        "latest_backup_at": arm_instant(latest.event_timestamp),
         "achieved_rpo_hours": round(hours, 2),
         "correlation_id": latest.correlation_id,
     }
     said = (
-        f"cluster {cluster_name}: the latest successful backup was at {_stamp(latest.event_timestamp)}, "
-        f"{_age(hours)} before {_stamp(as_of)}"
+        f"cluster {cluster_name}: the latest successful backup was at {arm_instant(latest.event_timestamp)}, "
+        f"{_age(hours)} before {arm_instant(as_of)}"
     )
     if hours > rpo_hours:
         return failed(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from chsm_checks.sandbox.ids import sandbox_guid
+from chsm_checks.sandbox.resources import page
 from chsm_checks.sandbox.routing import ArmCall
 from chsm_checks.sandbox.times import arm_time, unix_us
 from chsm_checks.sandbox.wire import ArmFault, ArmReply, JsonObject
@@ -145,8 +146,6 @@ def _matches(event: JsonObject, field: str | None, value: str) -> bool:
 
 def list_activity(call: ArmCall) -> ArmReply:
     """ActivityLogs_List for one subscription: the events its ``$filter`` selects, newest first, paged."""
-    from chsm_checks.sandbox.resources import page
-
     subscription = call.params["subscription"]
     require_subscription(call.state, subscription)
     given = call.query.get("$filter", "")

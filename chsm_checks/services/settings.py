@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..arm.lro import PollPolicy
 from ..arm.retry import RetryPolicy
+from ..arm.snapshots import arm_instant
 from ..errors import ConfigError
 from ..modes import RunMode
 from ..recording import Provenance
@@ -69,7 +70,7 @@ class RunSettings:
         """The run's "now" for judgements of age, to the second: when it started, or, for a run that
         writes recordings, the date they carry (``SOURCE_DATE_EPOCH``, else the start)."""
         if self.mode.writes_recordings:
-            return datetime.fromisoformat(recording_date(now=self.started_at).replace("Z", "+00:00"))
+            return datetime.fromisoformat(recording_date(now=self.started_at))
         return self.started_at.astimezone(UTC).replace(microsecond=0)
 
     def provenance(self, scenario: str) -> Provenance:
@@ -79,5 +80,5 @@ class RunSettings:
             target_name=self.target.name,
             cloud=self.target.cloud.name,
             scenario=scenario,
-            recorded_at=self.as_of.isoformat().replace("+00:00", "Z"),
+            recorded_at=arm_instant(self.as_of),
         )
