@@ -468,6 +468,7 @@ def _command_merge(args: argparse.Namespace) -> int:
 def _command_sandbox_serve(args: argparse.Namespace) -> int:
     from .sandbox import SandboxSettings, serve
     from .sandbox.clock import clock_named
+    from .sandbox.profiles import PROFILES
     from .sandbox.tls import tls_files
 
     try:
@@ -501,7 +502,7 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
             settings=settings,
             reset=args.reset,
             tls=args.tls,
-            clock=clock_named(args.clock),
+            clock=clock_named(args.clock, PROFILES[settings.profile].recorded_clock_step),
             ready=ready,
         )
     except OSError as exc:

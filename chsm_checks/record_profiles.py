@@ -1,25 +1,60 @@
-"""Record the configuration catalogue against every faulty sandbox profile.
+"""Record the configuration catalogue, or the restore drill, against every faulty sandbox profile.
 
 For each profile: a fresh sandbox process on a free loopback port, seeded with that profile, on the
-recorded clock; then ``chsm-checks run --mode record -m catalogue`` into ``<out>/<profile>/``, dated
-``SOURCE_DATE_EPOCH`` when it is set. Recording twice so gives the same bytes. The harness's own tests
-replay these and prove that each profile fails exactly its checks. Read-only: nothing is mutated.
+recorded clock (at the profile's pace); then ``chsm-checks run --mode record -m catalogue`` into
+``<out>/<profile>/``, dated ``SOURCE_DATE_EPOCH`` when it is set; a profile whose fault shows only in
+the drill (``Profile.drill``) records the drill instead, with mutations allowed against its own
+throw-away sandbox. Recording twice so gives the same bytes. The harness's own tests replay these and
+prove that each profile fails exactly its checks.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from .sandbox.hsm_state import SOURCE_USERS
 from .sandbox.profiles import PROFILES
+
+# What a drill profile's recording holds: the restore drill, less the harness's self-checks.
+DRILL_SELECTION = "(cloudhsm-backup-restore or cloudhsm-restore-validation) and not self-check"
+
+
+def profile_selection(profile: str) -> str:
+    """The scenarios recorded (and replayed) for ``profile``: its drill, or its catalogue."""
+    return DRILL_SELECTION if PROFILES[profile].drill else "catalogue"
+
+
+def drill_options(profile: str) -> list[str]:
+    """A drill profile's recording backs up and restores: it asks for that."""
+    return ["--allow-mutations"] if PROFILES[profile].drill else []
+
+
+def _environment(profile: str) -> dict[str, str]:
+    """The run's environment; a drill logs in as the sandbox's crypto user cu1, whose password the
+    sandbox target reads from CHSM_SANDBOX_CU_PASSWORD (the sandbox's own, not a secret)."""
+    env = dict(os.environ)
+    if PROFILES[profile].drill:
+        [password] = [pw for _, role, name, pw in SOURCE_USERS if role == "CU" and name == "cu1"]
+        env.setdefault("CHSM_SANDBOX_CU_PASSWORD", password)
+    return env
 
 
 def record_profile(profile: str, out: Path, target_template: Path) -> int:
     """Record one profile's catalogue cassettes; the run's exit code."""
+    out, target_template = out.resolve(), target_template.resolve()
     with tempfile.TemporaryDirectory(prefix=f"chsm-profile-{profile}-") as tmp:
-        state = Path(tmp) / "state"
+        # The run works in a view of the checkout whose .sandbox is this profile's own state, so that
+        # its recordings name the HSM client's files as the shipped ones do (.sandbox/hsm-client/...).
+        view = Path(tmp) / "checkout"
+        view.mkdir()
+        for entry in Path.cwd().iterdir():
+            if entry.name not in (".sandbox", "reports", ".git"):
+                (view / entry.name).symlink_to(entry)
+        state = view / ".sandbox"
         server = subprocess.Popen(
             [sys.executable, "-m", "chsm_checks", "sandbox", "serve", "--state", str(state),
              "--port", "0", "--profile", profile, "--clock", "recorded"],
@@ -35,8 +70,8 @@ def record_profile(profile: str, out: Path, target_template: Path) -> int:
             done = subprocess.run(
                 [sys.executable, "-m", "chsm_checks", "run", "--mode", "record", "--target", str(target),
                  "--cassettes", str(out / profile), "--reports", str(Path(tmp) / "reports"), "--no-html",
-                 "--", "-m", "catalogue", "-q"],
-                check=False, capture_output=True, text=True,
+                 *drill_options(profile), "--", "-m", profile_selection(profile), "-q"],
+                check=False, capture_output=True, text=True, env=_environment(profile), cwd=view,
             )  # fmt: skip
             outcome = [line for line in done.stdout.splitlines() if " record run of " in line]
             print(

@@ -127,7 +127,8 @@ class ProtectionSettings(StrictModel):
 
     The defaults are what a backup auditor asks of any account: blobs soft-deleted for a week, an
     immutability policy advised (an absent one is a low-severity finding), no alternate site asked for,
-    a backup at least daily (an RPO of 24 hours).
+    a backup at least daily (an RPO of 24 hours), a restored destination validated within four hours
+    of the restore request (an RTO of 240 minutes).
     """
 
     # Blob soft delete must keep deleted backups at least this long (Azure allows 1 to 365 days).
@@ -139,6 +140,9 @@ class ProtectionSettings(StrictModel):
     # The recovery point objective: the source's latest successful backup may be at most this old
     # (whole hours; the activity log the check reads keeps 90 days).
     rpo_hours: int = Field(24, ge=1, le=24 * 89, strict=True)
+    # The recovery time objective: the restore drill's destination must read Active, and pass its
+    # restore validation, within this many minutes of the restore request (whole minutes, up to a week).
+    rto_minutes: int = Field(240, ge=1, le=7 * 24 * 60, strict=True)
 
 
 DEFAULT_PROTECTION = ProtectionSettings()

@@ -7,7 +7,9 @@ Feature: After a restore, the destination holds what the source held
   run, and the destination's. Without a restore that succeeded earlier in this run (in replay: as
   recorded) there is no restored destination, and these scenarios are not applicable; utilities
   that turn out to be talking to the source (its host in the configuration, its handles on every
-  key) make a scenario an error, never a pass.
+  key) make a scenario an error, never a pass. The last check times the recovery: from the restore
+  request to the destination reading Active, and to its validation having passed, by the service's
+  own dates on its answers, against the target's recovery time objective.
 
   Background:
     Given a restore into the destination succeeded earlier in this run
@@ -39,6 +41,12 @@ Feature: After a restore, the destination holds what the source held
   Scenario: Every node answers success for the login and for findKey
     When the crypto user inventories the destination cluster's keys
     Then the "restore.nodes-answer-success" check holds: every node reported success for the login and for findKey
+
+  @nist-cp-10 @nist-cp-4 @mcsb-br-4 @severity-high
+  Scenario: The drill recovers the destination within the target's RTO
+    Given the restore validation is part of this drill
+    When the restored destination is read after its restore validation
+    Then the "restore.rto" check holds: it read Active, and its restore validation passed, within the target's rto_minutes of the restore request
 
   @self-check
   Rule: The harness reports a broken cluster or utility truthfully (faults injected into the sandbox)

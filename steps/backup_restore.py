@@ -40,8 +40,13 @@ def _cluster_id(clusters: Clusters, which: str) -> str:
 
 @given(parsers.parse('the {which:w} cluster reads "{state}"'))
 @then(parsers.parse('the {which:w} cluster reads "{state}"'))
-def cluster_reads(arm: ArmClient, clusters: Clusters, which: str, state: str) -> None:
-    expect.activation_is(get_cluster(arm, _cluster_id(clusters, which)), state)
+def cluster_reads(
+    arm: ArmClient, clusters: Clusters, which: str, state: str, drill_record: DrillRecord
+) -> None:
+    cluster = get_cluster(arm, _cluster_id(clusters, which))
+    if which == "destination":
+        drill_record.destination_read(cluster.activation_state, arm.answered_at)
+    expect.activation_is(cluster, state)
 
 
 @given("the destination cluster has already been activated")
@@ -138,8 +143,7 @@ def _restore(
 def operation_ends(
     outcome: OperationResult | Refusal, operation: str, status: str, drill_record: DrillRecord
 ) -> None:
-    result = expect.ends_with_status(outcome, status, operation)
-    drill_record.restore_succeeded |= result.operation == "restore" and result.succeeded
+    drill_record.restore_ended(expect.ends_with_status(outcome, status, operation))
 
 
 @then("the backup id has the form cloudhsm-<uuid>-<digits>")

@@ -21,6 +21,7 @@ from chsm_checks import (
     expect,
     faults,
     get_cluster,
+    not_applicable,
 )
 
 
@@ -88,12 +89,13 @@ def configuration_names_destination(
     source_inventory: drill.SourceInventory,
     judge: Judge,
     findings: list[Finding],
+    drill_record: DrillRecord,
 ) -> None:
     paths = target.hsm_settings.resource_cfg
     judged = drill.configuration_findings(
         hsm, target.destination_id, paths, destination_host, source_inventory
     )
-    _publish(judge, findings, drill.CONFIGURATION, judged)
+    _publish(judge, findings, drill_record, drill.CONFIGURATION, judged)
 
 
 @when("the management utility reads the destination's cluster information", target_fixture="cluster_view")
@@ -108,10 +110,15 @@ def read_cluster_view(hsm: HsmRunner) -> drill.ClusterView:
     )
 )
 def all_nodes_connected(
-    cluster_view: drill.ClusterView, count: int, target: Target, judge: Judge, findings: list[Finding]
+    cluster_view: drill.ClusterView,
+    count: int,
+    target: Target,
+    judge: Judge,
+    findings: list[Finding],
+    drill_record: DrillRecord,
 ) -> None:
     judged = drill.nodes_connected(target.destination_id, cluster_view.startup, cluster_view.info, count)
-    _publish(judge, findings, drill.NODES_CONNECTED, judged)
+    _publish(judge, findings, drill_record, drill.NODES_CONNECTED, judged)
 
 
 @then(parsers.parse("the node check reports server {server:d} not connected"))
@@ -138,13 +145,15 @@ def same_keys(
     target: Target,
     judge: Judge,
     findings: list[Finding],
+    drill_record: DrillRecord,
     request: pytest.FixtureRequest,
 ) -> None:
     comparison = drill.keys_not_the_sources(drill.compare_keys(source_inventory.keys, destination_keys))
     request.node.user_properties.append(
         ("matchedKeys(sourceHandle->destinationHandle)", str(comparison.matched))
     )
-    _publish(judge, findings, drill.KEYS_RESTORED, drill.keys_restored(target.destination_id, comparison))
+    judged = drill.keys_restored(target.destination_id, comparison)
+    _publish(judge, findings, drill_record, drill.KEYS_RESTORED, judged)
 
 
 @then('the "restore.no-extra-keys" check holds: the destination holds no key the source did not')
@@ -154,9 +163,11 @@ def no_extra_keys(
     target: Target,
     judge: Judge,
     findings: list[Finding],
+    drill_record: DrillRecord,
 ) -> None:
     comparison = drill.compare_keys(source_inventory.keys, destination_keys)
-    _publish(judge, findings, drill.NO_EXTRA_KEYS, drill.no_extra_keys(target.destination_id, comparison))
+    judged = drill.no_extra_keys(target.destination_id, comparison)
+    _publish(judge, findings, drill_record, drill.NO_EXTRA_KEYS, judged)
 
 
 @when("the management utility lists the destination cluster's users", target_fixture="destination_users")
@@ -171,9 +182,11 @@ def same_users(
     target: Target,
     judge: Judge,
     findings: list[Finding],
+    drill_record: DrillRecord,
 ) -> None:
     users = drill.compare_users(source_inventory.users, destination_users.users)
-    _publish(judge, findings, drill.USERS_RESTORED, drill.users_restored(target.destination_id, users))
+    judged = drill.users_restored(target.destination_id, users)
+    _publish(judge, findings, drill_record, drill.USERS_RESTORED, judged)
 
 
 @then(
@@ -181,15 +194,48 @@ def same_users(
     "every node reported success for the login and for findKey"
 )
 def nodes_answered(
-    destination_keys: KeyInventory, target: Target, judge: Judge, findings: list[Finding]
+    destination_keys: KeyInventory,
+    target: Target,
+    judge: Judge,
+    findings: list[Finding],
+    drill_record: DrillRecord,
 ) -> None:
     judged = drill.nodes_answer_success(target.destination_id, destination_keys)
-    _publish(judge, findings, drill.NODES_ANSWER, judged)
+    _publish(judge, findings, drill_record, drill.NODES_ANSWER, judged)
 
 
-def _publish(judge: Judge, findings: list[Finding], check_id: str, judged: list[Finding]) -> None:
-    """Settle one restore-validation check's findings (waivers applied), publish them, judge the step."""
-    findings.extend(judge.settle(check_id, judged))
+@given("the restore validation is part of this drill")
+def validation_in_drill(target: Target) -> None:
+    if target.spec.hsm is None:
+        not_applicable(
+            f"{target.path} names no [hsm] utilities: the restore validation that ends a recovery "
+            "does not run, so its time cannot be judged"
+        )
+
+
+@when("the restored destination is read after its restore validation")
+def read_after_validation(arm: ArmClient, target: Target, drill_record: DrillRecord) -> None:
+    get_cluster(arm, target.destination_id)
+    drill_record.validation_read(arm.answered_at)
+
+
+@then(
+    'the "restore.rto" check holds: it read Active, and its restore validation passed, within the '
+    "target's rto_minutes of the restore request"
+)
+def within_rto(target: Target, judge: Judge, findings: list[Finding], drill_record: DrillRecord) -> None:
+    judged = drill_record.recovery_time(target)
+    _publish(judge, findings, drill_record, judged.check_id, [judged])
+
+
+def _publish(
+    judge: Judge, findings: list[Finding], drill_record: DrillRecord, check_id: str, judged: list[Finding]
+) -> None:
+    """Settle one restore check's findings (waivers applied), publish them, judge the step."""
+    settled = judge.settle(check_id, judged)
+    findings.extend(settled)
+    if check_id in drill.RESTORE_CHECKS:
+        drill_record.validation_judged(check_id, settled)
     expect.findings_hold(findings)
 
 

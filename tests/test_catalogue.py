@@ -17,6 +17,7 @@ MCSB = "Microsoft cloud security benchmark v1"
 TUTORIAL = "https://learn.microsoft.com/en-us/azure/cloud-hsm/backup-restore"
 
 CHECK_IDS = {
+    "restore.rto",
     "identity.single-user-assigned",
     "identity.resolvable",
     "clusters.provisioned",

@@ -14,7 +14,7 @@ import yaml
 from tests.support.processes import ROOT, SharedRun, project_copy, run_cli, summary
 
 SHIPPED = ROOT / "cassettes"
-EXPECTED_SCENARIOS = 43
+EXPECTED_SCENARIOS = 44
 
 
 def test_shipped_suite_replays_green_offline(shipped_replay: SharedRun) -> None:

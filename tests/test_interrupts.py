@@ -97,7 +97,7 @@ def _assert_a_complete_account(project: Path, summary: dict[str, Any], reason: s
     assert summary["complete"] is False
     assert reason in summary["interrupted"]
     outcomes = {e["name"]: e["outcome"] for e in summary["scenarios"]}
-    assert len(outcomes) == 43, "every planned scenario is accounted for"
+    assert len(outcomes) == 44, "every planned scenario is accounted for"
     assert outcomes["A backup of the activated source cluster completes and yields a backup id"] == "error"
     assert "passed" in outcomes.values()
     assert "not_run" in outcomes.values()
@@ -147,7 +147,7 @@ def test_a_crashed_worker_is_reported_and_the_rest_accounted_for(tmp_path: Path)
     crashed = [e for e in summary["scenarios"] if "crashed while running" in e["message"]]
     assert crashed
     assert all(e["outcome"] == "error" for e in crashed)
-    assert len(summary["scenarios"]) == 43
+    assert len(summary["scenarios"]) == 44
     verified = run_cli("verify", str(project / "reports" / "latest"))
     assert verified.returncode == 1, verified.output
     assert "INCOMPLETE" in verified.output.upper()

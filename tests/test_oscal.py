@@ -17,6 +17,7 @@ import pytest
 from chsm_checks.checks.catalogue import Catalogue, load_catalogue
 from chsm_checks.errors import ConfigError
 from chsm_checks.lifecycle.summary import RunSummary
+from chsm_checks.record_profiles import profile_selection
 from chsm_checks.reports.oscal import (
     DOCUMENT,
     OSCAL_VERSIONS,
@@ -62,8 +63,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, shipped_replay: SharedRun) ->
     base = tmp_path_factory.mktemp("oscal-runs")
     found = {"compliant": Path(shutil.copytree(shipped_replay.run_dir, base / "compliant", symlinks=True))}
     for profile in PROFILES:
+        selection = profile_selection(profile)
         found[profile] = _replay(
-            base / profile, "--cassettes", f"cassettes/profiles/{profile}", "--", "-m", "catalogue"
+            base / profile, "--cassettes", f"cassettes/profiles/{profile}", "--", "-m", selection
         )
     waivers = base / "waivers.toml"
     waivers.write_text(WAIVER, encoding="utf-8")

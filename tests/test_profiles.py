@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from chsm_checks.record_profiles import DRILL_SELECTION, profile_selection
 from chsm_checks.sandbox.profiles import PROFILES
 from tests.support.processes import ROOT, run_cli, summary
 
@@ -39,10 +40,14 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     "cluster-logs-off": {("logging.cluster-audit", "chsm-source")},
     "blob-reads-unlogged": {("logging.blob-access", "default")},
     "backup-overdue": {("backup.rpo", "chsm-source")},
+    # A drill profile: its recording is the restore drill (record_profiles.DRILL_SELECTION).
+    "slow-recovery": {("restore.rto", "chsm-dest")},
 }
 
 
-def _replay_catalogue(tmp_path: Path, cassettes: Path, *extra: str) -> dict[str, object]:
+def _replay_catalogue(
+    tmp_path: Path, cassettes: Path, *extra: str, selection: str = "catalogue"
+) -> dict[str, object]:
     reports = tmp_path / "reports"
     result = run_cli(
         "run",
@@ -53,7 +58,7 @@ def _replay_catalogue(tmp_path: Path, cassettes: Path, *extra: str) -> dict[str,
         *extra,
         "--",
         "-m",
-        "catalogue",
+        selection,
         offline=True,
     )
     assert result.returncode in (0, 1), result.output
@@ -78,6 +83,11 @@ def compliant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return _replay_catalogue(tmp_path_factory.mktemp("compliant"), ROOT / "cassettes")
 
 
+@pytest.fixture(scope="module")
+def compliant_drill(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return _replay_catalogue(tmp_path_factory.mktemp("drill"), ROOT / "cassettes", selection=DRILL_SELECTION)
+
+
 def test_every_faulty_profile_is_covered() -> None:
     assert set(EXPECTED) == set(PROFILES) - {"compliant"}
 
@@ -89,9 +99,11 @@ def test_the_compliant_catalogue_is_all_green(compliant: dict[str, object]) -> N
 
 @pytest.mark.parametrize("profile", sorted(EXPECTED))
 def test_a_faulty_profile_fails_exactly_its_checks(
-    profile: str, tmp_path: Path, compliant: dict[str, object]
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    report = _replay_catalogue(tmp_path, ROOT / "cassettes" / "profiles" / profile)
+    selection = profile_selection(profile)
+    compliant = request.getfixturevalue("compliant_drill" if PROFILES[profile].drill else "compliant")
+    report = _replay_catalogue(tmp_path, ROOT / "cassettes" / "profiles" / profile, selection=selection)
 
     assert _failed(report) == EXPECTED[profile]
     failing_checks = {check for check, _ in EXPECTED[profile]}

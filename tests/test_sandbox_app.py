@@ -6,6 +6,7 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from httpx import Response
 
 import chsm_checks.sandbox
+from chsm_checks.arm.client import answer_date
 from chsm_checks.sandbox import SandboxSettings, create_app, seed_state
 from chsm_checks.sandbox.clock import RecordedClock
 from chsm_checks.sandbox.ids import sandbox_guid
@@ -410,3 +412,14 @@ def test_state_seeded_with_another_seed_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="seeded with seed 1"):
         create_app(tmp_path, SandboxSettings(seed=2))
+
+
+def test_answers_are_dated_by_the_sandbox_clock(tmp_path: Path) -> None:
+    # The restore drill is timed by these dates (restore.rto): the n-th answer of a recorded clock
+    # stepping 30 s is dated 30 * (n - 1) s after its start, to the second, as HTTP dates are.
+    clock = RecordedClock(step=30.0)
+    client = TestClient(create_app(tmp_path, SandboxSettings(), clock=clock))
+    dates = [answer_date(client.get(f"{CLUSTERS}/chsm-source?{HSM_API}")) for _ in range(3)]
+
+    start = datetime.fromtimestamp(clock.start, UTC).replace(microsecond=0)
+    assert dates == [start + timedelta(seconds=30 * n) for n in range(3)]

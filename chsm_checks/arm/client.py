@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -48,6 +49,21 @@ class Exchange:
     status: int | None
     request_id: str | None
     attempts: int
+    #: When the service answered, by its own clock: the answer's ``Date`` (``None`` without one).
+    answered_at: datetime | None = None
+
+
+def answer_date(response: httpx.Response) -> datetime | None:
+    """The instant a response's ``Date`` header names (UTC, to the second), or ``None`` without a
+    readable one: what times the restore drill, by the service's clock, live and replayed alike."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.astimezone(UTC) if when.tzinfo is not None else None
 
 
 class BearerAuth(httpx.Auth):
@@ -138,6 +154,11 @@ class ArmClient:
         if self._as_of_value is None:
             self._as_of_value = self._as_of() if self._as_of else datetime.now(UTC).replace(microsecond=0)
         return self._as_of_value
+
+    @property
+    def answered_at(self) -> datetime | None:
+        """When the service answered the latest request, by its clock (its ``Date``), if it said."""
+        return self.exchanges[-1].answered_at if self.exchanges else None
 
     def __repr__(self) -> str:
         return f"ArmClient({self.cloud.arm_endpoint!r}, exchanges={len(self.exchanges)})"
@@ -241,7 +262,12 @@ class ArmClient:
             ) from exc
         self.exchanges.append(
             Exchange(
-                method, str(url), response.status_code, response.headers.get("x-ms-request-id"), attempts
+                method,
+                str(url),
+                response.status_code,
+                response.headers.get("x-ms-request-id"),
+                attempts,
+                answer_date(response),
             )
         )
         if response.is_error:

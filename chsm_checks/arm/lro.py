@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from ..errors import CouldNotEvaluate, OperationTimeout
-from .client import ArmClient
+from .client import ArmClient, answer_date
 from .errors import ErrorDetail
 from .retry import retry_after_seconds
 
@@ -43,6 +44,10 @@ class OperationResult:
     properties: Mapping[str, Any] = field(default_factory=dict)
     polls: int = 0
     waited_seconds: float = 0.0
+    #: When the service answered the POST, and the poll that found it ended, by its clock (the
+    #: answers' ``Date``; ``None`` without one).
+    accepted_at: datetime | None = None
+    ended_at: datetime | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -76,7 +81,15 @@ def _status(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def result_from(operation: str, body: Mapping[str, Any], *, polls: int, waited: float) -> OperationResult:
+def result_from(
+    operation: str,
+    body: Mapping[str, Any],
+    *,
+    polls: int,
+    waited: float,
+    accepted_at: datetime | None = None,
+    ended_at: datetime | None = None,
+) -> OperationResult:
     """An ``OperationResult`` from a terminal body (either the result or an async-operation status)."""
     props = _properties(body)
     error = ErrorDetail.from_json(body.get("error")) or ErrorDetail.from_json(props.get("error"))
@@ -89,6 +102,8 @@ def result_from(operation: str, body: Mapping[str, Any], *, polls: int, waited: 
         properties=dict(props),
         polls=polls,
         waited_seconds=waited,
+        accepted_at=accepted_at,
+        ended_at=ended_at,
     )
 
 
@@ -118,11 +133,18 @@ def wait_for_operation(
         body = _body(response)
         status = _status(body)
         if response.status_code != 202:
-            if status in TERMINAL_STATES:
-                return result_from(operation, body, polls=polls, waited=clock.now() - started)
-            if status is None and response is not first and async_url is None:
-                # Location pattern: any 2xx other than 202 is done and the body is the result.
-                return result_from(operation, body, polls=polls, waited=clock.now() - started)
+            done = status in TERMINAL_STATES
+            # Location pattern: any 2xx other than 202 is done and the body is the result.
+            done = done or (status is None and response is not first and async_url is None)
+            if done:
+                return result_from(
+                    operation,
+                    body,
+                    polls=polls,
+                    waited=clock.now() - started,
+                    accepted_at=answer_date(first),
+                    ended_at=answer_date(response),
+                )
             if status is None and async_url is not None and response is not first:
                 raise CouldNotEvaluate(
                     f"{operation}: the async-operation status response has no 'status' field"

@@ -150,6 +150,12 @@ class MergedFrom(_Record):
     public_key_sha256: str
 
 
+def _the_finding_with(entries: Iterable[ScenarioEntry], check: str, figure: str) -> FindingRecord | None:
+    """The one finding of ``check`` among ``entries`` that observed ``figure``; none if not exactly one."""
+    found = [f for e in entries for f in e.findings if f.check == check and figure in (f.observed or {})]
+    return found[0] if len(found) == 1 else None
+
+
 class RecoveryPoint(_Record):
     """The achieved recovery point of the run's source cluster, as ``backup.rpo`` judged it: how old its
     latest successful backup was, as of when. ``measured`` says whose figures they are: this run's
@@ -175,15 +181,8 @@ class RecoveryPoint(_Record):
     @classmethod
     def of(cls, entries: Iterable[ScenarioEntry], evidence: EvidenceKind) -> RecoveryPoint | None:
         """The one ``backup.rpo`` finding with figures among ``entries`` (none for a fleet's many)."""
-        found = [
-            (entry, f)
-            for entry in entries
-            for f in entry.findings
-            if f.check == "backup.rpo" and f.observed and "as_of" in f.observed
-        ]
-        if len(found) != 1:
+        if (finding := _the_finding_with(entries, "backup.rpo", "as_of")) is None:
             return None
-        _, finding = found[0]
         seen = finding.observed or {}
         return cls(
             cluster=finding.resource.rstrip("/").rsplit("/", 1)[-1],
@@ -196,10 +195,54 @@ class RecoveryPoint(_Record):
         )
 
 
+class RecoveryTime(_Record):
+    """The achieved recovery time of the run's restore drill, as ``restore.rto`` judged it: minutes from
+    the restore request to the destination reading Active and to its validation having passed, by the
+    service's dates. ``measured`` says whose: this run's (``live``) or, in a replay, the recording's."""
+
+    cluster: str
+    outcome: Outcome
+    rto_minutes: int
+    restore_requested_at: str
+    minutes_to_active: float | None
+    minutes_to_validated: float | None
+    measured: Literal["live", "recording"]
+
+    def sentence(self) -> str:
+        """The recovery time as a report's header says it."""
+        whose = "the recording's: " if self.measured == "recording" else ""
+        if self.minutes_to_active is None:
+            found = f"{self.cluster} never read Active"
+        else:
+            found = f"{self.cluster} read Active {self.minutes_to_active:g} minutes"
+            if self.minutes_to_validated is not None:
+                found += f" and was validated by {self.minutes_to_validated:g} minutes"
+        return (
+            f"{whose}{found} after the restore request at {self.restore_requested_at}; "
+            f"target RTO {self.rto_minutes} minutes: {self.outcome.value}"
+        )
+
+    @classmethod
+    def of(cls, entries: Iterable[ScenarioEntry], evidence: EvidenceKind) -> RecoveryTime | None:
+        """The one ``restore.rto`` finding with figures among ``entries``."""
+        if (finding := _the_finding_with(entries, "restore.rto", "restore_requested_at")) is None:
+            return None
+        seen = finding.observed or {}
+        return cls(
+            cluster=finding.resource.rstrip("/").rsplit("/", 1)[-1],
+            outcome=finding.status,
+            rto_minutes=int(seen["rto_minutes"]),
+            restore_requested_at=str(seen["restore_requested_at"]),
+            minutes_to_active=seen.get("minutes_to_active"),
+            minutes_to_validated=seen.get("minutes_to_validated"),
+            measured="recording" if evidence == "REPLAY" else "live",
+        )
+
+
 class RunSummary(_Record):
     """A run's summary.json."""
 
-    _omitted_when_none = frozenset({"fleet", "signing", "merged_from", "recovery_point"})
+    _omitted_when_none = frozenset({"fleet", "signing", "merged_from", "recovery_point", "recovery_time"})
 
     tool: str
     tool_version: str
@@ -224,6 +267,7 @@ class RunSummary(_Record):
     signing: Signing | None = None
     merged_from: tuple[MergedFrom, ...] | None = None
     recovery_point: RecoveryPoint | None = None
+    recovery_time: RecoveryTime | None = None
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:
@@ -330,6 +374,7 @@ def write_summary(
         scenarios=tuple(entries),
         fleet=fleet,
         recovery_point=RecoveryPoint.of(entries, run.mode.evidence),
+        recovery_time=RecoveryTime.of(entries, run.mode.evidence),
     )
     summary.write(path)
     return summary

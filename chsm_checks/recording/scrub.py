@@ -3,7 +3,8 @@
 - Sign-in traffic is dropped whole; of the request headers only ``content-type`` stays, so bearer
   tokens never reach a cassette.
 - Response headers: only those the harness reads or a reviewer needs (``location``,
-  ``azure-asyncoperation``, ``retry-after``, request ids, ``content-type``). ``x-ms-operation-identifier``
+  ``azure-asyncoperation``, ``retry-after``, ``date`` (the drill's timings), request ids,
+  ``content-type``). ``x-ms-operation-identifier``
   (tenant and object ids) and everything else go.
 - Query parameters: only ``api-version`` and paging/filter parameters keep their values; anything
   else (the ``t``/``c``/``s``/``h`` signature of ARM status URLs, SAS fields) becomes ``REDACTED``.
@@ -41,6 +42,7 @@ REQUEST_HEADERS = frozenset({"content-type"})
 RESPONSE_HEADERS = frozenset(
     {
         "content-type",
+        "date",
         "location",
         "azure-asyncoperation",
         "retry-after",

@@ -298,6 +298,7 @@ def _facts(summary: RunSummary) -> list[tuple[str, str]]:
             if summary.recovery_point is not None
             else []
         )
+        + ([("Recovery time", summary.recovery_time.sentence())] if summary.recovery_time is not None else [])
         + ([("Seal", summary.signing.statement)] if summary.signing is not None else [])
     )
 

@@ -446,6 +446,13 @@ def _finding_observation(
                 "recorded, not as of this run."
             )
         )
+    if check == "restore.rto" and "restore_requested_at" in seen and _kind_of(run, scenario) == "REPLAY":
+        remarks.append(
+            _md(
+                f"The recovery time is the recording's: its restore was requested at "
+                f"{seen['restore_requested_at']}, and timed by the service's dates then, not in this run."
+            )
+        )
     remarks.append(_md(_provenance_sentence(run, scenario)))
     uid = run.uid("observation", scenario.nodeid, str(n), check, resource)
     document = _compact(
@@ -711,15 +718,25 @@ def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]
 
 
 def _recovery_props(check: str, seen: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
-    """The achieved recovery point of a ``backup.rpo`` finding, as props a consumer can read."""
-    if check != "backup.rpo":
-        return ()
-    return (
-        ("rpo-hours", seen.get("rpo_hours")),
-        ("achieved-rpo-hours", seen.get("achieved_rpo_hours")),
-        ("latest-backup-at", seen.get("latest_backup_at")),
-        ("as-of", seen.get("as_of")),
-    )
+    """The achieved recovery point of a ``backup.rpo`` finding, or recovery time of a ``restore.rto``
+    one, as props a consumer can read."""
+    if check == "backup.rpo":
+        return (
+            ("rpo-hours", seen.get("rpo_hours")),
+            ("achieved-rpo-hours", seen.get("achieved_rpo_hours")),
+            ("latest-backup-at", seen.get("latest_backup_at")),
+            ("as-of", seen.get("as_of")),
+        )
+    if check == "restore.rto":
+        return (
+            ("rto-minutes", seen.get("rto_minutes")),
+            ("restore-requested-at", seen.get("restore_requested_at")),
+            ("active-at", seen.get("active_at")),
+            ("validated-by", seen.get("validated_by")),
+            ("achieved-minutes-to-active", seen.get("minutes_to_active")),
+            ("achieved-minutes-to-validated", seen.get("minutes_to_validated")),
+        )
+    return ()
 
 
 def _props(*pairs: tuple[str, object]) -> list[dict[str, str]]:

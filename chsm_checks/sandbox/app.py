@@ -247,7 +247,7 @@ class ArmEndpoint:
                 reply, take = injection.reply, None  # answered at the door: the request is not served
             else:
                 reply, take = self._serve(method, call, injection)
-            headers = {**arm_headers(state, number, write=method != "GET"), **reply.headers}
+            headers = {**arm_headers(state, number, write=method != "GET", now=now), **reply.headers}
             if take is not None:
                 headers[REMAINING_READS] = str(take.remaining)
             content = None if reply.body is None else render_json(reply.body)

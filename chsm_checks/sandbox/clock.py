@@ -60,10 +60,11 @@ class RecordedClock:
 WALL_CLOCK: Final = WallClock()
 
 
-def clock_named(name: str) -> SandboxClock:
-    """The clock ``sandbox serve --clock NAME`` means (one of :data:`CLOCK_NAMES`)."""
+def clock_named(name: str, recorded_step: float | None = None) -> SandboxClock:
+    """The clock ``sandbox serve --clock NAME`` means (one of :data:`CLOCK_NAMES`); a recorded one moves
+    ``recorded_step`` seconds per ARM request when given (a profile's pace)."""
     if name == "wall":
         return WALL_CLOCK
     if name == "recorded":
-        return RecordedClock()
+        return RecordedClock() if recorded_step is None else RecordedClock(step=recorded_step)
     raise ValueError(f"clock must be one of {', '.join(CLOCK_NAMES)}, not {name!r}")

@@ -55,7 +55,9 @@ def start_job(
 ) -> JsonObject:
     """Record a new job on ``cluster``, started ``now``, its outcome already decided."""
     number = next_number(state, "job")
-    seconds = settings.backup_seconds if kind == "backup" else settings.restore_seconds
+    # A profile may make restores slow (.profiles: slow-recovery); the settings say otherwise.
+    restore_seconds = float(state.get("restore_seconds", settings.restore_seconds))
+    seconds = settings.backup_seconds if kind == "backup" else restore_seconds
     start_us = unix_us(now)
     end_us = start_us + round(seconds * 1_000_000)
     error = (

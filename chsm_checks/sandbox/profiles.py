@@ -44,6 +44,11 @@ class Profile:
     name: str
     description: str
     apply: Callable[[JsonObject, int], None]
+    #: Whether the fault shows only in the restore drill (record-profiles records the drill for it,
+    #: not only the catalogue).
+    drill: bool = False
+    #: Seconds the recorded clock moves per ARM request in this world (``None``: the clock's own).
+    recorded_clock_step: float | None = None
 
 
 def seed_state(settings: SandboxSettings) -> JsonObject:
@@ -169,6 +174,16 @@ def _backup_overdue(state: JsonObject, seed: int) -> None:
     ]
 
 
+# A restore as slow as the live service's (about 90 s there), answered at a live poller's pace.
+SLOW_RESTORE_SECONDS = 100.0
+LIVE_POLL_PACE_SECONDS = 30.0
+
+
+def _slow_recovery(state: JsonObject, seed: int) -> None:
+    """Restores take as long as the live service's; the world is otherwise the compliant one."""
+    state["restore_seconds"] = SLOW_RESTORE_SECONDS
+
+
 def _blob_reads_unlogged(state: JsonObject, seed: int) -> None:
     service = _of_backup_account(state, BLOB_SERVICE_TYPE, "default")
     _setting_of(state, service["id"])["properties"]["logs"][0]["categoryGroup"] = "audit"
@@ -268,6 +283,15 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "backup-overdue",
                 f"the latest successful backup of {SOURCE_CLUSTER} is 30 hours old; the one since failed",
                 _backup_overdue,
+            ),
+            Profile(
+                "slow-recovery",
+                f"a restore takes {SLOW_RESTORE_SECONDS:g} s, as long as the live service's, and on the "
+                f"recorded clock each ARM answer comes {LIVE_POLL_PACE_SECONDS:g} s after the last, at a "
+                "live poller's pace: the drill's destination is validated minutes after the restore request",
+                _slow_recovery,
+                drill=True,
+                recorded_clock_step=LIVE_POLL_PACE_SECONDS,
             ),
         )
     }

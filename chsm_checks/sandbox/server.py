@@ -74,6 +74,9 @@ def serve(
             log_level="warning",
             access_log=False,
             lifespan="off",
+            # The app dates its answers by the sandbox's clock (.wire.arm_headers); uvicorn's own
+            # date would be a second one, by the wall clock.
+            date_header=False,
             ssl_certfile=files.cert_file if files else None,
             ssl_keyfile=files.key_file if files else None,
         )

@@ -30,6 +30,7 @@ PROFILE_NAMES: tuple[str, ...] = (
     "cluster-logs-off",
     "blob-reads-unlogged",
     "backup-overdue",
+    "slow-recovery",
 )
 
 MAX_FLEET_CLUSTERS = 9999

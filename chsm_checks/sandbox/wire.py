@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from types import MappingProxyType
 from typing import Any
 
@@ -68,15 +69,18 @@ def fault_response(fault: ArmFault) -> Response:
     return json_response(reply.status, reply.body)
 
 
-def arm_headers(state: JsonObject, request_number: int, *, write: bool) -> dict[str, str]:
+def arm_headers(state: JsonObject, request_number: int, *, write: bool, now: float) -> dict[str, str]:
     """Headers every ARM answer carries, numbered by the request counter so they are reproducible.
 
-    ``x-ms-operation-identifier`` names the caller's tenant and object id, as the live service does,
-    so that the harness's scrubbing has something real to remove.
+    ``date`` is ``now`` on the sandbox's clock (an HTTP date, to the second), as the live service dates
+    its answers by its own: the harness times the restore drill by these dates. ``x-ms-operation-identifier``
+    names the caller's tenant and object id, as the live service does, so that the harness's scrubbing
+    has something real to remove.
     """
     seed = int(state["settings"]["seed"])
     correlation = sandbox_guid(seed, "correlation", request_number)
     headers = {
+        "date": formatdate(now, usegmt=True),
         "cache-control": "no-cache",
         "pragma": "no-cache",
         "expires": "-1",
