@@ -8,11 +8,14 @@ import json
 import re
 import shutil
 from collections import Counter
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+import yaml
 
 from chsm_checks.checks.catalogue import Catalogue, load_catalogue
 from chsm_checks.errors import ConfigError
@@ -458,3 +461,62 @@ def test_the_achieved_recovery_point_is_in_summary_matrix_and_oscal_and_is_the_r
     assert (
         "The recovery point is the recording's: judged as of 2025-06-16T12:00:00Z" in observation["remarks"]
     )
+
+
+RESTORE_SCENARIO = "a_restore_into_a_notactivated_destination_completes_and_activates_it"
+RTO_SCENARIO = "the_drill_recovers_the_destination_within_the_target_s_rto"
+
+
+def _answer_dates(cassette: Path) -> list[tuple[str, str, datetime, bool]]:
+    """Each recorded answer of ``cassette``: method, path, its Date header, and whether it reads Active."""
+    recorded = yaml.safe_load(cassette.read_text(encoding="utf-8"))
+    return [
+        (
+            i["request"]["method"],
+            i["request"]["uri"].split("?", 1)[0],
+            parsedate_to_datetime(i["response"]["headers"]["date"][0]),
+            '"Active"' in i["response"]["body"].get("string", ""),
+        )
+        for i in recorded["interactions"]
+    ]
+
+
+@pytest.mark.parametrize(("run", "status"), [("compliant", "passed"), ("slow-recovery", "failed")])
+def test_the_achieved_recovery_time_is_in_summary_matrix_and_oscal_and_is_the_recordings(
+    runs: dict[str, Path], catalogue: Catalogue, run: str, status: str
+) -> None:
+    """The figures are worked out here from the recordings' own Date headers, not from the tool."""
+    cassettes = ROOT / "cassettes" / ("profiles/" + run if run != "compliant" else "")
+    restore = _answer_dates(cassettes / "backup_restore" / f"{RESTORE_SCENARIO}.yaml")
+    [requested] = [at for method, path, at, _ in restore if method == "POST" and path.endswith("/restore")]
+    active = min(at for method, path, at, active in restore if active and at > requested)
+    validation = _answer_dates(cassettes / "restore_validation" / f"{RTO_SCENARIO}.yaml")
+    validated = max(at for _, _, at, _ in validation)
+    to_active = round((active - requested).total_seconds() / 60, 2)
+    to_validated = round((validated - requested).total_seconds() / 60, 2)
+    assert (to_active <= 2 and to_validated <= 2) == (status == "passed")
+
+    run_dir = runs[run]
+    stamp = requested.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert _summary(run_dir)["recovery_time"] == {
+        "cluster": "chsm-dest",
+        "outcome": status,
+        "rto_minutes": 2,
+        "restore_requested_at": stamp,
+        "minutes_to_active": to_active,
+        "minutes_to_validated": to_validated,
+        "measured": "recording",
+    }
+    header = (run_dir / "matrix.md").read_text(encoding="utf-8").split("\n## ", 1)[0]
+    assert (
+        f"**Recovery time:** the recording's: chsm-dest read Active {to_active:g} minutes and was validated "
+        f"by {to_validated:g} minutes after the restore request at {stamp}; target RTO 2 minutes: {status}"
+    ) in header
+    document = _written(run_dir, catalogue)
+    [observation] = [o for o in _observations(document).values() if _props(o).get("check") == "restore.rto"]
+    props = _props(observation)
+    assert (props["status"], props["rto-minutes"], props["restore-requested-at"]) == (status, "2", stamp)
+    assert float(props["achieved-minutes-to-active"]) == to_active
+    assert float(props["achieved-minutes-to-validated"]) == to_validated
+    replayed = f"The recovery time is the recording's: its restore was requested at {stamp}"
+    assert replayed in observation["remarks"]

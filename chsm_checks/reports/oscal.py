@@ -717,26 +717,29 @@ def _plan_resource(plan: str, run: _Run, catalogue: Catalogue) -> dict[str, Any]
     }
 
 
+# The figures of a recovery finding a consumer can read, as (prop name, observed key).
+_RECOVERY_PROPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "backup.rpo": (
+        ("rpo-hours", "rpo_hours"),
+        ("achieved-rpo-hours", "achieved_rpo_hours"),
+        ("latest-backup-at", "latest_backup_at"),
+        ("as-of", "as_of"),
+    ),
+    "restore.rto": (
+        ("rto-minutes", "rto_minutes"),
+        ("restore-requested-at", "restore_requested_at"),
+        ("active-at", "active_at"),
+        ("validated-by", "validated_by"),
+        ("achieved-minutes-to-active", "minutes_to_active"),
+        ("achieved-minutes-to-validated", "minutes_to_validated"),
+    ),
+}
+
+
 def _recovery_props(check: str, seen: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
     """The achieved recovery point of a ``backup.rpo`` finding, or recovery time of a ``restore.rto``
     one, as props a consumer can read."""
-    if check == "backup.rpo":
-        return (
-            ("rpo-hours", seen.get("rpo_hours")),
-            ("achieved-rpo-hours", seen.get("achieved_rpo_hours")),
-            ("latest-backup-at", seen.get("latest_backup_at")),
-            ("as-of", seen.get("as_of")),
-        )
-    if check == "restore.rto":
-        return (
-            ("rto-minutes", seen.get("rto_minutes")),
-            ("restore-requested-at", seen.get("restore_requested_at")),
-            ("active-at", seen.get("active_at")),
-            ("validated-by", seen.get("validated_by")),
-            ("achieved-minutes-to-active", seen.get("minutes_to_active")),
-            ("achieved-minutes-to-validated", seen.get("minutes_to_validated")),
-        )
-    return ()
+    return tuple((name, seen.get(key)) for name, key in _RECOVERY_PROPS.get(check, ()))
 
 
 def _props(*pairs: tuple[str, object]) -> list[dict[str, str]]:
