@@ -559,3 +559,61 @@ def test_a_type_the_sandbox_does_not_serve_is_named(client: TestClient, resource
 
     assert named in error["message"]
     assert error["target"] == "type"
+
+
+# --- how long jobs take ---------------------------------------------------------------------------
+
+
+def test_patch_jobs_sets_how_long_the_next_backup_and_restore_take(client: TestClient) -> None:
+    answered = client.patch("/_sandbox/jobs", json={"backup_seconds": 0.2, "restore_seconds": 130})
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json() == {"backup_seconds": 0.2, "restore_seconds": 130.0}
+    started = time.monotonic()
+    assert backup_outcome(client)["status"] == "Succeeded"
+    assert time.monotonic() - started >= 0.2
+    [job] = client.get("/_sandbox/state").json()["jobs"]
+    assert (job["kind"], job["seconds"], job["end_us"] - job["start_us"]) == ("backup", 0.2, 200_000)
+    restored = client.post(
+        f"{CLUSTERS}/chsm-dest/restore",
+        params=HSM_API,
+        json={"azureStorageBlobContainerUri": CONTAINER_URI, "backupId": "cloudhsm-x-20250616090000"},
+    )
+    assert restored.status_code == 202, restored.text
+    jobs = client.get("/_sandbox/state").json()["jobs"]
+    assert (jobs[-1]["kind"], jobs[-1]["seconds"]) == ("restore", 130.0)
+
+
+def test_reset_restores_the_job_durations_the_sandbox_started_with(client: TestClient) -> None:
+    client.patch("/_sandbox/jobs", json={"restore_seconds": 130})
+
+    client.post("/_sandbox/reset")
+
+    assert "restore_seconds" not in client.get("/_sandbox/state").json()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"[1]", "The body must be a JSON object of one or more of backup_seconds, restore_seconds."),
+        (b"{}", "The body must be a JSON object of one or more of backup_seconds, restore_seconds."),
+        (b"not json", "The body must be a JSON object"),
+        (b'{"restore_minutes": 2}', "restore_minutes: not a job duration; one of backup_seconds,"),
+        (b'{"restore_seconds": -1}', "restore_seconds: seconds must be a number >= 0, not -1."),
+        (b'{"restore_seconds": "100"}', 'restore_seconds: seconds must be a number >= 0, not "100".'),
+        (b'{"restore_seconds": true}', "restore_seconds: seconds must be a number >= 0, not true."),
+        (b'{"backup_seconds": NaN}', "backup_seconds: seconds must be a number >= 0, not NaN."),
+        (b'{"backup_seconds": Infinity}', "backup_seconds: seconds must be a number >= 0, not Infinity."),
+    ],
+)
+def test_a_bad_job_duration_is_an_arm_error_and_changes_nothing(
+    client: TestClient, body: bytes, problem: str
+) -> None:
+    before = client.get("/_sandbox/state").json()
+
+    answered = client.request("PATCH", "/_sandbox/jobs", content=body)
+
+    assert answered.status_code == 400
+    error = arm_error(answered)
+    assert (error["code"], error["message"].startswith(problem)) == ("InvalidRequestContent", True), error
+    assert client.get("/_sandbox/state").json() == before

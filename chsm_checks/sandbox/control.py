@@ -3,6 +3,7 @@
 ``/_sandbox/fleet`` tells the truth about the fleet (:mod:`.fleet`): which cluster got which fault.
 ``/_sandbox/arm-faults`` lists (GET), adds (POST) and clears (DELETE) the fault rules of
 :mod:`.arm_faults`.
+``/_sandbox/jobs`` (PATCH) sets how long the world's backups and restores take, from their next start.
 ``/_sandbox/arm/<resource id>`` reads and shapes any resource the sandbox serves (:mod:`.control_arm`).
 ``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
 """
@@ -24,6 +25,21 @@ from chsm_checks.sandbox.hsm_control import hsm_routes
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.wire import ArmFault, fault_response, json_response
 from chsm_checks.sandbox.world import CLUSTER_TYPE, resources_of_type
+
+# What PATCH /_sandbox/jobs may set: seconds a job of that kind takes, from its start.
+JOB_DURATIONS = ("backup_seconds", "restore_seconds")
+
+
+def _job_durations_problem(patch: Any) -> str | None:
+    """Why ``patch`` is not a body for ``PATCH /_sandbox/jobs``, or None."""
+    if not isinstance(patch, dict) or not patch:
+        return f"The body must be a JSON object of one or more of {', '.join(JOB_DURATIONS)}."
+    for key, value in patch.items():
+        if key not in JOB_DURATIONS:
+            return f"{key}: not a job duration; one of {', '.join(JOB_DURATIONS)}."
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+            return f"{key}: seconds must be a number >= 0, not {json.dumps(value)}."
+    return None
 
 
 def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
@@ -65,6 +81,18 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
                     return json_response(200, cluster)
         return fault_response(ArmFault(404, "ResourceNotFound", f"No cluster named '{name}' in the sandbox."))
 
+    async def patch_jobs(request: Request) -> Response:
+        try:
+            patch: Any = json.loads(await request.body())
+        except ValueError:
+            patch = None
+        problem = _job_durations_problem(patch)
+        if problem:
+            return fault_response(ArmFault(400, "InvalidRequestContent", problem))
+        with store.transaction() as state:
+            state.update({key: float(value) for key, value in patch.items()})
+            return json_response(200, {key: state[key] for key in JOB_DURATIONS if key in state})
+
     async def arm_faults(request: Request) -> Response:
         if request.method == "DELETE":
             faults.clear()
@@ -82,6 +110,7 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
         Route("/fleet", get_fleet, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
+        Route("/jobs", patch_jobs, methods=["PATCH"]),
         Route("/arm/{path:path}", arm_resource_endpoint(store), methods=["GET", "PUT", "PATCH", "DELETE"]),
         Mount("/hsm", routes=hsm_routes(store)),
     ]

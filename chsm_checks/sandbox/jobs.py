@@ -43,6 +43,13 @@ class OperationRequest:
     backup_id: str | None
 
 
+def job_seconds(state: JsonObject, settings: SandboxSettings, kind: JobKind) -> float:
+    """How long a ``kind`` job takes: what the world says (a profile such as slow-recovery, or
+    ``PATCH /_sandbox/jobs``), else the settings the sandbox was started with."""
+    default = settings.backup_seconds if kind == "backup" else settings.restore_seconds
+    return float(state.get(f"{kind}_seconds", default))
+
+
 def start_job(
     state: JsonObject,
     settings: SandboxSettings,
@@ -55,9 +62,7 @@ def start_job(
 ) -> JsonObject:
     """Record a new job on ``cluster``, started ``now``, its outcome already decided."""
     number = next_number(state, "job")
-    # A profile may make restores slow (.profiles: slow-recovery); the settings say otherwise.
-    restore_seconds = float(state.get("restore_seconds", settings.restore_seconds))
-    seconds = settings.backup_seconds if kind == "backup" else restore_seconds
+    seconds = job_seconds(state, settings, kind)
     start_us = unix_us(now)
     end_us = start_us + round(seconds * 1_000_000)
     error = (
