@@ -260,18 +260,25 @@ def _listening(url: str) -> bool:
 
 def _command_run(args: argparse.Namespace) -> int:
     from .modes import mode_named
-    from .suite import SHIPPED
+    from .options import fill_suite_defaults
+    from .suite import SHIPPED, config_file, suite_root
     from .target import FleetTarget, load_any_target
 
+    if (root := suite_root(Path.cwd())) is None:
+        return fail(
+            "no suite to run: neither this directory nor the chsm-checks installation holds steps/ and "
+            "features/; reinstall chsm-checks from its wheel"
+        )
+    fill_suite_defaults(args, root)
     try:
         target = load_any_target(args.target)
         key = _signing_key(args)
     except ConfigError as exc:
         return fail(str(exc))
     fleet = isinstance(target, FleetTarget)
-    modules = SHIPPED.modules(fleet=fleet)
+    modules = [root / module for module in SHIPPED.modules(fleet=fleet)]
     if absent := [m for m in modules if not m.is_file()]:
-        return fail(f"{absent[0]}: not found; run chsm-checks from the project checkout")
+        return fail(f"{absent[0]}: not found in the suite at {root}")
     mode = mode_named(args.mode)
     if mode.writes_recordings:
         from .recording.cassettes import recording_date
@@ -302,6 +309,11 @@ def _command_run(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(Path(args.reports), mode.name)
     pytest_args = [
         *map(str, modules),
+        # The suite's own directory and configuration, wherever the run starts: node ids, feature
+        # paths and the steps' imports are the suite's.
+        f"--rootdir={root}",
+        "-c",
+        str(config_file(root)),
         *_PLUGINS,
         "-p",
         "no:cacheprovider",
@@ -514,8 +526,25 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What `chsm-checks sandbox ...` needs beyond an audit's dependencies: the `sandbox` extra.
+SANDBOX_MODULES = ("starlette", "uvicorn")
+
+
+def _sandbox_missing() -> list[str]:
+    """The sandbox's server modules that are not installed."""
+    from importlib.util import find_spec
+
+    return [name for name in SANDBOX_MODULES if find_spec(name) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``chsm-checks`` command."""
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["sandbox"] and (missing := _sandbox_missing()):
+        return fail(
+            f"the sandbox needs {' and '.join(missing)}, which an audit does not: "
+            "pip install 'chsm-checks[sandbox]' (with pipx: pipx install --force 'chsm-checks[sandbox]')"
+        )
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _command_run(args)

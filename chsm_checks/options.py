@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from .modes import DEFAULT_MODE, MODE_NAMES
@@ -18,6 +20,9 @@ class RunOption:
     default: Any = None
     choices: Sequence[str] | None = None
     switch: bool = False  # a flag without a value
+    # The default is a file of the suite (:mod:`.suite`): ``chsm-checks run`` finds it in the suite it
+    # binds, wherever it starts; plain pytest, run in a checkout, finds it there.
+    in_suite: bool = False
 
     @property
     def dest(self) -> str:
@@ -38,8 +43,18 @@ class RunOption:
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("--mode", "replay (default), record or live", DEFAULT_MODE, MODE_NAMES),
-    RunOption("--target", "target file (default: targets/reference.toml)", "targets/reference.toml"),
-    RunOption("--cassettes", "cassette directory (default: cassettes)", "cassettes"),
+    RunOption(
+        "--target",
+        "target file (default: the suite's targets/reference.toml, which its recordings replay against)",
+        "targets/reference.toml",
+        in_suite=True,
+    ),
+    RunOption(
+        "--cassettes",
+        "cassette directory (default: the suite's cassettes/)",
+        "cassettes",
+        in_suite=True,
+    ),
     RunOption("--allow-mutations", "let live and record runs send backup and restore requests", switch=True),
     RunOption("--waivers", "waiver file (default: the target's 'waivers')"),
 )
@@ -56,7 +71,20 @@ def add_to_pytest(group: _Adds) -> None:
 
 def add_to_argparse(parser: argparse.ArgumentParser) -> None:
     for option in RUN_OPTIONS:
-        parser.add_argument(option.flag, **option.declaration())
+        # A suite file's default is left unset, for the command to find in the suite it binds.
+        unset = {"default": None} if option.in_suite else {}
+        parser.add_argument(option.flag, **(option.declaration() | unset))
+
+
+def fill_suite_defaults(args: argparse.Namespace, root: Path) -> None:
+    """Each suite file option the command line left unset, as the file of the suite at ``root``: given
+    relative to the working directory when it is below it, as a checkout's are."""
+    for option in RUN_OPTIONS:
+        if option.in_suite and getattr(args, option.dest) is None:
+            path = root / option.default
+            with suppress(ValueError):
+                path = path.relative_to(Path.cwd())
+            setattr(args, option.dest, str(path))
 
 
 def pytest_arguments(args: argparse.Namespace) -> list[str]:

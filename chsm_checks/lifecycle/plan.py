@@ -12,6 +12,7 @@ from ..outcomes import Verdict
 from ..recording.replayable import require_replayable
 from ..scenarios import ScenarioInfo
 from ..services.settings import RunSettings
+from ..suite import evidence_path
 from .summary import FindingRecord, ScenarioEntry
 
 
@@ -78,7 +79,7 @@ def scenario_entry(
         tags=info.tags,
         outcome=verdict.outcome,
         message=verdict.message,
-        cassette=info.cassette.as_posix(),
+        cassette=evidence_path(info.cassette),
         duration_seconds=round(duration, 3),
         rule=info.rule,
         expected=info.expected,

@@ -21,6 +21,7 @@ from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError
 from ..modes import EvidenceKind, ModeName
 from ..outcomes import Outcome
+from ..suite import evidence_path
 from ..version import VERSION
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ def write_summary(
         evidence=run.mode.evidence,
         target=TargetRecord(
             name=run.target.name,
-            path=run.target.path.as_posix(),
+            path=evidence_path(run.target.path),
             kind=run.target.kind,
             cloud=run.target.cloud.name,
         ),

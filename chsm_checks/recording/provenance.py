@@ -8,22 +8,23 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..hsm.transcript import load_transcript
+from ..suite import evidence_path
 from .cassettes import read_provenance
 
 
 def replay_provenance(path: Path) -> dict[str, Any]:
     """A recording's path, SHA-256, and when and from what it was recorded."""
     if not path.is_file():
-        return {"recording": path.as_posix(), "problem": "not found"}
+        return {"recording": evidence_path(path), "problem": "not found"}
     try:
         if path.name.endswith(".transcript.yaml"):
             provenance = load_transcript(path).provenance
         else:
             provenance = read_provenance(path)
     except ConfigError as exc:
-        return {"recording": path.as_posix(), "problem": str(exc)}
+        return {"recording": evidence_path(path), "problem": str(exc)}
     data: dict[str, Any] = {
-        "recording": path.as_posix(),
+        "recording": evidence_path(path),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
     if provenance is not None:

@@ -124,6 +124,14 @@ def labels(tags: Iterable[str], evidence: str, expected: str, cluster: str | Non
     return found
 
 
+def _features_origin(features: Path) -> str:
+    """Where features that no git checkout holds come from."""
+    from ..suite import is_packaged
+    from ..version import VERSION
+
+    return f"shipped with chsm-checks {VERSION}" if is_packaged(features) else "unknown (not a git checkout)"
+
+
 def run_environment(facts: Mapping[str, str], features: Path) -> dict[str, str]:
     """The run's environment, as the Allure report's environment section shows it: ``facts`` (tool,
     mode, target), the commit that last changed ``features``, and the pinned api-versions."""
@@ -135,7 +143,7 @@ def run_environment(facts: Mapping[str, str], features: Path) -> dict[str, str]:
         ["git", "-C", str(features.parent), "log", "-1", "--format=%H", "--", features.name],
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
-    environment = {**facts, "features-commit": commit or "unknown (not a git checkout)"}
+    environment = {**facts, "features-commit": commit or _features_origin(features)}
     environment |= {
         f"api-version.{kind.rsplit('/', 1)[-1]}": version for kind, version in API_VERSIONS.items()
     }
