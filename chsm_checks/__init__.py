@@ -39,6 +39,8 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "blob_endpoint_named_by": (".container_uri", "blob_endpoint_named_by"),
     "get_cluster": (".arm.resources", "get_cluster"),
     "judged_findings": (".fleet.run", "judged_findings"),
+    # the organisation's features a run binds (steps/test_organisation.py)
+    "bound_features": (".organisation", "bound_features"),
     # modules of helpers
     "drill": (".hsm.drill", None),
     "expect": (".expect", None),
@@ -76,6 +78,7 @@ __all__ = [
     "__version__",
     "blob_endpoint",
     "blob_endpoint_named_by",
+    "bound_features",
     "drill",
     "expect",
     "faults",
@@ -119,6 +122,7 @@ if TYPE_CHECKING:
     from .hsm.inventory import KeyInventory
     from .hsm.parsers import FindKeyResult
     from .hsm.runner import HsmRunner
+    from .organisation import bound_features
     from .outcomes import Outcome, not_applicable
     from .recording import Scrubber
     from .services.drill import DrillRecord

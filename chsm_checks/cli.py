@@ -67,25 +67,34 @@ def _parser() -> argparse.ArgumentParser:
         "3 something could not be evaluated.",
     )
     add_to_argparse(run)
-    run.add_argument("--reports", default="reports", help="where reports/<run-id>/ goes")
     run.add_argument(
-        "--oscal-version", choices=("1.1.2", "1.1.3", "1.2.1"), default="1.1.3", help="OSCAL version (1.1.3)"
+        "--reports", metavar="DIR", default="reports", help="where <run-id>/ goes (default: ./reports)"
+    )
+    run.add_argument(
+        "--oscal-version",
+        choices=("1.1.2", "1.1.3", "1.2.1"),
+        default="1.1.3",
+        help="OSCAL version of the assessment results (default: 1.1.3)",
     )
     run.add_argument(
         "--no-html",
         dest="html",
         action="store_false",
-        help="skip the Allure HTML report even if Allure 3 is installed",
+        help="skip the Allure HTML report (default: built when the Allure 3 command line is installed)",
     )
-    run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument(
+        "-k",
+        dest="keyword",
+        help="only scenarios matching this pytest -k expression (default: every scenario)",
+    )
     run.add_argument(
         "-n",
         "--workers",
         metavar="N",
         help="spread the run over N pytest-xdist worker processes ('auto': one per CPU); replay runs "
-        "and fleet audits only. One report and one bundle result either way",
+        "and fleet audits only. One report and one bundle result either way (default: no workers)",
     )
-    run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
+    run.add_argument("pytest_args", nargs="*", help="further pytest arguments, after -- (default: none)")
     _add_signing_options(run)
 
     verify = commands.add_parser(
@@ -122,6 +131,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_signing_options(report)
 
+    prune = commands.add_parser(
+        "prune",
+        help="remove run directories older than the newest N; sealed bundles only when asked",
+        description="Removes only directories named as runs; never the run reports/latest names. A sealed "
+        "bundle is evidence: it is removed only with --include-sealed.",
+    )
+    prune.add_argument(
+        "--keep", type=int, required=True, metavar="N", help="how many of the newest runs stay"
+    )
+    prune.add_argument("--reports", metavar="DIR", default="reports", help="(default: ./reports)")
+    prune.add_argument(
+        "--include-sealed", action="store_true", help="remove old sealed bundles too (default: they stay)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    steps = commands.add_parser(
+        "steps",
+        help="list the steps features may use: each step's pattern, what it does, an example",
+        description="The step vocabulary of the suite a run would bind (this directory's, else the one "
+        "installed): for an organisation's own features (chsm-checks run --features DIR).",
+    )
+    steps.add_argument("--markdown", action="store_true", help="as the README's table")
     merge = commands.add_parser("merge", help="merge sealed run directories (shards) into one sealed bundle")
     merge.add_argument("run_dirs", nargs="+", metavar="DIR", help="the shards' run directories")
     merge.add_argument("--out", required=True, metavar="DIR", help="the merged run directory (new or empty)")
@@ -237,9 +267,13 @@ def _add_signing_options(parser: argparse.ArgumentParser) -> None:
         "--signing-key",
         metavar="PATH",
         help="Ed25519 private key (PEM, PKCS8, unencrypted) to sign the manifest with; without it or "
-        "--signing-key-env a key is generated and the bundle is not signed by a trusted key",
+        "--signing-key-env a key is generated and the bundle is not signed by a trusted key (default: none)",
     )
-    key.add_argument("--signing-key-env", metavar="NAME", help="environment variable holding that key's PEM")
+    key.add_argument(
+        "--signing-key-env",
+        metavar="NAME",
+        help="environment variable holding that key's PEM (default: none)",
+    )
 
 
 def _signing_key(args: argparse.Namespace) -> SigningKey:
@@ -258,9 +292,53 @@ def _listening(url: str) -> bool:
         return False
 
 
+def _arm_endpoint(given: str | None) -> str | None:
+    """``--arm-endpoint`` checked as a target's ``arm_endpoint`` is; ``ConfigError`` naming the option."""
+    from .target import checked_arm_endpoint
+
+    if given is None:
+        return None
+    try:
+        return checked_arm_endpoint(given)
+    except ValueError as exc:
+        raise ConfigError(f"--arm-endpoint: {exc}") from None
+
+
+def _command_prune(args: argparse.Namespace) -> int:
+    from .lifecycle.prune import prune
+
+    try:
+        done = prune(Path(args.reports), args.keep, include_sealed=args.include_sealed, dry_run=args.dry_run)
+    except ConfigError as exc:
+        return fail(str(exc))
+    verb = "would remove" if args.dry_run else "removed"
+    for run_dir in done.removed:
+        print(f"chsm-checks: {verb} {run_dir}")
+    if done.kept_sealed:
+        print(
+            f"chsm-checks: kept {len(done.kept_sealed)} older sealed bundle(s) "
+            f"({', '.join(p.name for p in done.kept_sealed)}); --include-sealed removes them too"
+        )
+    if not done.removed and not done.kept_sealed:
+        print(f"chsm-checks: nothing to prune in {args.reports}")
+    return EXIT_OK
+
+
+def _command_steps(args: argparse.Namespace) -> int:
+    from .suite import suite_root
+    from .vocabulary import as_markdown, as_text, vocabulary
+
+    if (root := suite_root(Path.cwd())) is None:
+        return fail("no suite: neither this directory nor the chsm-checks installation holds steps/")
+    steps = vocabulary(root)
+    sys.stdout.write(as_markdown(steps) if args.markdown else as_text(steps))
+    return EXIT_OK
+
+
 def _command_run(args: argparse.Namespace) -> int:
     from .modes import mode_named
     from .options import fill_suite_defaults
+    from .organisation import load_feature_dirs
     from .suite import SHIPPED, config_file, suite_root
     from .target import FleetTarget, load_any_target
 
@@ -271,12 +349,18 @@ def _command_run(args: argparse.Namespace) -> int:
         )
     fill_suite_defaults(args, root)
     try:
-        target = load_any_target(args.target)
+        target = load_any_target(args.target, arm_endpoint=_arm_endpoint(args.arm_endpoint))
         key = _signing_key(args)
+        organisation = load_feature_dirs(args.features or ())
     except ConfigError as exc:
         return fail(str(exc))
     fleet = isinstance(target, FleetTarget)
-    modules = [root / module for module in SHIPPED.modules(fleet=fleet)]
+    if fleet and organisation:
+        return fail(
+            f"{target.path}: --features: a fleet target runs the fleet audit; an organisation's features "
+            "run against a backup/restore target"
+        )
+    modules = [root / module for module in SHIPPED.modules(fleet=fleet, organisation=bool(organisation))]
     if absent := [m for m in modules if not m.is_file()]:
         return fail(f"{absent[0]}: not found in the suite at {root}")
     mode = mode_named(args.mode)
@@ -294,7 +378,8 @@ def _command_run(args: argparse.Namespace) -> int:
         return fail(f"{cassettes}: cassette directory not found")
     if mode.reaches_azure and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
         return fail(
-            f"{target.path}: arm_endpoint: nothing listens on {target.cloud.arm_endpoint}; "
+            f"{'--arm-endpoint' if args.arm_endpoint else f'{target.path}: arm_endpoint'}: "
+            f"nothing listens on {target.cloud.arm_endpoint}; "
             "start it with: chsm-checks sandbox serve --state .sandbox"
             + (" --tls" if target.cloud.arm_endpoint.startswith("https://") else "")
         )
@@ -554,6 +639,10 @@ def main(argv: list[str] | None = None) -> int:
         return _command_merge(args)
     if args.command == "report":
         return _command_report(args)
+    if args.command == "prune":
+        return _command_prune(args)
+    if args.command == "steps":
+        return _command_steps(args)
     if args.command == "cassettes" and args.cassettes_command == "import":
         from .recording.imported import run_import
 

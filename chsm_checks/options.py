@@ -23,6 +23,8 @@ class RunOption:
     # The default is a file of the suite (:mod:`.suite`): ``chsm-checks run`` finds it in the suite it
     # binds, wherever it starts; plain pytest, run in a checkout, finds it there.
     in_suite: bool = False
+    repeatable: bool = False  # given once per value; the values in order, or None
+    metavar: str | None = None
 
     @property
     def dest(self) -> str:
@@ -32,31 +34,57 @@ class RunOption:
         """The keyword arguments argparse and pytest's parser both take."""
         if self.switch:
             return {"action": "store_true", "default": False, "help": self.help}
-        return {"default": self.default, "choices": self.choices, "help": self.help}
+        if self.repeatable:
+            return {"action": "append", "default": None, "metavar": self.metavar, "help": self.help}
+        return {"default": self.default, "choices": self.choices, "metavar": self.metavar, "help": self.help}
 
     def as_pytest_argument(self, value: Any) -> list[str]:
         """``value`` (as the CLI parsed it) passed on to pytest."""
         if self.switch:
             return [self.flag] if value else []
+        if self.repeatable:
+            return [f"{self.flag}={each}" for each in value or ()]
         return [] if value is None else [f"{self.flag}={value}"]
 
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
-    RunOption("--mode", "replay (default), record or live", DEFAULT_MODE, MODE_NAMES),
+    RunOption(
+        "--mode", "replay, record or live (default: replay, from the recordings)", DEFAULT_MODE, MODE_NAMES
+    ),
     RunOption(
         "--target",
         "target file (default: the suite's targets/reference.toml, which its recordings replay against)",
         "targets/reference.toml",
         in_suite=True,
+        metavar="FILE",
     ),
     RunOption(
         "--cassettes",
         "cassette directory (default: the suite's cassettes/)",
         "cassettes",
         in_suite=True,
+        metavar="DIR",
     ),
-    RunOption("--allow-mutations", "let live and record runs send backup and restore requests", switch=True),
-    RunOption("--waivers", "waiver file (default: the target's 'waivers')"),
+    RunOption(
+        "--arm-endpoint",
+        "ARM endpoint to address instead of the target's cloud or arm_endpoint: a loopback origin, such as "
+        "the sandbox's URL (default: the target's)",
+        metavar="URL",
+    ),
+    RunOption(
+        "--features",
+        "a directory of the organisation's own .feature files, run after the catalogue with the shipped "
+        "steps (chsm-checks steps lists them); its controls.toml declares the controls they are tagged "
+        "with (repeatable; default: the suite's features only)",
+        repeatable=True,
+        metavar="DIR",
+    ),
+    RunOption(
+        "--allow-mutations",
+        "let live and record runs send backup and restore requests (default: off; the run only reads)",
+        switch=True,
+    ),
+    RunOption("--waivers", "waiver file (default: the target's 'waivers')", metavar="FILE"),
 )
 
 
@@ -66,7 +94,8 @@ class _Adds(Protocol):
 
 def add_to_pytest(group: _Adds) -> None:
     for option in RUN_OPTIONS:
-        group.addoption(option.flag, **option.declaration())
+        # Its own destination: pytest-bdd's --feature already takes "features".
+        group.addoption(option.flag, dest=f"chsm_{option.dest}", **option.declaration())
 
 
 def add_to_argparse(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,16 @@ from .fleet.run import FleetUnavailable
 from .lifecycle import plan, verdicts
 from .lifecycle.ending import entry_of, keep_traceback
 from .lifecycle.ledger import WAIVER_NOTES, RunLedger
-from .lifecycle.summary import write_summary
+from .lifecycle.summary import OrganisationControl, write_summary
 from .options import add_to_pytest
 from .outcomes import Outcome, Verdict
-from .reports.allure_results import clean_parameters, labels, run_environment, write_environment
+from .reports.allure_results import (
+    clean_parameters,
+    labels,
+    run_environment,
+    title_paths_outside_the_rootdir,
+    write_environment,
+)
 from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
 from .services.run import FLEET, PSEUDONYM_KEY, RunServices, made_services, services_of
@@ -49,6 +56,49 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LEDGER_KEY] = ledger
     config.pluginmanager.register(ScenarioReportsAcrossWorkers(), "chsm-checks-bdd-reports")
     config.pluginmanager.register(fixtures, "chsm-checks-fixtures")
+    _bind_organisation(config)
+
+
+def pytest_bdd_step_func_lookup_error(
+    request: Any, feature: Any, scenario: Any, step: Any, exception: Any
+) -> None:
+    """An undefined step: the scenario is an error whose message names the step, where it is, and
+    where the steps there are are listed (pytest-bdd raises the exception after this hook)."""
+    where = Path(feature.filename)
+    with suppress(ValueError):
+        where = where.resolve().relative_to(Path.cwd().resolve())
+    exception.args = (
+        f'undefined step: {step.type.capitalize()} "{step.name}" ({where}, line {step.line_number}, '
+        f'scenario "{scenario.name}"); chsm-checks steps lists the steps there are',
+    )
+
+
+def _organisation_controls() -> list[OrganisationControl]:
+    """The controls the organisation's feature directories declare, as summary.json records them."""
+    from .organisation import bound
+
+    return [
+        OrganisationControl(tag=tag, framework=d.framework.name, control_id=cid, title=title)
+        for d in bound()
+        if d.framework is not None
+        for tag, cid, title in d.controls()
+    ]
+
+
+def _bind_organisation(config: pytest.Config) -> None:
+    """The organisation's feature directories (``--features``): their controls registered as markers,
+    their features held for the glue module that binds them."""
+    from .organisation import bind, load_feature_dirs, marker_lines
+
+    try:
+        dirs = load_feature_dirs(config.getoption("--features") or ())
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for line in marker_lines(dirs):
+        config.addinivalue_line("markers", line)
+    if dirs:
+        title_paths_outside_the_rootdir()
+    bind(dirs)
 
 
 # -- collection: the plan --------------------------------------------------------------------------
@@ -64,6 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not features_root.is_absolute():
         features_root = config.rootpath / features_root
     infos: list[ScenarioInfo] = []
+    organisation = frozenset(control.tag for control in _organisation_controls())
     for item in items:
         info = scenario_info(item, settings.cassette_dir, features_root)
         if info is None:
@@ -73,7 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[stash.SCENARIO] = info
         scope = _fleet_scope(item)
         cluster = item.callspec.id if scope is not None else None  # type: ignore[attr-defined]
-        for value, kind in labels(info.tags, settings.mode.evidence, info.expected, cluster):
+        for value, kind in labels(info.tags, settings.mode.evidence, info.expected, cluster, organisation):
             item.add_marker(pytest.mark.allure_label(value, label_type=kind))
         infos.append(info)
     if (problem := plan.recordings_problem(settings, infos)) is not None:
@@ -270,6 +321,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ledger.collection_errors,
         interrupted=ledger.interruption(exitstatus),
         selection=ledger.selection(config),
+        organisation_controls=_organisation_controls(),
     )
     if alluredir:
         settings = run.settings

@@ -43,9 +43,10 @@ def _environment(profile: str) -> dict[str, str]:
     return env
 
 
-def record_profile(profile: str, out: Path, target_template: Path) -> int:
-    """Record one profile's catalogue cassettes; the run's exit code."""
-    out, target_template = out.resolve(), target_template.resolve()
+def record_profile(profile: str, out: Path, target: Path) -> int:
+    """Record one profile's catalogue cassettes of ``target``, addressed at the profile's sandbox; the
+    run's exit code."""
+    out, target = out.resolve(), target.resolve()
     with tempfile.TemporaryDirectory(prefix=f"chsm-profile-{profile}-") as tmp:
         # The run works in a view of the checkout whose .sandbox is this profile's own state, so that
         # its recordings name the HSM client's files as the shipped ones do (.sandbox/hsm-client/...).
@@ -65,11 +66,10 @@ def record_profile(profile: str, out: Path, target_template: Path) -> int:
             url = server.stdout.readline().strip()
             if not url.startswith("http://127.0.0.1:"):
                 raise RuntimeError(f"the sandbox for {profile} did not start")
-            target = Path(tmp) / "sandbox.toml"
-            target.write_text(target_template.read_text().replace("http://127.0.0.1:8765", url))
             done = subprocess.run(
                 [sys.executable, "-m", "chsm_checks", "run", "--mode", "record", "--target", str(target),
-                 "--cassettes", str(out / profile), "--reports", str(Path(tmp) / "reports"), "--no-html",
+                 "--arm-endpoint", url, "--cassettes", str(out / profile),
+                 "--reports", str(Path(tmp) / "reports"), "--no-html",
                  *drill_options(profile), "--", "-m", profile_selection(profile), "-q"],
                 check=False, capture_output=True, text=True, env=_environment(profile), cwd=view,
             )  # fmt: skip
@@ -84,13 +84,13 @@ def record_profile(profile: str, out: Path, target_template: Path) -> int:
             server.wait(timeout=10)
 
 
-def record_all(out: Path, target_template: Path) -> int:
+def record_all(out: Path, target: Path) -> int:
     """Record every profile except the compliant one (the shipped suite is that); 0 when all recorded."""
     worst = 0
     for name in PROFILES:
         if name == "compliant":
             continue
-        code = record_profile(name, out, target_template)
+        code = record_profile(name, out, target)
         # Findings are expected (exit 1); only usage errors or unevaluated checks are failures here.
         worst = max(worst, code if code != 1 else 0)
     return worst

@@ -67,6 +67,15 @@ def is_scenario(item: pytest.Item) -> bool:
     return scenario_template(item) is not None
 
 
+def _outside_the_suite(feature: Path) -> Path:
+    """How a feature outside the suite's features is named: relative to the working directory when it
+    is below it, else by its own directory's name and its name."""
+    try:
+        return feature.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(feature.parent.name) / feature.name
+
+
 def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) -> ScenarioInfo | None:
     """The scenario ``item`` runs, with the cassette path it records to and replays from."""
     template = scenario_template(item)
@@ -75,8 +84,8 @@ def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) ->
     feature_path = Path(template.feature.filename)
     try:
         rel = feature_path.resolve().relative_to(features_root.resolve())
-    except ValueError:
-        rel = Path(feature_path.name)
+    except ValueError:  # an organisation's feature (--features): as given, from where the run started
+        rel = _outside_the_suite(feature_path)
     callspec = getattr(item, "callspec", None)
     example = callspec.id if callspec is not None else None
     values = callspec.params.get("_pytest_bdd_example") if callspec is not None else None

@@ -69,10 +69,19 @@ class Suite:
     scenario_modules: tuple[Path, ...]
     fleet_modules: tuple[Path, ...]
     story_modules: tuple[Path, ...]
+    # Binds the organisation's features (``--features``), after the first scenario module (the
+    # read-only catalogue) and before the rest (the drill, which activates the destination).
+    organisation_module: Path
 
-    def modules(self, *, fleet: bool) -> tuple[Path, ...]:
-        """The glue modules a run of a fleet target (or of a single target) binds."""
-        return self.fleet_modules if fleet else self.scenario_modules
+    def modules(self, *, fleet: bool, organisation: bool = False) -> tuple[Path, ...]:
+        """The glue modules a run of a fleet target (or of a single target, with or without the
+        organisation's features) binds."""
+        if fleet:
+            return self.fleet_modules
+        if not organisation:
+            return self.scenario_modules
+        first, *rest = self.scenario_modules
+        return (first, self.organisation_module, *rest)
 
     def story_of(self, nodeid: str) -> str | None:
         """The story module a test belongs to (its path as the node id spells it), or None."""
@@ -84,4 +93,5 @@ SHIPPED = Suite(
     scenario_modules=(Path("steps/test_scenarios.py"), Path("steps/test_drill.py")),
     fleet_modules=(Path("steps/test_fleet.py"),),
     story_modules=(Path("steps/test_drill.py"),),
+    organisation_module=Path("steps/test_organisation.py"),
 )

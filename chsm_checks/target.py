@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from .arm.clouds import KNOWN_CLOUDS, Cloud, is_loopback_url, sandbox_cloud
 from .arm.trust import ca_file_problem
-from .config_files import StrictModel, read_toml, validated
+from .config_files import StrictModel, read_toml, validated_data
 from .errors import ConfigError
 from .pseudonyms import PseudonymKey
 from .url_redaction import url_for_message
@@ -148,6 +148,32 @@ class ProtectionSettings(StrictModel):
 DEFAULT_PROTECTION = ProtectionSettings()
 
 
+def checked_arm_endpoint(value: str) -> str:
+    """A sandbox's ARM endpoint, as a target's ``arm_endpoint`` or ``--arm-endpoint`` gives it: a bare
+    http(s) origin on loopback (127.0.0.0/8, ::1, localhost), so that nothing unauthenticated leaves
+    the machine; ``ValueError`` otherwise. The messages repeat no userinfo, query or fragment: they
+    may hold a secret."""
+    shown = url_for_message(value)
+    if "\\" in value:
+        raise ValueError("contains a backslash, which URL parsers read differently")
+    if "@" in value:
+        raise ValueError(
+            "carries userinfo (a name or password before '@'); give a bare origin such as http://127.0.0.1:8765"
+        )
+    if any(not 0x21 <= ord(c) <= 0x7E for c in value):
+        raise ValueError("contains whitespace, control or non-ASCII characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown!r} is not an http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"{shown!r} must be a bare origin such as http://127.0.0.1:8765")
+    if not is_loopback_url(value):
+        raise ValueError(
+            f"{shown!r} is not on loopback (127.0.0.0/8, [::1] or localhost); use 'cloud' for Azure"
+        )
+    return value.rstrip("/")
+
+
 class _CloudFile(StrictModel):
     """What every target file says: its name, where ARM is, how patient to be, whose waivers apply."""
 
@@ -201,29 +227,7 @@ class _CloudFile(StrictModel):
     @field_validator("arm_endpoint")
     @classmethod
     def _loopback_endpoint(cls, value: str | None) -> str | None:
-        # Loopback means loopback (127.0.0.0/8, ::1, localhost): nothing unauthenticated leaves the
-        # machine. The messages repeat no userinfo, query or fragment: they may hold a secret.
-        if value is None:
-            return None
-        shown = url_for_message(value)
-        if "\\" in value:
-            raise ValueError("contains a backslash, which URL parsers read differently")
-        if "@" in value:
-            raise ValueError(
-                "carries userinfo (a name or password before '@'); give a bare origin such as http://127.0.0.1:8765"
-            )
-        if any(not 0x21 <= ord(c) <= 0x7E for c in value):
-            raise ValueError("contains whitespace, control or non-ASCII characters")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{shown!r} is not an http(s) URL")
-        if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value or "#" in value:
-            raise ValueError(f"{shown!r} must be a bare origin such as http://127.0.0.1:8765")
-        if not is_loopback_url(value):
-            raise ValueError(
-                f"{shown!r} is not on loopback (127.0.0.0/8, [::1] or localhost); use 'cloud' for Azure"
-            )
-        return value.rstrip("/")
+        return None if value is None else checked_arm_endpoint(value)
 
     @field_validator("arm_ca_file")
     @classmethod
@@ -443,21 +447,37 @@ def is_fleet_target(path: str | Path) -> bool:
     return "fleet" in read_toml(Path(path), "target file")
 
 
-def load_fleet_target(path: str | Path) -> FleetTarget:
+_Spec = TypeVar("_Spec", TargetFile, FleetTargetFile)
+
+
+def _target_file(model: type[_Spec], path: Path, arm_endpoint: str | None) -> _Spec:
+    """The target file at ``path``, its ARM endpoint replaced by ``arm_endpoint`` when one is given
+    (``--arm-endpoint``: the file's ``cloud`` or ``arm_endpoint`` is then not read)."""
+    data = read_toml(path, "target file")
+    if arm_endpoint is not None:
+        data = {key: value for key, value in data.items() if key not in ("cloud", "arm_endpoint")}
+        data["arm_endpoint"] = arm_endpoint
+    return validated_data(model, path, data)
+
+
+def load_fleet_target(path: str | Path, arm_endpoint: str | None = None) -> FleetTarget:
     """Read and validate a fleet target file; ``ConfigError`` with one line naming file and field."""
     p = Path(path)
-    return FleetTarget(p, validated(FleetTargetFile, p, what="target file"))
+    return FleetTarget(p, _target_file(FleetTargetFile, p, arm_endpoint))
 
 
-def load_any_target(path: str | Path) -> Target | FleetTarget:
-    """A fleet target when the file has ``[fleet]``, else a backup/restore target."""
-    return load_fleet_target(path) if is_fleet_target(path) else load_target(path)
+def load_any_target(path: str | Path, arm_endpoint: str | None = None) -> Target | FleetTarget:
+    """A fleet target when the file has ``[fleet]``, else a backup/restore target; with
+    ``arm_endpoint``, addressing that ARM endpoint instead of the file's."""
+    if is_fleet_target(path):
+        return load_fleet_target(path, arm_endpoint)
+    return load_target(path, arm_endpoint)
 
 
-def load_target(path: str | Path) -> Target:
+def load_target(path: str | Path, arm_endpoint: str | None = None) -> Target:
     """Read and validate a target file; raise ``ConfigError`` with one line naming file and field."""
     p = Path(path)
-    spec = validated(TargetFile, p, what="target file")
+    spec = _target_file(TargetFile, p, arm_endpoint)
     if _same_cluster(spec.source, spec.destination):
         raise ConfigError(
             f"{p}: destination: names the source cluster; a restore into the source is unsupported"

@@ -9,6 +9,7 @@ from chsm_checks import ArmClient, Environment, Finding, Judge, Target, expect
 
 @given("the target's environment as ARM reports it", target_fixture="environment")
 def environment(arm: ArmClient, target: Target) -> Environment:
+    """Reads, from ARM, each resource the target names as the checks that follow ask for it (once each)."""
     return Environment(arm, target)
 
 
@@ -16,5 +17,7 @@ def environment(arm: ArmClient, target: Target) -> Environment:
 def check_holds(
     environment: Environment, judge: Judge, findings: list[Finding], check_id: str, subject: str
 ) -> None:
+    """Judges the catalogue's check (the README's catalogue lists them) on what ARM reported; the subject
+    is words for the reader."""
     findings.extend(judge(check_id, environment))
     expect.findings_hold(findings)

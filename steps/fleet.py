@@ -20,6 +20,8 @@ from chsm_checks import (
 
 @given("a cluster discovered in the fleet", target_fixture="cluster")
 def cluster(fleet_member: MemberScope | FleetUnavailable) -> MemberScope:
+    """Hands on one cluster the fleet discovery found; if discovery could not list the fleet, the scenario is
+    an error with the reason."""
     if isinstance(fleet_member, FleetUnavailable):
         raise CouldNotEvaluate(fleet_member.reason)
     return fleet_member
@@ -35,6 +37,8 @@ def checks_hold(
     evidence: ScenarioEvidence,
     datatable: list[list[str]],
 ) -> None:
+    """Judges each check the table lists on the cluster (waivers applied), publishes the findings, and keeps
+    the cluster's listing and reads as evidence."""
     checks = [row[0] for row in datatable[1:]]
     result = fleet.result(cluster, checks, judge)
     evidence.add_json("fleet-cluster", fleet.evidence(result, scrubber), compact=True)

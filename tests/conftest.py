@@ -36,10 +36,8 @@ def unmutated_live(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
     tmp_path = tmp_path_factory.mktemp("unmutated-live")
     project = project_copy(tmp_path)
     with sandbox_process(project / ".sandbox") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         result = run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
+            "run", "--mode", "live", "--target", "targets/sandbox.toml", *sandbox.addressed, "--no-html",
             "--reports", str(tmp_path / "reports"), cwd=project,
         )  # fmt: skip
     return SharedRun(result, tmp_path / "reports")

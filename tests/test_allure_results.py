@@ -107,11 +107,9 @@ def test_allure_severity_is_the_catalogues_word_for_the_row(results: list[dict[s
 def test_each_fleet_result_names_its_cluster_readably(tmp_path: Path) -> None:
     generated = ("--fleet-clusters", "2", "--fleet-subscriptions", "1")
     with sandbox_process(tmp_path / "state", *generated) as sandbox:
-        target = tmp_path / "fleet.toml"
-        fleet = (ROOT / "targets" / "sandbox-fleet.toml").read_text(encoding="utf-8")
-        target.write_text(fleet.replace("http://127.0.0.1:8765", sandbox.url), encoding="utf-8")
         result = run_cli(
-            "run", "--mode", "live", "--target", str(target), "--reports", str(tmp_path / "r"), "--no-html"
+            "run", "--mode", "live", "--target", str(ROOT / "targets" / "sandbox-fleet.toml"),
+            *sandbox.addressed, "--reports", str(tmp_path / "r"), "--no-html",
         )  # fmt: skip
 
     assert result.returncode == 0, result.output

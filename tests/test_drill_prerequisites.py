@@ -16,7 +16,7 @@ from tests.support.processes import Sandbox, project_copy, run_cli, sandbox_proc
 
 def _target(project: Path, sandbox: Sandbox, *replacements: tuple[str, str]) -> None:
     path = project / "targets" / "sandbox.toml"
-    text = path.read_text().replace("http://127.0.0.1:8765", sandbox.url)
+    text = path.read_text()
     for old, new in replacements:
         assert old in text, old
         text = text.replace(old, new)
@@ -54,7 +54,6 @@ def _unreadable_configuration(project: Path, sandbox: Sandbox) -> None:
 
 
 def _destination_active(project: Path, sandbox: Sandbox) -> None:
-    _target(project, sandbox)
     sandbox.patch_cluster("chsm-dest", {"activationState": "Active"})
 
 
@@ -81,7 +80,7 @@ def test_a_missing_prerequisite_refuses_the_drill_before_anything_is_sent(
         shape(project, sandbox)
         result = run_cli(
             "run", "--mode", "live", "--allow-mutations", "--target", "targets/sandbox.toml",
-            "--reports", str(tmp_path / "reports"), cwd=project,
+            *sandbox.addressed, "--reports", str(tmp_path / "reports"), cwd=project,
             env_extra={"CHSM_UNSET_PASSWORD": ""},
         )  # fmt: skip
         methods = [r["method"] for r in sandbox.requests()]

@@ -104,10 +104,11 @@ def _run(live: Live, tmp_path: Path, settings: str = "", env: dict[str, str] | N
     tmp_path.mkdir(parents=True, exist_ok=True)
     target = tmp_path / "target.toml"
     text = (live.project / "targets" / "sandbox.toml").read_text(encoding="utf-8")
-    target.write_text(settings + "\n" + text.replace("http://127.0.0.1:8765", live.sandbox.url))
+    target.write_text(settings + "\n" + text)
     reports = tmp_path / "reports"
     result = run_cli(
-        "run", "--mode", "live", "--target", str(target), "--reports", str(reports), "-k", "identity",
+        "run", "--mode", "live", "--target", str(target), *live.sandbox.addressed,
+        "--reports", str(reports), "-k", "identity",
         "--no-html", cwd=live.project, env_extra=live.sign_in.environment() | (env or {}),
     )  # fmt: skip
     assert result.returncode == 0, result.output
@@ -192,11 +193,10 @@ def test_workers_of_one_run_name_the_operator_by_one_pseudonym(sign_in: SignIn, 
     with sandbox_process(
         project / ".sandbox", "--fleet-clusters", "6", "--fleet-subscriptions", "2"
     ) as sandbox:
-        target = project / "targets" / "sandbox-fleet.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         reports = tmp_path / "reports"
         result = run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox-fleet.toml", "--reports", str(reports),
+            "run", "--mode", "live", "--target", "targets/sandbox-fleet.toml", *sandbox.addressed,
+            "--reports", str(reports),
             "-n", "2", "--no-html", cwd=project, env_extra=sign_in.environment(),
         )  # fmt: skip
 

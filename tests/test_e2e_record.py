@@ -11,10 +11,9 @@ from chsm_checks.record_profiles import record_profile
 from tests.support.processes import ROOT, Sandbox, project_copy, run_cli, sandbox_process, summary
 
 
-def _point_target_at(project: Path, sandbox: Sandbox) -> str:
-    target = project / "targets" / "sandbox.toml"
-    target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
-    return "targets/sandbox.toml"
+def _pointed_at(sandbox: Sandbox) -> tuple[str, ...]:
+    """The project's sandbox target, addressing ``sandbox``."""
+    return ("--target", "targets/sandbox.toml", *sandbox.addressed)
 
 
 def _outcomes(report_dir: Path) -> dict[str, str]:
@@ -42,9 +41,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         old.unlink()
     # As the README re-records them: on the sandbox's recorded clock, dated SOURCE_DATE_EPOCH.
     with sandbox_process(project / ".sandbox", "--clock", "recorded") as sandbox:
-        target = _point_target_at(project, sandbox)
         result = run_cli(
-            "run", "--mode", "record", "--allow-mutations", "--target", target,
+            "run", "--mode", "record", "--allow-mutations", *_pointed_at(sandbox),
             "--reports", str(tmp_path / "record"), cwd=project,
             env_extra={"SOURCE_DATE_EPOCH": _reference_recording_date()},
         )  # fmt: skip
@@ -117,9 +115,8 @@ def test_recordings_hold_no_sandbox_ids_ports_signatures_or_passwords(recorded: 
 def test_live_without_allow_mutations_sends_no_backup_or_restore(tmp_path: Path) -> None:
     project = project_copy(tmp_path)
     with sandbox_process(project / ".sandbox") as sandbox:
-        target = _point_target_at(project, sandbox)
         result = run_cli(
-            "run", "--mode", "live", "--target", target, "--reports", str(tmp_path / "r"),
+            "run", "--mode", "live", *_pointed_at(sandbox), "--reports", str(tmp_path / "r"),
             "--", "-m", "not hsm", cwd=project,
         )  # fmt: skip
         methods = {r["method"] for r in sandbox.requests()}
@@ -137,9 +134,8 @@ def test_the_guard_refuses_a_restore_into_an_activated_destination_on_the_sandbo
     project = project_copy(tmp_path)
     with sandbox_process(project / ".sandbox") as sandbox:
         sandbox.patch_cluster("chsm-dest", {"activationState": "Active"})
-        target = _point_target_at(project, sandbox)
         run_cli(
-            "run", "--mode", "live", "--allow-mutations", "--target", target,
+            "run", "--mode", "live", "--allow-mutations", *_pointed_at(sandbox),
             "--reports", str(tmp_path / "r"), "-k", "already_activated", cwd=project,
         )  # fmt: skip
         requests = sandbox.requests()

@@ -253,9 +253,7 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
                 json={"password": CANARIES[kind]},
                 timeout=5,
             ).raise_for_status()
-        target = project / "targets" / "sandbox.toml"
         # No identity setting: the operator's object id is pseudonymised under a key the run generates.
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         before = _files(project)
         environment = sign_in.environment() | {
             "CHSM_SANDBOX_CU_PASSWORD": CANARIES["HSM CU password"],
@@ -264,7 +262,7 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
         }
         result = run_cli(
             "run", "--mode", "record", "--allow-mutations", "--target", "targets/sandbox.toml",
-            "--reports", str(reports), cwd=project, env_extra=environment,
+            *sandbox.addressed, "--reports", str(reports), cwd=project, env_extra=environment,
         )  # fmt: skip
         wire = sandbox.get("/_sandbox/canaries")
 

@@ -282,7 +282,6 @@ class Bench:
 
     def target(self, arm: dict[str, float]) -> str:
         text = (self.project / "targets" / "sandbox.toml").read_text()
-        text = text.replace("http://127.0.0.1:8765", self.sandbox.url)
         for key, value in (ARM_SETTINGS | arm).items():
             text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.MULTILINE)
         (self.project / "targets" / "faults.toml").write_text(text)
@@ -323,7 +322,8 @@ def test_an_arm_fault_ends_as_error_or_failed_with_its_reason(
 
     result = run_cli(
         "run", "--mode", fault.mode, "--allow-mutations", "--target", bench.target(fault.arm),
-        "--cassettes", str(cassettes), "--reports", str(reports), "--no-html", "-k", keyword,
+        *bench.sandbox.addressed, "--cassettes", str(cassettes), "--reports", str(reports), "--no-html",
+        "-k", keyword,
         cwd=bench.project, timeout=60,
     )  # fmt: skip
     requests = bench.sandbox.requests()

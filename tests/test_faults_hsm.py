@@ -374,7 +374,6 @@ def drill_under(tmp_path: Path, faults: dict[str, Any], command_timeout: float =
         target = project / "targets" / "sandbox.toml"
         target.write_text(
             target.read_text(encoding="utf-8")
-            .replace("http://127.0.0.1:8765", sandbox.url)
             .replace("poll_interval_seconds = 1", "poll_interval_seconds = 0.1")
             .replace("command_timeout_seconds = 15", f"command_timeout_seconds = {command_timeout:g}"),
             encoding="utf-8",
@@ -382,7 +381,7 @@ def drill_under(tmp_path: Path, faults: dict[str, Any], command_timeout: float =
         steer(sandbox, "chsm-dest/faults", faults)
         result = run_cli(
             "run", "--mode", "live", "--allow-mutations", "--target", "targets/sandbox.toml", "--no-html",
-            "--reports", str(tmp_path / "reports"), *DRILL, cwd=project,
+            *sandbox.addressed, "--reports", str(tmp_path / "reports"), *DRILL, cwd=project,
         )  # fmt: skip
     report = (tmp_path / "reports" / "latest").resolve()
     run = DrillRun(result.returncode, result.output, report, summary(tmp_path / "reports"))

@@ -36,10 +36,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def fleet_target(tmp_path: Path, sandbox: Sandbox, **changes: str) -> Path:
-    """targets/sandbox-fleet.toml pointed at ``sandbox``, with top-level ``[fleet]`` keys replaced."""
+def fleet_target(tmp_path: Path, **changes: str) -> Path:
+    """targets/sandbox-fleet.toml with top-level ``[fleet]`` keys replaced."""
     text = (ROOT / "targets" / "sandbox-fleet.toml").read_text(encoding="utf-8")
-    text = text.replace("http://127.0.0.1:8765", sandbox.url)
     for key, value in changes.items():
         lines = text.splitlines()
         at = lines.index("[fleet]") + 1
@@ -51,9 +50,13 @@ def fleet_target(tmp_path: Path, sandbox: Sandbox, **changes: str) -> Path:
     return path
 
 
-def audit(tmp_path: Path, target: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+def audit(tmp_path: Path, sandbox: Sandbox, target: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    """A live audit of ``target`` against ``sandbox``: its exit code, summary and output."""
     reports = tmp_path / "reports"
-    result = run_cli("run", "--mode", "live", "--target", str(target), "--reports", str(reports), *extra)
+    result = run_cli(
+        "run", "--mode", "live", "--target", str(target), *sandbox.addressed,
+        "--reports", str(reports), *extra,
+    )  # fmt: skip
     assert (reports / "latest" / "summary.json").is_file(), result.output
     return result.returncode, summary(reports), result.output
 
@@ -81,7 +84,7 @@ def failed_checks(report: dict[str, Any]) -> dict[str, set[str]]:
 def serial(fleet: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
     tmp = tmp_path_factory.mktemp("serial")
     before = len(fleet.requests())
-    result = audit(tmp, fleet_target(tmp, fleet))
+    result = audit(tmp, fleet, fleet_target(tmp))
     result[1]["_requests"] = fleet.requests()[before:]
     return result
 
@@ -130,7 +133,7 @@ def test_each_cluster_keeps_its_evidence(serial: tuple[int, dict[str, Any], str]
 
 
 def test_k_selects_one_cluster(fleet: Sandbox, tmp_path: Path) -> None:
-    code, report, output = audit(tmp_path, fleet_target(tmp_path, fleet), "-k", "chsm-fleet-0002")
+    code, report, output = audit(tmp_path, fleet, fleet_target(tmp_path), "-k", "chsm-fleet-0002")
     assert list(outcomes(report)) == ["rg-fleet-02/chsm-fleet-0002"], output
     assert code in (0, 1)
 
@@ -138,7 +141,7 @@ def test_k_selects_one_cluster(fleet: Sandbox, tmp_path: Path) -> None:
 def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(
     fleet: Sandbox, serial: tuple[int, dict[str, Any], str], tmp_path: Path
 ) -> None:
-    _, parallel, output = audit(tmp_path, fleet_target(tmp_path, fleet), "-n", "2")
+    _, parallel, output = audit(tmp_path, fleet, fleet_target(tmp_path), "-n", "2")
     assert "gw0" in output or "gw1" in output or "2 workers" in output, output
     assert failed_checks(parallel) == failed_checks(serial[1])
     assert outcomes(parallel) == outcomes(serial[1])
@@ -148,10 +151,10 @@ def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(
 
 
 def test_clusters_nobody_maps_report_errors_not_passes(fleet: Sandbox, tmp_path: Path) -> None:
-    target = fleet_target(tmp_path, fleet, resource_groups='["rg-chsm-sandbox"]')
+    target = fleet_target(tmp_path, resource_groups='["rg-chsm-sandbox"]')
     text = target.read_text(encoding="utf-8")
     target.write_text(text[: text.index("[[fleet.backup]]")] + text[text.index("[arm]") :], encoding="utf-8")
-    code, report, output = audit(tmp_path, target)
+    code, report, output = audit(tmp_path, fleet, target)
     assert code == 3, output  # not evaluated
     for entry in report["scenarios"]:
         assert entry["outcome"] == "error", entry
@@ -165,7 +168,7 @@ def test_clusters_nobody_maps_report_errors_not_passes(fleet: Sandbox, tmp_path:
 
 
 def test_discovery_that_finds_nothing_is_an_error(fleet: Sandbox, tmp_path: Path) -> None:
-    code, report, output = audit(tmp_path, fleet_target(tmp_path, fleet, tags='{ team = "nobody" }'))
+    code, report, output = audit(tmp_path, fleet, fleet_target(tmp_path, tags='{ team = "nobody" }'))
     assert code == 3, output
     [entry] = report["scenarios"]
     assert entry["outcome"] == "error"

@@ -30,15 +30,21 @@ def slow_drill(tmp_path: Path) -> Iterator[tuple[Path, Sandbox]]:
     """A project copy whose sandbox takes 30 s over a backup: long enough to stop a run inside it."""
     project = project_copy(tmp_path)
     with sandbox_process(project / ".sandbox", "--backup-seconds", "30") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text(encoding="utf-8").replace("http://127.0.0.1:8765", sandbox.url))
         yield project, sandbox
 
 
-def _start(project: Path, *extra: str) -> subprocess.Popen[str]:
+def _start(project: Path, sandbox: Sandbox, *extra: str) -> subprocess.Popen[str]:
     env = child_environment() | {"CHSM_SANDBOX_CU_PASSWORD": SANDBOX_CU_PASSWORD}
     command = [sys.executable, "-m", "chsm_checks", "run", "--mode", "live", "--allow-mutations"]
-    command += ["--target", "targets/sandbox.toml", "--reports", "reports", "--no-html", *extra]
+    command += [
+        "--target",
+        "targets/sandbox.toml",
+        *sandbox.addressed,
+        "--reports",
+        "reports",
+        "--no-html",
+        *extra,
+    ]
     return subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -112,7 +118,7 @@ def test_a_stopped_run_says_which_scenarios_ran_and_seals_what_it_has(
     slow_drill: tuple[Path, Sandbox], signum: int, reason: str
 ) -> None:
     project, sandbox = slow_drill
-    proc = _start(project)
+    proc = _start(project, sandbox)
     _wait_for(lambda: _backup_posted(sandbox), "the backup POST")
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,13 +93,13 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, sandbox: Sandbox) -> pytest.Pytester:
-    pytester.makeini(INI)
+    # Plain pytest takes chsm-checks' run options too: --arm-endpoint points the target at the sandbox.
+    pytester.makeini(INI + f"addopts = --arm-endpoint={sandbox.url}\n")
     (pytester.path / "features").mkdir()
     (pytester.path / "features" / "demo.feature").write_text(FEATURE)
     pytester.makeconftest(STEPS)
     pytester.makepyfile(test_scenarios="from pytest_bdd import scenarios\nscenarios('demo.feature')\n")
-    target = (ROOT / "targets" / "sandbox.toml").read_text().replace("http://127.0.0.1:8765", sandbox.url)
-    (pytester.path / "target.toml").write_text(target)
+    shutil.copy(ROOT / "targets" / "sandbox.toml", pytester.path / "target.toml")
     return pytester
 
 

@@ -35,15 +35,15 @@ def _drill(tmp_path: Path, change: Callable[[Sandbox], None]) -> tuple[dict[str,
     with sandbox_process(project / ".sandbox", "--clock", "recorded") as sandbox:
         target = project / "targets" / "sandbox.toml"
         target.write_text(
-            target.read_text(encoding="utf-8")
-            .replace("http://127.0.0.1:8765", sandbox.url)
-            .replace("poll_interval_seconds = 1", "poll_interval_seconds = 0.05"),
+            target.read_text(encoding="utf-8").replace(
+                "poll_interval_seconds = 1", "poll_interval_seconds = 0.05"
+            ),
             encoding="utf-8",
         )
         change(sandbox)
         result = run_cli(
             "run", "--mode", "live", "--allow-mutations", "--target", "targets/sandbox.toml", "--no-html",
-            "--reports", str(tmp_path / "reports"), *DRILL, cwd=project,
+            *sandbox.addressed, "--reports", str(tmp_path / "reports"), *DRILL, cwd=project,
         )  # fmt: skip
     ran = summary(tmp_path / "reports")
     assert ran["complete"] is True, result.output

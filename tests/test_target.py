@@ -445,6 +445,43 @@ def test_chsm_checks_run_refuses_an_endpoint_off_loopback_with_one_line_and_exit
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.parametrize("endpoint", ["http://user:SeCrEt@127.0.0.1:8765", "https://management.azure.com"])
+def test_an_arm_endpoint_option_off_loopback_is_refused_naming_the_option(
+    tmp_path: Path, endpoint: str
+) -> None:
+    result = run_cli("run", "--arm-endpoint", endpoint, "--reports", str(tmp_path / "reports"))
+
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("chsm-checks: --arm-endpoint: ")
+    assert "SeCrEt" not in result.output
+    assert not (tmp_path / "reports").exists()
+
+
+def test_an_arm_endpoint_given_replaces_the_target_files_cloud(tmp_path: Path) -> None:
+    spec = _valid()
+    del spec["arm_endpoint"]
+    azure = _write(tmp_path, _toml(spec | {"cloud": "AzureCloud"}))
+    assert load_target(azure).kind == "azure"
+
+    pointed = load_target(azure, arm_endpoint="http://127.0.0.1:9/")
+
+    assert (pointed.kind, pointed.cloud.arm_endpoint) == ("sandbox", "http://127.0.0.1:9")
+    assert pointed.subscription_id == load_target(azure).subscription_id
+    shipped = load_target(TARGETS / "sandbox.toml", arm_endpoint="http://localhost:4000")
+    assert shipped.cloud.arm_endpoint == "http://localhost:4000"
+
+
+def test_nothing_listening_at_the_arm_endpoint_given_names_the_option(tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "--mode", "record", "--target", str(TARGETS / "sandbox.toml"), "--arm-endpoint", "http://127.0.0.1:9",
+        "--reports", str(tmp_path / "reports"),
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("chsm-checks: --arm-endpoint: nothing listens on http://127.0.0.1:9; ")
+
+
 def test_the_protection_table_defaults_to_what_an_auditor_asks_of_any_account(tmp_path: Path) -> None:
     protection = load_target(_write(tmp_path, _toml(_valid()))).protection
     assert (protection.min_soft_delete_days, protection.require_immutability) == (7, False)
@@ -476,3 +513,37 @@ def test_a_bad_protection_table_fails_with_one_line_naming_the_field(
     message = str(excinfo.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: {field}:"), message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        pytest.param(
+            "subscription_id =", "subscripton_id =",
+            "subscripton_id: unknown field; did you mean subscription_id?", id="missing",
+        ),
+        pytest.param(
+            'cluster = "chsm-source"', 'clustr = "chsm-source"',
+            "source.clustr: unknown field; did you mean cluster?", id="nested",
+        ),
+        pytest.param(
+            'name = "reference"', 'name = "reference"\nwaiver = "w.toml"',
+            "waiver: unknown field; did you mean waivers?", id="optional",
+        ),
+        pytest.param(
+            'name = "reference"', 'name = "reference"\ncolour = "blue"',
+            "colour: unknown field", id="no-guess",
+        ),
+    ],
+)  # fmt: skip
+def test_a_misspelt_field_is_named_first_with_what_it_likely_meant(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    text = (TARGETS / "reference.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new, 1))
+
+    with pytest.raises(ConfigError) as raised:
+        load_target(path)
+
+    assert str(raised.value) == f"{path}: {said}"

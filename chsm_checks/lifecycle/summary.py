@@ -240,10 +240,21 @@ class RecoveryTime(_Record):
         )
 
 
+class OrganisationControl(_Record):
+    """A control an organisation's features are tagged with (``--features DIR``, its controls.toml)."""
+
+    tag: str
+    framework: str
+    control_id: str
+    title: str
+
+
 class RunSummary(_Record):
     """A run's summary.json."""
 
-    _omitted_when_none = frozenset({"fleet", "signing", "merged_from", "recovery_point", "recovery_time"})
+    _omitted_when_none = frozenset(
+        {"fleet", "signing", "merged_from", "recovery_point", "recovery_time", "organisation_controls"}
+    )
 
     tool: str
     tool_version: str
@@ -269,6 +280,8 @@ class RunSummary(_Record):
     merged_from: tuple[MergedFrom, ...] | None = None
     recovery_point: RecoveryPoint | None = None
     recovery_time: RecoveryTime | None = None
+    # The organisation's own controls its features (``--features``) were tagged with, when any.
+    organisation_controls: tuple[OrganisationControl, ...] | None = None
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:
@@ -335,6 +348,7 @@ def write_summary(
     *,
     interrupted: str | None = None,
     selection: Selection | None = None,
+    organisation_controls: Iterable[OrganisationControl] = (),
 ) -> RunSummary:
     """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
 
@@ -376,6 +390,7 @@ def write_summary(
         fleet=fleet,
         recovery_point=RecoveryPoint.of(entries, run.mode.evidence),
         recovery_time=RecoveryTime.of(entries, run.mode.evidence),
+        organisation_controls=tuple(organisation_controls) or None,
     )
     summary.write(path)
     return summary

@@ -26,6 +26,8 @@ def verdict_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> Verdic
         if report.when == "call" and isinstance(exc, ExpectationNotMet):
             return Verdict(Outcome.FAILED, str(exc).strip())
         lines = str(exc).strip().splitlines()
+        if type(exc).__name__ == "StepDefinitionNotFoundError":  # the plugin's message says what it is
+            return Verdict(Outcome.ERROR, lines[0])
         return Verdict(Outcome.ERROR, f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
     if report.passed and report.when == "call":
         return Verdict(Outcome.PASSED)

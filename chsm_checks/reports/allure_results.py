@@ -14,7 +14,7 @@ import ast
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +101,16 @@ def clean_parameters(results_dir: Path, secrets: Iterable[str]) -> int:
     return masked
 
 
-def labels(tags: Iterable[str], evidence: str, expected: str, cluster: str | None) -> list[tuple[str, str]]:
-    """``(value, label type)`` pairs an auditor can filter on: severity, controls, REPLAY/LIVE, what
-    the configuration should meet, and which cluster (a fleet's test).
+def labels(
+    tags: Iterable[str],
+    evidence: str,
+    expected: str,
+    cluster: str | None,
+    organisation_controls: Container[str] = frozenset(),
+) -> list[tuple[str, str]]:
+    """``(value, label type)`` pairs an auditor can filter on: severity, controls (the catalogue's, and
+    the organisation's own), REPLAY/LIVE, what the configuration should meet, and which cluster (a
+    fleet's test).
 
     The severity label carries the catalogue's own word (critical, high, medium, low), as the matrix,
     summary.json and the OSCAL document do. Allure's five-level enum (blocker … trivial) has no
@@ -117,7 +124,11 @@ def labels(tags: Iterable[str], evidence: str, expected: str, cluster: str | Non
     severities = [Severity(word) for word in words if word in {s.value for s in Severity}]
     if severities:  # a scenario judging several checks carries the gravest of their severities
         found.append((min(severities, key=list(Severity).index).value, "severity"))
-    found += [(tag, "control") for tag in tags if tag.startswith(("nist-", "cis-", "mcsb-"))]
+    found += [
+        (tag, "control")
+        for tag in tags
+        if tag.startswith(("nist-", "cis-", "mcsb-")) or tag in organisation_controls
+    ]
     found += [(evidence, "evidence"), (expected, "expected")]
     if cluster is not None:
         found.append((cluster, "cluster"))
@@ -130,6 +141,28 @@ def _features_origin(features: Path) -> str:
     from ..version import VERSION
 
     return f"shipped with chsm-checks {VERSION}" if is_packaged(features) else "unknown (not a git checkout)"
+
+
+def title_paths_outside_the_rootdir() -> None:
+    """Let allure-pytest-bdd name the title path of a feature outside pytest's rootdir (an
+    organisation's ``--features``): it takes the feature file's path relative to the rootdir, and
+    raises ValueError for any other, which would fail the scenario. Such a feature's title path is its
+    directory's name and the feature's. Features below the rootdir keep allure-pytest-bdd's own."""
+    from allure_pytest_bdd import pytest_bdd_listener  # type: ignore[import-untyped]
+
+    inner = pytest_bdd_listener.get_title_path
+    if getattr(inner, "outside_the_rootdir", False):
+        return
+
+    def title_path(request: Any, feature: Any) -> list[str]:
+        try:
+            return list(inner(request, feature))
+        except ValueError:
+            path = Path(feature.filename)
+            return [path.parent.name, feature.name or path.name]
+
+    title_path.outside_the_rootdir = True  # type: ignore[attr-defined]
+    pytest_bdd_listener.get_title_path = title_path
 
 
 def run_environment(facts: Mapping[str, str], features: Path) -> dict[str, str]:

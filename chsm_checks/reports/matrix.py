@@ -126,9 +126,13 @@ def _control(tag: str) -> tuple[int, str] | None:
     return None
 
 
-def _controls(tags: Iterable[str]) -> tuple[str, ...]:
+def _controls(tags: Iterable[str], organisation: Mapping[str, str]) -> tuple[str, ...]:
+    """The controls a row's tags name: the catalogue's frameworks first, then the organisation's own
+    (``organisation``: tag -> how the row names it)."""
+    tags = list(tags)
     found = [c for c in (_control(t) for t in tags) if c is not None]
-    return tuple(text for _, text in sorted(found, key=lambda c: c[0]))
+    named = [text for _, text in sorted(found, key=lambda c: c[0])]
+    return tuple(named + sorted(organisation[t] for t in tags if t in organisation))
 
 
 def _href(path: str) -> str | None:
@@ -151,7 +155,7 @@ def _folder(paths: list[str]) -> str | None:
     return quote("/".join(common)) + "/" if common else None
 
 
-def _row(scenario: ScenarioEntry) -> _Row:
+def _row(scenario: ScenarioEntry, organisation: Mapping[str, str]) -> _Row:
     outcome = str(scenario.outcome)
     observed, details = _observed(scenario)
     mark, status = _STATUS.get(outcome, ("?", outcome))
@@ -166,7 +170,9 @@ def _row(scenario: ScenarioEntry) -> _Row:
         details=details,
         mark=mark,
         status=status,
-        controls=("self-check: no control rests on it",) if SELF_CHECK in tags else _controls(tags),
+        controls=("self-check: no control rests on it",)
+        if SELF_CHECK in tags
+        else _controls(tags, organisation),
         severity=severity,
         evidence=tuple(h for h in (_href(p) for p in paths) if h is not None),
         folder=_folder(paths),
@@ -176,10 +182,11 @@ def _row(scenario: ScenarioEntry) -> _Row:
 def _groups(summary: RunSummary) -> list[_Group]:
     """Rows by feature, then by Rule, each in the order the run met them."""
     groups: dict[tuple[str, str], _Group] = {}
+    organisation = {c.tag: f"{c.framework} {c.control_id}" for c in summary.organisation_controls or ()}
     for scenario in summary.scenarios:
         key = (scenario.feature, scenario.feature_file)
         group = groups.setdefault(key, _Group(*key, rules={}))
-        group.rules.setdefault(scenario.rule, []).append(_row(scenario))
+        group.rules.setdefault(scenario.rule, []).append(_row(scenario, organisation))
     return list(groups.values())
 
 

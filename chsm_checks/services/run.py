@@ -59,7 +59,7 @@ class RunServices:
 def services_from(option: Callable[[str], Any], workerinput: Mapping[str, Any] | None = None) -> RunServices:
     """The run's services from its options (``option("--mode")``...); bad ones are ``ConfigError``.
     In a pytest-xdist worker, ``workerinput`` holds what the controller handed on."""
-    target = load_any_target(option("--target"))
+    target = load_any_target(option("--target"), arm_endpoint=option("--arm-endpoint"))
     settings = RunSettings(
         mode=mode_named(option("--mode")),
         target=target,

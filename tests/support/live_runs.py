@@ -27,11 +27,10 @@ def live_run(
     with sandbox_process(project / ".sandbox", *(["--profile", profile] if profile else [])) as sandbox:
         if arm_faults:
             httpx.post(f"{sandbox.url}/_sandbox/arm-faults", json=arm_faults, timeout=5).raise_for_status()
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         reports = tmp_path / "reports"
         result = run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--reports", str(reports),
+            "run", "--mode", "live", "--target", "targets/sandbox.toml", *sandbox.addressed,
+            "--reports", str(reports),
             *run_args, cwd=project,
         )  # fmt: skip
     return result, (reports / "latest").resolve()

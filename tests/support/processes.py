@@ -33,6 +33,11 @@ class Sandbox:
     state_dir: Path
     ca_file: Path | None = None
 
+    @property
+    def addressed(self) -> tuple[str, str]:
+        """The ``chsm-checks run`` (or pytest) options that point a target at this sandbox."""
+        return ("--arm-endpoint", self.url)
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this sandbox's CA and nothing else."""
         assert self.ca_file is not None, "the sandbox was not started with tls=True"
@@ -193,11 +198,9 @@ def live_catalogue(tmp_path: Path, shape: Callable[[Sandbox], None]) -> dict[str
     ``shape`` first changed through its control API."""
     project = project_copy(tmp_path)
     with sandbox_process(project / ".sandbox") as sandbox:
-        target = project / "targets" / "sandbox.toml"
-        target.write_text(target.read_text().replace("http://127.0.0.1:8765", sandbox.url))
         shape(sandbox)
         run_cli(
-            "run", "--mode", "live", "--target", "targets/sandbox.toml", "--no-html",
+            "run", "--mode", "live", "--target", "targets/sandbox.toml", *sandbox.addressed, "--no-html",
             "--reports", str(tmp_path / "reports"), "--", "-m", "catalogue", cwd=project,
         )  # fmt: skip
     return {e["name"]: e for e in summary(tmp_path / "reports")["scenarios"]}
