@@ -30,6 +30,7 @@ from .reports.allure_results import (
     clean_parameters,
     labels,
     run_environment,
+    suite_labels,
     title_paths_outside_the_rootdir,
     write_environment,
 )
@@ -124,7 +125,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[stash.SCENARIO] = info
         scope = _fleet_scope(item)
         cluster = item.callspec.id if scope is not None else None  # type: ignore[attr-defined]
-        for value, kind in labels(info.tags, settings.mode.evidence, info.expected, cluster, organisation):
+        found = labels(info.tags, settings.mode.evidence, info.expected, cluster, organisation)
+        for value, kind in [*found, *suite_labels(info.feature, info.rule)]:
             item.add_marker(pytest.mark.allure_label(value, label_type=kind))
         infos.append(info)
     if (problem := plan.recordings_problem(settings, infos)) is not None:

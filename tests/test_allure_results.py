@@ -104,6 +104,16 @@ def test_allure_severity_is_the_catalogues_word_for_the_row(results: list[dict[s
         assert set(tagged) <= {"critical", "high", "medium", "low"}
 
 
+def test_allure_suites_read_by_feature_then_rule(results: list[dict[str, Any]]) -> None:
+    for result in results:
+        labels = {(label["name"], label["value"]) for label in result["labels"]}
+        [feature] = [value for name, value in labels if name == "feature"]
+        assert [value for name, value in labels if name == "suite"] == [feature], result["name"]
+        assert len([value for name, value in labels if name == "subSuite"]) <= 1
+    # The drill's Rules (the harness's own fault checks) are its sub-suites.
+    assert any(label["name"] == "subSuite" for result in results for label in result["labels"])
+
+
 def test_each_fleet_result_names_its_cluster_readably(tmp_path: Path) -> None:
     generated = ("--fleet-clusters", "2", "--fleet-subscriptions", "1")
     with sandbox_process(tmp_path / "state", *generated) as sandbox:

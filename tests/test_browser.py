@@ -114,6 +114,19 @@ def test_the_allure_report_shows_the_runs_test_count(
     assert f"Passed {tests}" in text, text[:2000]
 
 
+def test_the_allure_tree_lists_the_features_at_its_top_level(
+    chromium: str, run_dir: Path, allure_report: Path, tmp_path: Path
+) -> None:
+    dom = _browse(chromium, allure_report, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom")
+
+    text = _visible_text(dom)
+    features = {entry["feature"] for entry in summary(run_dir.parent)["scenarios"]}
+    tree = text[text.index("Sort by:") :]
+    assert [feature for feature in features if feature not in tree] == []
+    # Not one node for the directory the features are in, holding every test.
+    assert f"features {len(summary(run_dir.parent)['scenarios'])}" not in tree
+
+
 def _off_the_page(page: Path, urls: list[str]) -> list[str]:
     """Every request that is not for the page's own file: data: and blob: URLs are no requests."""
     return [url for url in urls if url != page.as_uri() and url.split(":", 1)[0] not in ("data", "blob")]

@@ -143,6 +143,13 @@ def _features_origin(features: Path) -> str:
     return f"shipped with chsm-checks {VERSION}" if is_packaged(features) else "unknown (not a git checkout)"
 
 
+def suite_labels(feature: str, rule: str | None) -> list[tuple[str, str]]:
+    """The labels Allure 3 builds its tree from: the feature, then its Rule. Without them it builds
+    the tree from allure-pytest-bdd's title path, which puts every feature under one ``features``
+    node (the directory they are in)."""
+    return [(feature, "suite"), *([(rule, "subSuite")] if rule else [])]
+
+
 def title_paths_outside_the_rootdir() -> None:
     """Let allure-pytest-bdd name the title path of a feature outside pytest's rootdir (an
     organisation's ``--features``): it takes the feature file's path relative to the rootdir, and
