@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from .modes import DEFAULT_MODE, MODE_NAMES
+from .suite import from_here
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,7 @@ def fill_suite_defaults(args: argparse.Namespace, root: Path) -> None:
     relative to the working directory when it is below it, as a checkout's are."""
     for option in RUN_OPTIONS:
         if option.in_suite and getattr(args, option.dest) is None:
-            path = root / option.default
-            with suppress(ValueError):
-                path = path.relative_to(Path.cwd())
-            setattr(args, option.dest, str(path))
+            setattr(args, option.dest, str(from_here(root / option.default)))
 
 
 def pytest_arguments(args: argparse.Namespace) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +64,9 @@ def pytest_bdd_step_func_lookup_error(
 ) -> None:
     """An undefined step: the scenario is an error whose message names the step, where it is, and
     where the steps there are are listed (pytest-bdd raises the exception after this hook)."""
-    where = Path(feature.filename)
-    with suppress(ValueError):
-        where = where.resolve().relative_to(Path.cwd().resolve())
+    from .suite import from_here
+
+    where = from_here(Path(feature.filename))
     exception.args = (
         f'undefined step: {step.type.capitalize()} "{step.name}" ({where}, line {step.line_number}, '
         f'scenario "{scenario.name}"); chsm-checks steps lists the steps there are',

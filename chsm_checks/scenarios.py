@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from .recording import slug
+from .suite import from_here
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,8 @@ def is_scenario(item: pytest.Item) -> bool:
 def _outside_the_suite(feature: Path) -> Path:
     """How a feature outside the suite's features is named: relative to the working directory when it
     is below it, else by its own directory's name and its name."""
-    try:
-        return feature.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return Path(feature.parent.name) / feature.name
+    shown = from_here(feature)
+    return shown if not shown.is_absolute() else Path(feature.parent.name) / feature.name
 
 
 def scenario_info(item: pytest.Item, cassette_dir: Path, features_root: Path) -> ScenarioInfo | None:

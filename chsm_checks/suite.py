@@ -40,6 +40,15 @@ def config_file(root: Path) -> Path | None:
     return next((root / name for name in CONFIG_FILES if (root / name).is_file()), None)
 
 
+def from_here(path: Path) -> Path:
+    """``path`` as a person at the run's working directory names it: relative to it when below it,
+    else as it is."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def is_packaged(path: Path) -> bool:
     """Whether ``path`` is a file of the suite installed with chsm-checks (a wheel's)."""
     return path.resolve().is_relative_to(PACKAGED)
