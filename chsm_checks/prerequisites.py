@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,32 +28,40 @@ if TYPE_CHECKING:
     from .target import HsmSettings
 
 
-def _utility_problem(field: str, value: str) -> str | None:
+def _utility_problem(field: str, value: str, shown: str | None = None) -> str | None:
     path = Path(value)
     bare = "/" not in value and "\\" not in value
     found = shutil.which(value) if bare else (str(path) if path.exists() else None)
     if found is None:
-        return f"hsm.{field}: {value} does not exist"
+        return f"hsm.{field}: {shown or value} does not exist"
     if not os.access(found, os.X_OK) or Path(found).is_dir():
-        return f"hsm.{field}: {value} is not an executable file"
+        return f"hsm.{field}: {shown or value} is not an executable file"
     return None
 
 
-def _hsm_problems(secrets: RunSecrets, hsm: HsmSettings, will_point: bool) -> list[str]:
+def _hsm_problems(
+    secrets: RunSecrets, hsm: HsmSettings, will_point: bool, locate: Callable[[str], str] = str
+) -> list[str]:
+    def located(name: str) -> tuple[str, str]:
+        """The file ``name`` stands for, and how to show it: the target's name, and where it is."""
+        path = locate(name)
+        return path, (name if path == name else f"{name} ({path})")
+
     problems = []
     try:
         secrets.hsm_password()  # from its variable, or asked for now, before anything is sent
     except ConfigError as exc:
         problems.append(str(exc).split(": ", 1)[-1])
     for field in ("mgmt_util", "util"):
-        if (problem := _utility_problem(field, getattr(hsm, field))) is not None:
+        if (problem := _utility_problem(field, *located(getattr(hsm, field)))) is not None:
             problems.append(problem)
-    for n, name in enumerate(hsm.resource_cfg):
+    for n, listed in enumerate(hsm.resource_cfg):
+        name, shown = located(listed)
         path = Path(name)
         if not path.is_file() or not os.access(path, os.R_OK):
-            problems.append(f"hsm.resource_cfg[{n}]: {name} cannot be read")
+            problems.append(f"hsm.resource_cfg[{n}]: {shown} cannot be read")
         elif will_point and not os.access(path, os.W_OK):
-            problems.append(f"hsm.resource_cfg[{n}]: {name} cannot be written (manage_resource_cfg is on)")
+            problems.append(f"hsm.resource_cfg[{n}]: {shown} cannot be written (manage_resource_cfg is on)")
     if will_point and hsm.restart_client_command:
         command = hsm.restart_client_command[0]
         if (problem := _utility_problem("restart_client_command", command)) is not None:
@@ -94,7 +102,9 @@ def drill_problems(
     hsm = settings.single_target.spec.hsm
     problems = []
     if hsm is not None and any("hsm" in tags for tags in selected):
-        problems += _hsm_problems(secrets, hsm, will_point=hsm.manage_resource_cfg)
+        problems += _hsm_problems(
+            secrets, hsm, will_point=hsm.manage_resource_cfg, locate=settings.hsm_client.locate
+        )
     if any("restores" in tags for tags in selected):
         problems += _destination_problems(settings, clients)
     return problems

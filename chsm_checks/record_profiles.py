@@ -48,14 +48,9 @@ def record_profile(profile: str, out: Path, target: Path) -> int:
     run's exit code."""
     out, target = out.resolve(), target.resolve()
     with tempfile.TemporaryDirectory(prefix=f"chsm-profile-{profile}-") as tmp:
-        # The run works in a view of the checkout whose .sandbox is this profile's own state, so that
-        # its recordings name the HSM client's files as the shipped ones do (.sandbox/hsm-client/...).
-        view = Path(tmp) / "checkout"
-        view.mkdir()
-        for entry in Path.cwd().iterdir():
-            if entry.name not in (".sandbox", "reports", ".git"):
-                (view / entry.name).symlink_to(entry)
-        state = view / ".sandbox"
+        # The target's HSM client is the sandbox's ([hsm] client = "sandbox"): the run asks this
+        # profile's sandbox where it is, and the recordings name it <sandbox>/hsm-client/...
+        state = Path(tmp) / "sandbox"
         server = subprocess.Popen(
             [sys.executable, "-m", "chsm_checks", "sandbox", "serve", "--state", str(state),
              "--port", "0", "--profile", profile, "--clock", "recorded"],
@@ -71,7 +66,7 @@ def record_profile(profile: str, out: Path, target: Path) -> int:
                  "--arm-endpoint", url, "--cassettes", str(out / profile),
                  "--reports", str(Path(tmp) / "reports"), "--no-html",
                  *drill_options(profile), "--", "-m", profile_selection(profile), "-q"],
-                check=False, capture_output=True, text=True, env=_environment(profile), cwd=view,
+                check=False, capture_output=True, text=True, env=_environment(profile),
             )  # fmt: skip
             outcome = [line for line in done.stdout.splitlines() if " record run of " in line]
             print(

@@ -93,14 +93,27 @@ _UTILITY_NAMES = {
 }
 
 
+# ``[hsm] client = "sandbox"``: the utilities and configuration of the sandbox the target addresses,
+# named under this root (the sandbox's state directory, which the sandbox itself says at run time).
+SANDBOX_CLIENT_ROOT = "<sandbox>"
+_SANDBOX_CLIENT_FILES = {
+    "mgmt_util": f"{SANDBOX_CLIENT_ROOT}/hsm-client/bin/azcloudhsm_mgmt_util",
+    "util": f"{SANDBOX_CLIENT_ROOT}/hsm-client/bin/azcloudhsm_util",
+    "resource_cfg": [f"{SANDBOX_CLIENT_ROOT}/hsm-client/bin/azcloudhsm_resource.cfg"],
+}
+
+
 class HsmSettings(StrictModel):
     """Where the Cloud HSM utilities live, which crypto user logs in, and how patient to be.
 
     Linux layouts of both SDK generations (``/opt/azurecloudhsm/bin/`` and
     ``/usr/local/bin/AzureCloudHSM-ClientSDK-<ver>/``) and Windows ``.exe`` names are accepted.
+    ``client = "sandbox"`` takes the HSM client of the sandbox the target addresses, wherever its
+    ``--state`` is, instead of naming the three paths (they are then named ``<sandbox>/...``).
     The password comes from the environment variable ``password_env`` (or a prompt), never from here.
     """
 
+    client: Literal["sandbox"] | None = None
     mgmt_util: str = "/opt/azurecloudhsm/bin/azcloudhsm_mgmt_util"
     util: str = "/opt/azurecloudhsm/bin/azcloudhsm_util"
     resource_cfg: list[str] = Field(
@@ -112,6 +125,22 @@ class HsmSettings(StrictModel):
     restart_client_command: list[str] | None = Field(None, min_length=1)
     startup_timeout_seconds: float = Field(60.0, gt=0, le=600)
     command_timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sandbox_client_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("client") != "sandbox":
+            return data
+        if given := [name for name in _SANDBOX_CLIENT_FILES if name in data]:
+            raise ValueError(
+                f'client = "sandbox" takes the utilities from the sandbox; leave out {", ".join(given)}'
+            )
+        return {**data, **_SANDBOX_CLIENT_FILES}
+
+    @property
+    def from_sandbox(self) -> bool:
+        """Whether the client's files are the sandbox's, named under ``<sandbox>/``."""
+        return self.client == "sandbox"
 
     @field_validator("mgmt_util", "util")
     @classmethod
@@ -481,5 +510,9 @@ def load_target(path: str | Path, arm_endpoint: str | None = None) -> Target:
     if _same_cluster(spec.source, spec.destination):
         raise ConfigError(
             f"{p}: destination: names the source cluster; a restore into the source is unsupported"
+        )
+    if spec.hsm is not None and spec.hsm.from_sandbox and spec.arm_endpoint is None:
+        raise ConfigError(
+            f'{p}: hsm.client: "sandbox" needs a sandbox\'s arm_endpoint (or --arm-endpoint), not a cloud'
         )
     return Target(p, spec)

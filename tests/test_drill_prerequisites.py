@@ -31,26 +31,31 @@ def _no_password(project: Path, sandbox: Sandbox) -> None:
     )
 
 
+def _sandbox_files(sandbox: Sandbox, **replaced: str) -> str:
+    """The ``[hsm]`` lines naming the sandbox's client files, with ``replaced`` ones in their place."""
+    bin_dir = sandbox.state_dir / "hsm-client" / "bin"
+    files = {
+        "mgmt_util": f'"{bin_dir / "azcloudhsm_mgmt_util"}"',
+        "util": f'"{bin_dir / "azcloudhsm_util"}"',
+        "resource_cfg": f'["{bin_dir / "azcloudhsm_resource.cfg"}"]',
+        **replaced,
+    }
+    return "".join(f"{field} = {value}\n" for field, value in files.items())
+
+
 def _wrong_utility(project: Path, sandbox: Sandbox) -> None:
-    _target(
-        project,
-        sandbox,
-        (
-            'mgmt_util = ".sandbox/hsm-client/bin/azcloudhsm_mgmt_util"',
-            'mgmt_util = "/nowhere/azcloudhsm_mgmt_util"',
-        ),
-    )
+    lines = _sandbox_files(sandbox, mgmt_util='"/nowhere/azcloudhsm_mgmt_util"')
+    _target(project, sandbox, ('client = "sandbox"\n', lines))
 
 
 def _unreadable_configuration(project: Path, sandbox: Sandbox) -> None:
     _target(
-        project,
-        sandbox,
-        (
-            'resource_cfg = [".sandbox/hsm-client/bin/azcloudhsm_resource.cfg"]',
-            'resource_cfg = ["missing.cfg"]',
-        ),
+        project, sandbox, ('client = "sandbox"\n', _sandbox_files(sandbox, resource_cfg='["missing.cfg"]'))
     )
+
+
+def _sandbox_utility_gone(project: Path, sandbox: Sandbox) -> None:
+    (sandbox.state_dir / "hsm-client" / "bin" / "azcloudhsm_util").unlink()
 
 
 def _destination_active(project: Path, sandbox: Sandbox) -> None:
@@ -65,6 +70,11 @@ def _destination_active(project: Path, sandbox: Sandbox) -> None:
             _wrong_utility, "hsm.mgmt_util: /nowhere/azcloudhsm_mgmt_util does not exist", id="utility"
         ),
         pytest.param(_unreadable_configuration, "hsm.resource_cfg[0]: missing.cfg cannot be read", id="cfg"),
+        pytest.param(
+            _sandbox_utility_gone,
+            "hsm.util: <sandbox>/hsm-client/bin/azcloudhsm_util (",
+            id="sandbox-utility-gone",
+        ),
         pytest.param(
             _destination_active,
             "destination: cluster chsm-dest reads activationState 'Active', not 'NotActivated'",

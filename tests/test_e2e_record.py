@@ -33,14 +33,15 @@ def _recordings(directory: Path) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A project copy whose cassettes were re-recorded against a fresh sandbox in its .sandbox."""
+    """A project copy whose cassettes were re-recorded against a fresh sandbox whose state is not the
+    project's .sandbox: the recordings name its HSM client as the sandbox's, wherever it is."""
     tmp_path = tmp_path_factory.mktemp("recorded")
     project = project_copy(tmp_path)
     cassettes = project / "cassettes"
     for old in cassettes.rglob("*.yaml"):
         old.unlink()
     # As the README re-records them: on the sandbox's recorded clock, dated SOURCE_DATE_EPOCH.
-    with sandbox_process(project / ".sandbox", "--clock", "recorded") as sandbox:
+    with sandbox_process(tmp_path / "elsewhere", "--clock", "recorded") as sandbox:
         result = run_cli(
             "run", "--mode", "record", "--allow-mutations", *_pointed_at(sandbox),
             "--reports", str(tmp_path / "record"), cwd=project,

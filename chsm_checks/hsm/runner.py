@@ -44,6 +44,7 @@ class HsmRunner:
         password: Callable[[], str],
         on_session_end: Callable[[SessionRecord], None] | None = None,
         refused_logins: RefusedLogins | None = None,
+        locate: Callable[[str], str] = str,
     ) -> None:
         self.mgmt_util = mgmt_util
         self.util = util
@@ -51,6 +52,9 @@ class HsmRunner:
         self.transcript_path = transcript_path
         self.workdir = workdir
         self.timeouts = timeouts
+        # The target's names for the client's files (``<sandbox>/...``), as files on this machine:
+        # the sessions and files use what it gives, the transcript keeps the names.
+        self._locate = locate
         self._password = password
         self._on_session_end = on_session_end
         # Shared by the run's scenarios (RunSecrets), so a refused login is not typed again by any.
@@ -79,6 +83,7 @@ class HsmRunner:
 
     def _spawn(self, utility: str, argv: list[str], index: int) -> tuple[list[str], SessionRecorder | None]:
         """What to start for the scenario's session number ``index``, and who records it."""
+        argv = [self._locate(a) for a in argv]
         executable = Path(argv[0]).resolve()
         if not executable.is_file() or not os.access(executable, os.X_OK):
             raise HsmSessionError(utility, "(start)", "an executable utility", f"{argv[0]} is not one", "")
@@ -146,14 +151,16 @@ class HsmRunner:
 
     def read_config(self, path: str) -> str:
         """A client configuration file, as the scenario observed it."""
+        located = self._locate(path)
         try:
-            return Path(path).read_text(encoding="utf-8")
+            return Path(located).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the HSM client configuration: {exc.strerror}") from None
+            shown = path if located == path else f"{path} ({located})"
+            raise ConfigError(f"{shown}: cannot read the HSM client configuration: {exc.strerror}") from None
 
     def write_config(self, path: str, text: str) -> None:
         """Rewrite a client configuration file."""
-        target = Path(path)
+        target = Path(self._locate(path))
         tmp = target.with_name(f".{target.name}.chsm-checks.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)

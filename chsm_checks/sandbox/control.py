@@ -6,6 +6,9 @@
 ``/_sandbox/jobs`` (PATCH) sets how long the world's backups and restores take, from their next start.
 ``/_sandbox/arm/<resource id>`` reads and shapes any resource the sandbox serves (:mod:`.control_arm`).
 ``/_sandbox/hsm/…`` (see :mod:`chsm_checks.sandbox.hsm_control`) serves the HSM utility simulators.
+``/_sandbox/hsm-client`` (GET) says where this sandbox's HSM client is: its state directory, under
+which ``hsm-client/bin/`` holds the utilities and their configuration (a target's
+``[hsm] client = "sandbox"`` reads it).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from chsm_checks.sandbox.arm_faults import ArmFaults
 from chsm_checks.sandbox.control_arm import arm_resource_endpoint
 from chsm_checks.sandbox.fleet import fleet_view
-from chsm_checks.sandbox.hsm_client import write_resource_cfg
+from chsm_checks.sandbox.hsm_client import client_description, write_resource_cfg
 from chsm_checks.sandbox.hsm_control import hsm_routes
 from chsm_checks.sandbox.state import SandboxStore
 from chsm_checks.sandbox.wire import ArmFault, fault_response, json_response
@@ -55,6 +58,9 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
 
     async def get_requests(request: Request) -> Response:
         return json_response(200, store.requests())
+
+    async def get_hsm_client(request: Request) -> Response:
+        return json_response(200, client_description(store.state_dir))
 
     async def reset(request: Request) -> Response:
         store.reset()
@@ -108,6 +114,7 @@ def control_routes(store: SandboxStore, faults: ArmFaults) -> list[BaseRoute]:
         Route("/arm-faults", arm_faults, methods=["GET", "POST", "DELETE"]),
         Route("/requests", get_requests, methods=["GET"]),
         Route("/fleet", get_fleet, methods=["GET"]),
+        Route("/hsm-client", get_hsm_client, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clusters/{name}", patch_cluster, methods=["PATCH"]),
         Route("/jobs", patch_jobs, methods=["PATCH"]),

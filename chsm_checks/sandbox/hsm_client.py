@@ -29,6 +29,18 @@ def client_bin(state_dir: Path) -> Path:
     return state_dir / CLIENT_BIN
 
 
+def client_description(state_dir: Path) -> JsonObject:
+    """What ``GET /_sandbox/hsm-client`` answers: the state directory (absolute), which a target's
+    ``<sandbox>/`` names, and the client's files under it, for a person reading it."""
+    root = state_dir.resolve()
+    return {
+        "state_dir": str(root),
+        "mgmt_util": str(root / CLIENT_BIN / MGMT_UTIL),
+        "util": str(root / CLIENT_BIN / UTIL),
+        "resource_cfg": str(root / CLIENT_BIN / RESOURCE_CFG),
+    }
+
+
 def write_client_files(
     state_dir: Path, base_url: str, state: JsonObject, *, reset: bool, ca_file: Path | None = None
 ) -> Path:

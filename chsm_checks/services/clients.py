@@ -157,6 +157,7 @@ def hsm_runner(
         mgmt_util=hsm.mgmt_util,
         util=hsm.util,
         mgmt_config=hsm.resource_cfg[0],
+        locate=settings.hsm_client.locate,
         transcript_path=transcript,
         workdir=workdir,
         timeouts=Timeouts(startup=hsm.startup_timeout_seconds, command=hsm.command_timeout_seconds),

@@ -12,9 +12,10 @@ import pytest
 from ..checks.catalogue import load_catalogue
 from ..errors import ConfigError
 from ..fleet.run import FleetRun
+from ..hsm.client_files import NO_SANDBOX, client_files_for
 from ..modes import mode_named
 from ..recording import Scrubber
-from ..target import load_any_target
+from ..target import Target, load_any_target
 from .clients import ArmClients, scrubber_for
 from .drill import DrillRecord
 from .identity import RunIdentity
@@ -60,12 +61,14 @@ def services_from(option: Callable[[str], Any], workerinput: Mapping[str, Any] |
     """The run's services from its options (``option("--mode")``...); bad ones are ``ConfigError``.
     In a pytest-xdist worker, ``workerinput`` holds what the controller handed on."""
     target = load_any_target(option("--target"), arm_endpoint=option("--arm-endpoint"))
+    mode = mode_named(option("--mode"))
     settings = RunSettings(
-        mode=mode_named(option("--mode")),
+        mode=mode,
         target=target,
         cassette_dir=Path(option("--cassettes")),
         allow_mutations_flag=option("--allow-mutations"),
         report_dir=Path(out) if (out := option("--chsm-reports")) else None,
+        hsm_client=client_files_for(target, mode.reaches_azure) if isinstance(target, Target) else NO_SANDBOX,
     )
     scrubber = scrubber_for(target)
     waivers = option("--waivers")

@@ -10,6 +10,7 @@ from ..arm.lro import PollPolicy
 from ..arm.retry import RetryPolicy
 from ..arm.snapshots import arm_instant
 from ..errors import ConfigError
+from ..hsm.client_files import NO_SANDBOX, ClientFiles
 from ..modes import RunMode
 from ..recording import Provenance
 from ..recording.cassettes import recording_date
@@ -26,6 +27,8 @@ class RunSettings:
     allow_mutations_flag: bool
     report_dir: Path | None = None
     waivers_path: Path | None = None
+    #: Where the target's HSM client files are on this machine (a sandbox's, asked of it).
+    hsm_client: ClientFiles = NO_SANDBOX
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
