@@ -388,8 +388,10 @@ def _command_run(args: argparse.Namespace) -> int:
 
     from .lifecycle.finish import finish_run, new_run_dir, sigterm_interrupts
     from .lifecycle.ledger import RunLedger
+    from .lifecycle.terminal import ScenarioLines
     from .options import pytest_arguments
     from .reports.build import build_reports
+    from .reports.cucumber import CucumberJson
 
     run_dir = new_run_dir(Path(args.reports), mode.name)
     pytest_args = [
@@ -407,8 +409,13 @@ def _command_run(args: argparse.Namespace) -> int:
         # The plugins are loaded by name (above), so pytest cannot find their distributions to check.
         "-o",
         "required_plugins=",
-        "--gherkin-terminal-reporter",
-        "-v",
+        # The terminal says what the reports say: ScenarioLines writes each scenario's line in the
+        # harness's outcomes; pytest's own header, progress letters, summaries and notices stay out.
+        "--quiet",
+        "--quiet",
+        "--no-summary",
+        "-o",
+        "console_output_style=classic",
         # A fleet's failures are findings, said in one line each; tracebacks of a thousand clusters
         # would only take time to format.
         "--tb=line" if fleet else "--tb=short",
@@ -419,7 +426,6 @@ def _command_run(args: argparse.Namespace) -> int:
         *pytest_arguments(args),
         f"--chsm-reports={run_dir}",
         f"--junitxml={run_dir / 'junit.xml'}",
-        f"--cucumberjson={run_dir / 'cucumber.json'}",
         f"--alluredir={run_dir / 'allure-results'}",
     ]
     if args.keyword:
@@ -429,8 +435,10 @@ def _command_run(args: argparse.Namespace) -> int:
         # storage account together.
         pytest_args += ["-n", args.workers]
     ledger = RunLedger()  # the plugin feeds it; it is the run's account once pytest is done
+    lines = ScenarioLines(f"{mode.name} run of {target.name}")
+    cucumber = CucumberJson(str(run_dir / "cucumber.json"))
     with sigterm_interrupts(), _only_our_plugins():
-        status = pytest.main(pytest_args + list(args.pytest_args), plugins=[ledger])
+        status = pytest.main(pytest_args + list(args.pytest_args), plugins=[ledger, lines, cucumber])
     return finish_run(
         run_dir,
         int(status),

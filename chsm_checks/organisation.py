@@ -55,9 +55,24 @@ def load_feature_dirs(given: Sequence[str | Path]) -> tuple[FeatureDir, ...]:
         features = tuple(sorted(p for p in path.resolve().rglob("*.feature") if p.is_file()))
         if not features:
             raise ConfigError(f"{path}: --features: holds no .feature file")
+        for feature in features:
+            _parsed(feature)
         dirs.append(FeatureDir(path.resolve(), features, _framework(path / CONTROLS_FILE)))
     _no_clash(dirs)
     return tuple(dirs)
+
+
+def _parsed(feature: Path) -> None:
+    """Refuse a feature file pytest-bdd cannot read, before any scenario runs, naming its line."""
+    from pytest_bdd.exceptions import GherkinParseError
+    from pytest_bdd.parser import FeatureParser
+
+    try:
+        FeatureParser(str(feature.parent), feature.name).parse()
+    except GherkinParseError as exc:
+        raise ConfigError(f"{feature}: line {exc.line}: {exc.message}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{feature}: not UTF-8 text") from None
 
 
 def _framework(path: Path) -> Framework | None:

@@ -338,7 +338,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     run = made_services(terminalreporter.config)
-    if run is not None and run.judge.waiver_notes:
-        terminalreporter.section("chsm-checks waivers")
+    if run is not None:
         for note in run.judge.waiver_notes:
-            terminalreporter.write_line(note)
+            terminalreporter.write_line(f"chsm-checks: {note}")

@@ -106,7 +106,9 @@ def test_every_cluster_is_its_own_test_with_the_outcome_its_faults_give(
         assert found[test_id] == (FAULT_CHECKS[fault] if fault else set()), test_id
         assert outcomes(report)[test_id] == ("failed" if fault else "passed"), test_id
     assert outcomes(report)["rg-chsm-sandbox/chsm-source"] == "passed"
-    assert f"test_fleet[{next(iter(by_id.values()))}]" in output  # the cluster is in the test id
+    first = next(iter(by_id.values()))
+    assert f"steps/test_fleet.py::test_fleet[{first}]" in {e["nodeid"] for e in report["scenarios"]}
+    assert any(line.endswith(f"check [{first}]") for line in output.splitlines()), output  # and said
 
 
 def test_each_resource_is_read_at_most_once(serial: tuple[int, dict[str, Any], str]) -> None:

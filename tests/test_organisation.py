@@ -155,13 +155,23 @@ def test_a_tag_the_directory_does_not_declare_is_a_usage_error(tmp_path: Path, s
             "{dir}/controls.toml: tag_prefx: unknown field; did you mean tag_prefix?",
             id="typo",
         ),
+        pytest.param(
+            {"a.feature": FEATURE + "  Background:\n    Given x\n"},
+            "{dir}/a.feature: line 5: Multiple 'Background' sections detected.",
+            id="not-gherkin",
+        ),
+        pytest.param(
+            {"a.feature": b"Feature: caf\xe9\n"},
+            "{dir}/a.feature: not UTF-8 text",
+            id="not-utf-8",
+        ),
     ],
 )
 def test_a_bad_feature_directory_is_one_line(tmp_path: Path, layout: dict[str, str], problem: str) -> None:
     directory = tmp_path / "org"
     directory.mkdir()
     for name, text in layout.items():
-        (directory / name).write_text(text, encoding="utf-8")
+        (directory / name).write_bytes(text if isinstance(text, bytes) else text.encode())
 
     with pytest.raises(ConfigError) as raised:
         load_feature_dirs([directory])

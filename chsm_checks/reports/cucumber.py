@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_bdd.cucumber_json import LogBDDCucumberJSON
 
 from ..lifecycle.summary import SUMMARY_FILE, RunSummary, ScenarioEntry
 
@@ -161,3 +162,12 @@ class ScenarioReportsAcrossWorkers:
         carried = getattr(report, "chsm_bdd_scenario", None)
         if isinstance(carried, dict):  # the controller: give pytest-bdd back what its worker knew
             test_report_context_registry[report] = ReportContext(**carried)
+
+
+class CucumberJson(LogBDDCucumberJSON):
+    """pytest-bdd's cucumber.json writer, registered by ``chsm-checks run`` in its controlling process
+    (as pytest-bdd's ``--cucumberjson`` would), without its notice on the terminal: the run's last
+    lines name its reports."""
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        return None
