@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from .arm.clouds import listening
 from .errors import ChsmError, ConfigError
 from .options import add_to_argparse
 from .outcomes import EXIT_FINDINGS, EXIT_OK, fail
@@ -145,6 +144,48 @@ def _parser() -> argparse.ArgumentParser:
         "--include-sealed", action="store_true", help="remove old sealed bundles too (default: they stay)"
     )
     prune.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    init = commands.add_parser(
+        "init",
+        help="write a target file from what ARM shows of a subscription",
+        description="Discovers the subscription's Cloud HSM clusters and their backup resources (the "
+        "clusters' chsm-backup-* tags first, then the storage accounts, containers and private endpoints "
+        "ARM lists), asks which cluster is which at a terminal, and writes a commented target file that "
+        "chsm-checks run accepts. Read-only. Refuses a destination that is the source or is not "
+        "NotActivated. Where several answers fit and no terminal can ask, name one with its option.",
+    )
+    init.add_argument("--subscription", required=True, metavar="ID", help="the subscription to discover")
+    init.add_argument(
+        "--resource-group", metavar="RG", help="only clusters in this resource group (default: all)"
+    )
+    for option, what in (
+        ("--source", "the cluster backed up (Active)"),
+        ("--destination", "the cluster restored into (NotActivated, not the source)"),
+        ("--identity", "the source cluster's user-assigned identity"),
+        ("--storage-account", "the backup storage account"),
+        ("--container", "the backup container"),
+        ("--private-endpoint", "the private endpoint of the account's blob service"),
+    ):
+        init.add_argument(
+            option,
+            metavar="NAME",
+            help=f"{what}, by name or resource-group/name (default: discovered; asked at a terminal "
+            "when several fit)",
+        )
+    init.add_argument("--out", metavar="FILE", default="target.toml", help="(default: ./target.toml)")
+    init.add_argument("--force", action="store_true", help="replace --out if it exists (default: refuse)")
+    init.add_argument("--name", help="the target's name (default: the source cluster's)")
+    init.add_argument(
+        "--cloud",
+        default="AzureCloud",
+        choices=("AzureCloud", "AzureUSGovernment", "AzureChinaCloud"),
+        help="the Azure cloud (default: AzureCloud)",
+    )
+    init.add_argument(
+        "--arm-endpoint", metavar="URL", help="a sandbox's ARM endpoint on loopback, instead of a cloud"
+    )
+    init.add_argument(
+        "--arm-ca-file", metavar="FILE", help="the CA a sandbox over HTTPS printed (default: none)"
+    )
     steps = commands.add_parser(
         "steps",
         help="list the steps features may use: each step's pattern, what it does, an example",
@@ -282,16 +323,6 @@ def _signing_key(args: argparse.Namespace) -> SigningKey:
     return load_signing_key(Path(args.signing_key) if args.signing_key else None, args.signing_key_env)
 
 
-def _listening(url: str) -> bool:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def _arm_endpoint(given: str | None) -> str | None:
     """``--arm-endpoint`` checked as a target's ``arm_endpoint`` is; ``ConfigError`` naming the option."""
     from .target import checked_arm_endpoint
@@ -376,7 +407,7 @@ def _command_run(args: argparse.Namespace) -> int:
     cassettes = Path(args.cassettes)
     if not mode.reaches_azure and not cassettes.is_dir():  # a replay reads its recordings from there
         return fail(f"{cassettes}: cassette directory not found")
-    if mode.reaches_azure and target.cloud.is_loopback and not _listening(target.cloud.arm_endpoint):
+    if mode.reaches_azure and target.cloud.is_loopback and not listening(target.cloud.arm_endpoint):
         return fail(
             f"{'--arm-endpoint' if args.arm_endpoint else f'{target.path}: arm_endpoint'}: "
             f"nothing listens on {target.cloud.arm_endpoint}; "
@@ -651,6 +682,10 @@ def main(argv: list[str] | None = None) -> int:
         return _command_prune(args)
     if args.command == "steps":
         return _command_steps(args)
+    if args.command == "init":
+        from .target_init import init_command
+
+        return init_command(args)
     if args.command == "cassettes" and args.cassettes_command == "import":
         from .recording.imported import run_import
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -97,3 +98,14 @@ def is_loopback_url(url: str) -> bool:
     if parts.scheme not in ("http", "https") or "@" in parts.netloc:
         return False
     return is_loopback_host(parts.hostname or "")
+
+
+def listening(url: str) -> bool:
+    """Whether something accepts connections at ``url``'s host and port (asked of loopback only)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -51,14 +51,30 @@ def client_files_for(target: Target, reaches_azure: bool) -> ClientFiles:
     return ClientFiles(sandbox_root(target))
 
 
+def ask_sandbox(endpoint: str, ca_file: Path | None) -> httpx.Response:
+    """The answer to ``GET /_sandbox/hsm-client`` at ``endpoint`` (a loopback ARM endpoint)."""
+    with httpx.Client(verify=verify_for(ca_file), timeout=ASK_TIMEOUT_SECONDS) as http:
+        return http.get(f"{endpoint}/_sandbox/hsm-client")
+
+
+def sandbox_crypto_user(endpoint: str, ca_file: Path | None) -> str | None:
+    """The crypto user of the sandbox at ``endpoint``, or None when what answers there is no
+    chsm-checks sandbox."""
+    try:
+        answer = ask_sandbox(endpoint, ca_file)
+        user = answer.json().get("crypto_user") if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return user if isinstance(user, str) else None
+
+
 def sandbox_root(target: Target) -> Path:
     """The state directory of the sandbox ``target`` addresses, as the sandbox says; ``ConfigError``
     (one line naming the target's ``hsm.client``) when no sandbox answers or its answer is no use."""
     endpoint = target.cloud.arm_endpoint
     where = f"{target.path}: hsm.client"
     try:
-        with httpx.Client(verify=verify_for(target.arm_ca_file), timeout=ASK_TIMEOUT_SECONDS) as http:
-            answer = http.get(f"{endpoint}/_sandbox/hsm-client")
+        answer = ask_sandbox(endpoint, target.arm_ca_file)
     except httpx.HTTPError as exc:
         raise ConfigError(
             f"{where}: no sandbox answers at {endpoint} ({type(exc).__name__}); start one with "

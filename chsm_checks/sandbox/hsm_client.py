@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from chsm_checks.sandbox.hsm_state import SOURCE_USERS
 from chsm_checks.sandbox.wire import JsonObject
 from chsm_checks.sandbox.world import CLUSTER_TYPE, SOURCE_CLUSTER, resources_of_type
 
@@ -31,13 +32,15 @@ def client_bin(state_dir: Path) -> Path:
 
 def client_description(state_dir: Path) -> JsonObject:
     """What ``GET /_sandbox/hsm-client`` answers: the state directory (absolute), which a target's
-    ``<sandbox>/`` names, and the client's files under it, for a person reading it."""
+    ``<sandbox>/`` names, the client's files under it, for a person reading it, and the crypto user
+    a target logs in as (``chsm-checks init`` writes it)."""
     root = state_dir.resolve()
     return {
         "state_dir": str(root),
         "mgmt_util": str(root / CLIENT_BIN / MGMT_UTIL),
         "util": str(root / CLIENT_BIN / UTIL),
         "resource_cfg": str(root / CLIENT_BIN / RESOURCE_CFG),
+        "crypto_user": next(name for _, role, name, _ in SOURCE_USERS if role == "CU"),
     }
 
 
