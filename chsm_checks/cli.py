@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .arm.clouds import listening
 from .errors import ChsmError, ConfigError
 from .options import add_to_argparse
 from .outcomes import EXIT_FINDINGS, EXIT_OK, fail
@@ -407,6 +406,8 @@ def _command_run(args: argparse.Namespace) -> int:
     cassettes = Path(args.cassettes)
     if not mode.reaches_azure and not cassettes.is_dir():  # a replay reads its recordings from there
         return fail(f"{cassettes}: cassette directory not found")
+    from .arm.clouds import listening
+
     if mode.reaches_azure and target.cloud.is_loopback and not listening(target.cloud.arm_endpoint):
         return fail(
             f"{'--arm-endpoint' if args.arm_endpoint else f'{target.path}: arm_endpoint'}: "
