@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from chsm_checks.lifecycle.summary import SUMMARY_FILE, RunSummary
+from chsm_checks.outcomes import Outcome
+from chsm_checks.reports.matrix import render_html
 from tests.support.devtools import FLAGS as CHROMIUM_FLAGS
 from tests.support.devtools import record_requests
 from tests.support.processes import SharedRun, summary
@@ -83,6 +86,62 @@ def test_the_matrix_screenshot_is_not_blank(chromium: str, run_dir: Path, tmp_pa
 
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+
+
+# Run in the page once it is laid out: every table cell whose text leaves its own box or meets the
+# text of another cell of its row, as "row: cell i / cell j", into the body's data-overlaps.
+_OVERLAPS = """<script>
+const textBox = (cell) => { const r = document.createRange(); r.selectNodeContents(cell);
+  return r.getBoundingClientRect(); };
+const meet = (a, b) =>
+  a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+const found = [];
+document.querySelectorAll("tr").forEach((row, n) => {
+  const cells = [...row.children].filter((c) => c.textContent.trim());
+  cells.forEach((cell, i) => {
+    const text = textBox(cell), own = cell.getBoundingClientRect();
+    if (text.right > own.right + 1 || text.left < own.left - 1)
+      found.push(`row ${n}: ${cell.textContent.trim().slice(0, 40)} leaves its cell`);
+    const name = (c) => c.textContent.trim().slice(0, 40);
+    cells.slice(i + 1).forEach((other) => { if (meet(text, textBox(other)))
+      found.push(`row ${n}: ${name(cell)} / ${name(other)}`); });
+  });
+});
+document.body.setAttribute("data-overlaps", JSON.stringify(found));
+</script>"""
+
+
+def _every_outcome(run_dir: Path) -> RunSummary:
+    """The shipped replay's summary with one scenario of each outcome that is not a pass, each with
+    a reason as long as real ones are: what the matrix must lay out."""
+    shipped = RunSummary.read(run_dir / SUMMARY_FILE)
+    others = [Outcome.NOT_APPLICABLE, Outcome.ERROR, Outcome.FAILED, Outcome.WAIVED, Outcome.NOT_RUN]
+    scenarios = [
+        entry.model_copy(
+            update={"outcome": others[i], "message": "the destination reads 'Active'; " * 3, "findings": ()}
+        )
+        if i < len(others)
+        else entry
+        for i, entry in enumerate(shipped.scenarios)
+    ]
+    return shipped.model_copy(update={"scenarios": tuple(scenarios)})
+
+
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_no_two_cells_text_of_the_matrix_overlap(
+    chromium: str, run_dir: Path, tmp_path: Path, width: int
+) -> None:
+    page = tmp_path / "matrix.html"
+    page.write_text(
+        render_html(_every_outcome(run_dir)).replace("</body>", _OVERLAPS + "</body>"), encoding="utf-8"
+    )
+
+    dom = _browse(chromium, page, tmp_path / "profile", "--dump-dom", f"--window-size={width},1000")
+
+    found = re.search(r'data-overlaps="([^"]*)"', dom)
+    assert found is not None, dom[:2000]
+    assert html.unescape(found[1]) == "[]"
+    assert "not applicable" in _visible_text(dom)
 
 
 @pytest.fixture(scope="module")

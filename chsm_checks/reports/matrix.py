@@ -592,22 +592,23 @@ table { width: 100%; table-layout: fixed; border-collapse: collapse; background:
   border: 1px solid #d1d9e0; }
 th, td { text-align: left; vertical-align: top; padding: 7px 10px; border-bottom: 1px solid #d1d9e0; }
 thead th { background: #eaeef2; position: sticky; top: 0; }
-thead th:nth-child(1), thead th:nth-child(3) { width: 24%; } thead th:nth-child(5) { width: 13%; }
-thead th:nth-child(2), thead th:nth-child(4), thead th:nth-child(6) { width: 8%; }
-td { overflow-wrap: anywhere; }
+thead th:nth-child(1), thead th:nth-child(3) { width: 20%; } thead th:nth-child(5) { width: 12%; }
+thead th:nth-child(2) { width: 7.5em; } thead th:nth-child(4) { width: 10em; }
+thead th:nth-child(6) { width: 7em; }
+th, td { overflow-wrap: anywhere; }
 tr.rule th { background: #f6f8fa; font-weight: 600; }
 tr.row > td:first-child { border-left: 6px solid var(--c); }
 .passed { --c: #1a7f37; } .failed { --c: #cf222e; } .error { --c: #bc4c00; }
 .not_applicable { --c: #59636e; } .waived { --c: #8250df; } .not_run { --c: #6e4b00; }
 tr.row.failed { background: #ffebe9; } tr.row.error { background: #fff1e5; }
 tr.row.waived { background: #fbefff; } tr.row.not_run { background: #fff8c5; }
-td.status { white-space: nowrap; font-weight: 600; color: var(--c); }
+td.status { font-weight: 600; color: var(--c); }
 .mark { display: inline-block; width: 1.1em; font-size: 18px; }
 ul.details { margin: 4px 0 0; padding-left: 18px; font-size: 14px; }
 .sev-critical { color: #fff; background: #82071e; font-weight: 700; padding: 1px 6px; border-radius: 4px; }
 .sev-high { color: #82071e; font-weight: 700; }
 td.evidence { font-size: 13px; }
-.control { white-space: nowrap; }
+.control { display: inline-block; max-width: 100%; }
 tr.control-row.not-satisfied td.verdict { color: #cf222e; }
 tr.control-row.not-assessed td.verdict { color: #59636e; }
 tr.control-row.satisfied td.verdict { color: #1a7f37; }
