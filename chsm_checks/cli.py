@@ -92,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         help="spread the run over N pytest-xdist worker processes ('auto': one per CPU); replay runs "
         "and fleet audits only. One report and one bundle result either way (default: no workers)",
     )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "plain", "off"),
+        default="auto",
+        help="how a fleet audit says its progress on stderr (the listing, then clusters read and judged "
+        "out of the total with the time left): auto, one line redrawn at a terminal and plain lines "
+        "elsewhere; plain; or off. Never written to the reports (default: auto)",
+    )
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments, after -- (default: none)")
     _add_signing_options(run)
 
@@ -419,6 +427,7 @@ def _command_run(args: argparse.Namespace) -> int:
     import pytest
 
     from .lifecycle.finish import finish_run, new_run_dir, sigterm_interrupts
+    from .lifecycle.fleet_progress import FleetProgress, progress_stream
     from .lifecycle.ledger import RunLedger
     from .lifecycle.terminal import ScenarioLines
     from .options import pytest_arguments
@@ -469,8 +478,16 @@ def _command_run(args: argparse.Namespace) -> int:
     ledger = RunLedger()  # the plugin feeds it; it is the run's account once pytest is done
     lines = ScenarioLines(f"{mode.name} run of {target.name}")
     cucumber = CucumberJson(str(run_dir / "cucumber.json"))
-    with sigterm_interrupts(), _only_our_plugins():
-        status = pytest.main(pytest_args + list(args.pytest_args), plugins=[ledger, lines, cucumber])
+    plugins: list[object] = [ledger, lines, cucumber]
+    progress = progress_stream(args.progress) if fleet else None
+    if progress is not None:
+        plugins.append(FleetProgress(progress[0], at_terminal=progress[1]))
+    try:
+        with sigterm_interrupts(), _only_our_plugins():
+            status = pytest.main(pytest_args + list(args.pytest_args), plugins=plugins)
+    finally:
+        if progress is not None:
+            progress[0].close()
     return finish_run(
         run_dir,
         int(status),

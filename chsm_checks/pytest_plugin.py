@@ -18,7 +18,7 @@ import pytest
 from . import fixtures, stash
 from .errors import ChsmError, ConfigError, CouldNotEvaluate
 from .fleet.audit import MemberScope
-from .fleet.run import FleetUnavailable
+from .fleet.run import FleetUnavailable, merged_summary
 from .lifecycle import plan, verdicts
 from .lifecycle.ending import entry_of, keep_traceback
 from .lifecycle.ledger import WAIVER_NOTES, RunLedger
@@ -35,7 +35,7 @@ from .reports.allure_results import (
 )
 from .reports.cucumber import ScenarioReportsAcrossWorkers
 from .scenarios import ScenarioInfo, is_scenario, scenario_info
-from .services.run import FLEET, PSEUDONYM_KEY, RunServices, made_services, services_of
+from .services.run import FLEET, FLEET_PROGRESS, PSEUDONYM_KEY, RunServices, made_services, services_of
 from .version import VERSION
 
 LEDGER_KEY = pytest.StashKey[RunLedger]()
@@ -195,6 +195,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise CouldNotEvaluate(handed)
         if handed is not None:
             fleet.adopt(handed)
+        if workerinput is not None and (progress := workerinput.get(FLEET_PROGRESS)) is not None:
+            from .fleet.progress import WorkerProgress
+
+            fleet.worker_progress = WorkerProgress(Path(progress) / f"{workerinput['workerid']}.json")
         scopes = fleet.scopes()
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -296,6 +300,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = made_services(config)
     if run is not None and run.fleet_if_made is not None:
         run.fleet_if_made.close()
+        ledger.fleet = run.fleet_if_made.summary()
     alluredir = config.getoption("--alluredir", None)
     if run is not None and alluredir:
         clean_parameters(Path(alluredir), run.secrets.known())  # each worker cleans what it wrote
@@ -312,11 +317,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not entries and not ledger.collection_errors:
         return
     run.judge.note(list(ledger.waiver_notes))
+    fleet_summary = (
+        None
+        if (fleet := run.fleet_if_made) is None
+        else merged_summary(fleet.summary(), ledger.worker_fleets)
+    )
     write_summary(
         Path(out) / "summary.json",
         run.settings,
         run.judge.waiver_notes,
-        run.fleet_if_made.summary() if run.fleet_if_made is not None else None,
+        fleet_summary,
         entries,
         exitstatus,
         ledger.collection_errors,

@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from .arm import versions
 from .arm.client import ArmClient
 from .arm.resources import get_private_endpoint
-from .arm.snapshots import StorageAccountSnapshot
+from .arm.snapshots import StorageAccountSnapshot, id_segment
 from .errors import ConfigError
 from .fleet.discovery import (
     TAG_CONTAINER,
@@ -105,18 +105,13 @@ class Ref:
 
     id: str
 
-    def _part(self, key: str) -> str:
-        parts = self.id.strip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        return parts[lowered.index(key) + 1] if key in lowered and lowered.index(key) + 1 < len(parts) else ""
-
     @property
     def subscription(self) -> str:
-        return self._part("subscriptions")
+        return id_segment(self.id, "subscriptions")
 
     @property
     def resource_group(self) -> str:
-        return self._part("resourcegroups")
+        return id_segment(self.id, "resourceGroups")
 
     @property
     def name(self) -> str:

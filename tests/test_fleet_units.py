@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 from arm_fakes import ScriptedTransport, make_client, reply
 
+from chsm_checks.arm.snapshots import id_segment
 from chsm_checks.checks.environment import Environment, Unresolved
 from chsm_checks.checks.evaluate import evaluate
 from chsm_checks.container_uri import judge_container_uri
 from chsm_checks.errors import ConfigError
 from chsm_checks.fleet.audit import MemberScope, member_ids, resolve
 from chsm_checks.fleet.discovery import CONVENTION_TAGS, TAG_CONTAINER, FleetMember
-from chsm_checks.fleet.run import SERIAL_BATCH, batch_of
+from chsm_checks.fleet.run import SERIAL_BATCH, batch_of, merged_summary
 from chsm_checks.outcomes import Outcome
 from chsm_checks.target import FleetBackupMapping, FleetTarget, Target, load_any_target, load_fleet_target
 from chsm_checks.xdist_scheduling import scope_of
@@ -279,3 +280,46 @@ def test_a_refused_container_tag_is_named_by_its_reason_in_the_clusters_evidence
     assert container["from"] == "tag chsm-backup-container"
     assert "query string" in container["refused"]
     assert "s3cr3t" not in str(scope.to_json())
+
+
+@pytest.mark.parametrize(
+    ("resource_id", "key", "segment"),
+    [
+        ("/subscriptions/s-1/resourceGroups/RG-One/providers/X/y/name", "resourceGroups", "RG-One"),
+        ("/SUBSCRIPTIONS/s-1/RESOURCEGROUPS/rg/", "resourcegroups", "rg"),
+        ("/subscriptions/s-1", "subscriptions", "s-1"),
+        ("/subscriptions/s-1", "resourceGroups", ""),
+        ("/subscriptions/s-1/resourceGroups", "resourceGroups", ""),  # the key with nothing after it
+    ],
+)
+def test_an_arm_id_segment_is_found_by_its_key_in_any_case(resource_id: str, key: str, segment: str) -> None:
+    assert id_segment(resource_id, key) == segment
+
+
+def _part(judged: int, reads: int, throttled: dict[str, int], seconds: float | None) -> dict[str, Any]:
+    return {
+        "clusters_discovered": 0,
+        "clusters_judged": judged,
+        "arm_requests": reads + 1,
+        "resources_read": reads,
+        "concurrency": 16,
+        "throttled": throttled,
+        "judging_seconds": seconds,
+    }
+
+
+def test_the_workers_parts_of_a_fleet_audit_add_up_to_its_account() -> None:
+    controller = _part(0, 0, {}, None) | {"clusters_discovered": 9, "arm_requests": 3}
+    workers = [_part(5, 40, {"s-1": 2}, 1.5), _part(4, 30, {"s-1": 1, "s-2": 4}, 2.25)]
+
+    assert merged_summary(controller, workers) == {
+        "clusters_discovered": 9,
+        "clusters_judged": 9,
+        "arm_requests": 3 + 41 + 31,
+        "resources_read": 70,
+        "concurrency": 16,
+        "workers": 2,
+        "throttled": {"s-1": 3, "s-2": 4},
+        "judging_seconds": 2.25,
+    }
+    assert merged_summary(controller, [])["workers"] == 1

@@ -133,6 +133,15 @@ def problem_with(problems: Mapping[str, str], field_path: str) -> str | None:
     return None
 
 
+def id_segment(resource_id: str, key: str) -> str:
+    """The segment after ``key`` in an ARM id (``subscriptions``, ``resourceGroups``, any case), or
+    "" when the id has none."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [part.lower() for part in parts]
+    at = lowered.index(key.lower()) + 1 if key.lower() in lowered else len(parts)
+    return parts[at] if at < len(parts) else ""
+
+
 def same_resource(a: str, b: str) -> bool:
     """Whether two ARM ids name the same resource (case-insensitive, trailing slashes ignored)."""
     return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()

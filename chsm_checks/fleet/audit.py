@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -41,6 +41,14 @@ from .discovery import (
 )
 
 Judge = Callable[[str, Environment], list[Finding]]
+
+
+class DiscoveryListener(Protocol):
+    """Hears how a fleet's listing goes, for the progress a person watches."""
+
+    def subscriptions_known(self, count: int) -> None: ...
+
+    def subscription_listed(self, found_so_far: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -304,11 +312,19 @@ class FleetAudit:
         wanted = self.target.fleet.subscriptions
         return list_subscriptions(self.client) if wanted == "all" else list(wanted)
 
-    def discover(self) -> list[MemberScope]:
-        """Every cluster the target covers, in a stable order, each with its backup resources."""
+    def discover(self, listener: DiscoveryListener | None = None) -> list[MemberScope]:
+        """Every cluster the target covers, in a stable order, each with its backup resources;
+        ``listener`` hears how the listing goes."""
         fleet = self.target.fleet
+        subscriptions = self.subscriptions()
+        if listener is not None:
+            listener.subscriptions_known(len(subscriptions))
         members = discover(
-            self.client, self.subscriptions(), resource_groups=fleet.resource_groups, tags=fleet.tags
+            self.client,
+            subscriptions,
+            resource_groups=fleet.resource_groups,
+            tags=fleet.tags,
+            on_listed=listener.subscription_listed if listener is not None else None,
         )
         members.sort(key=lambda m: m.cluster.id.lower())
         for member in members:  # the listing is the cluster's snapshot: it is not read again

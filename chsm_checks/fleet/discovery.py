@@ -16,13 +16,13 @@ that need it can say so, instead of passing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..arm import versions
 from ..arm.client import ArmClient
-from ..arm.snapshots import ClusterSnapshot
+from ..arm.snapshots import ClusterSnapshot, id_segment
 
 TAG_STORAGE_ACCOUNT = "chsm-backup-storage-account"
 TAG_CONTAINER = "chsm-backup-container"
@@ -47,7 +47,7 @@ class FleetMember:
         cluster = ClusterSnapshot.from_arm(item)
         raw_tags = item.get("tags")
         tags = {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, Mapping) else {}
-        return cls(cluster, subscription_id, _resource_group(cluster.id), tags, item)
+        return cls(cluster, subscription_id, id_segment(cluster.id, "resourceGroups"), tags, item)
 
     @property
     def storage_account_id(self) -> str | None:
@@ -84,20 +84,16 @@ def list_subscriptions(client: ArmClient) -> list[str]:
     ]
 
 
-def _resource_group(resource_id: str) -> str:
-    parts = resource_id.split("/")
-    lowered = [p.lower() for p in parts]
-    return parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered else ""
-
-
 def discover(
     client: ArmClient,
     subscriptions: Iterable[str],
     *,
     resource_groups: Iterable[str] = (),
     tags: Mapping[str, str] | None = None,
+    on_listed: Callable[[int], None] | None = None,
 ) -> list[FleetMember]:
-    """Every Cloud HSM cluster in ``subscriptions`` (all pages), filtered by resource group and tags.
+    """Every Cloud HSM cluster in ``subscriptions`` (all pages), filtered by resource group and tags;
+    ``on_listed`` hears how many clusters matched so far after each subscription is listed.
 
     Resource groups compare case-insensitively, as ARM does; a tag filter needs every pair to match.
     """
@@ -112,4 +108,6 @@ def discover(
             if tags and any(member.tags.get(k) != v for k, v in tags.items()):
                 continue
             members.append(member)
+        if on_listed is not None:
+            on_listed(len(members))
     return members

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from .audit import (
     resolve,
 )
 from .discovery import FleetMember
+from .progress import Counts, Discovery, WorkerProgress
 
 if TYPE_CHECKING:
     from ..checks.model import Finding
@@ -79,6 +80,12 @@ class FleetRun:
         self._started = self._last_done = 0.0
         self._final: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._lock_counts = threading.Lock()
+        self._judged = 0
+        self._final_counts: Counts | None = None
+        self.planned: int | None = None  # the clusters this process's selected tests cover
+        self.discovery: Discovery | None = None  # how the listing goes; None until it starts
+        self.worker_progress: WorkerProgress | None = None  # under pytest-xdist: counts for the controller
 
     @property
     def audit(self) -> FleetAudit:
@@ -95,6 +102,7 @@ class FleetRun:
         if self._audit is not None:
             self._audit.client.close()
         self._final = self.summary()
+        self._final_counts = self.counts()
         self.cache = RecordingCache(self.capture)
         self._audit = None
         self._futures.clear()
@@ -104,7 +112,14 @@ class FleetRun:
     def scopes(self) -> list[MemberScope]:
         """Every cluster the target covers (discovered on first use)."""
         if self._scopes is None:
-            self._scopes = self.audit.discover()
+            wanted = self.target.fleet.subscriptions
+            self.discovery = Discovery(None if wanted == "all" else len(wanted), time.monotonic())
+            try:
+                self._scopes = self.audit.discover(_Listening(self))
+            except BaseException:
+                self.discovery = None  # the error scenario says why; the progress says no more
+                raise
+            self.discovery = replace(self.discovery, finished=time.monotonic())
             if not self._scopes:
                 where = self.target.fleet.subscriptions
                 raise CouldNotEvaluate(
@@ -138,6 +153,7 @@ class FleetRun:
     def plan(self, scopes_by_batch: dict[str, list[MemberScope]]) -> None:
         """The batches this process will judge: the clusters of the tests it selected."""
         self._batches = scopes_by_batch
+        self.planned = sum(len(scopes) for scopes in scopes_by_batch.values())
         self._batch_of = {s.source_id.lower(): b for b, scopes in scopes_by_batch.items() for s in scopes}
 
     def result(self, scope: MemberScope, checks: Sequence[str], judge: Judge) -> MemberResult:
@@ -152,6 +168,8 @@ class FleetRun:
                 pending = [s for s in batch if s.source_id.lower() not in self._futures]
                 futures = self._submit(_across_subscriptions(pending or [scope]), checks, judge)
                 wait(futures)
+                if self.worker_progress is not None:
+                    self.worker_progress.update(self.counts(), force=True)
             future = self._futures[key]
         return future.result()
 
@@ -172,6 +190,26 @@ class FleetRun:
 
     def _finished(self, _: Future[MemberResult]) -> None:
         self._last_done = time.monotonic()
+        with self._lock_counts:
+            self._judged += 1
+        if self.worker_progress is not None:
+            self.worker_progress.update(self.counts())
+
+    def counts(self) -> Counts:
+        """What judging has done so far in this process (safe to ask from any thread)."""
+        if self._final_counts is not None:
+            return self._final_counts
+        audit = self._audit
+        pacer = audit.client.pacer if audit is not None else None
+        throttled = 0
+        if pacer is not None:
+            for _ in range(3):  # a reader may add a hold while they are added up
+                try:
+                    throttled = sum(pacer.holds.values())
+                    break
+                except RuntimeError:
+                    continue
+        return Counts(self._judged, self.cache.reads, throttled)
 
     def summary(self) -> dict[str, Any]:
         """What the audit did in this process, for summary.json: clusters, requests, reads, time."""
@@ -215,6 +253,46 @@ class FleetRun:
             "listed_as": scrubber.json_body(dict(result.scope.member.arm)),
             "reads": reads,
         }
+
+
+def merged_summary(controller: dict[str, Any], workers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The fleet audit's account for summary.json: under pytest-xdist the controller discovered and
+    each worker judged its batches, so their requests, reads and holds add up, and judging took as
+    long as the slowest worker. A serial run is its one process's account."""
+    if not workers:
+        return {**controller, "workers": 1}
+    throttled: dict[str, int] = dict(controller["throttled"])
+    for worker in workers:
+        for subscription, holds in worker["throttled"].items():
+            throttled[subscription] = throttled.get(subscription, 0) + holds
+    seconds = [w["judging_seconds"] for w in workers if w["judging_seconds"] is not None]
+    return {
+        "clusters_discovered": controller["clusters_discovered"],
+        "clusters_judged": sum(w["clusters_judged"] for w in workers),
+        "arm_requests": controller["arm_requests"] + sum(w["arm_requests"] for w in workers),
+        "resources_read": controller["resources_read"] + sum(w["resources_read"] for w in workers),
+        "concurrency": controller["concurrency"],
+        "workers": len(workers),
+        "throttled": throttled,
+        "judging_seconds": max(seconds) if seconds else None,
+    }
+
+
+class _Listening:
+    """Keeps a fleet run's ``discovery`` up to date as the listing goes."""
+
+    def __init__(self, run: FleetRun) -> None:
+        self._run = run
+        self._listed = 0
+
+    def subscriptions_known(self, count: int) -> None:
+        if self._run.discovery is not None:
+            self._run.discovery = replace(self._run.discovery, subscriptions=count)
+
+    def subscription_listed(self, found_so_far: int) -> None:
+        self._listed += 1
+        if self._run.discovery is not None:
+            self._run.discovery = replace(self._run.discovery, listed=self._listed, found=found_so_far)
 
 
 def _across_subscriptions(scopes: Sequence[MemberScope]) -> list[MemberScope]:

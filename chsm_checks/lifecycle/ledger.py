@@ -22,6 +22,7 @@ WAIVER_NOTES = "chsm_waiver_notes"
 PLAN = "chsm_plan"
 REFUSAL = "chsm_refusal"
 DESELECTED = "chsm_deselected"
+FLEET_SUMMARY = "chsm_fleet_summary"
 
 
 class RunLedger:
@@ -38,6 +39,8 @@ class RunLedger:
         self.started: set[str] = set()
         self.interrupted: str | None = None
         self.deselected = 0  # scenarios -k/-m left out (under xdist: as the workers report it)
+        self.fleet: dict[str, Any] | None = None  # (worker) what its part of a fleet audit did
+        self.worker_fleets: list[dict[str, Any]] = []  # (controller) each worker's part
         self._plan_sent = False
 
     # -- what this process saw ---------------------------------------------------------------------
@@ -92,6 +95,8 @@ class RunLedger:
             output[REFUSAL] = self.refusal
         if self.plan is not None:
             output[PLAN] = self.plan
+        if self.fleet is not None:
+            output[FLEET_SUMMARY] = self.fleet
 
     # -- the controller's side ----------------------------------------------------------------------
 
@@ -109,6 +114,8 @@ class RunLedger:
             self.refuse(refusal)
         if (plan := output.get(PLAN)) is not None:
             self.planned(plan)
+        if isinstance(fleet := output.get(FLEET_SUMMARY), dict):
+            self.worker_fleets.append(fleet)
 
     # -- the account -----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from .settings import RunSettings
 # What the pytest-xdist controller hands each worker, over execnet's channel.
 PSEUDONYM_KEY = "chsm_pseudonym_key"
 FLEET = "chsm_fleet"
+FLEET_PROGRESS = "chsm_fleet_progress"  # workerinput: the directory a worker writes its fleet counts to
 
 
 @dataclass
