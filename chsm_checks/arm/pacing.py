@@ -68,6 +68,11 @@ class SubscriptionPacer:
             self._next[subscription] = max(self._next.get(subscription, 0.0), until)
             self.holds[subscription] = self.holds.get(subscription, 0) + 1
 
+    def held(self) -> int:
+        """How many times a subscription was held so far, all subscriptions together."""
+        with self._lock:
+            return sum(self.holds.values())
+
     def remaining(self, url: str, reads: int) -> None:
         """ARM said ``reads`` tokens remain for ``url``'s subscription: with plenty back, stop pacing."""
         subscription = subscription_of(url)

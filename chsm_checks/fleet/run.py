@@ -81,7 +81,7 @@ class FleetRun:
         self._final: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._lock_counts = threading.Lock()
-        self._judged = 0
+        self._judged = 0  # clusters whose judging ended, counted as each ends
         self._final_counts: Counts | None = None
         self.planned: int | None = None  # the clusters this process's selected tests cover
         self.discovery: Discovery | None = None  # how the listing goes; None until it starts
@@ -188,7 +188,9 @@ class FleetRun:
             futures.append(future)
         return futures
 
-    def _finished(self, _: Future[MemberResult]) -> None:
+    def _finished(self, future: Future[MemberResult]) -> None:
+        if future.cancelled():  # a run stopped part way: this cluster was never judged
+            return
         self._last_done = time.monotonic()
         with self._lock_counts:
             self._judged += 1
@@ -201,15 +203,7 @@ class FleetRun:
             return self._final_counts
         audit = self._audit
         pacer = audit.client.pacer if audit is not None else None
-        throttled = 0
-        if pacer is not None:
-            for _ in range(3):  # a reader may add a hold while they are added up
-                try:
-                    throttled = sum(pacer.holds.values())
-                    break
-                except RuntimeError:
-                    continue
-        return Counts(self._judged, self.cache.reads, throttled)
+        return Counts(self._judged, self.cache.reads, pacer.held() if pacer is not None else 0)
 
     def summary(self) -> dict[str, Any]:
         """What the audit did in this process, for summary.json: clusters, requests, reads, time."""
@@ -219,7 +213,7 @@ class FleetRun:
         pacer = audit.client.pacer if audit is not None else None
         return {
             "clusters_discovered": len(self._scopes or ()),
-            "clusters_judged": sum(1 for f in self._futures.values() if f.done()),
+            "clusters_judged": self._judged,
             "arm_requests": len(audit.client.exchanges) if audit is not None else 0,
             "resources_read": self.cache.reads,
             "concurrency": self.target.fleet.concurrency,
