@@ -284,7 +284,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="fraction of them with one storage fault each (default 0)",
     )
-    pace = serve.add_argument_group("pace", "how ARM's delays and throttling are imitated")
+    pace = serve.add_argument_group(
+        "pace", "how ARM's and Resource Graph's delays and throttling are imitated"
+    )
     pace.add_argument("--latency-ms", type=float, default=0.0, metavar="L", help="delay every ARM answer")
     pace.add_argument(
         "--read-budget",
@@ -299,6 +301,20 @@ def _parser() -> argparse.ArgumentParser:
         default=25.0,
         metavar="R",
         help="read tokens back per second (default 25)",
+    )
+    pace.add_argument(
+        "--graph-quota",
+        type=int,
+        default=15,
+        metavar="Q",
+        help="Resource Graph queries per caller per window before 429s (Azure's default: 15; default 15)",
+    )
+    pace.add_argument(
+        "--graph-window",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds of Resource Graph's quota window (Azure's default: 5; default 5)",
     )
     profiles = sandbox_commands.add_parser(
         "record-profiles",
@@ -639,6 +655,8 @@ def _command_sandbox_serve(args: argparse.Namespace) -> int:
             latency_ms=args.latency_ms,
             read_budget_per_subscription=args.read_budget,
             read_refill_per_second=args.read_refill,
+            graph_quota=args.graph_quota,
+            graph_window_seconds=args.graph_window,
         )
     except ValueError as exc:  # a bad setting, named as SandboxSettings names it
         return fail(f"sandbox serve: {exc}")

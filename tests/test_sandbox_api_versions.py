@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from chsm_checks.arm.versions import API_VERSIONS as PINNED
 from chsm_checks.sandbox import SandboxSettings, create_app
 from chsm_checks.sandbox.activity import ACTIVITY_TYPE
 from chsm_checks.sandbox.api_versions import PUBLISHED_VERSIONS, absent_fields, shaped_for_version
+from chsm_checks.sandbox.graph import GRAPH_PATH, GRAPH_TYPE
 from chsm_checks.sandbox.ids import sandbox_guid
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
@@ -54,6 +56,13 @@ GET_OF_TYPE = {
     DIAGNOSTIC_CATEGORY_TYPE: f"{ACCOUNT}/blobServices/default/providers/{DIAGNOSTIC_CATEGORY_TYPE}",
     ACTIVITY_TYPE: f"/subscriptions/{SUB}/providers/{ACTIVITY_TYPE}/management/values",
 }
+# The one served type that is POSTed: a Resource Graph query of the sandbox's subset.
+POST_OF_TYPE = {
+    GRAPH_TYPE: (
+        GRAPH_PATH,
+        {"subscriptions": [SUB], "query": "resources | where type =~ 'microsoft.storage/storageaccounts'"},
+    )
+}
 # The activity log answers only a request with a time window (within the 90 days it keeps).
 _DAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 EXTRA_QUERY = {ACTIVITY_TYPE: {"$filter": f"eventTimestamp ge '{_DAY}' and eventTimestamp le '{_DAY}'"}}
@@ -62,6 +71,17 @@ EXTRA_QUERY = {ACTIVITY_TYPE: {"$filter": f"eventTimestamp ge '{_DAY}' and event
 def params_for(kind: str, version: str) -> dict[str, str]:
     """The query of :data:`GET_OF_TYPE`'s request for ``kind`` at ``version``."""
     return {"api-version": version, **EXTRA_QUERY.get(kind, {})}
+
+
+def ask(http: Any, kind: str, version: str, base: str = "") -> httpx.Response:
+    """``kind``'s request at ``version``: its GET of :data:`GET_OF_TYPE`, or its POST of
+    :data:`POST_OF_TYPE`; ``http`` is a TestClient, or the httpx module with ``base`` the sandbox's URL."""
+    if kind in POST_OF_TYPE:
+        path, body = POST_OF_TYPE[kind]
+        response: httpx.Response = http.post(base + path, params=params_for(kind, version), json=body)
+    else:
+        response = http.get(base + GET_OF_TYPE[kind], params=params_for(kind, version))
+    return response
 
 
 # What each official SDK sends when the caller sets no api-version, read from the released packages
@@ -76,6 +96,7 @@ SDK_DEFAULTS = [
     ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_SETTING_TYPE, "2021-05-01-preview"),
     ("azure-mgmt-monitor 6.0.2", DIAGNOSTIC_CATEGORY_TYPE, "2021-05-01-preview"),
     ("azure-mgmt-monitor 6.0.2", ACTIVITY_TYPE, "2015-04-01"),
+    ("azure-mgmt-resourcegraph 8.0.1", GRAPH_TYPE, "2021-03-01"),
 ]
 
 
@@ -104,13 +125,13 @@ def error(response: httpx.Response) -> tuple[int, str, str]:
     [(kind, version) for kind, versions in PUBLISHED_VERSIONS.items() for version in versions],
 )
 def test_every_published_version_is_accepted_on_a_get(client: TestClient, kind: str, version: str) -> None:
-    response = client.get(GET_OF_TYPE[kind], params=params_for(kind, version))
+    response = ask(client, kind, version)
 
     assert response.status_code == 200, response.text
 
 
 def test_the_table_covers_every_served_type_and_holds_each_pinned_version() -> None:
-    assert set(PUBLISHED_VERSIONS) == set(GET_OF_TYPE) == set(PINNED)
+    assert set(PUBLISHED_VERSIONS) == set(GET_OF_TYPE) | set(POST_OF_TYPE) == set(PINNED)
     for kind, pinned in PINNED.items():
         assert pinned in PUBLISHED_VERSIONS[kind]
 
@@ -214,7 +235,7 @@ def test_role_assignment_pages_lose_principal_type_item_by_item(client: TestClie
 def test_the_pinned_version_gets_todays_bytes(client: TestClient, kind: str) -> None:
     # Nothing the sandbox serves is stripped at a pinned version: the table has no entry for it.
     assert absent_fields(kind, PINNED[kind]) == ()
-    body = client.get(GET_OF_TYPE[kind], params=params_for(kind, PINNED[kind])).json()
+    body = ask(client, kind, PINNED[kind]).json()
     assert shaped_for_version(body, kind, PINNED[kind]) is body
 
 
@@ -257,7 +278,7 @@ def test_a_backup_started_at_a_preview_is_polled_at_that_preview(fresh: TestClie
 def test_the_served_sandbox_accepts_each_sdk_default(tmp_path: Path) -> None:
     with sandbox_process(tmp_path) as sandbox:
         for sdk, kind, default in SDK_DEFAULTS:
-            response = httpx.get(sandbox.url + GET_OF_TYPE[kind], params=params_for(kind, default), timeout=5)
+            response = ask(httpx, kind, default, base=sandbox.url)
             assert response.status_code == 200, f"{sdk}: {response.text}"
         refused = httpx.get(sandbox.url + CLUSTER, params={"api-version": "2099-01-01"}, timeout=5)
     assert error(refused)[:2] == (400, "InvalidApiVersionParameter")

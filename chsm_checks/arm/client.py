@@ -26,6 +26,7 @@ from ..version import VERSION
 from .clock import Clock, RealClock
 from .clouds import Cloud, is_loopback_host, is_loopback_url
 from .errors import ArmError
+from .graph_query import is_graph_query
 from .pacing import REMAINING_READS, SubscriptionPacer
 from .retry import RetryPolicy, build_retrying, retry_after_seconds
 from .trust import verify_for
@@ -196,7 +197,7 @@ class ArmClient:
 
     def _check_may_send(self, method: str, url: httpx.URL) -> None:
         # Judged on httpx's own reading of the URL: the host it reads is the host it connects to.
-        if self.read_only and method not in ("GET", "HEAD"):
+        if self.read_only and method not in ("GET", "HEAD") and not is_graph_query(method, url.path):
             # Scenarios that prove a refusal run read-only: a broken guard cannot reach the service.
             raise RequestRefused(f"refusing {method} {url_for_message(url.path)}: this client is read-only")
         if url.userinfo:

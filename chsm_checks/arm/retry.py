@@ -34,10 +34,28 @@ class RetryPolicy:
     backoff_cap_seconds: float = 30.0
 
 
+QUOTA_REMAINING = "x-ms-user-quota-remaining"
+QUOTA_RESETS_AFTER = "x-ms-user-quota-resets-after"
+
+
 def retry_after_seconds(response: httpx.Response) -> int | None:
-    """The integer ``Retry-After`` of a response, if it has a usable one (HTTP dates are ignored)."""
+    """The integer ``Retry-After`` of a response, if it has a usable one (HTTP dates are ignored); for
+    Resource Graph's 429, which documents its quota headers instead, when its window resets."""
     value = response.headers.get("retry-after", "").strip()
-    return int(value) if value.isdigit() else None
+    if value.isdigit():
+        return int(value)
+    if response.status_code == 429:
+        return quota_resets_after(response)
+    return None
+
+
+def quota_resets_after(response: httpx.Response) -> int | None:
+    """Resource Graph's ``x-ms-user-quota-resets-after`` (``hh:mm:ss``) in whole seconds, if readable."""
+    parts = response.headers.get(QUOTA_RESETS_AFTER, "").strip().split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    hours, minutes, seconds = map(int, parts)
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def is_retryable_response(response: httpx.Response, method: str) -> bool:

@@ -18,6 +18,8 @@ API_VERSIONS: Final[dict[str, str]] = {
     # The activity log (ActivityLogs_List) has one stable version.
     "Microsoft.Insights/eventtypes": "2015-04-01",
     "Microsoft.Resources/subscriptions": "2022-12-01",
+    # Azure Resource Graph's newest stable version (a fleet's reader = "resource-graph").
+    "Microsoft.ResourceGraph/resources": "2024-04-01",
 }
 
 CLUSTERS: Final = API_VERSIONS["Microsoft.HardwareSecurityModules/cloudHsmClusters"]
@@ -31,3 +33,4 @@ DIAGNOSTIC_SETTINGS: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettings
 DIAGNOSTIC_CATEGORIES: Final = API_VERSIONS["Microsoft.Insights/diagnosticSettingsCategories"]
 ACTIVITY_LOG: Final = API_VERSIONS["Microsoft.Insights/eventtypes"]
 SUBSCRIPTIONS: Final = API_VERSIONS["Microsoft.Resources/subscriptions"]
+RESOURCE_GRAPH: Final = API_VERSIONS["Microsoft.ResourceGraph/resources"]

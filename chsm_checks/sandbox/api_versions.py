@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from chsm_checks.sandbox.activity import ACTIVITY_TYPE
+from chsm_checks.sandbox.graph import GRAPH_TYPE
 from chsm_checks.sandbox.wire import ArmFault
 from chsm_checks.sandbox.world import (
     CLUSTER_TYPE,
@@ -189,6 +190,10 @@ PUBLISHED_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "2021-01-01",
             "2022-12-01",
         ),
+        # specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/: stable/2019-04-01,
+        # stable/2021-03-01, stable/2022-10-01, stable/2024-04-01 (the previews are not served);
+        # azure-mgmt-resourcegraph 8.0.1 defaults to 2021-03-01.
+        GRAPH_TYPE: ("2019-04-01", "2021-03-01", "2022-10-01", "2024-04-01"),
         # specification/resources/resource-manager/Microsoft.Authorization/locks/stable/<v>/locks.json
         # for each of these; azure-mgmt-resource's ManagementLockClient defaults to 2020-05-01.
         LOCK_TYPE: ("2015-01-01", "2016-09-01", "2017-04-01", "2020-05-01"),

@@ -19,6 +19,7 @@ from chsm_checks.sandbox.api_versions import require_api_version, require_route_
 from chsm_checks.sandbox.arm_faults import BROKEN_ANSWERS, ArmFaults, Injection, broken_answer, cluster_of
 from chsm_checks.sandbox.clock import WALL_CLOCK, SandboxClock
 from chsm_checks.sandbox.control import control_routes
+from chsm_checks.sandbox.graph import GRAPH_TYPE, GraphQuota, is_graph_path, query_resources
 from chsm_checks.sandbox.jobs import force_end
 from chsm_checks.sandbox.operations import operation_status, start_operation
 from chsm_checks.sandbox.resources import (
@@ -146,6 +147,7 @@ ARM_ROUTES: tuple[ArmRoute, ...] = (
     ArmRoute(
         "GET", f"providers/{ROLE_DEFINITION_TYPE}/{{definition}}", ROLE_DEFINITION_TYPE, get_role_definition
     ),
+    ArmRoute("POST", "providers/Microsoft.ResourceGraph/resources", GRAPH_TYPE, query_resources),
     ArmRoute(
         "GET", f"{{scope...}}/providers/{ROLE_DEFINITION_TYPE}", ROLE_DEFINITION_TYPE, list_role_definitions
     ),
@@ -179,7 +181,7 @@ def app_for_store(store: SandboxStore, faults: ArmFaults | None = None) -> Starl
     return Starlette(
         routes=[
             Mount("/_sandbox", routes=control_routes(store, faults)),
-            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults)),
+            Route("/{path:path}", ArmEndpoint(store, ReadThrottle(), faults, GraphQuota())),
         ]
     )
 
@@ -187,10 +189,13 @@ def app_for_store(store: SandboxStore, faults: ArmFaults | None = None) -> Starl
 class ArmEndpoint:
     """ASGI endpoint that answers every ARM path (any method) from the store, at the store's time."""
 
-    def __init__(self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults) -> None:
+    def __init__(
+        self, store: SandboxStore, throttle: ReadThrottle, faults: ArmFaults, quota: GraphQuota | None = None
+    ) -> None:
         self._store = store
         self._throttle = throttle
         self._faults = faults
+        self._quota = GraphQuota() if quota is None else quota
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request, wait out the latency, answer it under the store's lock, send the answer."""
@@ -210,6 +215,7 @@ class ArmEndpoint:
             else None
         )
         response = self._respond(
+            caller=request.headers.get("authorization", ""),
             method=request.method,
             path=path,
             query=dict(request.query_params),
@@ -224,6 +230,7 @@ class ArmEndpoint:
     def _respond(
         self,
         *,
+        caller: str,
         method: str,
         path: str,
         query: Mapping[str, str],
@@ -237,17 +244,31 @@ class ArmEndpoint:
         now = self._store.now()
         # A GET changes only what is kept in memory (the request count and log, the read budget): it
         # writes nothing to disk. Every other method, and a fault that changes the world, may.
-        writes = method != "GET" or (injection is not None and injection.changes_state)
+        # A Resource Graph query is a read, though it is POSTed.
+        graph = is_graph_path(path)
+        writes = (method != "GET" and not graph) or (injection is not None and injection.changes_state)
         opened = self._store.transaction if writes else self._store.reading
         with opened(now) as state:
             number = self._store.next_request_number()
             settings = SandboxSettings.from_json(state["settings"])
             call = ArmCall(state, settings, {}, query, body, base_url, path, now)
+            quota = (
+                self._quota.take(caller, settings.graph_quota, settings.graph_window_seconds)
+                if graph
+                else None
+            )
             if injection is not None and injection.reply is not None:
                 reply, take = injection.reply, None  # answered at the door: the request is not served
+            elif quota is not None and quota.refused:
+                reply, take = quota.refusal(), None
             else:
                 reply, take = self._serve(method, call, injection)
-            headers = {**arm_headers(state, number, write=method != "GET", now=now), **reply.headers}
+            headers = {
+                **arm_headers(state, number, write=method != "GET" and not graph, now=now),
+                **reply.headers,
+            }
+            if quota is not None:
+                headers.update(quota.headers())
             if take is not None:
                 headers[REMAINING_READS] = str(take.remaining)
             content = None if reply.body is None else render_json(reply.body)

@@ -54,6 +54,8 @@ class SandboxSettings:
 
     ``latency_ms`` delays every ARM answer. ``read_budget_per_subscription > 0`` throttles GETs with
     ARM's token bucket per subscription (that many tokens, ``read_refill_per_second`` back each second).
+    Resource Graph allows each caller ``graph_quota`` queries per ``graph_window_seconds`` (Azure's
+    documented default: 15 per 5 s).
     """
 
     seed: int = 1
@@ -69,6 +71,8 @@ class SandboxSettings:
     latency_ms: float = 0.0
     read_budget_per_subscription: int = 0
     read_refill_per_second: float = 25.0
+    graph_quota: int = 15
+    graph_window_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILE_NAMES:
@@ -102,6 +106,10 @@ class SandboxSettings:
             )
         if self.read_refill_per_second <= 0:
             raise ValueError(f"read_refill_per_second must be > 0, not {self.read_refill_per_second}")
+        if self.graph_quota < 1:
+            raise ValueError(f"graph_quota must be >= 1, not {self.graph_quota}")
+        if self.graph_window_seconds <= 0:
+            raise ValueError(f"graph_window_seconds must be > 0, not {self.graph_window_seconds}")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON object, field by field."""

@@ -36,19 +36,27 @@ class ArmReply:
 class ArmFault(Exception):
     """An ARM error answer, raised where the fault is found and rendered once by the app."""
 
-    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        details: list[JsonObject] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.target = target
+        self.details = list(details or [])
 
     def reply(self) -> ArmReply:
         """The fault as ARM sends it: ``{"error": {code, message, target?, details, additionalInfo}}``."""
         error: JsonObject = {"code": self.code, "message": self.message}
         if self.target is not None:
             error["target"] = self.target
-        error["details"] = []
+        error["details"] = self.details
         error["additionalInfo"] = []
         return ArmReply(self.status, {"error": error})
 
