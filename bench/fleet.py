@@ -186,11 +186,14 @@ def _some(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)[:3])
 
 
-def fleet_target_file(path: Path, url: str, concurrency: int) -> Path:
-    """``targets/sandbox-fleet.toml`` with its ``arm_endpoint`` on ``url`` and ``concurrency`` set."""
+def fleet_target_file(path: Path, url: str, concurrency: int, reader: str = "arm") -> Path:
+    """``targets/sandbox-fleet.toml`` with its ``arm_endpoint`` on ``url``, ``concurrency`` and
+    ``reader`` set (this benchmark's targets are the ARM reader's)."""
     text = FLEET_TARGET.read_text(encoding="utf-8")
     text, endpoints = re.subn(r'(?m)^arm_endpoint = "[^"]*"$', f'arm_endpoint = "{url}"', text)
-    text, concurrencies = re.subn(r"(?m)^concurrency = \d+$", f"concurrency = {concurrency}", text)
+    text, concurrencies = re.subn(
+        r"(?m)^concurrency = \d+$", f'concurrency = {concurrency}\nreader = "{reader}"', text
+    )
     if endpoints != 1 or concurrencies != 1:
         raise SystemExit(f"{FLEET_TARGET}: expected one 'arm_endpoint = ' and one 'concurrency = ' line")
     path.write_text(text, encoding="utf-8")
@@ -239,12 +242,18 @@ class Audit:
 
 
 def run_audit(
-    sandbox: Sandbox, latency_ms: float, concurrency: int, workdir: Path, env: dict[str, str], fleet: Fleet
+    sandbox: Sandbox,
+    latency_ms: float,
+    concurrency: int,
+    workdir: Path,
+    env: dict[str, str],
+    fleet: Fleet,
+    reader: str = "arm",
 ) -> Audit:
     """Reset the sandbox (its request log with it), run the whole audit command once, read what the
     sandbox served and what the run's summary says; the run's reports are deleted afterwards."""
     httpx.post(f"{sandbox.url}/_sandbox/reset", timeout=60).raise_for_status()
-    target = fleet_target_file(workdir / "target.toml", sandbox.url, concurrency)
+    target = fleet_target_file(workdir / "target.toml", sandbox.url, concurrency, reader)
     reports = workdir / "reports"
     argv = [sys.executable, "-m", "chsm_checks", "run", "--mode", "live", "--target", str(target)]
     argv += ["--reports", str(reports), "--no-html"]
@@ -433,11 +442,11 @@ def _within(values: Sequence[float], band: float) -> tuple[bool, float]:
     return worst <= band, worst
 
 
-def fleet_options(clusters: int, latency_ms: int) -> tuple[str, ...]:
-    """``sandbox serve`` options for a fleet of ``clusters`` over SUBSCRIPTIONS, MISCONFIGURED of them
-    with a fault, each ARM answer ``latency_ms`` late."""
+def fleet_options(clusters: int, latency_ms: int, subscriptions: int = SUBSCRIPTIONS) -> tuple[str, ...]:
+    """``sandbox serve`` options for a fleet of ``clusters`` over ``subscriptions``, MISCONFIGURED of
+    them with a fault, each ARM answer ``latency_ms`` late."""
     return (
-        *("--fleet-clusters", str(clusters), "--fleet-subscriptions", str(SUBSCRIPTIONS)),
+        *("--fleet-clusters", str(clusters), "--fleet-subscriptions", str(subscriptions)),
         *("--fleet-misconfigured", str(MISCONFIGURED), "--latency-ms", str(latency_ms)),
     )
 

@@ -319,6 +319,9 @@ class FleetSettings(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict)
     # ARM's read bucket is 250 per subscription, refilled at 25/s: 16 readers keep well inside it.
     concurrency: int = Field(16, ge=1, le=64)
+    # "resource-graph" (the default): discovery and the snapshots Resource Graph holds come from its
+    # queries, the rest from ARM reads; "arm": everything from ARM reads (chsm_checks/fleet/graph_reader.py).
+    reader: Literal["arm", "resource-graph"] = "resource-graph"
     backup: list[FleetBackupMapping] = Field(default_factory=list)
 
 

@@ -7,10 +7,13 @@ verifiable bundle; clusters whose backup resources nobody names report errors, n
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -84,8 +87,9 @@ def failed_checks(report: dict[str, Any]) -> dict[str, set[str]]:
 def serial(fleet: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
     tmp = tmp_path_factory.mktemp("serial")
     before = len(fleet.requests())
-    result = audit(tmp, fleet, fleet_target(tmp))
+    result = audit(tmp, fleet, fleet_target(tmp, reader='"arm"'))
     result[1]["_requests"] = fleet.requests()[before:]
+    result[1]["_reports"] = tmp / "reports" / "latest"
     return result
 
 
@@ -143,13 +147,15 @@ def test_k_selects_one_cluster(fleet: Sandbox, tmp_path: Path) -> None:
 def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(
     fleet: Sandbox, serial: tuple[int, dict[str, Any], str], tmp_path: Path
 ) -> None:
-    _, parallel, _ = audit(tmp_path, fleet, fleet_target(tmp_path), "-n", "2")
+    _, parallel, _ = audit(tmp_path, fleet, fleet_target(tmp_path, reader='"arm"'), "-n", "2")
     assert failed_checks(parallel) == failed_checks(serial[1])
     assert outcomes(parallel) == outcomes(serial[1])
     assert [e["nodeid"] for e in parallel["scenarios"]] == [e["nodeid"] for e in serial[1]["scenarios"]]
     # summary.json accounts for the workers' reading, not only the controller's discovery. A
     # subscription's activity log serves clusters of both workers, and each reads it.
     judged, alone = parallel["fleet"], serial[1]["fleet"]
+    assert judged["reader"] == alone["reader"] == "arm"
+    assert "resource_graph" not in judged
     assert judged["clusters_judged"] == alone["clusters_judged"] == len(parallel["scenarios"])
     assert judged["resources_read"] >= alone["resources_read"] > 0
     assert judged["arm_requests"] >= alone["arm_requests"]
@@ -157,6 +163,138 @@ def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(
     assert judged["judging_seconds"] is not None
     verified = run_cli("verify", str(tmp_path / "reports" / "latest"))
     assert verified.returncode == 0, verified.output
+
+
+def _findings(report: dict[str, Any]) -> dict[str, list[tuple[str, str, str]]]:
+    """Every finding's check, status and words; the recovery point's age is measured from the moment
+    the judging process started, which two runs cannot share."""
+    return {
+        e["nodeid"]: [
+            (f["check"], f["status"], re.sub(r"[\d.]+ hours before \S+Z", "<age>", f["message"]))
+            for f in e["findings"]
+        ]
+        for e in report["scenarios"]
+    }
+
+
+@pytest.fixture(scope="module")
+def by_graph(fleet: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], Path]:
+    """The same audit with the Resource Graph reader: its exit code, summary and reports."""
+    tmp = tmp_path_factory.mktemp("graph")
+    before = len(fleet.requests())
+    code, report, _ = audit(tmp, fleet, fleet_target(tmp, reader='"resource-graph"'))
+    report["_requests"] = fleet.requests()[before:]
+    return code, report, tmp / "reports" / "latest"
+
+
+def test_the_resource_graph_reader_gives_the_arm_readers_verdicts_reading_less_from_arm(
+    fleet: Sandbox,
+    serial: tuple[int, dict[str, Any], str],
+    by_graph: tuple[int, dict[str, Any], Path],
+    tmp_path: Path,
+) -> None:
+    code, graph, _ = by_graph
+    requests = graph["_requests"]
+
+    assert code == serial[0]
+    assert outcomes(graph) == outcomes(serial[1])
+    assert _findings(graph) == _findings(serial[1])  # every finding, its status and its words
+    queried = [
+        r for r in requests if r["method"] == "POST" and r["path"].lower().endswith("resourcegraph/resources")
+    ]
+    assert queried
+    assert all(r["status"] == 200 for r in queried)
+    # No cluster list, storage account, private endpoint or identity was read from ARM: Resource
+    # Graph held them. What it does not hold (blob services, containers, diagnostic settings…) was.
+    gets = [r["path"].lower() for r in requests if r["method"] == "GET"]
+    held = ("/cloudhsmclusters", "/storageaccounts/", "/privateendpoints/", "/userassignedidentities/")
+    assert not [p for p in gets if any(p.endswith(h) or (h in p and p.count("/") == 8) for h in held)]
+    assert [p for p in gets if "/blobservices/default/containers/" in p]
+    # Role assignments came from authorizationresources, with one ARM read of each subscription's
+    # assignments at and above it (what a management group passes down), none per identity.
+    assignment_reads = [r for r in requests if r["path"].lower().endswith("/roleassignments")]
+    assert assignment_reads
+    assert all(parse_qs(r["query"])["$filter"] == ["atScope()"] for r in assignment_reads), assignment_reads
+    assert len(assignment_reads) == len({r["path"].lower() for r in assignment_reads})
+    # Under two workers, each reads its own batch's resources through Resource Graph: the same verdicts.
+    _, parallel, _ = audit(tmp_path / "n2", fleet, fleet_target(tmp_path), "-n", "2")  # the default reader
+    assert _findings(parallel) == _findings(serial[1])
+    kept = sorted(p.name for p in (tmp_path / "n2" / "reports" / "latest").glob("evidence/resource-graph/*"))
+    assert [k for k in kept if k.startswith("main-")] == ["main-0001.json"]  # the controller's discovery
+    assert parallel["fleet"]["resource_graph"]["queries"] == len(kept)  # summed over the processes
+    assert {k.split("-")[0] for k in kept} == {"main", "gw0", "gw1"}  # each worker's own queries
+    verified = run_cli("verify", str(tmp_path / "n2" / "reports" / "latest"))
+    assert verified.returncode == 0, verified.output
+
+
+def test_each_resource_graph_query_is_kept_once_with_its_pages_and_each_cluster_names_it(
+    fleet: Sandbox, by_graph: tuple[int, dict[str, Any], Path]
+) -> None:
+    _, _, reports = by_graph
+    kept = {
+        p.relative_to(reports).as_posix(): json.loads(p.read_text())
+        for p in (reports / "evidence" / "resource-graph").glob("*.json")
+    }
+    assert kept
+    for name, query in kept.items():
+        assert query["query"].startswith(("resources\n|", "authorizationresources\n|")), name
+        assert query["pages"], name
+        for page in query["pages"]:
+            assert page["request"]["method"] == "POST"
+            assert page["request"]["body"]["query"] == query["query"]
+            assert page["response"]["status"] == 200
+            assert "x-ms-user-quota-remaining" in page["response"]["headers"]
+            assert page["response"]["body"]["data"], name
+    clusters = [json.loads(p.read_text()) for p in reports.glob("evidence/fleet/*/*-fleet-cluster.json")]
+    assert clusters
+    named = set()
+    for evidence in clusters:
+        assert evidence["listed_by"] in kept
+        named.add(evidence["listed_by"])
+        by_graph_reads = [r for r in evidence["reads"] if "query" in r]
+        assert {r["resource"].split("/providers/")[-1].split("/")[0] for r in by_graph_reads} >= {
+            "Microsoft.Storage",
+            "Microsoft.ManagedIdentity",
+            "Microsoft.Network",
+            "Microsoft.Authorization",
+        }
+        for read in by_graph_reads:
+            assert read["read"] == "resource-graph"
+            assert read["query"] in kept
+            named.add(read["query"])
+            page_ids = {
+                row["id"].lower()
+                for page in kept[read["query"]]["pages"]
+                for row in page["response"]["body"]["data"]
+            }
+            if "?principal=" not in read["resource"]:  # a resource is a row of the query it names
+                assert read["resource"].lower() in page_ids
+    assert named == set(kept)  # no query is kept that no cluster rests on
+    account = by_graph[1]["fleet"]
+    assert account["reader"] == "resource-graph"
+    assert account["resource_graph"]["queries"] == len(kept)
+    assert account["resource_graph"]["pages"] == sum(len(q["pages"]) for q in kept.values())
+
+
+@pytest.mark.parametrize("reader", ["arm", "resource-graph"])
+def test_evidence_names_principals_by_their_placeholders_with_either_reader(
+    fleet: Sandbox,
+    serial: tuple[int, dict[str, Any], str],
+    by_graph: tuple[int, dict[str, Any], Path],
+    reader: str,
+) -> None:
+    """In the exchanges, in the queries that filter on them, and in the keys of role-assignment lists."""
+    reports = serial[1]["_reports"] if reader == "arm" else by_graph[2]
+    principals = {
+        r["properties"]["principalId"]
+        for r in fleet.get("/_sandbox/state")["resources"]
+        if r["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities"
+    }
+    files = list((reports / "evidence").rglob("*.json"))
+    text = "\n".join(p.read_text() for p in files).lower()
+    assert principals
+    assert "?principal=00000000-0000-0000-0002-" in text
+    assert not [p for p in principals if p.lower() in text]
 
 
 def test_clusters_nobody_maps_report_errors_not_passes(fleet: Sandbox, tmp_path: Path) -> None:

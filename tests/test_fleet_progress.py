@@ -35,7 +35,9 @@ from tests.test_fleet_audit import fleet_target
 
 CLUSTERS, SUBSCRIPTIONS = 40, 3
 COUNT = re.compile(r"^fleet: (\d+)/(\d+) clusters read and judged")
-DISCOVERED = re.compile(r"^fleet: (\d+) clusters discovered in (\d+) subscriptions? in ")
+DISCOVERED = re.compile(
+    r"^fleet: (\d+) clusters discovered in (\d+) subscriptions?( through Resource Graph \(\d+ pages?\))? in "
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,10 @@ def slow_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def _audit(tmp_path: Path, sandbox: Sandbox, *extra: str) -> tuple[str, str, Path]:
-    target = fleet_target(tmp_path, concurrency="2")
+def _audit(
+    tmp_path: Path, sandbox: Sandbox, *extra: str, reader: str = "resource-graph"
+) -> tuple[str, str, Path]:
+    target = fleet_target(tmp_path, concurrency="2", reader=f'"{reader}"')
     reports = tmp_path / "reports"
     result = run_cli(
         "run", "--mode", "live", "--target", str(target), *sandbox.addressed,
@@ -88,13 +92,16 @@ def _assert_counts_up_to_the_total(stderr: str) -> int:
     return total
 
 
+@pytest.mark.parametrize("reader", ["arm", "resource-graph"])
 def test_a_fleet_audit_says_its_discovery_and_counts_the_clusters_judged_with_an_estimate(
-    tmp_path: Path, slow_fleet: Sandbox
+    tmp_path: Path, slow_fleet: Sandbox, reader: str
 ) -> None:
-    stdout, stderr, run_dir = _audit(tmp_path, slow_fleet)
+    stdout, stderr, run_dir = _audit(tmp_path, slow_fleet, reader=reader)
 
     listing = r"^fleet: listing Cloud HSM clusters in every subscription the identity lists$"
     assert re.search(listing, stderr, re.M), stderr
+    (found,) = [m for line in stderr.splitlines() if (m := DISCOVERED.match(line))]
+    assert bool(found[3]) == (reader == "resource-graph"), stderr  # one query, its pages said
     total = _assert_counts_up_to_the_total(stderr)
     before_the_end = [line for line in stderr.splitlines() if COUNT.match(line) and f" {total}/" not in line]
     assert before_the_end, stderr  # the count moved while the clusters were read
@@ -237,6 +244,23 @@ def test_the_discovery_lines_say_what_is_listed_then_what_was_found() -> None:
     )
     done = Discovery(subscriptions=3, listed=3, found=1, started=0.0, finished=1.25)
     assert discovery_line(done) == "fleet: 1 cluster discovered in 3 subscriptions in 1.2 s"
+
+
+def test_a_resource_graph_discovery_says_its_pages_not_subscriptions_one_by_one() -> None:
+    asking = Discovery(subscriptions=50, started=0.0, graph=True)
+    assert (
+        discovery_line(asking)
+        == "fleet: asking Resource Graph for the Cloud HSM clusters in 50 subscriptions"
+    )
+    paged = Discovery(subscriptions=50, started=0.0, graph=True, pages=3, found=3000)
+    assert discovery_line(paged) == (
+        "fleet: asking Resource Graph for the Cloud HSM clusters in 50 subscriptions: "
+        "3 pages, 3,000 clusters so far"
+    )
+    done = Discovery(subscriptions=50, started=0.0, graph=True, pages=11, found=10_000, finished=4.0)
+    assert discovery_line(done) == (
+        "fleet: 10,000 clusters discovered in 50 subscriptions through Resource Graph (11 pages) in 4 s"
+    )
 
 
 def test_plain_lines_come_at_each_tenth_of_the_fleet_or_every_half_minute() -> None:

@@ -298,6 +298,7 @@ def test_an_arm_id_segment_is_found_by_its_key_in_any_case(resource_id: str, key
 
 def _part(judged: int, reads: int, throttled: dict[str, int], seconds: float | None) -> dict[str, Any]:
     return {
+        "reader": "arm",
         "clusters_discovered": 0,
         "clusters_judged": judged,
         "arm_requests": reads + 1,
@@ -313,6 +314,7 @@ def test_the_workers_parts_of_a_fleet_audit_add_up_to_its_account() -> None:
     workers = [_part(5, 40, {"s-1": 2}, 1.5), _part(4, 30, {"s-1": 1, "s-2": 4}, 2.25)]
 
     assert merged_summary(controller, workers) == {
+        "reader": "arm",
         "clusters_discovered": 9,
         "clusters_judged": 9,
         "arm_requests": 3 + 41 + 31,
@@ -323,3 +325,22 @@ def test_the_workers_parts_of_a_fleet_audit_add_up_to_its_account() -> None:
         "judging_seconds": 2.25,
     }
     assert merged_summary(controller, [])["workers"] == 1
+
+
+def test_the_resource_graph_queries_of_the_controller_and_workers_add_up() -> None:
+    def graph(queries: int, pages: int, waits: int, waited: float) -> dict[str, Any]:
+        account = {"queries": queries, "pages": pages, "quota_waits": waits, "quota_waited_seconds": waited}
+        return {"reader": "resource-graph", "resource_graph": account}
+
+    controller = _part(0, 0, {}, None) | graph(1, 10, 0, 0.0)
+    workers = [_part(5, 40, {}, 1.5) | graph(4, 5, 1, 0.1), _part(4, 30, {}, 2.0) | graph(4, 6, 2, 0.2)]
+
+    merged = merged_summary(controller, workers)
+
+    assert merged["reader"] == "resource-graph"
+    assert merged["resource_graph"] == {
+        "queries": 9,
+        "pages": 21,
+        "quota_waits": 3,
+        "quota_waited_seconds": 0.3,
+    }

@@ -6,6 +6,8 @@ but may send no other POST.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +18,12 @@ from chsm_checks.arm.clouds import sandbox_cloud
 from chsm_checks.arm.errors import ArmError
 from chsm_checks.arm.graph_query import QUERY_PATH, GraphQuery
 from chsm_checks.arm.resource_graph import GraphQuota, query_rows
+from chsm_checks.arm.snapshots import ClusterSnapshot
+from chsm_checks.checks.environment import SnapshotCache, role_assignments_key
+from chsm_checks.fleet.audit import ExchangeCapture
+from chsm_checks.fleet.graph_log import GraphLog
+from chsm_checks.fleet.graph_reader import Held, inherited_key, prefetch
+from chsm_checks.recording.scrub import Scrubber
 from tests.arm_fakes import ScriptedTransport, body_of, make_client, reply
 from tests.support.processes import sandbox_process
 
@@ -155,3 +163,164 @@ def test_against_the_sandbox_a_tight_quota_paces_the_pages_and_nothing_is_refuse
     assert len(graph_requests) == 7  # 32 rows, 5 a page
     assert [r["status"] for r in graph_requests] == [200] * 7
     assert quota.waits >= 2
+
+
+# --- the fleet reader's role assignments: authorizationresources, and what is inherited from above ---
+
+SUB = "00000000-0000-0000-0000-00000000000a"
+GROUP = f"/subscriptions/{SUB}/resourceGroups/rg"
+ACCOUNT = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/acct"
+OTHER_ACCOUNT = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/other"
+IDENTITY = f"{GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
+PRINCIPAL = "00000000-0000-0000-0000-0000000000b1"
+MANAGEMENT_GROUP = "/providers/Microsoft.Management/managementGroups/mg-platform"
+
+
+def _assignment(scope: str, name: str, role: str, principal: str = PRINCIPAL) -> dict[str, Any]:
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        "name": name,
+        "type": "microsoft.authorization/roleassignments",
+        "properties": {
+            "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            "principalId": principal,
+            "principalType": "ServicePrincipal",
+            "scope": scope,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class _Scope:
+    cluster: ClusterSnapshot
+    storage_account_id: str = ACCOUNT
+    private_endpoint_id: str = f"{GROUP}/providers/Microsoft.Network/privateEndpoints/pe"
+
+
+def _scope() -> _Scope:
+    cluster = ClusterSnapshot.from_arm(
+        {
+            "id": f"{GROUP}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters/c1",
+            "name": "c1",
+            "identity": {
+                "type": "UserAssigned",
+                "userAssignedIdentities": {IDENTITY: {"principalId": PRINCIPAL}},
+            },
+            "properties": {},
+        }
+    )
+    return _Scope(cluster)
+
+
+def _rows(*rows: dict[str, Any]) -> Any:
+    body = {"totalRecords": len(rows), "count": len(rows), "resultTruncated": "false", "data": list(rows)}
+    return reply(200, json=body | {"facets": []})
+
+
+def _graph(transport: ScriptedTransport, above: Any) -> ScriptedTransport:
+    """Resource Graph answers, in the order the reader asks: accounts, endpoints, identities, then
+    role assignments; ``above`` answers the subscription's assignments at and above it."""
+    identity = {"id": IDENTITY, "name": "uai", "type": "x", "properties": {"principalId": PRINCIPAL}}
+    transport.script(
+        "POST",
+        QUERY_PATH,
+        _rows({"id": ACCOUNT, "name": "acct", "properties": {}}),
+        _rows(),
+        _rows(identity),
+        _rows(
+            _assignment(ACCOUNT, "on-account", "contributor-guid"),
+            _assignment(OTHER_ACCOUNT, "on-another-account", "reader-guid"),
+            _assignment(f"/subscriptions/{SUB}", "on-subscription", "reader-guid"),
+            _assignment(f"{ACCOUNT}/blobServices/default/containers/c", "below-account", "reader-guid"),
+        ),
+    )
+    transport.script("GET", f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments", above)
+    return transport
+
+
+def test_role_assignments_are_the_graphs_in_the_subscription_and_arms_from_above_it() -> None:
+    above = reply(
+        200,
+        json={
+            "value": [
+                _assignment(f"/subscriptions/{SUB}", "on-subscription", "reader-guid"),  # in both answers
+                _assignment(MANAGEMENT_GROUP, "inherited-owner", "owner-guid"),
+                _assignment(MANAGEMENT_GROUP, "someone-else", "owner-guid", principal="someone"),
+                _assignment("", "tenant-root", "reader-guid"),
+            ]
+        },
+    )
+    transport = _graph(ScriptedTransport(), above)
+    cache = SnapshotCache()
+
+    client = make_client(transport)
+    put = prefetch(
+        GraphLog(client, ExchangeCapture(), Scrubber(subscription_id="")), client, [_scope()], cache
+    )
+
+    key = role_assignments_key(ACCOUNT, PRINCIPAL)
+    observed = cache.peek(key)
+    assert observed is not None
+    assert observed.problem is None
+    names = [a.id.rsplit("/", 1)[-1] for a in observed.value]
+    # At, above and below the account, as ARM's list at the account answers: the management
+    # group's Owner, which Resource Graph's subscription answer cannot hold, is there; another
+    # account's assignment and another principal's are not; the subscription's is there once.
+    assert names == ["on-account", "on-subscription", "below-account", "inherited-owner", "tenant-root"]
+    assert put[key.lower()] == Held(None, (inherited_key(SUB),))
+    roles_query = body_of([r for r in transport.requests if r.method == "POST"][3])
+    assert roles_query["query"].startswith("authorizationresources")
+    assert f"tostring(properties.principalId) in~ ('{PRINCIPAL}')" in roles_query["query"]
+    (read,) = [r for r in transport.requests if r.method == "GET"]
+    assert read.url.params["$filter"] == "atScope()"
+
+
+def test_when_what_is_inherited_cannot_be_read_the_list_is_left_to_the_checks_own_read() -> None:
+    refused = reply(403, json={"error": {"code": "AuthorizationFailed", "message": "no"}})
+    transport = _graph(ScriptedTransport(), refused)
+    cache = SnapshotCache()
+
+    client = make_client(transport)
+    put = prefetch(
+        GraphLog(client, ExchangeCapture(), Scrubber(subscription_id="")), client, [_scope()], cache
+    )
+
+    key = role_assignments_key(ACCOUNT, PRINCIPAL)
+    assert cache.peek(key) is None  # an assignment left out could be the one that grants too much
+    assert key.lower() not in put
+    assert IDENTITY.lower() in put
+    assert ACCOUNT.lower() in put
+
+
+def test_a_query_is_kept_with_its_pages_never_over_a_file_another_process_kept(tmp_path: Any) -> None:
+    transport = ScriptedTransport().script("POST", QUERY_PATH, page(["/a"], "t1"), page(["/b"]))
+    capture = ExchangeCapture()
+    client = make_client(transport, on_exchange=capture.on_exchange)
+    kept_dir = tmp_path / "evidence" / "resource-graph"
+    kept_dir.mkdir(parents=True)
+    (kept_dir / "gw1-0001.json").write_text("another process's query\n")
+    log = GraphLog(client, capture, Scrubber(subscription_id=""), tmp_path, process="gw1")
+
+    answer = log.ask(CLUSTERS, ["s-1"])
+
+    assert [r["id"] for r in answer.rows] == ["/a", "/b"]
+    assert answer.kept_as == "evidence/resource-graph/gw1-0002.json"
+    assert (kept_dir / "gw1-0001.json").read_text() == "another process's query\n"
+    kept = json.loads((tmp_path / answer.kept_as).read_text())
+    assert kept["query"] == CLUSTERS.text()
+    assert [p["response"]["body"]["data"] for p in kept["pages"]] == [[{"id": "/a"}], [{"id": "/b"}]]
+    assert log.account() == {"queries": 1, "pages": 2, "quota_waits": 0, "quota_waited_seconds": 0.0}
+
+
+def test_pages_answered_before_a_failure_are_kept(tmp_path: Any) -> None:
+    broken = reply(200, json={"data": "not rows"})
+    transport = ScriptedTransport().script("POST", QUERY_PATH, page(["/a"], "t1"), broken)
+    capture = ExchangeCapture()
+    client = make_client(transport, on_exchange=capture.on_exchange)
+    log = GraphLog(client, capture, Scrubber(subscription_id=""), tmp_path)
+
+    with pytest.raises(ArmError, match="no 'data' array"):
+        log.ask(CLUSTERS, ["s-1"])
+
+    (kept,) = (tmp_path / "evidence" / "resource-graph").glob("main-*.json")
+    assert len(json.loads(kept.read_text())["pages"]) == 2

@@ -316,10 +316,26 @@ def test_role_assignments_filter_by_principal(client: TestClient) -> None:
     assert assignments(f"{GROUP}/providers/Microsoft.Storage/storageAccounts/chsmnoaccesssbx") == []
 
 
+def test_at_scope_keeps_everyones_assignments_at_and_above_the_scope_and_none_below(
+    client: TestClient,
+) -> None:
+    def at_scope(scope: str) -> list[str]:
+        url = f"{scope}/providers/Microsoft.Authorization/roleAssignments"
+        response = client.get(url, params={"api-version": "2022-04-01", "$filter": "atScope()"})
+        assert response.status_code == 200, response.text
+        return [a["properties"]["scope"] for a in response.json()["value"]]
+
+    below_subscription = at_scope(ACCOUNT)
+    assert ACCOUNT in below_subscription  # the account's own
+    assert all(ACCOUNT.lower().startswith(s.lower()) for s in below_subscription)
+    assert ACCOUNT not in at_scope(f"/subscriptions/{SUB}")  # below the subscription: not listed
+    assert all(s.lower() == f"/subscriptions/{SUB}".lower() for s in at_scope(f"/subscriptions/{SUB}"))
+
+
 def test_role_assignments_refuse_an_unknown_filter(client: TestClient) -> None:
     url = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments"
 
-    response = client.get(url, params={"api-version": "2022-04-01", "$filter": "atScope()"})
+    response = client.get(url, params={"api-version": "2022-04-01", "$filter": "assignedTo('x')"})
 
     assert response.status_code == 400
     assert arm_error(response) == "InvalidQueryParameterValue"

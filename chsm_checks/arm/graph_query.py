@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 QUERY_PATH = "/providers/Microsoft.ResourceGraph/resources"
 """Where a Resource Graph query is POSTed: a read, though it is a POST."""
@@ -94,17 +95,21 @@ class GraphQuery:
         stages += [f"project {', '.join(self.project)}", "order by id asc"]
         return "\n| ".join(stages)
 
+    @cached_property
+    def _wanted(self) -> tuple[tuple[str, frozenset[str]], ...]:
+        return tuple((column, frozenset(v.lower() for v in values)) for column, values in self.filters)
+
     def keeps(self, row: dict[str, object]) -> bool:
         """Whether a row (a resource as Resource Graph holds it) is in this query's answer."""
         if str(row.get("type", "")).lower() != self.type.lower():
             return False
-        for column, values in self.filters:
+        for column, wanted in self._wanted:
             if column == PRINCIPAL:
                 properties = row.get("properties")
                 value = properties.get("principalId") if isinstance(properties, dict) else None
             else:
                 value = row.get(column)
-            if not isinstance(value, str) or value.lower() not in {v.lower() for v in values}:
+            if not isinstance(value, str) or value.lower() not in wanted:
                 return False
         return True
 

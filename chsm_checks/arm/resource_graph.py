@@ -12,7 +12,7 @@ that comes anyway is retried after the reset by the client's retry policy
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -64,9 +64,11 @@ def query_rows(
     quota: GraphQuota | None = None,
     page_rows: int = PAGE_ROWS,
     per_query: int = SUBSCRIPTIONS_PER_QUERY,
+    on_page: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every row ``query`` answers over ``subscriptions``, a batch of ``per_query`` at a time, each
-    batch's pages in order; a malformed page is an ``ArmError`` naming what is wrong with it."""
+    batch's pages in order; a malformed page is an ``ArmError`` naming what is wrong with it.
+    ``on_page`` hears the number of rows of each page as it comes."""
     quota = GraphQuota() if quota is None else quota
     text = query.text()
     for batch in batches(list(subscriptions), per_query):
@@ -81,6 +83,8 @@ def query_rows(
             )
             quota.after(client, response)
             page = _page(response)
+            if on_page is not None:
+                on_page(len(page["data"]))
             yield from page["data"]
             token = page.get("$skipToken")
             if not token:

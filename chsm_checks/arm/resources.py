@@ -65,6 +65,16 @@ def list_role_assignments(client: ArmClient, scope: str, principal_id: str) -> l
     ]
 
 
+def list_role_assignments_at_and_above(client: ArmClient, scope: str) -> list[RoleAssignment]:
+    """Everyone's assignments at ``scope`` and above it (``$filter=atScope()``, all pages): for a
+    subscription, those it inherits from its management groups and the tenant root too."""
+    path = scope.rstrip("/") + "/providers/Microsoft.Authorization/roleAssignments"
+    return [
+        RoleAssignment.from_arm(item)
+        for item in client.list_pages(path, versions.ROLE_ASSIGNMENTS, params={"$filter": "atScope()"})
+    ]
+
+
 def list_locks(client: ArmClient, subscription_id: str) -> list[ManagementLock]:
     """Every management lock of a subscription: on it, its resource groups and their resources."""
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/locks"

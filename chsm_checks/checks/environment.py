@@ -94,6 +94,11 @@ class Unresolved(Exception):
 ACTIVITY_LOOKBACK = timedelta(days=89)
 
 
+def role_assignments_key(scope: str, principal_id: str) -> str:
+    """Where a run's cache keeps the assignments to ``principal_id`` at, above and below ``scope``."""
+    return f"{scope}/providers/Microsoft.Authorization/roleAssignments?principal={principal_id}"
+
+
 class SnapshotCache:
     """A run's snapshots: each ARM resource is read at most once per run, whoever asks, from any thread."""
 
@@ -208,7 +213,7 @@ class Environment:
         """Assignments to ``principal_id`` at, above and below the storage account."""
         scope = self.scope.storage_account_id
         return self._read(
-            f"{scope}/providers/Microsoft.Authorization/roleAssignments?principal={principal_id}",
+            role_assignments_key(scope, principal_id),
             lambda: resources.list_role_assignments(self.arm, scope, principal_id),
         )
 

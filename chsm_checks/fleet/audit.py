@@ -39,6 +39,9 @@ from .discovery import (
     discover,
     list_subscriptions,
 )
+from .graph_reader import Asks, Held
+from .graph_reader import discover as graph_discover
+from .graph_reader import prefetch as graph_prefetch
 
 Judge = Callable[[str, Environment], list[Finding]]
 
@@ -49,6 +52,8 @@ class DiscoveryListener(Protocol):
     def subscriptions_known(self, count: int) -> None: ...
 
     def subscription_listed(self, found_so_far: int) -> None: ...
+
+    def page_answered(self, rows: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -303,10 +308,14 @@ class _TrackingEnvironment(Environment):
 class FleetAudit:
     """One run's audit of a fleet: discovery, resolution and concurrent judging over one cache."""
 
-    def __init__(self, client: ArmClient, target: FleetTarget, cache: SnapshotCache) -> None:
+    def __init__(
+        self, client: ArmClient, target: FleetTarget, cache: SnapshotCache, graph: Asks | None = None
+    ) -> None:
         self.client = client
         self.target = target
         self.cache = cache
+        self.graph = graph  # the run's Resource Graph queries, with the reader "resource-graph"
+        self.listed_by: str | None = None  # where the Resource Graph query that listed the fleet is kept
 
     def subscriptions(self) -> list[str]:
         wanted = self.target.fleet.subscriptions
@@ -319,19 +328,39 @@ class FleetAudit:
         subscriptions = self.subscriptions()
         if listener is not None:
             listener.subscriptions_known(len(subscriptions))
-        members = discover(
-            self.client,
-            subscriptions,
-            resource_groups=fleet.resource_groups,
-            tags=fleet.tags,
-            on_listed=listener.subscription_listed if listener is not None else None,
-        )
+        if self._graph is not None:
+            members, self.listed_by = graph_discover(
+                self._graph,
+                subscriptions,
+                resource_groups=fleet.resource_groups,
+                tags=fleet.tags,
+                on_page=listener.page_answered if listener is not None else None,
+            )
+        else:
+            members = discover(
+                self.client,
+                subscriptions,
+                resource_groups=fleet.resource_groups,
+                tags=fleet.tags,
+                on_listed=listener.subscription_listed if listener is not None else None,
+            )
         members.sort(key=lambda m: m.cluster.id.lower())
         for member in members:  # the listing is the cluster's snapshot: it is not read again
             self.cache.put(member.cluster.id, Observed.found(member.cluster.id, member.cluster))
         suffix = self.target.cloud.storage_suffix
         protection = self.target.spec.protection
         return [resolve(member, fleet.backup, suffix, protection) for member in members]
+
+    @property
+    def _graph(self) -> Asks | None:
+        return self.graph if self.target.fleet.reader == "resource-graph" else None
+
+    def prefetch(self, scopes: Sequence[MemberScope]) -> dict[str, Held]:
+        """With the Resource Graph reader, put what it holds for ``scopes`` into the cache first;
+        the ids it put, with where each came from (none with the ARM reader)."""
+        if self._graph is None:
+            return {}
+        return graph_prefetch(self._graph, self.client, scopes, self.cache)
 
     def judge(self, scope: MemberScope, checks: Sequence[str], judge: Judge) -> MemberResult:
         """Every check of ``checks`` against one cluster."""

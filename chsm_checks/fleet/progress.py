@@ -56,6 +56,8 @@ class Discovery:
     listed: int = 0
     found: int = 0
     finished: float | None = None
+    pages: int = 0  # Resource Graph answer pages so far (the reader "resource-graph")
+    graph: bool = False  # listed by one Resource Graph query, not subscription by subscription
 
 
 def _grouped(number: int) -> str:
@@ -92,9 +94,18 @@ def discovery_line(discovery: Discovery) -> str:
     if discovery.finished is not None:
         took = duration(discovery.finished - discovery.started)
         where = _plural(discovery.subscriptions or 0, "subscription")
-        return f"fleet: {_plural(discovery.found, 'cluster')} discovered in {where} in {took}"
+        how = f" through Resource Graph ({_plural(discovery.pages, 'page')})" if discovery.graph else ""
+        return f"fleet: {_plural(discovery.found, 'cluster')} discovered in {where}{how} in {took}"
     if discovery.subscriptions is None:
         return "fleet: listing Cloud HSM clusters in every subscription the identity lists"
+    if discovery.graph:
+        where = _plural(discovery.subscriptions, "subscription")
+        if discovery.pages == 0:
+            return f"fleet: asking Resource Graph for the Cloud HSM clusters in {where}"
+        return (
+            f"fleet: asking Resource Graph for the Cloud HSM clusters in {where}: "
+            f"{_plural(discovery.pages, 'page')}, {_plural(discovery.found, 'cluster')} so far"
+        )
     if discovery.listed == 0:
         return f"fleet: listing Cloud HSM clusters in {_plural(discovery.subscriptions, 'subscription')}"
     return (

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from itertools import zip_longest
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..arm.client import ArmClient
@@ -22,6 +23,7 @@ from ..checks.environment import Unresolved
 from ..checks.observed import Observed
 from ..errors import CouldNotEvaluate
 from ..evidence.store import exchange_record
+from ..recording.scrub import Scrubber
 from ..target import FleetTarget
 from .audit import (
     ExchangeCapture,
@@ -34,11 +36,12 @@ from .audit import (
     resolve,
 )
 from .discovery import FleetMember
+from .graph_log import GraphLog
+from .graph_reader import Held
 from .progress import Counts, Discovery, WorkerProgress
 
 if TYPE_CHECKING:
     from ..checks.model import Finding
-    from ..recording.scrub import Scrubber
 
 SERIAL_BATCH = "fleet"
 
@@ -65,8 +68,19 @@ def batch_of(scope: MemberScope, workers: int) -> str:
 class FleetRun:
     """Discovery, batches and results of one process's part of a fleet audit."""
 
-    def __init__(self, target: FleetTarget, client_factory: Callable[[ExchangeCapture], ArmClient]) -> None:
+    def __init__(
+        self,
+        target: FleetTarget,
+        client_factory: Callable[[ExchangeCapture], ArmClient],
+        scrubber: Scrubber | None = None,
+        report_dir: Path | None = None,
+        process: str = "main",
+    ) -> None:
         self.target = target
+        self._scrubber = scrubber
+        self._listed_by: str | None = None
+        self._report_dir = report_dir  # where the Resource Graph queries are kept as evidence
+        self._process = process  # "main", or the pytest-xdist worker: names the queries it keeps
         self.capture = ExchangeCapture()
         self.cache = RecordingCache(self.capture)
         self._client_factory = client_factory
@@ -83,6 +97,7 @@ class FleetRun:
         self._lock_counts = threading.Lock()
         self._judged = 0  # clusters whose judging ended, counted as each ends
         self._final_counts: Counts | None = None
+        self.graph_held: dict[str, Held] = {}  # ids (lower case) whose snapshot Resource Graph gave
         self.planned: int | None = None  # the clusters this process's selected tests cover
         self.discovery: Discovery | None = None  # how the listing goes; None until it starts
         self.worker_progress: WorkerProgress | None = None  # under pytest-xdist: counts for the controller
@@ -91,7 +106,10 @@ class FleetRun:
     def audit(self) -> FleetAudit:
         """The audit over this process's one read-only client (made on first use)."""
         if self._audit is None:
-            self._audit = FleetAudit(self._client_factory(self.capture), self.target, self.cache)
+            client = self._client_factory(self.capture)
+            scrubber = self._scrubber if self._scrubber is not None else Scrubber(subscription_id="")
+            graph = GraphLog(client, self.capture, scrubber, self._report_dir, process=self._process)
+            self._audit = FleetAudit(client, self.target, self.cache, graph)
         return self._audit
 
     def close(self) -> None:
@@ -113,7 +131,11 @@ class FleetRun:
         """Every cluster the target covers (discovered on first use)."""
         if self._scopes is None:
             wanted = self.target.fleet.subscriptions
-            self.discovery = Discovery(None if wanted == "all" else len(wanted), time.monotonic())
+            self.discovery = Discovery(
+                None if wanted == "all" else len(wanted),
+                time.monotonic(),
+                graph=self.target.fleet.reader == "resource-graph",
+            )
             try:
                 self._scopes = self.audit.discover(_Listening(self))
             except BaseException:
@@ -135,14 +157,25 @@ class FleetRun:
             self._by_test_id = dict(zip(member_ids(scopes), scopes, strict=True))
         return self._by_test_id
 
-    def payload(self) -> list[list[Any]]:
-        """The discovered clusters as plain data, for xdist workers."""
-        return [[s.member.subscription_id, dict(s.member.arm)] for s in self.scopes()]
+    def payload(self) -> dict[str, Any]:
+        """The discovered clusters as plain data, for xdist workers, with where the Resource Graph
+        query that listed them is kept."""
+        clusters = [[s.member.subscription_id, dict(s.member.arm)] for s in self.scopes()]
+        return {"clusters": clusters, "listed_by": self.listed_by}
 
-    def adopt(self, payload: Sequence[Sequence[Any]]) -> None:
+    @property
+    def listed_by(self) -> str | None:
+        """Where the Resource Graph query that listed the fleet is kept (``None``: listed by ARM, or
+        not kept)."""
+        if self._listed_by is None and self._audit is not None:
+            self._listed_by = self._audit.listed_by
+        return self._listed_by
+
+    def adopt(self, payload: dict[str, Any]) -> None:
         """Take the clusters the controller discovered instead of listing them again."""
         suffix = self.target.cloud.storage_suffix
-        members = [FleetMember.from_arm(str(sub), item) for sub, item in payload]
+        self._listed_by = payload.get("listed_by")
+        members = [FleetMember.from_arm(str(sub), item) for sub, item in payload["clusters"]]
         protection = self.target.spec.protection
         self._scopes = [resolve(m, self.target.fleet.backup, suffix, protection) for m in members]
         for scope in self._scopes:  # the listing is each cluster's snapshot, as in discovery
@@ -166,6 +199,7 @@ class FleetRun:
             if key not in self._futures:
                 batch = self._batches.get(self._batch_of.get(key, ""), [scope])
                 pending = [s for s in batch if s.source_id.lower() not in self._futures]
+                self.graph_held.update(self.audit.prefetch(pending or [scope]))
                 futures = self._submit(_across_subscriptions(pending or [scope]), checks, judge)
                 wait(futures)
                 if self.worker_progress is not None:
@@ -211,7 +245,10 @@ class FleetRun:
             return self._final
         audit = self._audit
         pacer = audit.client.pacer if audit is not None else None
+        graph = audit.graph if audit is not None else None
+        reader = self.target.fleet.reader
         return {
+            "reader": reader,
             "clusters_discovered": len(self._scopes or ()),
             "clusters_judged": self._judged,
             "arm_requests": len(audit.client.exchanges) if audit is not None else 0,
@@ -219,20 +256,38 @@ class FleetRun:
             "concurrency": self.target.fleet.concurrency,
             "throttled": dict(pacer.holds) if pacer is not None else {},
             "judging_seconds": round(self._last_done - self._started, 3) if self._started else None,
+            **(
+                {"resource_graph": graph.account() if isinstance(graph, GraphLog) else GraphLog.nothing()}
+                if reader == "resource-graph"
+                else {}
+            ),
         }
+
+    def _how_read(self, scope: MemberScope, resource_id: str) -> str:
+        if resource_id.lower() == scope.source_id.lower():
+            return "resource-graph" if self.target.fleet.reader == "resource-graph" else "listed"
+        return "resource-graph" if resource_id.lower() in self.graph_held else "read"
 
     def evidence(self, result: MemberResult, scrubber: Scrubber) -> dict[str, Any]:
         """A cluster's evidence: where its backup resources came from, the cluster as listed, and
         each resource its checks read with the exchanges that read it (scrubbed as cassettes are;
         a resource another cluster read first shows that same exchange)."""
-        reads = []
+        reads: list[dict[str, Any]] = []
         for resource_id in result.read:
             observed = self.cache.peek(resource_id)
-            exchanges = self.cache.exchanges.get(resource_id.lower(), [])
+            if (principal := getattr(observed and observed.value, "principal_id", None)) is not None:
+                scrubber.learn_id("principalId", principal)  # a role-assignment list's key names it
+            held = self.graph_held.get(resource_id.lower())
+            exchanges = [
+                exchange
+                for key in (resource_id, *(held.also_read if held is not None else ()))
+                for exchange in self.cache.exchanges.get(key.lower(), [])
+            ]
             reads.append(
                 {
                     "resource": resource_id,
-                    "read": "listed" if resource_id.lower() == result.scope.source_id.lower() else "read",
+                    "read": self._how_read(result.scope, resource_id),
+                    **({"query": held.query} if held is not None and held.query else {}),
                     "status": _status(observed),
                     **({"problem": observed.problem} if observed is not None and observed.problem else {}),
                     "exchanges": [
@@ -242,9 +297,15 @@ class FleetRun:
                     ],
                 }
             )
+        for read in reads:  # every exchange has taught the scrubber its ids: now the names quoting them
+            read["resource"] = scrubber.identities(read["resource"])
+            if "problem" in read:
+                read["problem"] = scrubber.identities(read["problem"])
+        listed_by = self.listed_by
         return {
             **result.scope.to_json(),
             "listed_as": scrubber.json_body(dict(result.scope.member.arm)),
+            **({"listed_by": listed_by} if listed_by else {}),
             "reads": reads,
         }
 
@@ -260,7 +321,14 @@ def merged_summary(controller: dict[str, Any], workers: Sequence[dict[str, Any]]
         for subscription, holds in worker["throttled"].items():
             throttled[subscription] = throttled.get(subscription, 0) + holds
     seconds = [w["judging_seconds"] for w in workers if w["judging_seconds"] is not None]
+    graph: dict[str, Any] = {}
+    if "resource_graph" in controller:  # the controller's discovery and the workers' queries
+        parts = [controller["resource_graph"], *(w["resource_graph"] for w in workers)]
+        summed = {key: sum(part[key] for part in parts) for key in parts[0]}
+        summed["quota_waited_seconds"] = round(summed["quota_waited_seconds"], 3)
+        graph = {"resource_graph": summed}
     return {
+        "reader": controller["reader"],
         "clusters_discovered": controller["clusters_discovered"],
         "clusters_judged": sum(w["clusters_judged"] for w in workers),
         "arm_requests": controller["arm_requests"] + sum(w["arm_requests"] for w in workers),
@@ -269,6 +337,7 @@ def merged_summary(controller: dict[str, Any], workers: Sequence[dict[str, Any]]
         "workers": len(workers),
         "throttled": throttled,
         "judging_seconds": max(seconds) if seconds else None,
+        **graph,
     }
 
 
@@ -287,6 +356,10 @@ class _Listening:
         self._listed += 1
         if self._run.discovery is not None:
             self._run.discovery = replace(self._run.discovery, listed=self._listed, found=found_so_far)
+
+    def page_answered(self, rows: int) -> None:
+        if (discovery := self._run.discovery) is not None:
+            self._run.discovery = replace(discovery, pages=discovery.pages + 1, found=discovery.found + rows)
 
 
 def _across_subscriptions(scopes: Sequence[MemberScope]) -> list[MemberScope]:

@@ -140,7 +140,7 @@ class FleetProgress:
             if not self.at_terminal:
                 wanted = fleet.target.fleet.subscriptions
                 named = None if wanted == "all" else len(wanted)
-                self._say(discovery_line(Discovery(named, discovery.started)))
+                self._say(discovery_line(Discovery(named, discovery.started, graph=discovery.graph)))
             self._listing.due(0, now)
         if discovery.finished is None:
             if self.at_terminal:

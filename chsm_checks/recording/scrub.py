@@ -4,7 +4,7 @@
   tokens never reach a cassette.
 - Response headers: only those the harness reads or a reviewer needs (``location``,
   ``azure-asyncoperation``, ``retry-after``, ``date`` (the drill's timings), request ids,
-  ``content-type``). ``x-ms-operation-identifier``
+  ``content-type``, Resource Graph's quota). ``x-ms-operation-identifier``
   (tenant and object ids) and everything else go.
 - Query parameters: only ``api-version`` and paging/filter parameters keep their values; anything
   else (the ``t``/``c``/``s``/``h`` signature of ARM status URLs, SAS fields) becomes ``REDACTED``.
@@ -48,6 +48,9 @@ RESPONSE_HEADERS = frozenset(
         "retry-after",
         "x-ms-request-id",
         "x-ms-correlation-request-id",
+        # Resource Graph's account of the caller's quota, which paced the queries
+        "x-ms-user-quota-remaining",
+        "x-ms-user-quota-resets-after",
     }
 )
 QUERY_PARAMETERS = frozenset({"api-version", "$filter", "$skiptoken", "$top", "$expand", "$select"})
@@ -88,6 +91,10 @@ BODY_FIELDS = frozenset(
         "categoryGroup", "categoryType", "categoryGroups", "retentionPolicy",
         # activity log events, as the harness selects them
         "eventDataId", "correlationId", "operationName", "localizedValue", "eventTimestamp",
+        # Resource Graph queries, their pages and the columns of their rows
+        "subscriptions", "query", "options", "$top", "$skipToken", "resultFormat", "totalRecords",
+        "count", "resultTruncated", "data", "facets", "resourceGroup", "subscriptionId", "managedBy",
+        "plan", "zones", "extendedLocation",
     }
 )  # fmt: skip
 FREE_KEY_MAPS = frozenset({"tags", "userAssignedIdentities"})
@@ -138,6 +145,18 @@ class Scrubber:
         elif isinstance(node, list):
             for item in node:
                 self._learn_from_json(item)
+
+    def learn(self, raw: bytes | str | None) -> None:
+        """Learn the ids a JSON body names (its principals, tenants…) before anything that quotes
+        them is scrubbed: a Resource Graph query names the principals whose assignments it asks for."""
+        try:
+            self._learn_from_json(json.loads(raw or b""))
+        except ValueError:
+            return
+
+    def learn_id(self, field: str, value: str) -> None:
+        """Learn one id of a kind :data:`ID_FIELDS` names (``principalId``…), as a body would teach it."""
+        self._learn(value, ID_FIELDS[field])
 
     def text(self, value: str) -> str:
         """``value`` with every known id replaced by its placeholder."""

@@ -16,7 +16,7 @@ with a ``400`` naming it, refuses a window starting more than 90 days back as th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from chsm_checks.sandbox.ids import sandbox_guid
@@ -95,11 +95,16 @@ def _operation(
         yield end[0], _event(state, cluster_id, action, end[1], end[0], correlation, 1)
 
 
-def activity_events(state: JsonObject, now: float) -> list[Dated]:
-    """Every event the activity log holds at ``now``: the seeded history, then each job's."""
+def activity_events(
+    state: JsonObject, now: float, about: Callable[[str], bool] = lambda cluster_id: True
+) -> list[Dated]:
+    """Every event the activity log holds at ``now`` for the clusters ``about`` keeps: the seeded
+    history, then each job's (the others' events are never made: a fleet's log is long)."""
     events: list[Dated] = []
     started = int(state.get("clock_started_us", unix_us(now)))
     for n, past in enumerate(state.get("backup_history", [])):
+        if not about(str(past["cluster_id"])):
+            continue
         end_us = started - round(float(past["hours_before_start"]) * _US_PER_HOUR)
         action = f"{CLUSTER_TYPE}/backup/action"
         end = (end_us, str(past["status"]))
@@ -108,6 +113,8 @@ def activity_events(state: JsonObject, now: float) -> list[Dated]:
         )
     now_us = unix_us(now)
     for job in state.get("jobs", []):
+        if not about(str(job["cluster_id"])):
+            continue
         verb = job["kind"] if not job["validate"] else f"validate{job['kind'].capitalize()}Properties"
         action = f"{CLUSTER_TYPE}/{verb}/action"
         ends: tuple[int, str] | None = None
@@ -171,9 +178,14 @@ def list_activity(call: ArmCall) -> ArmReply:
         )
     prefix = f"/subscriptions/{subscription}/".lower()
     window = (unix_us(start.timestamp()), unix_us(end.timestamp()))
+    one = (match["value"] or "").lower() if (match["field"] or "").lower() == "resourceuri" else None
+
+    def about(cluster_id: str) -> bool:
+        return cluster_id.lower().startswith(prefix) and (one is None or cluster_id.lower() == one)
+
     dated = [
         (at_us, event)
-        for at_us, event in activity_events(call.state, call.now)
+        for at_us, event in activity_events(call.state, call.now, about)
         if event["resourceId"].lower().startswith(prefix)
         and window[0] <= at_us <= window[1]
         and _matches(event, match["field"], match["value"] or "")

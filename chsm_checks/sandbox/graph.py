@@ -90,12 +90,14 @@ def _row(state: JsonObject, body: JsonObject) -> JsonObject:
     }
 
 
-def _table(state: JsonObject, table: str) -> list[JsonObject]:
+def _table(state: JsonObject, table: str, kind: str) -> list[JsonObject]:
+    """The rows of ``table`` of type ``kind`` (lower case): a query keeps one type, and the others'
+    rows are never made."""
     if table == "resources":
         bodies = [r for r in state["resources"] if str(r.get("type", "")).lower() in RESOURCE_TYPES]
     else:
         bodies = list(state["role_assignments"])
-    return [_row(state, body) for body in bodies]
+    return [_row(state, body) for body in bodies if str(body.get("type", "")).lower() == kind]
 
 
 def _options(body: JsonObject) -> tuple[int, int, str | None]:
@@ -203,7 +205,7 @@ def _answer(state: JsonObject, query: GraphQuery, subscriptions: list[str]) -> l
     wanted = {s.lower() for s in subscriptions} & known
     rows = [
         row
-        for row in _table(state, query.table)
+        for row in _table(state, query.table, query.type.lower())
         if str(row["subscriptionId"]).lower() in wanted and query.keeps(row)
     ]
     rows.sort(key=lambda row: str(row["id"]))

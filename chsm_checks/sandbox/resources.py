@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlencode
 
-from chsm_checks.sandbox.access import assignments_touching, principal_of
+from chsm_checks.sandbox.access import assignment_scope, assignments_touching, principal_of, scope_contains
 from chsm_checks.sandbox.roles import role_definition, role_definitions
 from chsm_checks.sandbox.routing import ArmCall, Handler
 from chsm_checks.sandbox.wire import ArmFault, ArmReply, JsonObject
@@ -27,6 +27,7 @@ from chsm_checks.sandbox.world import (
 )
 
 _PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+_AT_SCOPE = re.compile(r"^\s*atScope\(\)\s*$", re.IGNORECASE)
 # The two filters the role definitions list understands (ARM also has atScopeAndBelow()).
 _ROLE_FILTER = re.compile(r"^\s*(roleName|type)\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 
@@ -108,18 +109,21 @@ def _under(resource: JsonObject, prefix: str) -> bool:
 
 
 def list_role_assignments(call: ArmCall) -> ArmReply:
-    """Role assignments at, above and below the scope, optionally ``$filter=principalId eq '…'``; paged."""
+    """Role assignments at, above and below the scope; ``$filter=principalId eq '…'`` keeps one principal's,
+    ``$filter=atScope()`` those at and above the scope (everyone's); paged."""
     scope = call.params["scope"]
     require_scope(call.state, scope)
     assignments = assignments_touching(call.state, scope)
     wanted = call.query.get("$filter", "")
-    if wanted:
+    if wanted and _AT_SCOPE.match(wanted):  # at the scope and above it only
+        assignments = [a for a in assignments if scope_contains(assignment_scope(a), scope)]
+    elif wanted:
         match = _PRINCIPAL_FILTER.match(wanted)
         if match is None:
             raise ArmFault(
                 400,
                 "InvalidQueryParameterValue",
-                "The sandbox understands only $filter=principalId eq '<object id>'.",
+                "The sandbox understands only $filter=principalId eq '<object id>' and $filter=atScope().",
                 target="$filter",
             )
         principal = match.group(1).lower()

@@ -589,14 +589,38 @@ def role_assignment_resource(
     }
 
 
+class _ResourceIndex:
+    """Where each stored resource is in ``state["resources"]``, by lower-case id: a fleet of
+    thousands is read by id tens of thousands of times. A hit is checked against the list (the
+    same resource at that place, with that id), and the index is made again when it is stale."""
+
+    def __init__(self) -> None:
+        self._list: list[JsonObject] | None = None
+        self._at: dict[str, int] = {}
+
+    def find(self, resources: list[JsonObject], wanted: str) -> JsonObject | None:
+        if resources is self._list and (found := self._checked(resources, wanted)) is not None:
+            return found
+        # A miss, or a stale index: made again from the list, which is the truth.
+        self._list = resources
+        self._at = {}
+        for n, resource in enumerate(resources):
+            self._at.setdefault(str(resource["id"]).lower(), n)
+        return self._checked(resources, wanted)
+
+    def _checked(self, resources: list[JsonObject], wanted: str) -> JsonObject | None:
+        n = self._at.get(wanted)
+        if n is not None and n < len(resources) and str(resources[n]["id"]).lower() == wanted:
+            return resources[n]
+        return None
+
+
+_INDEX = _ResourceIndex()
+
+
 def find_resource(state: JsonObject, resource_id: str) -> JsonObject | None:
     """The stored resource with this id, compared case-insensitively as ARM does."""
-    wanted = resource_id.rstrip("/").lower()
-    for resource in state["resources"]:
-        if resource["id"].lower() == wanted:
-            found: JsonObject = resource
-            return found
-    return None
+    return _INDEX.find(state["resources"], resource_id.rstrip("/").lower())
 
 
 def resources_of_type(state: JsonObject, resource_type: str) -> list[JsonObject]:

@@ -138,7 +138,7 @@ class ArmClients:
                 as_of=lambda: settings.as_of,
             )
 
-        return FleetRun(target, client)
+        return FleetRun(target, client, self._scrubber, settings.report_dir, settings.process)
 
 
 def hsm_runner(

@@ -70,6 +70,7 @@ def services_from(option: Callable[[str], Any], workerinput: Mapping[str, Any] |
         allow_mutations_flag=option("--allow-mutations"),
         report_dir=Path(out) if (out := option("--chsm-reports")) else None,
         hsm_client=client_files_for(target, mode.reaches_azure) if isinstance(target, Target) else NO_SANDBOX,
+        process=str(workerinput.get("workerid", "main")) if workerinput is not None else "main",
     )
     scrubber = scrubber_for(target)
     waivers = option("--waivers")

@@ -30,6 +30,8 @@ class RunSettings:
     #: Where the target's HSM client files are on this machine (a sandbox's, asked of it).
     hsm_client: ClientFiles = NO_SANDBOX
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Which process of the run this is: "main", or the pytest-xdist worker ("gw0"…).
+    process: str = "main"
 
     def __repr__(self) -> str:
         # Reports show fixture values; this one says what the run is and nothing more.
