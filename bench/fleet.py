@@ -182,6 +182,24 @@ def judge_outcomes(scenarios: Sequence[dict[str, Any]], fleet: Fleet) -> list[st
     return problems
 
 
+def outcomes_verdict(what: str, audits: dict[str, list[Audit]]) -> list[str]:
+    """The verdict row on every run's outcomes, ``audits`` by the label of their configuration: each
+    cluster evaluated once, the misconfigured ones failed, the others passed, none an error."""
+    problems = [
+        f"{label}, run {number}: {problem}"
+        for label, runs in audits.items()
+        for number, audit in enumerate(runs, start=1)
+        for problem in audit.problems
+    ]
+    errors = sum(audit.outcomes.get("error", 0) for runs in audits.values() for audit in runs)
+    return [
+        f"{what}: every cluster evaluated once, misconfigured ones failed, the others passed, none an error",
+        "no exception",
+        "; ".join(problems) or f"as expected in all {sum(map(len, audits.values()))} runs",
+        "met" if not problems and not errors else "missed",
+    ]
+
+
 def _some(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)[:3])
 

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import CONCURRENCY, PHASES, Audit, Fleet, fleet_options, run_audit
+from fleet import CONCURRENCY, PHASES, Audit, Fleet, fleet_options, outcomes_verdict, run_audit
 from measure import (
     Samples,
     cached_bytecode,
@@ -105,23 +105,8 @@ class Report:
         return statistics.median(_value(run, value) for run in self.runs[reader])
 
     def verdicts(self) -> list[list[str]]:
-        rows = []
-        problems = [
-            f"{reader}, run {n}: {problem}"
-            for reader, runs in self.runs.items()
-            for n, run in enumerate(runs, start=1)
-            for problem in run.audit.problems
-        ]
-        errors = sum(run.audit.outcomes.get("error", 0) for runs in self.runs.values() for run in runs)
-        rows.append(
-            [
-                "both readers: every cluster evaluated once, the misconfigured ones failed, the others "
-                "passed, none an error (the same verdicts)",
-                "no exception",
-                "; ".join(problems) or f"as expected in all {sum(map(len, self.runs.values()))} runs",
-                "met" if not problems and not errors else "missed",
-            ]
-        )
+        audits = {f"`{reader}`": [run.audit for run in runs] for reader, runs in self.runs.items()}
+        rows = [outcomes_verdict("both readers (so both give the same verdicts)", audits)]
         for reader in READERS:
             wall, ideal = self.median(reader, "wall"), self.median(reader, "ideal")
             ratio = wall / ideal

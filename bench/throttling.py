@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleet import CONCURRENCY, SUBSCRIPTIONS, Audit, Fleet, fleet_options, run_audit
+from fleet import CONCURRENCY, SUBSCRIPTIONS, Audit, Fleet, fleet_options, outcomes_verdict, run_audit
 from measure import (
     Samples,
     cached_bytecode,
@@ -269,23 +269,8 @@ class Report:
         )
 
     def verdicts(self) -> list[list[str]]:
-        rows = []
-        problems = [
-            f"{CONFIGURATIONS[name][0]}, run {number}: {problem}"
-            for name, runs in self.runs.items()
-            for number, run in enumerate(runs, start=1)
-            for problem in run.audit.problems
-        ]
-        errors = sum(run.audit.outcomes.get("error", 0) for runs in self.runs.values() for run in runs)
-        rows.append(
-            [
-                "throttled and unthrottled: every cluster evaluated once, misconfigured ones failed, "
-                "the others passed, none an error",
-                "no exception",
-                "; ".join(problems) or f"as expected in all {sum(map(len, self.runs.values()))} runs",
-                "met" if not problems and not errors else "missed",
-            ]
-        )
+        audits = {CONFIGURATIONS[name][0]: [run.audit for run in runs] for name, runs in self.runs.items()}
+        rows = [outcomes_verdict("throttled and unthrottled", audits)]
         refusals = [run.refusals for run in self.runs["throttled"]]
         rows.append(
             [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,33 @@ def test_replies_that_name_a_command_are_not_redacted(reply: str) -> None:
 def test_a_known_secret_is_redacted_wherever_it_appears_even_across_lines() -> None:
     text = "partial echo: abc\r\nthe password Canary-7731 appears in free text\r\n"
     assert "Canary-7731" not in redact_text(text, ["Canary-7731"])
+
+
+HUNG = ROOT / "cassettes" / "restore_validation"
+HUNG = HUNG / "a_utility_that_stops_answering_ends_as_an_error_after_its_timeout.transcript.yaml"
+
+
+def test_a_recorded_hang_is_the_timeout_the_live_run_waited_out_without_waiting_it(tmp_path: Path) -> None:
+    """The recording hung at findKey: replayed with an hour's timeout, the session still ends at once
+    as the live one did after its timeout. An alarm fails the test if replay waits instead."""
+    path = tmp_path / "hung.transcript.yaml"
+    shutil.copy(HUNG, path)
+    runner = _replay_runner(path, tmp_path)
+
+    def waited(signum: int, frame: object) -> None:
+        raise AssertionError("replay waited for a recorded hang instead of taking it as the timeout")
+
+    previous = signal.signal(signal.SIGALRM, waited)
+    signal.alarm(60)
+    try:
+        with runner.key_session() as session:
+            assert session.login("cu1", runner.password()).ok
+            with pytest.raises(HsmSessionError) as raised:
+                session.find_keys(timeout=3600)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert raised.value.command == "findKey"
+    assert raised.value.problem == "no answer within 3600 s"
+    assert "recorded-hang" not in raised.value.tail

@@ -238,6 +238,18 @@ def _graph(transport: ScriptedTransport, above: Any) -> ScriptedTransport:
     return transport
 
 
+def _log(transport: ScriptedTransport, report_dir: Any = None, process: str = "main") -> GraphLog:
+    """A process's Resource Graph over a client on ``transport``, its queries kept under ``report_dir``."""
+    capture = ExchangeCapture()
+    client = make_client(transport, on_exchange=capture.on_exchange)
+    return GraphLog(client, capture, Scrubber(subscription_id=""), report_dir, process=process)
+
+
+def _prefetched(transport: ScriptedTransport, cache: SnapshotCache) -> dict[str, Held]:
+    log = _log(transport)
+    return prefetch(log, log.client, [_scope()], cache)
+
+
 def test_role_assignments_are_the_graphs_in_the_subscription_and_arms_from_above_it() -> None:
     above = reply(
         200,
@@ -253,10 +265,7 @@ def test_role_assignments_are_the_graphs_in_the_subscription_and_arms_from_above
     transport = _graph(ScriptedTransport(), above)
     cache = SnapshotCache()
 
-    client = make_client(transport)
-    put = prefetch(
-        GraphLog(client, ExchangeCapture(), Scrubber(subscription_id="")), client, [_scope()], cache
-    )
+    put = _prefetched(transport, cache)
 
     key = role_assignments_key(ACCOUNT, PRINCIPAL)
     observed = cache.peek(key)
@@ -280,10 +289,7 @@ def test_when_what_is_inherited_cannot_be_read_the_list_is_left_to_the_checks_ow
     transport = _graph(ScriptedTransport(), refused)
     cache = SnapshotCache()
 
-    client = make_client(transport)
-    put = prefetch(
-        GraphLog(client, ExchangeCapture(), Scrubber(subscription_id="")), client, [_scope()], cache
-    )
+    put = _prefetched(transport, cache)
 
     key = role_assignments_key(ACCOUNT, PRINCIPAL)
     assert cache.peek(key) is None  # an assignment left out could be the one that grants too much
@@ -294,12 +300,10 @@ def test_when_what_is_inherited_cannot_be_read_the_list_is_left_to_the_checks_ow
 
 def test_a_query_is_kept_with_its_pages_never_over_a_file_another_process_kept(tmp_path: Any) -> None:
     transport = ScriptedTransport().script("POST", QUERY_PATH, page(["/a"], "t1"), page(["/b"]))
-    capture = ExchangeCapture()
-    client = make_client(transport, on_exchange=capture.on_exchange)
     kept_dir = tmp_path / "evidence" / "resource-graph"
     kept_dir.mkdir(parents=True)
     (kept_dir / "gw1-0001.json").write_text("another process's query\n")
-    log = GraphLog(client, capture, Scrubber(subscription_id=""), tmp_path, process="gw1")
+    log = _log(transport, tmp_path, "gw1")
 
     answer = log.ask(CLUSTERS, ["s-1"])
 
@@ -315,9 +319,7 @@ def test_a_query_is_kept_with_its_pages_never_over_a_file_another_process_kept(t
 def test_pages_answered_before_a_failure_are_kept(tmp_path: Any) -> None:
     broken = reply(200, json={"data": "not rows"})
     transport = ScriptedTransport().script("POST", QUERY_PATH, page(["/a"], "t1"), broken)
-    capture = ExchangeCapture()
-    client = make_client(transport, on_exchange=capture.on_exchange)
-    log = GraphLog(client, capture, Scrubber(subscription_id=""), tmp_path)
+    log = _log(transport, tmp_path)
 
     with pytest.raises(ArmError, match="no 'data' array"):
         log.ask(CLUSTERS, ["s-1"])

@@ -413,3 +413,28 @@ def test_a_uri_that_fails_the_judgement_in_a_text_request_body_is_dropped(scrubb
     scrubbed = scrubber.request(_request("http://127.0.0.1:8765/x", body))
 
     assert scrubbed.body == f"backup to {REDACTED} please, not to {CONTAINER_URI}".encode()
+
+
+def test_vcrpys_request_and_response_are_left_as_they_were_and_a_fresh_one_is_scrubbed_in_place(
+    scrubber: Scrubber,
+) -> None:
+    headers = {"Authorization": "Bearer eyJ0eXAiOiJKV1Qi", "Content-Type": "application/json"}
+    handed = _request("http://127.0.0.1:8765/x?sig=abc", b"{}", headers)
+    answer = {
+        "status": {"code": 200},
+        "headers": {"x-ms-operation-identifier": ["t"]},
+        "body": {"string": b"{}"},
+    }
+
+    assert scrubber.request(handed) is not handed
+    assert handed.headers["Authorization"] == "Bearer eyJ0eXAiOiJKV1Qi"  # vcrpy goes on using it
+    assert scrubber.response(answer)["headers"] == {}
+    assert answer["headers"] == {"x-ms-operation-identifier": ["t"]}
+
+    fresh = _request("http://127.0.0.1:8765/x?sig=abc", b"{}", dict(headers))
+    scrubbed = scrubber.request(fresh, fresh=True)
+    assert scrubbed is fresh
+    assert dict(fresh.headers) == {"Content-Type": "application/json"}
+    assert fresh.uri.endswith(f"sig={REDACTED}")
+    assert scrubber.response(answer, fresh=True) is answer
+    assert answer["headers"] == {}

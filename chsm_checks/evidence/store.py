@@ -33,7 +33,7 @@ def exchange_record(
 ) -> dict[str, Any] | None:
     """One ARM exchange as evidence, scrubbed by the cassette profile; ``None`` for sign-in traffic."""
     scrubbed_request = scrubber.request(
-        VcrRequest(request.method, str(request.url), request.content, dict(request.headers))
+        VcrRequest(request.method, str(request.url), request.content, dict(request.headers)), fresh=True
     )
     if scrubbed_request is None:
         return None
@@ -45,7 +45,8 @@ def exchange_record(
             "status": {"code": response.status_code, "message": response.reason_phrase},
             "headers": headers,
             "body": {"string": response.content},
-        }
+        },
+        fresh=True,
     )
     return {
         "attempt": attempt,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from .audit import (
     Judge,
     MemberResult,
     MemberScope,
+    RawExchange,
     RecordingCache,
     member_ids,
     resolve,
@@ -43,6 +45,7 @@ from .progress import Counts, Discovery, WorkerProgress
 if TYPE_CHECKING:
     from ..checks.model import Finding
 
+SCRUBBED_KEPT = 2048  # scrubbed exchanges kept for the next cluster that shows them
 SERIAL_BATCH = "fleet"
 
 
@@ -98,6 +101,7 @@ class FleetRun:
         self._judged = 0  # clusters whose judging ended, counted as each ends
         self._final_counts: Counts | None = None
         self.graph_held: dict[str, Held] = {}  # ids (lower case) whose snapshot Resource Graph gave
+        self._records: OrderedDict[int, dict[str, Any] | None] = OrderedDict()  # by id() of the raw one
         self.planned: int | None = None  # the clusters this process's selected tests cover
         self.discovery: Discovery | None = None  # how the listing goes; None until it starts
         self.worker_progress: WorkerProgress | None = None  # under pytest-xdist: counts for the controller
@@ -122,6 +126,7 @@ class FleetRun:
         self._final = self.summary()
         self._final_counts = self.counts()
         self.cache = RecordingCache(self.capture)
+        self._records.clear()
         self._audit = None
         self._futures.clear()
 
@@ -268,6 +273,20 @@ class FleetRun:
             return "resource-graph" if self.target.fleet.reader == "resource-graph" else "listed"
         return "resource-graph" if resource_id.lower() in self.graph_held else "read"
 
+    def _scrubbed(self, raw: RawExchange, scrubber: Scrubber) -> dict[str, Any] | None:
+        """An exchange as evidence, scrubbed once however many clusters' reads it served (a
+        subscription's locks, a role definition): the run's scrubber gives it the same placeholders
+        each time. The latest few thousand are kept, so the shared ones stay and memory does not
+        grow with the fleet."""
+        key = id(raw)  # the raw exchange lives in the cache as long as this run's evidence is written
+        if key in self._records:
+            self._records.move_to_end(key)
+            return self._records[key]
+        record = self._records[key] = exchange_record(scrubber, *raw.as_httpx())
+        if len(self._records) > SCRUBBED_KEPT:
+            self._records.popitem(last=False)
+        return record
+
     def evidence(self, result: MemberResult, scrubber: Scrubber) -> dict[str, Any]:
         """A cluster's evidence: where its backup resources came from, the cluster as listed, and
         each resource its checks read with the exchanges that read it (scrubbed as cassettes are;
@@ -290,11 +309,7 @@ class FleetRun:
                     **({"query": held.query} if held is not None and held.query else {}),
                     "status": _status(observed),
                     **({"problem": observed.problem} if observed is not None and observed.problem else {}),
-                    "exchanges": [
-                        record
-                        for raw in exchanges
-                        if (record := exchange_record(scrubber, *raw.as_httpx())) is not None
-                    ],
+                    "exchanges": [record for raw in exchanges if (record := self._scrubbed(raw, scrubber))],
                 }
             )
         for read in reads:  # every exchange has taught the scrubber its ids: now the names quoting them

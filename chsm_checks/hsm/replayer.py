@@ -2,9 +2,11 @@
 
 ``python -m chsm_checks.hsm.replayer <transcript> <session index> <utility>`` prints what the
 utility printed and checks every line typed at it against the recorded (redacted) line; on a
-mismatch it says so and exits 3. No time passes: it answers as soon as it is asked — except where
-the recording says the utility hung, which it reproduces. Kept light: no imports beyond YAML and
-the redaction rules, so replay starts quickly.
+mismatch it says so and exits 3. No time passes: it answers as soon as it is asked. Where the
+recording says the utility hung, it says so with :data:`HANG_SIGNAL` and then hangs: the driver
+takes the signal for the timeout the live run waited out, at once, so a recorded hang costs replay
+no time (the replay's clock is virtual). Kept light: no imports beyond YAML and the redaction
+rules, so replay starts quickly.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from .redact import redact_line
 
 EXIT_MISMATCH = 3
 EXIT_INPUT_ENDED = 4
+HANG_SIGNAL = "\x1b]chsm-checks;recorded-hang\x07"
+"""What the replayer prints where the recording hung: an OSC sequence no utility prints."""
 
 
 def _raw_output() -> None:
@@ -62,6 +66,7 @@ def replay(events: list[dict[str, Any]]) -> int:
                 _write(f"\r\nchsm-checks replay mismatch: expected {value!r}, got {got!r}\r\n")
                 return EXIT_MISMATCH
         elif kind == "hang":
+            _write(HANG_SIGNAL)
             while True:
                 signal.pause()
         elif kind == "exit":

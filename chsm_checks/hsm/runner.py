@@ -19,6 +19,7 @@ from ..recording.cassettes import Provenance
 from .errors import HsmSessionError
 from .logins import RefusedLogins
 from .redact import redact_text
+from .replayer import HANG_SIGNAL
 from .sessions import KeyUtilSession, MgmtUtilSession, Timeouts, UtilityDriver
 from .transcript import TRANSCRIPT_FORMAT, SessionRecord, SessionRecorder, Transcript, load_transcript
 
@@ -31,6 +32,8 @@ class HsmRunner:
 
     #: Whether the sessions touch the HSM client machine (its utilities, its configuration files).
     touches_client = True
+    #: What a replayed session prints where its recording hung (live: nothing can say so).
+    recorded_hang: str | None = None
 
     def __init__(
         self,
@@ -108,6 +111,7 @@ class HsmRunner:
             timeouts=self.timeouts,
             recorder=recorder,
             secrets=self.secrets,
+            recorded_hang=self.recorded_hang,
         )
 
     @contextmanager
@@ -188,6 +192,7 @@ class ReplayedHsmRunner(HsmRunner):
     utility, and nothing on the client machine is read or touched."""
 
     touches_client = False
+    recorded_hang = HANG_SIGNAL
 
     def _transcript(self) -> Transcript:
         return load_transcript(self.transcript_path)

@@ -74,8 +74,11 @@ class UtilityDriver:
         timeouts: Timeouts,
         recorder: SessionRecorder | None,
         secrets: Iterable[str] = (),
+        recorded_hang: str | None = None,
     ) -> None:
         self.utility = utility
+        # A replayed session's word that the recording hung here: taken as the timeout, at once.
+        self.recorded_hang = recorded_hang
         self.prompt = prompt
         self.timeouts = timeouts
         self.recorder = recorder
@@ -113,13 +116,20 @@ class UtilityDriver:
         asking cannot keep a run waiting longer than one that says nothing.
         """
         collected: list[str] = []
-        patterns = [self.prompt, _RBI, _YES_NO, _PASSWORD, pexpect.EOF, pexpect.TIMEOUT]
+        patterns = [
+            self.prompt,
+            _RBI,
+            _YES_NO,
+            _PASSWORD,
+            pexpect.EOF,
+            *self._hang_pattern(),
+            pexpect.TIMEOUT,
+        ]
         deadline = time.monotonic() + timeout
         while True:
             index = self.child.expect(patterns, timeout=max(0.0, deadline - time.monotonic()))
-            collected.append(
-                str(self.child.before) + (self.child.after if isinstance(self.child.after, str) else "")
-            )
+            after = self.child.after if isinstance(self.child.after, str) and index < 5 else ""
+            collected.append(str(self.child.before) + after)
             if index == 0:
                 return "".join(collected)
             if index == 1:
@@ -137,6 +147,9 @@ class UtilityDriver:
                     self.recorder.hung()
                 self.kill()
                 self._fail(command, f"no answer within {timeout:g} s", "".join(collected))
+
+    def _hang_pattern(self) -> list[str]:
+        return [re.escape(self.recorded_hang)] if self.recorded_hang else []
 
     def _answer(self, reply: str) -> None:
         if self.recorder is not None:
@@ -178,7 +191,9 @@ class UtilityDriver:
             self.recorder.typed(command)
         self.child.sendline(command)
         try:
-            self.child.expect(pexpect.EOF, timeout=self.timeouts.command)
+            if self.child.expect([pexpect.EOF, *self._hang_pattern()], timeout=self.timeouts.command) > 0:
+                self.kill()  # the recording hung here: as the live run, once its timeout had passed
+                return
         except pexpect.TIMEOUT:
             self.kill()
             return

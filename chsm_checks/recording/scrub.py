@@ -235,14 +235,16 @@ class Scrubber:
 
     # -- vcrpy hooks ----------------------------------------------------------------------------
 
-    def request(self, request: Any) -> Any:
-        """vcrpy ``before_record_request``: ``None`` drops the request (sign-in traffic)."""
+    def request(self, request: Any, *, fresh: bool = False) -> Any:
+        """vcrpy ``before_record_request``: ``None`` drops the request (sign-in traffic). vcrpy goes on
+        using the request it hands over, so it is copied; a ``fresh`` one, made for this call and
+        used no more, is scrubbed in place."""
         parts = urlsplit(request.uri)
         if (parts.hostname or "").lower() in SIGN_IN_HOSTS or "/oauth2/" in parts.path:
             return None
         if parts.path.lower().startswith(("/metadata/identity", "/msi/")):
             return None
-        scrubbed = copy.deepcopy(request)
+        scrubbed = request if fresh else copy.deepcopy(request)
         scrubbed.uri = self.url(request.uri)
         for name in list(scrubbed.headers):
             if name.lower() not in REQUEST_HEADERS:
@@ -250,9 +252,10 @@ class Scrubber:
         scrubbed.body = self.body(scrubbed.body, judge_every_uri=True)
         return scrubbed
 
-    def response(self, response: dict[str, Any]) -> dict[str, Any]:
-        """vcrpy ``before_record_response``: learn ids first, then scrub headers and body."""
-        scrubbed = copy.deepcopy(response)
+    def response(self, response: dict[str, Any], *, fresh: bool = False) -> dict[str, Any]:
+        """vcrpy ``before_record_response``: learn ids first, then scrub headers and body (in place
+        when the response is ``fresh``, as :meth:`request`)."""
+        scrubbed = response if fresh else copy.deepcopy(response)
         headers: dict[str, list[str]] = {}
         for name, values in (scrubbed.get("headers") or {}).items():
             lower = name.lower()

@@ -38,6 +38,8 @@ def write_environment(results_dir: Path, properties: Mapping[str, str]) -> Path:
 
 def _plain(value: str) -> str | None:
     """The value whose ``repr`` is ``value``, as text, when it is a string or a number."""
+    if not value or value[0] not in _STRING_OR_NUMBER_STARTS:
+        return None  # the repr of a list, a dict or an object: not parsed at all (a fleet has thousands)
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -45,6 +47,9 @@ def _plain(value: str) -> str | None:
     if isinstance(parsed, bool) or not isinstance(parsed, str | int | float):
         return None
     return str(parsed)
+
+
+_STRING_OR_NUMBER_STARTS = frozenset("'\"+-.0123456789")
 
 
 def _readable(value: str, *, raw_allowed: bool) -> str | None:
