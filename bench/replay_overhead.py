@@ -186,7 +186,7 @@ PROFILE_BUCKETS = (
     ("pytest run loop (every scenario)", "_pytest/main.py", "pytest_runtestloop", "ct"),
     ("  waiting on the HSM utility replayers (select)", "~", "<built-in method select.select>", "tt"),
     (
-        "  the scenario whose utility times out after 1 s",
+        "  the scenario whose recorded utility timed out after 1 s",
         "chsm_checks/hsm/drill.py",
         "find_keys_within",
         "ct",
@@ -382,12 +382,13 @@ def _why(sides: dict[str, Side], profiled: dict[str, float | None]) -> str:
     text = (
         f"why: chsm-checks run --no-html takes {ms(median(chsm, 'wall') - median(bare, 'wall'))} more than "
         f"the bare run. {ms(inside)} more inside pytest's session: blocked on the HSM utility replayers "
-        f"{ms(seconds('waiting'))} (of which the deliberate 1 s utility timeout, which replay waits out in "
-        f"real time, {ms(seconds('the scenario'))}), sleeping in ptyprocess close {ms(seconds('sleeping'))}, "
+        f"{ms(seconds('waiting'))} (of which the scenario whose recorded utility timed out after 1 s, "
+        f"replayed on the virtual clock, {ms(seconds('the scenario'))}), sleeping in ptyprocess close "
+        f"{ms(seconds('sleeping'))}, "
         f"YAML parsing {ms(seconds('YAML'))} profiled. {ms(start)} more start-up before the session "
         f"({ms(seconds('imports'))} of imports over the whole profiled run). {ms(after)} more after it "
         f"(reports {ms(seconds('reports'))} profiled, of which OSCAL schema validation "
-        f"{ms(seconds('of which OSCAL'))}). Without the real waits (the 1 s timeout and the close "
+        f"{ms(seconds('of which OSCAL'))}). Without those waits (that scenario and the close "
         f"sleeps, {ms(waits)}) the ratio would be about {without_waits:.1f}×."
     )
     allowance = (TARGET - 1) * median(bare, "wall")

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import CONCURRENCY, PHASES, Audit, Fleet, fleet_options, outcomes_verdict, run_audit
+from fleet import CONCURRENCY, Audit, Fleet, fleet_options, outcomes_verdict, run_audit
 from measure import (
     Samples,
     cached_bytecode,
@@ -148,7 +148,8 @@ class Report:
             ("peak RSS of the chsm-checks process", "rss", mb),
             ("CPU seconds of the chsm-checks process", "cpu", lambda v: f"{v:.1f} s"),
             ("CPU seconds of the sandbox", "sandbox-cpu", lambda v: f"{v:.1f} s"),
-            *((f"phase: {label}", f"{begin}..{end}", ms) for label, begin, end in PHASES),
+            ("judging: first read to last verdict (summary.json `fleet.judging_seconds`)", "judging", ms),
+            ("the rest: start-up, discovery, each cluster's test after its reads, reports", "rest", ms),
         ):
             rows.append([what, *(fmt(self.median(reader, value)) for reader in READERS)])
         return rows
@@ -202,9 +203,11 @@ def _value(run: Read, value: str) -> float:
         return run.audit.run.cpu_seconds
     if value == "sandbox-cpu":
         return run.audit.sandbox_cpu
-    if ".." in value:
-        phase = run.audit.phase(*value.split(".."))
-        return float("nan") if phase is None else phase
+    judging = run.audit.fleet_summary.get("judging_seconds")
+    if value == "judging":
+        return float("nan") if judging is None else float(judging)
+    if value == "rest":
+        return float("nan") if judging is None else run.audit.run.wall - float(judging)
     return run.audit.run.wall
 
 
