@@ -160,11 +160,13 @@ def prefetch(
         if not ids:
             continue
         answer = _answer(graph, client, GraphQuery("resources", kind), _subscriptions_of(ids))
-        for row in answer.rows if answer is not None else ():
+        if answer is None:
+            continue  # these resources are read from ARM
+        for row in answer.rows:
             resource_id = str(row.get("id", ""))
             if resource_id.lower() in ids:
                 cache.put(resource_id, Observed.found(resource_id, snapshot(arm_body(row))))
-                put[resource_id.lower()] = Held(answer.kept_as) if answer is not None else Held(None)
+                put[resource_id.lower()] = Held(answer.kept_as)
     put.update(_role_assignments(graph, client, scopes, cache))
     return put
 

@@ -60,6 +60,11 @@ def _tail(text: str) -> str:
     return "\n".join(lines[-TAIL_LINES:])
 
 
+# The patterns of UtilityDriver.wait whose match is the utility's own output (prompt, questions, EOF);
+# after them come a replayed hang's signal and the timeout, which are not.
+_ANSWERED = 5
+
+
 class UtilityDriver:
     """A spawned utility: send a line, wait for the prompt, answer what must never hang a run."""
 
@@ -128,7 +133,7 @@ class UtilityDriver:
         deadline = time.monotonic() + timeout
         while True:
             index = self.child.expect(patterns, timeout=max(0.0, deadline - time.monotonic()))
-            after = self.child.after if isinstance(self.child.after, str) and index < 5 else ""
+            after = self.child.after if isinstance(self.child.after, str) and index < _ANSWERED else ""
             collected.append(str(self.child.before) + after)
             if index == 0:
                 return "".join(collected)
