@@ -81,7 +81,7 @@ def _rename_ids(sandbox: Sandbox) -> None:
         },
         "watch": {"operator object id": OPERATOR_ID},
     }
-    httpx.put(f"{sandbox.url}/_sandbox/canaries", json=plan, timeout=5).raise_for_status()
+    httpx.put(f"{sandbox.url}/_sandbox/canaries", json=plan, timeout=30).raise_for_status()
 
 
 @pytest.fixture(scope="module")

@@ -240,7 +240,7 @@ def test_no_secret_canary_reaches_any_file_the_record_run_wrote_or_its_output(tm
             },
             "watch": CANARIES,
         }
-        httpx.put(f"{sandbox.url}/_sandbox/canaries", json=plan, timeout=5).raise_for_status()
+        httpx.put(f"{sandbox.url}/_sandbox/canaries", json=plan, timeout=30).raise_for_status()
         # The restore copies the source's users to the destination, whose only user until then is its
         # pre-crypto officer.
         for cluster, user, kind in (

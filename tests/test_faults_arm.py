@@ -273,7 +273,7 @@ class Bench:
     project: Path
 
     def inject(self, rules: list[dict[str, Any]]) -> None:
-        response = httpx.post(f"{self.sandbox.url}/_sandbox/arm-faults", json=rules, timeout=5)
+        response = httpx.post(f"{self.sandbox.url}/_sandbox/arm-faults", json=rules, timeout=30)
         assert response.status_code == 201, response.text
 
     def rules(self) -> list[dict[str, Any]]:
@@ -300,7 +300,7 @@ def module_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
 @pytest.fixture
 def bench(module_bench: Bench) -> Bench:
     """The module's sandbox with no fault rules and a freshly seeded world."""
-    httpx.delete(f"{module_bench.sandbox.url}/_sandbox/arm-faults", timeout=5).raise_for_status()
+    httpx.delete(f"{module_bench.sandbox.url}/_sandbox/arm-faults", timeout=30).raise_for_status()
     module_bench.sandbox.post("/_sandbox/reset")
     return module_bench
 
@@ -409,7 +409,7 @@ def test_a_token_still_expired_after_the_refresh_is_an_arm_error(bench: Bench) -
     assert len(credential.issued) == 2  # one refresh, no loop
     assert [r["status"] for r in bench.sandbox.requests()] == [401, 401]
     assert not any(token in str(raised.value) for token, _ in credential.issued)
-    missing = httpx.get(f"{bench.sandbox.url}{SOURCE}?api-version=2025-03-31", timeout=5)
+    missing = httpx.get(f"{bench.sandbox.url}{SOURCE}?api-version=2025-03-31", timeout=30)
     assert (missing.status_code, missing.json()["error"]["code"]) == (401, "AuthenticationFailed")
 
 

@@ -59,7 +59,7 @@ def sandbox(served: Sandbox) -> Sandbox:
 
 
 def steer(sandbox: Sandbox, path: str, body: dict[str, Any]) -> None:
-    httpx.patch(f"{sandbox.url}/_sandbox/hsm/{path}", json=body, timeout=5).raise_for_status()
+    httpx.patch(f"{sandbox.url}/_sandbox/hsm/{path}", json=body, timeout=30).raise_for_status()
 
 
 def runner(sandbox: Sandbox, workdir: Path, command_timeout: float = 5, **kwargs: Any) -> HsmRunner:
@@ -70,7 +70,7 @@ def runner(sandbox: Sandbox, workdir: Path, command_timeout: float = 5, **kwargs
         mgmt_config=str(bin_dir / "azcloudhsm_resource.cfg"),
         transcript_path=kwargs.pop("transcript_path", workdir / "transcript.yaml"),
         workdir=workdir,
-        timeouts=Timeouts(startup=10, command=command_timeout),
+        timeouts=Timeouts(startup=30, command=command_timeout),
         password=lambda: SANDBOX_CU_PASSWORD,
         **kwargs,
     )

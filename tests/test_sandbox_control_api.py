@@ -376,14 +376,14 @@ def test_changes_survive_a_restart_of_the_sandbox_process(tmp_path: Path) -> Non
     body = assignment(NEW_ASSIGNMENT, STORAGE_ACCOUNT_CONTRIBUTOR)
     state_dir = tmp_path / "state"
     with sandbox_process(state_dir) as sandbox:
-        put = httpx.put(f"{sandbox.url}/_sandbox/arm{NEW_ASSIGNMENT}", json=body, timeout=5)
+        put = httpx.put(f"{sandbox.url}/_sandbox/arm{NEW_ASSIGNMENT}", json=body, timeout=30)
         assert put.status_code == 201, put.text
 
     with sandbox_process(state_dir) as again:
         listed = httpx.get(
             f"{again.url}{ACCOUNT}/providers/{ASSIGNMENTS}",
             params={**RBAC_API, "$filter": f"principalId eq '{PRINCIPAL}'"},
-            timeout=5,
+            timeout=30,
         )
 
     assert listed.status_code == 200, listed.text

@@ -394,14 +394,14 @@ def test_the_served_sandbox_takes_the_fleet_and_pace_options(tmp_path: Path) -> 
     pace = ["--latency-ms", "100", "--read-budget", "3", "--read-refill", "2"]
     with sandbox_process(tmp_path / "state", *options, *pace) as sandbox:
         truth = sandbox.get("/_sandbox/fleet")
-        listed = httpx.get(f"{sandbox.url}/subscriptions?{SUBSCRIPTIONS_API}", timeout=5)
+        listed = httpx.get(f"{sandbox.url}/subscriptions?{SUBSCRIPTIONS_API}", timeout=30)
         url = f"{sandbox.url}/subscriptions/{truth['subscriptions'][0]}/providers/{CLUSTER_TYPE}?{HSM_API}"
         # Sent together, they wait out the latency side by side and reach the bucket at once.
         with ThreadPoolExecutor(5) as pool:
-            burst = list(pool.map(lambda _: httpx.get(url, timeout=5), range(5)))
+            burst = list(pool.map(lambda _: httpx.get(url, timeout=30), range(5)))
         refused = next(r for r in burst if r.status_code == 429)
         time.sleep(int(refused.headers["retry-after"]))
-        again = httpx.get(url, timeout=5)
+        again = httpx.get(url, timeout=30)
 
     assert len(truth["subscriptions"]) == 2
     assert len(truth["clusters"]) == 6

@@ -49,11 +49,11 @@ def bin_dir(sandbox: Sandbox) -> Path:
 
 
 def patch(sandbox: Sandbox, path: str, body: dict[str, Any]) -> None:
-    httpx.patch(f"{sandbox.url}/_sandbox/hsm/{path}", json=body, timeout=5).raise_for_status()
+    httpx.patch(f"{sandbox.url}/_sandbox/hsm/{path}", json=body, timeout=30).raise_for_status()
 
 
 def fqdn(sandbox: Sandbox, cluster: str, n: int = 1) -> str:
-    body = httpx.get(f"{sandbox.url}{CLUSTERS}/{cluster}?{HSM_API}", timeout=5).json()
+    body = httpx.get(f"{sandbox.url}{CLUSTERS}/{cluster}?{HSM_API}", timeout=30).json()
     name: str = body["properties"]["hsms"][n - 1]["fqdn"]
     return name
 
@@ -64,7 +64,7 @@ def point_cfg_at(sandbox: Sandbox, hostname: str) -> None:
 
 
 def spawn(program: Path, args: list[str], cwd: Path | None = None) -> pexpect.spawn:
-    child = pexpect.spawn(str(program), args, encoding="utf-8", echo=False, timeout=5, cwd=cwd)
+    child = pexpect.spawn(str(program), args, encoding="utf-8", echo=False, timeout=30, cwd=cwd)
     # The simulators read whole lines; pexpect's 50 ms pause before each send only slows the tests.
     child.delaybeforesend = None
     return child
@@ -291,7 +291,7 @@ def test_a_hang_fault_leaves_the_command_without_a_prompt(sandbox: Sandbox) -> N
 
 
 def backup_then_restore(sandbox: Sandbox) -> None:
-    with httpx.Client(base_url=sandbox.url, timeout=5) as client:
+    with httpx.Client(base_url=sandbox.url, timeout=30) as client:
 
         def finish(response: httpx.Response) -> dict[str, Any]:
             assert response.status_code == 202, response.text
@@ -360,7 +360,7 @@ def test_a_restore_through_arm_copies_users_and_keys_with_new_handles(
 
 
 def test_wrappers_follow_the_url_and_keep_a_cfg_the_user_repointed(sandbox: Sandbox, tmp_path: Path) -> None:
-    state = httpx.get(f"{sandbox.url}/_sandbox/state", timeout=5).json()
+    state = httpx.get(f"{sandbox.url}/_sandbox/state", timeout=30).json()
     state_dir = tmp_path / 'it\'s a "state" dir'
     bin_path = write_client_files(state_dir, "http://127.0.0.1:1", state, reset=False)
     cfg = bin_path / "azcloudhsm_resource.cfg"

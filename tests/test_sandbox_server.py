@@ -62,7 +62,7 @@ def test_served_sandbox_answers_on_loopback_and_stops_cleanly(
     assert match is not None, base_url
     assert int(match[1]) > 0
 
-    response = httpx.get(base_url + CLUSTER, timeout=5)
+    response = httpx.get(base_url + CLUSTER, timeout=30)
 
     assert response.status_code == 200
     assert response.json()["name"] == "chsm-source"

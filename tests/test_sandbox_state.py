@@ -145,7 +145,7 @@ def test_the_request_log_says_when_each_request_arrived_and_what_retry_after_it_
         subscription = sandbox.get("/_sandbox/fleet")["subscriptions"][0]
         path = f"/subscriptions/{subscription}/providers/Microsoft.HardwareSecurityModules/cloudHsmClusters"
         for _ in range(2):
-            httpx_get(f"{sandbox.url}{path}?api-version=2025-03-31", timeout=5)
+            httpx_get(f"{sandbox.url}{path}?api-version=2025-03-31", timeout=30)
         log = [r for r in sandbox.requests() if r["path"] == path]
     assert [r["status"] for r in log] == [200, 429]
     assert all(started <= r["at"] <= time.time() for r in log)

@@ -146,7 +146,7 @@ def test_it_prints_its_https_url_and_ca_file_and_answers_a_client_trusting_that_
     assert tls_sandbox.url.startswith("https://127.0.0.1:")
     assert tls_sandbox.ca_file == (tls_sandbox.state_dir / "tls" / "ca.pem").resolve()
 
-    response = httpx.get(tls_sandbox.url + SOURCE + API, verify=tls_sandbox.ssl_context(), timeout=5)
+    response = httpx.get(tls_sandbox.url + SOURCE + API, verify=tls_sandbox.ssl_context(), timeout=30)
 
     assert response.status_code == 200
     assert response.json()["name"] == "chsm-source"
@@ -154,9 +154,9 @@ def test_it_prints_its_https_url_and_ca_file_and_answers_a_client_trusting_that_
 
 def test_a_client_without_the_ca_is_refused_its_certificate(tls_sandbox: Sandbox) -> None:
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        httpx.get(tls_sandbox.url + SOURCE + API, timeout=5)  # httpx's default roots only
+        httpx.get(tls_sandbox.url + SOURCE + API, timeout=30)  # httpx's default roots only
     with pytest.raises(httpx.HTTPError):
-        httpx.get(tls_sandbox.url.replace("https://", "http://") + SOURCE + API, timeout=5)
+        httpx.get(tls_sandbox.url.replace("https://", "http://") + SOURCE + API, timeout=30)
 
 
 def test_a_restart_reuses_the_certificate_and_a_reset_replaces_it(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_the_private_key_is_never_printed(tmp_path: Path) -> None:
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     ca_line = process.stdout.readline().strip()
-    httpx.get(url + SOURCE + API, timeout=5, verify=False)  # a request it answers, however trusted
+    httpx.get(url + SOURCE + API, timeout=30, verify=False)  # a request it answers, however trusted
     process.terminate()
     out, err = process.communicate(timeout=10)
     key = (state / "tls" / "server-key.pem").read_text()
@@ -237,7 +237,7 @@ def test_azure_core_s_default_bearer_policy_works_over_tls_with_connection_verif
     # The sandbox then answers only a request that carries an unexpired bearer token.
     rule = [{"effect": "require-bearer", "times": "always"}]
     injected = httpx.post(
-        tls_sandbox.url + "/_sandbox/arm-faults", json=rule, verify=tls_sandbox.ssl_context(), timeout=5
+        tls_sandbox.url + "/_sandbox/arm-faults", json=rule, verify=tls_sandbox.ssl_context(), timeout=30
     )
     assert injected.status_code == 201, injected.text
     credential = DummyCredential()

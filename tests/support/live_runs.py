@@ -26,7 +26,7 @@ def live_run(
         prepare(project)
     with sandbox_process(project / ".sandbox", *(["--profile", profile] if profile else [])) as sandbox:
         if arm_faults:
-            httpx.post(f"{sandbox.url}/_sandbox/arm-faults", json=arm_faults, timeout=5).raise_for_status()
+            httpx.post(f"{sandbox.url}/_sandbox/arm-faults", json=arm_faults, timeout=30).raise_for_status()
         reports = tmp_path / "reports"
         result = run_cli(
             "run", "--mode", "live", "--target", "targets/sandbox.toml", *sandbox.addressed,

@@ -20,6 +20,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 NO_NETWORK = Path(__file__).resolve().parent / "no_network"
 
+# A deadline for the sandbox's control API, so a wedged sandbox fails a test instead of hanging it;
+# generous, as a 2-core machine running the suite under -n 2 can stall a process for seconds.
+CONTROL_TIMEOUT = 30
+
 
 @dataclass
 class Sandbox:
@@ -47,20 +51,27 @@ class Sandbox:
         return self.ssl_context() if self.ca_file is not None else True
 
     def get(self, path: str) -> Any:
-        return httpx.get(self.url + path, timeout=5, verify=self._verify()).json()
+        return httpx.get(self.url + path, timeout=CONTROL_TIMEOUT, verify=self._verify()).json()
 
     def post(self, path: str) -> Any:
-        return httpx.post(self.url + path, timeout=5, verify=self._verify()).json()
+        return httpx.post(self.url + path, timeout=CONTROL_TIMEOUT, verify=self._verify()).json()
 
     def patch_cluster(self, name: str, properties: dict[str, Any]) -> None:
         httpx.patch(
-            f"{self.url}/_sandbox/clusters/{name}", json=properties, timeout=5, verify=self._verify()
+            f"{self.url}/_sandbox/clusters/{name}",
+            json=properties,
+            timeout=CONTROL_TIMEOUT,
+            verify=self._verify(),
         ).raise_for_status()
 
     def arm(self, method: str, resource_id: str, body: dict[str, Any] | None = None) -> Any:
         """Shape the sandbox through its control API (``/_sandbox/arm/<resource id>``)."""
         response = httpx.request(
-            method, f"{self.url}/_sandbox/arm{resource_id}", json=body, timeout=5, verify=self._verify()
+            method,
+            f"{self.url}/_sandbox/arm{resource_id}",
+            json=body,
+            timeout=CONTROL_TIMEOUT,
+            verify=self._verify(),
         )
         response.raise_for_status()
         return response.json()
