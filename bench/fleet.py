@@ -70,10 +70,12 @@ SERIAL_TARGET_SIZE = 200
 LINEAR_BAND = 0.25  # per-cluster figures within ±25% of their mean over the sizes
 PEAK_RSS_BYTES = 400e6  # at the largest size
 
+# chsm-checks run's own lines (pytest's landmarks are not printed): discovery begins, the plan once
+# collected, the verdict once pytest is done; the reports and the seal follow.
 MARKERS = {
-    "collecting": re.compile(r"collecting \.\.\."),
-    "collected": re.compile(r"collected \d+ items?"),
-    "summary": re.compile(r"=+ [^=\n]*\bin [\d.]+s\b[^=\n]*=+"),  # pytest's last line
+    "collecting": re.compile(r"(?m)^fleet: listing "),
+    "collected": re.compile(r"(?m)^chsm-checks: .* run of .*: \d+ scenarios?$"),
+    "summary": re.compile(r"(?m)^chsm-checks: (?:LIVE|REPLAY) .*: \d+ passed"),
 }
 # (label, from landmark, to landmark) in the command's output; "spawn" and "exit" are its start and end.
 PHASES = (
@@ -143,13 +145,15 @@ class Fleet:
 
     clusters: frozenset[str]  # names, lower case; the fleet's own, without the seeded two
     faulty: frozenset[str]
+    subscriptions: tuple[str, ...] = ()  # the fleet's, without the seeded one
 
     @classmethod
-    def read(cls, url: str) -> Fleet:
-        view = httpx.get(f"{url}/_sandbox/fleet", timeout=60).raise_for_status().json()
+    def read(cls, url: str, verify: str | bool = True) -> Fleet:
+        view = httpx.get(f"{url}/_sandbox/fleet", timeout=60, verify=verify).raise_for_status().json()
         return cls(
             frozenset(_name(cluster_id) for cluster_id in view["clusters"]),
             frozenset(_name(cluster_id) for cluster_id in view["faults"]),
+            tuple(view["subscriptions"]),
         )
 
 
@@ -204,11 +208,14 @@ def _some(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)[:3])
 
 
-def fleet_target_file(path: Path, url: str, concurrency: int, reader: str = "arm") -> Path:
-    """``targets/sandbox-fleet.toml`` with its ``arm_endpoint`` on ``url``, ``concurrency`` and
-    ``reader`` set (this benchmark's targets are the ARM reader's)."""
+def fleet_target_file(
+    path: Path, url: str, concurrency: int, reader: str = "arm", ca_file: str | None = None
+) -> Path:
+    """``targets/sandbox-fleet.toml`` with its ``arm_endpoint`` on ``url`` (trusting ``ca_file`` over
+    HTTPS), ``concurrency`` and ``reader`` set (this benchmark's targets are the ARM reader's)."""
     text = FLEET_TARGET.read_text(encoding="utf-8")
-    text, endpoints = re.subn(r'(?m)^arm_endpoint = "[^"]*"$', f'arm_endpoint = "{url}"', text)
+    endpoint = f'arm_endpoint = "{url}"' + (f'\narm_ca_file = "{ca_file}"' if ca_file else "")
+    text, endpoints = re.subn(r'(?m)^arm_endpoint = "[^"]*"$', endpoint, text)
     text, concurrencies = re.subn(
         r"(?m)^concurrency = \d+$", f'concurrency = {concurrency}\nreader = "{reader}"', text
     )
@@ -270,8 +277,8 @@ def run_audit(
 ) -> Audit:
     """Reset the sandbox (its request log with it), run the whole audit command once, read what the
     sandbox served and what the run's summary says; the run's reports are deleted afterwards."""
-    httpx.post(f"{sandbox.url}/_sandbox/reset", timeout=60).raise_for_status()
-    target = fleet_target_file(workdir / "target.toml", sandbox.url, concurrency, reader)
+    httpx.post(f"{sandbox.url}/_sandbox/reset", timeout=60, verify=sandbox.verify).raise_for_status()
+    target = fleet_target_file(workdir / "target.toml", sandbox.url, concurrency, reader, sandbox.ca_file)
     reports = workdir / "reports"
     argv = [sys.executable, "-m", "chsm_checks", "run", "--mode", "live", "--target", str(target)]
     argv += ["--reports", str(reports), "--no-html"]
@@ -282,7 +289,8 @@ def run_audit(
         # 1: findings (the misconfigured clusters); 3: something could not be evaluated (judged below).
         if run.code not in (0, 1, 3):
             raise SystemExit(f"fleet: chsm-checks run exited {run.code}:\n{run.output[-3000:]}")
-        requests = httpx.get(f"{sandbox.url}/_sandbox/requests", timeout=60).raise_for_status().json()
+        log = httpx.get(f"{sandbox.url}/_sandbox/requests", timeout=60, verify=sandbox.verify)
+        requests = log.raise_for_status().json()
         (run_dir,) = (p for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     finally:

@@ -181,10 +181,16 @@ def write_section(name: str, body: str) -> None:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """A running ``chsm-checks sandbox serve``: its base URL and process id."""
+    """A running ``chsm-checks sandbox serve``: its base URL and process id; over HTTPS, its CA."""
 
     url: str
     pid: int
+    ca_file: str | None = None
+
+    @property
+    def verify(self) -> str | bool:
+        """What an httpx call to it verifies the server with."""
+        return self.ca_file if self.ca_file is not None else True
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the sandbox process has used so far (``/proc/<pid>/stat``)."""
@@ -209,9 +215,11 @@ def sandbox(state_dir: Path, options: Sequence[str], env: dict[str, str], *, who
         try:
             assert proc.stdout is not None
             url = proc.stdout.readline().strip()
-            if not url.startswith("http://127.0.0.1:"):
+            if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
                 raise SystemExit(f"{who}: the sandbox did not start:\n{log.read_text(encoding='utf-8')}")
-            yield Sandbox(url, proc.pid)
+            # Over HTTPS it prints "CA certificate: <path> (use connection_verify=<path>)" next.
+            ca_file = proc.stdout.readline().split()[2] if url.startswith("https://") else None
+            yield Sandbox(url, proc.pid, ca_file)
         finally:
             proc.terminate()
             try:

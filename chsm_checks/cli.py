@@ -74,11 +74,21 @@ def _parser() -> argparse.ArgumentParser:
         default="1.1.3",
         help="OSCAL version of the assessment results (default: 1.1.3)",
     )
-    run.add_argument(
+    html = run.add_mutually_exclusive_group()
+    html.add_argument(
+        "--html",
+        dest="html",
+        action="store_true",
+        default=None,
+        help="build the Allure HTML report when the Allure 3 command line is installed (the default, "
+        "but for a fleet target)",
+    )
+    html.add_argument(
         "--no-html",
         dest="html",
         action="store_false",
-        help="skip the Allure HTML report (default: built when the Allure 3 command line is installed)",
+        help="skip the Allure HTML report (the default for a fleet target: a page per cluster of a "
+        "large fleet takes longer to build than to judge it)",
     )
     run.add_argument(
         "-k",
@@ -511,9 +521,16 @@ def _command_run(args: argparse.Namespace) -> int:
         key=key,
         mode=mode.name,
         target_name=target.name,
-        build=lambda done: build_reports(done, oscal_version=args.oscal_version, html=args.html),
+        build=lambda done: build_reports(
+            done,
+            oscal_version=args.oscal_version,
+            html=args.html if args.html is not None else not fleet,
+            no_html=FLEET_NO_HTML if args.html is None else "",
+        ),
     )
 
+
+FLEET_NO_HTML = "no Allure HTML report: not built for a fleet unless asked (--html)"
 
 # The pytest plugins a run is made of, and no other: a plugin that happens to be installed beside
 # chsm-checks (one that reorders tests, say) must not change what a run does or says. pytest-xdist's

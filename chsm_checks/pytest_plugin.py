@@ -8,6 +8,7 @@ outcomes, ledger, summary) and the reports. The fixtures steps ask for are in
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -102,6 +103,13 @@ def _bind_organisation(config: pytest.Config) -> None:
 
 
 # -- collection: the plan --------------------------------------------------------------------------
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What start-up and collection made (modules, classes, the items) lives until the run ends: it is
+    set apart from the garbage collector (``gc.freeze``), so each collection during the run, and
+    pytest's own at its end, traverses only what the scenarios made since."""
+    gc.freeze()
 
 
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection: only what will run needs a recording

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,6 +143,20 @@ def test_k_selects_one_cluster(fleet: Sandbox, tmp_path: Path) -> None:
     code, report, output = audit(tmp_path, fleet, fleet_target(tmp_path), "-k", "chsm-fleet-0002")
     assert list(outcomes(report)) == ["rg-fleet-02/chsm-fleet-0002"], output
     assert code in (0, 1)
+    # A fleet's Allure HTML report is opt-in, and the run says so.
+    assert "no Allure HTML report: not built for a fleet unless asked (--html)" in output
+    assert not (tmp_path / "reports" / "latest" / "allure-report").exists()
+
+
+def test_html_builds_a_fleets_allure_report_when_asked(fleet: Sandbox, tmp_path: Path) -> None:
+    code, _, output = audit(tmp_path, fleet, fleet_target(tmp_path), "-k", "chsm-fleet-0002", "--html")
+    assert code in (0, 1), output
+    index = tmp_path / "reports" / "latest" / "allure-report" / "index.html"
+    if shutil.which("allure") is None:
+        assert "no Allure HTML report: the Allure 3 command line is not installed" in output
+    else:
+        assert f"Allure HTML report: {index.resolve()}" in output
+        assert index.is_file()
 
 
 def test_xdist_gives_the_same_outcomes_and_one_verifiable_bundle(

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
+from functools import partial
 from pathlib import Path
 
+import pexpect
 import pytest
 import yaml
 
 from chsm_checks.errors import ConfigError, ReplayMissError
 from chsm_checks.hsm import drill
 from chsm_checks.hsm.errors import HsmSessionError
+from chsm_checks.hsm.forked import ForkedSpawn
 from chsm_checks.hsm.redact import REDACTED, redact_text
+from chsm_checks.hsm.replayer import EXIT_MISMATCH, perform
 from chsm_checks.hsm.runner import HsmRunner
 from chsm_checks.hsm.sessions import Timeouts
 from chsm_checks.hsm.transcript import load_transcript
@@ -163,3 +168,35 @@ def test_a_recorded_hang_is_the_timeout_the_live_run_waited_out_without_waiting_
     assert raised.value.command == "findKey"
     assert raised.value.problem == "no answer within 3600 s"
     assert "recorded-hang" not in raised.value.tail
+
+
+def test_a_replayed_session_is_forked_from_the_run_not_executed(tmp_path: Path) -> None:
+    runner = _replay_runner(_copy(tmp_path), tmp_path)
+    with runner.key_session() as session:
+        child = session.driver.child
+        assert isinstance(child, ForkedSpawn)
+        assert Path(f"/proc/{child.pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes()
+
+
+def test_the_replayer_program_acts_a_session_as_the_forked_one_does(tmp_path: Path) -> None:
+    transcript = load_transcript(SHIPPED)
+    first = transcript.sessions[0]
+    printed = "".join(
+        str(e["out"]) for e in first.events[: next(i for i, e in enumerate(first.events) if "in" in e)]
+    )
+    program = [sys.executable, "-m", "chsm_checks.hsm.replayer", str(SHIPPED), "0", first.utility]
+    spawned = [
+        pexpect.spawn(program[0], program[1:], cwd=str(tmp_path), encoding="utf-8", timeout=30),
+        ForkedSpawn(
+            program[0], program[1:], act=partial(perform, transcript.sessions, 0, first.utility),
+            cwd=str(tmp_path), encoding="utf-8", timeout=30,
+        ),
+    ]  # fmt: skip
+    for child in spawned:
+        child.expect_exact(printed)
+        child.sendline("not what was recorded")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == EXIT_MISMATCH
+        assert "replay mismatch: expected" in str(child.before)
+        assert "got 'not what was recorded'" in str(child.before)

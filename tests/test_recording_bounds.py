@@ -10,11 +10,21 @@ from typing import Any
 
 import httpx
 import pytest
+import vcr
 import yaml
 from vcr.request import Request
 
 from chsm_checks.errors import ConfigError
-from chsm_checks.recording import Provenance, Scrubber, cassettes, read_provenance, replaying, write_cassette
+from chsm_checks.hsm.transcript import SessionRecord, load_transcript
+from chsm_checks.recording import (
+    Provenance,
+    Scrubber,
+    bounded,
+    cassettes,
+    read_provenance,
+    replaying,
+    write_cassette,
+)
 from chsm_checks.recording.bounded import MAX_NESTING, json_nesting, json_problem
 from tests.support.processes import ROOT
 
@@ -122,3 +132,86 @@ def test_a_recording_replay_would_refuse_is_not_written(tmp_path: Path) -> None:
         f"interactions[0].response.body.string: JSON nested deeper than {MAX_NESTING} levels"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every YAML text the bounded reader parses from here on."""
+    seen: list[str] = []
+    real = bounded.parse_recording
+
+    def counted(text: str) -> Any:
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(bounded, "parse_recording", counted)
+    return seen
+
+
+def test_a_recording_is_parsed_once_per_version_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "c.yaml"
+    copy.write_bytes(CASSETTE.read_bytes())
+    parses = _parses(monkeypatch)
+    first = read_provenance(copy)
+    assert read_provenance(copy) == first
+    assert len(parses) == 1
+    # Written again, it is another version: read again, and what it now says is what is returned.
+    data = yaml.safe_load(copy.read_text())
+    data["metadata"]["provenance"]["target_name"] = "another-target"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert read_provenance(copy).target_name == "another-target"
+    assert len(parses) == 2
+
+
+def test_a_recording_that_is_refused_is_refused_each_time_it_is_read(tmp_path: Path) -> None:
+    broken = tmp_path / "c.yaml"
+    broken.write_text("interactions: [\n")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="not a readable cassette"):
+            read_provenance(broken)
+    # Mended, it is read as it now is.
+    broken.write_bytes(CASSETTE.read_bytes())
+    assert read_provenance(broken) == read_provenance(CASSETTE)
+
+
+def test_each_reader_of_a_transcript_gets_lists_of_its_own() -> None:
+    transcript = (
+        ROOT / "cassettes" / "restore_validation" / "every_node_answers_success_for_the_login_and_for_findkey"
+    )
+    transcript = transcript.with_name(transcript.name + ".transcript.yaml")
+    first, second = load_transcript(transcript), load_transcript(transcript)
+    first.sessions.append(SessionRecord("azcloudhsm_util"))
+    first.sessions[0].events.clear()
+    first.files["added.cfg"] = "{}"
+    assert len(second.sessions) == len(load_transcript(transcript).sessions) > 0
+    assert second.sessions[0].events
+    assert "added.cfg" not in second.files
+
+
+def test_each_parse_of_a_text_is_a_copy_of_its_own() -> None:
+    text = CASSETTE.read_text()
+    first = bounded.parse_recording(text)
+    first["interactions"][0]["response"]["body"]["string"] = b"changed by vcrpy"
+    second = bounded.parse_recording(text)
+    assert second == yaml.safe_load(text)
+    assert second["interactions"][0]["response"]["body"]["string"] != b"changed by vcrpy"
+
+
+def test_a_text_that_is_refused_is_refused_each_time_it_is_parsed() -> None:
+    for _ in range(2):
+        with pytest.raises(yaml.YAMLError, match="alias"):
+            bounded.parse_recording("a: &x [1]\nb: *x\n")
+
+
+def test_vcrpy_hands_the_request_hook_a_copy_of_its_own() -> None:
+    """The scrubber scrubs in place what vcrpy's before_record_request hook is given: it relies on
+    vcrpy copying the request first, as this vcrpy does."""
+    given: list[Request] = []
+    hook = vcr.VCR(before_record_request=lambda r: given.append(r) or r).get_merged_config()[
+        "before_record_request"
+    ]
+    original = Request("GET", "https://management.azure.com/subscriptions?api-version=1", b"", {"A": "b"})
+    hook(original)
+    assert given[0] is not original
+    assert given[0].headers is not original.headers

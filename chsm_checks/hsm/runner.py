@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from ..errors import ConfigError, ReplayMissError
@@ -19,7 +20,7 @@ from ..recording.cassettes import Provenance
 from .errors import HsmSessionError
 from .logins import RefusedLogins
 from .redact import redact_text
-from .replayer import HANG_SIGNAL
+from .replayer import HANG_SIGNAL, perform
 from .sessions import KeyUtilSession, MgmtUtilSession, Timeouts, UtilityDriver
 from .transcript import TRANSCRIPT_FORMAT, SessionRecord, SessionRecorder, Transcript, load_transcript
 
@@ -112,7 +113,12 @@ class HsmRunner:
             recorder=recorder,
             secrets=self.secrets,
             recorded_hang=self.recorded_hang,
+            act=self._act(utility, index),
         )
+
+    def _act(self, utility: str, index: int) -> Callable[[], int] | None:
+        """What session ``index``'s process runs in place of executing its command: live, nothing."""
+        return None
 
     @contextmanager
     def _running(self, session: MgmtUtilSession | KeyUtilSession) -> Iterator[None]:
@@ -204,9 +210,14 @@ class ReplayedHsmRunner(HsmRunner):
     def _spawn(self, utility: str, argv: list[str], index: int) -> tuple[list[str], SessionRecorder | None]:
         if index >= len(self.transcript.sessions):
             raise ReplayMissError("spawn", utility, str(self.transcript_path))
-        # The session runs in its own directory: the transcript's path is made absolute.
+        # What the forked session stands for: the replayer as a program would be started.
         replayer = [sys.executable, "-m", "chsm_checks.hsm.replayer", str(self.transcript_path.resolve())]
         return [*replayer, str(index), utility], None
+
+    def _act(self, utility: str, index: int) -> Callable[[], int]:
+        """The replayer, forked from the run on the session's pty: no interpreter start-up, and the
+        transcript this runner already read."""
+        return partial(perform, self.transcript.sessions, index, utility)
 
     def _read_output_file(self, path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")

@@ -13,12 +13,14 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pexpect
 
 from .errors import HsmSessionError
+from .forked import ForkedSpawn
 from .logins import RefusedLogins
 from .parsers import (
     ClusterInfo,
@@ -80,7 +82,10 @@ class UtilityDriver:
         recorder: SessionRecorder | None,
         secrets: Iterable[str] = (),
         recorded_hang: str | None = None,
+        act: Callable[[], int] | None = None,
     ) -> None:
+        """``act``, when given, is what the session's process runs, forked on the pty in place of
+        executing ``argv`` (:class:`~chsm_checks.hsm.forked.ForkedSpawn`): a replayed session."""
         self.utility = utility
         # A replayed session's word that the recording hung here: taken as the timeout, at once.
         self.recorded_hang = recorded_hang
@@ -91,8 +96,9 @@ class UtilityDriver:
         self.typed: list[str] = []
         self.rolled_back: list[str] = []  # commands (names) whose Retry/rollBack/Ignore got "B"
         self.cwd = cwd
+        spawn: Callable[..., pexpect.spawn] = pexpect.spawn if act is None else partial(ForkedSpawn, act=act)
         try:
-            self.child = pexpect.spawn(
+            self.child = spawn(
                 argv[0],
                 argv[1:],
                 cwd=str(cwd),
@@ -109,8 +115,9 @@ class UtilityDriver:
         self.child.delaybeforesend = None
         self.child.delayafterclose = 0.01
         self.child.delayafterterminate = 0.01
-        # close() hands over to ptyprocess, which sleeps by its own settings: shorten those too.
-        self.child.ptyproc.delayafterclose = 0.01
+        # close() hands over to ptyprocess, which sleeps by its own settings: shorten those too. A
+        # replayed session has ended when it is closed (or is killed): no pause for it to exit.
+        self.child.ptyproc.delayafterclose = 0.01 if act is None else 0.0
         self.child.ptyproc.delayafterterminate = 0.01
         self.child.logfile_read = recorder
 

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..files import write_atomically
-from ..recording.bounded import json_problem, read_recording
+from ..recording.bounded import json_problem, read_validated
 from ..recording.cassettes import Provenance
 from .redact import redact_line, redact_text
 
@@ -57,8 +57,14 @@ class Transcript:
 
 def load_transcript(path: Path) -> Transcript:
     """Load and validate a transcript, read within the bounds of :mod:`chsm_checks.recording.bounded`
-    (safe YAML only); ``ConfigError`` names the file and field."""
-    data = read_recording(path, "transcript")
+    (safe YAML only); ``ConfigError`` names the file and field. Read once per version of the file
+    (:func:`~chsm_checks.recording.bounded.read_validated`); each caller gets lists of its own."""
+    kept = read_validated(path, "transcript", _validated_transcript)
+    sessions = [SessionRecord(s.utility, list(s.events)) for s in kept.sessions]
+    return Transcript(sessions, dict(kept.files), kept.provenance)
+
+
+def _validated_transcript(path: Path, data: Any) -> Transcript:
     if not isinstance(data, dict) or data.get("format") != TRANSCRIPT_FORMAT:
         raise ConfigError(f"{path}: format: not {TRANSCRIPT_FORMAT}")
     provenance = Provenance.from_metadata(

@@ -17,15 +17,16 @@ bounded time and memory, or refused with one line naming the file:
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -119,6 +120,34 @@ def read_recording(path: Path, what: str) -> Any:
     return parse_recording_bytes(path, read_recording_bytes(path, what), what)
 
 
+T = TypeVar("T")
+_READ: dict[tuple[object, ...], Any] = {}  # read_validated's results, by the file's identity
+_READ_KEPT = 1024
+
+
+def read_validated(path: Path, what: str, validate: Callable[[Path, Any], T]) -> T:
+    """``validate(path, read_recording(path, what))``, worked out once per version of the file in
+    this process: a replay reads each recording where it checks it, dates it, replays it and
+    names it in the evidence, and the file is the same each time. A version is the file's device,
+    inode, size and modification time, so a file written or replaced since is read again; what
+    raises is never kept, so a bad file is refused each time it is read. ``validate`` must return
+    a value no caller changes.
+    """
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):  # read_recording says what is wrong
+        return validate(path, read_recording(path, what))
+    key = (os.path.abspath(path), what, validate, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _READ:
+        if len(_READ) >= _READ_KEPT:
+            _READ.clear()
+        _READ[key] = validate(path, read_recording(path, what))
+    result: T = _READ[key]
+    return result
+
+
 def read_recording_bytes(path: Path, what: str) -> bytes:
     """The bytes of a recording, read within the bounds (no link, a regular file, not too big);
     ``ConfigError`` with one line naming the file otherwise."""
@@ -163,12 +192,29 @@ def size_problem(size: int) -> str | None:
     return None
 
 
+_PARSED: dict[str, Any] = {}  # parse_recording's results, by the text parsed
+_PARSED_KEPT = 1024
+
+
 def parse_recording(text: str) -> Any:
     """``text`` as safe YAML, once its events show no alias and no nesting past ``MAX_NESTING``.
 
     The events are read first, by the same parser, so that neither bound is ever exceeded in
     memory: the first alias or the first level too deep stops it. ``yaml.YAMLError`` otherwise.
+
+    A text is parsed once in a process and each caller gets a copy of its own (vcrpy changes what it
+    is given): a replay reads each cassette where it checks it and again where vcrpy loads it, and
+    copying is a fraction of what PyYAML's constructor costs. What raises is never kept.
     """
+    if (kept := _PARSED.get(text)) is None:
+        kept = _parse_bounded(text)
+        if len(_PARSED) >= _PARSED_KEPT:
+            _PARSED.clear()
+        _PARSED[text] = kept
+    return copy.deepcopy(kept)
+
+
+def _parse_bounded(text: str) -> Any:
     depth = 0
     for event in yaml.parse(text, Loader=SAFE_LOADER):
         if isinstance(event, yaml.AliasEvent):

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ from ..arm.versions import API_VERSIONS
 from ..errors import ConfigError, ReplayMissError
 from ..files import write_atomically
 from ..version import VERSION
-from .bounded import json_problem, parse_recording, read_recording, size_problem
+from .bounded import json_problem, parse_recording, read_recording, read_validated, size_problem
 from .scrub import SCRUB_PROFILE_VERSION, Scrubber
 
 CASSETTE_FORMAT = "chsm-checks/cassette/1"
@@ -222,7 +223,9 @@ def _vcr(scrubber: Scrubber, record_mode: str) -> vcr.VCR:
         serializer="chsm-safe-yaml",
         record_mode=record_mode,
         match_on=MATCH_ON,
-        before_record_request=scrubber.request,
+        # vcrpy hands this hook a deep copy of its own (VCR._build_before_record_request), so the
+        # scrubber need not copy it again.
+        before_record_request=partial(scrubber.request, fresh=True),
         before_record_response=scrubber.response,
         decode_compressed_response=True,
         # Only httpx carries ARM traffic; sign-in (azure-identity) must never be intercepted or stored.
@@ -240,8 +243,13 @@ def slug(text: str) -> str:
 
 
 def read_provenance(path: Path) -> Provenance:
-    """Validate a cassette file (:func:`load_cassette`) and return its provenance."""
-    return _validated(path, read_recording(path, "cassette"))[1]
+    """Validate a cassette file (:func:`load_cassette`) and return its provenance (once per version of
+    the file: :func:`~.bounded.read_validated`)."""
+    return read_validated(path, "cassette", _provenance)
+
+
+def _provenance(path: Path, data: Any) -> Provenance:
+    return _validated(path, data)[1]
 
 
 def load_cassette(path: Path) -> dict[str, Any]:

@@ -53,10 +53,10 @@ def allure_html(run_dir: Path) -> str:
 
 
 def build_reports(
-    run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True
+    run_dir: Path, *, oscal_version: str = DEFAULT_OSCAL_VERSION, html: bool = True, no_html: str = ""
 ) -> list[str]:
     """Set junit.xml and cucumber.json right; write the matrix, the OSCAL document (validated) and, if
-    possible, the Allure HTML report."""
+    possible and ``html``, the Allure HTML report; else ``no_html``, if given, says why it was not."""
     notes = []
     summary = RunSummary.read(run_dir / SUMMARY_FILE)
     if (run_dir / "junit.xml").is_file():  # a merged bundle keeps its shards' under shards/
@@ -77,4 +77,6 @@ def build_reports(
     notes.append(f"OSCAL {oscal_version} assessment results (valid): {document_path}")
     if html:
         notes.append(allure_html(run_dir))
+    elif no_html:
+        notes.append(no_html)
     return notes
