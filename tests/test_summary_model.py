@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chsm_checks.errors import ConfigError
-from chsm_checks.lifecycle.summary import RecoveryPoint, RunSummary, ScenarioEntry
+from chsm_checks.lifecycle.summary import RecoveryPoint, RunSummary, ScenarioEntry, summary_text
 from tests.support.processes import SharedRun, run_cli
 from tests.support.summaries import scenario_entry
 
@@ -23,11 +23,21 @@ def test_a_run_s_summary_reads_back_to_the_same_bytes(shipped_replay: SharedRun)
     path = shipped_replay.run_dir / "summary.json"
     summary = RunSummary.read(path)
 
-    assert json.dumps(summary.to_json(), indent=2) + "\n" == path.read_text(encoding="utf-8")
+    assert summary_text(summary.to_json()) == path.read_text(encoding="utf-8")
     assert len(summary.scenarios) == len(shipped_replay.summary["scenarios"])
     assert summary.signing is not None  # the run said how it is sealed
     assert summary.merged_from is None
     assert "merged_from" not in summary.to_json()  # absent, not null, as the run wrote it
+
+
+def test_summary_json_is_indented_with_each_scenario_on_a_line_of_its_own(shipped_replay: SharedRun) -> None:
+    text = (shipped_replay.run_dir / "summary.json").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[:2] == ["{", '  "tool": "chsm-checks",']
+    start = lines.index('  "scenarios": [')
+    scenarios = lines[start + 1 : start + 1 + len(shipped_replay.summary["scenarios"])]
+    assert [json.loads(line.strip().rstrip(",")) for line in scenarios] == shipped_replay.summary["scenarios"]
+    assert lines[start + 1 + len(scenarios)] == "  ],"
 
 
 def _edited(shipped_replay: SharedRun, edit: Any) -> str:

@@ -306,7 +306,7 @@ class RunSummary(_Record):
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        path.write_text(summary_text(self.to_json()), encoding="utf-8")
 
     @property
     def deselected(self) -> int:
@@ -315,6 +315,25 @@ class RunSummary(_Record):
 
     def count(self, outcome: Outcome) -> int:
         return self.counts.get(outcome.value, 0)
+
+
+def summary_text(data: dict[str, Any]) -> str:
+    """summary.json's text: indented as a reader expects, but each scenario on one line of its own.
+
+    Python's JSON encoder indents in Python and writes compact in C; a fleet's summary holds a
+    scenario a cluster, each with tens of findings, where indenting every finding would take most
+    of the time spent writing and reading the file. A scenario a line also keeps the file easy to
+    read, to diff and to search.
+    """
+    parts = []
+    for key, value in data.items():
+        if key == "scenarios" and value:
+            lines = ",\n".join("    " + json.dumps(entry) for entry in value)
+            text = f"[\n{lines}\n  ]"
+        else:
+            text = json.dumps(value, indent=2).replace("\n", "\n  ")
+        parts.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def _first_problem(exc: ValidationError) -> str:
