@@ -22,7 +22,9 @@ from chsm_checks.errors import ConfigError
 from chsm_checks.lifecycle.summary import RunSummary
 from chsm_checks.record_profiles import profile_selection
 from chsm_checks.reports.oscal import (
+    DEFAULT_OSCAL_VERSION,
     DOCUMENT,
+    LARGE_RUN_SCENARIOS,
     OSCAL_VERSIONS,
     build_assessment_results,
     oscal_control_id,
@@ -520,3 +522,33 @@ def test_the_achieved_recovery_time_is_in_summary_matrix_and_oscal_and_is_the_re
     assert float(props["achieved-minutes-to-validated"]) == to_validated
     replayed = f"The recovery time is the recording's: its restore was requested at {stamp}"
     assert replayed in observation["remarks"]
+
+
+def test_a_large_runs_document_is_compact_ascii_and_valid(
+    tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue
+) -> None:
+    run_dir = Path(shutil.copytree(shipped_replay.run_dir, tmp_path / "large", symlinks=True))
+    data = json.loads((run_dir / "summary.json").read_text())
+    shipped = data["scenarios"]
+    copies = -(-(LARGE_RUN_SCENARIOS + 1) // len(shipped))
+    data["scenarios"] = [
+        {**entry, "nodeid": f"{entry['nodeid']}[copy-{n}]", "name": f"{entry['name']} [copy {n}]"}
+        for n in range(copies)
+        for entry in shipped
+    ]
+    summary = RunSummary.model_validate(data)
+    path = write_assessment_results(run_dir, catalogue, summary=summary)
+
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\n") == 1
+    assert text.isascii()
+    document = json.loads(text)
+    assert validate(document, DEFAULT_OSCAL_VERSION) == []
+    assert document == build_assessment_results(run_dir, summary, catalogue)
+    observed = [
+        remark
+        for o in document["assessment-results"]["results"][0]["observations"]
+        if "Observed:" in (remark := o.get("remarks", ""))
+    ]
+    assert observed  # and each one a line, as a tool reads it
+    assert all(len(r.split("```json\n", 1)[1].split("\n```", 1)[0].splitlines()) == 1 for r in observed)

@@ -22,8 +22,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from ..checks.catalogue import Catalogue, ControlRef
@@ -144,10 +145,45 @@ def write_assessment_results(
     # and one non-ASCII character would make Python hold its text at two or four bytes a character
     # when it is read back to be validated.
     large = len(summary.scenarios) > LARGE_RUN_SCENARIOS
-    with path.open("w", encoding="utf-8") as out:  # streamed: no copy of the whole text in memory
-        json.dump(document, out, indent=None if large else 2, ensure_ascii=large)
+    with path.open("w", encoding="utf-8") as out:
+        if large:
+            write_compact_json(document, out, ensure_ascii=True)
+        else:
+            json.dump(document, out, indent=2, ensure_ascii=False)
         out.write("\n")
     return path
+
+
+_ENCODED_WHOLE = 64  # a list longer than this is written an item at a time, each item encoded whole
+
+
+def write_compact_json(value: Any, out: TextIO, *, ensure_ascii: bool, levels: int = 8) -> None:
+    """Write ``json.dumps(value, ensure_ascii=...)`` to ``out``, the same text, a piece at a time.
+
+    ``json.dump`` encodes in Python, a chunk at a time; ``json.dumps`` encodes compact text in C, but
+    all of it at once. This walks the top ``levels`` of containers in Python and hands each piece
+    below them, and each item of a long list, to ``json.dumps``: C's speed, and never more than one
+    piece (one observation, one finding) held as text.
+    """
+    if levels and isinstance(value, dict):
+        out.write("{")
+        for n, (key, item) in enumerate(value.items()):
+            out.write((", " if n else "") + json.dumps(key, ensure_ascii=ensure_ascii) + ": ")
+            write_compact_json(item, out, ensure_ascii=ensure_ascii, levels=levels - 1)
+        out.write("}")
+    elif levels and isinstance(value, list | tuple):
+        out.write("[")
+        whole = len(value) > _ENCODED_WHOLE
+        for n, item in enumerate(value):
+            if n:
+                out.write(", ")
+            if whole:
+                out.write(json.dumps(item, ensure_ascii=ensure_ascii))
+            else:
+                write_compact_json(item, out, ensure_ascii=ensure_ascii, levels=levels - 1)
+        out.write("]")
+    else:
+        out.write(json.dumps(value, ensure_ascii=ensure_ascii))
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -175,10 +211,18 @@ class _Run:
     def scenarios(self) -> tuple[ScenarioEntry, ...]:
         return self.summary.scenarios
 
-    def uid(self, *parts: str) -> str:
+    @cached_property
+    def _namespace(self) -> uuid.UUID:
         # The start time to the microsecond tells apart two runs that got the same id on two machines.
-        run = uuid.uuid5(uuid.NAMESPACE_URL, f"{NS}:run:{self.run_id}:{self.summary.started}")
-        return str(uuid.uuid5(run, "\x1f".join(parts)))
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{NS}:run:{self.run_id}:{self.summary.started}")
+
+    @cached_property
+    def large(self) -> bool:
+        """A fleet's run: its document is written compact, for tools more than for reading."""
+        return len(self.summary.scenarios) > LARGE_RUN_SCENARIOS
+
+    def uid(self, *parts: str) -> str:
+        return str(uuid.uuid5(self._namespace, "\x1f".join(parts)))
 
     def props(self) -> list[dict[str, str]]:
         target = self.summary.target
@@ -433,7 +477,9 @@ def _finding_observation(
     check, resource, status = finding.check, finding.resource, str(finding.status)
     remarks = [_scenario_remark(scenario)]
     if finding.observed:
-        observed = json.dumps(finding.observed, indent=2, sort_keys=True, ensure_ascii=False)
+        # Indented for a reader; one line in a fleet's document (Python's encoder indents in Python).
+        indent = None if run.large else 2
+        observed = json.dumps(finding.observed, indent=indent, sort_keys=True, ensure_ascii=False)
         remarks.append(f"Observed:\n\n```json\n{observed}\n```")
     waiver = finding.waiver
     if waiver is not None:
