@@ -124,6 +124,11 @@ def build_assessment_results(
 LARGE_RUN_SCENARIOS = 200
 
 
+def is_large(summary: RunSummary) -> bool:
+    """A fleet's run: its document is written compact, for tools more than for reading."""
+    return len(summary.scenarios) > LARGE_RUN_SCENARIOS
+
+
 def write_assessment_results(
     run_dir: Path,
     catalogue: Catalogue,
@@ -144,7 +149,7 @@ def write_assessment_results(
     # written compact and ASCII-only (\u escapes): indenting would take seconds and double its size,
     # and one non-ASCII character would make Python hold its text at two or four bytes a character
     # when it is read back to be validated.
-    large = len(summary.scenarios) > LARGE_RUN_SCENARIOS
+    large = is_large(summary)
     with path.open("w", encoding="utf-8") as out:
         if large:
             write_compact_json(document, out, ensure_ascii=True)
@@ -218,8 +223,7 @@ class _Run:
 
     @cached_property
     def large(self) -> bool:
-        """A fleet's run: its document is written compact, for tools more than for reading."""
-        return len(self.summary.scenarios) > LARGE_RUN_SCENARIOS
+        return is_large(self.summary)
 
     def uid(self, *parts: str) -> str:
         return str(uuid.uuid5(self._namespace, "\x1f".join(parts)))
