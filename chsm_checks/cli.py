@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -514,6 +515,7 @@ def _command_run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress[0].close()
+    gc.collect()  # pytest's session, items and reports, freed before the reports are built beside them
     return finish_run(
         run_dir,
         int(status),

@@ -112,6 +112,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """What collection set apart from the garbage collector goes back to it with the session: the
+    run's reports are built next in this same process, and a fleet's items are most of its memory."""
+    gc.unfreeze()
+
+
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection: only what will run needs a recording
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not any(is_scenario(item) for item in items):
@@ -321,8 +327,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if not ledger.entries and not ledger.collection_errors:
             return
         run = services_of(config)
-    entries = ledger.every_planned_entry()
-    if not entries and not ledger.collection_errors:
+    if not ledger.accounted() and not ledger.collection_errors:
         return
     run.judge.note(list(ledger.waiver_notes))
     fleet_summary = (
@@ -335,13 +340,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.settings,
         run.judge.waiver_notes,
         fleet_summary,
-        entries,
+        ledger.every_planned_entry(),
         exitstatus,
         ledger.collection_errors,
         interrupted=ledger.interruption(exitstatus),
         selection=ledger.selection(config),
         organisation_controls=_organisation_controls(),
     )
+    ledger.entries.close()  # summary.json has them now
     if alluredir:
         settings = run.settings
         target = settings.target

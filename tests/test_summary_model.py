@@ -7,6 +7,7 @@ refused in one line naming the file and the field, by the library and by the com
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,51 @@ def test_the_recovery_point_is_the_one_rpo_findings_and_says_whose_figures_they_
     # A fleet's many clusters each have their own finding: no one recovery point stands for the run.
     assert RecoveryPoint.of([entry, _rpo_entry("other", "/x/chsm-fleet-0001", 1.0)], "LIVE") is None
     assert RecoveryPoint.of([], "LIVE") is None
+
+
+def test_a_summary_s_header_is_read_without_its_scenarios(shipped_replay: SharedRun) -> None:
+    path = shipped_replay.run_dir / "summary.json"
+    whole = RunSummary.read(path)
+
+    header = RunSummary.read_header(path)
+
+    assert header.scenarios == ()
+    assert header == whole.model_copy(update={"scenarios": ()})
+    assert sum(header.counts.values()) == len(whole.scenarios) > 0
+
+
+def test_amending_a_summary_copies_its_scenarios_and_gives_the_bytes_a_whole_rewrite_would(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.json"
+    shutil.copy(shipped_replay.run_dir / "summary.json", path)
+    whole = RunSummary.read(path).model_copy(update={"interrupted": "SIGTERM", "complete": False})
+
+    RunSummary.amend(path, interrupted="SIGTERM", complete=False)
+
+    assert path.read_text(encoding="utf-8") == summary_text(whole.to_json())
+    assert not list(tmp_path.glob(".*.part"))  # written aside, then put in place
+
+
+def test_a_summary_laid_out_otherwise_is_read_and_amended_whole(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    """A summary indented throughout (as a person's editor or another tool writes it) is still one."""
+    path = tmp_path / "summary.json"
+    data = json.loads((shipped_replay.run_dir / "summary.json").read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    whole = RunSummary.read(path)
+
+    assert RunSummary.read_header(path) == whole.model_copy(update={"scenarios": ()})
+    RunSummary.amend(path, partial=True)
+    assert RunSummary.read(path) == whole.model_copy(update={"partial": True})
+    with pytest.raises(ValueError, match="leaves the scenarios"):
+        RunSummary.amend(path, scenarios=())
+
+
+def test_a_summary_s_header_names_the_file_when_it_is_not_one(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text('{\n  "tool": "chsm-checks",\n  "scenarios": [\n    {"name": "x"}\n  ]\n}\n')
+
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: tool_version: Field required"):
+        RunSummary.read_header(path)

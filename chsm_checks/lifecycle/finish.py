@@ -50,10 +50,7 @@ def point_latest(reports: Path, run_dir: Path) -> None:
 
 def record_signing(summary_path: Path, key: SigningKey) -> None:
     """Say in summary.json (and so in the reports built from it) how the bundle will be sealed."""
-    summary = RunSummary.read(summary_path)
-    summary.model_copy(update={"signing": Signing(trusted=key.trusted, statement=key.statement)}).write(
-        summary_path
-    )
+    RunSummary.amend(summary_path, signing=Signing(trusted=key.trusted, statement=key.statement))
 
 
 def trust_note(key: SigningKey) -> str:
@@ -109,11 +106,11 @@ def finish_run(
         return fail(ledger.refusal) if ledger.refusal else EXIT_USAGE
     summary_path = run_dir / "summary.json"
     try:
-        summary = RunSummary.read(summary_path) if summary_path.is_file() else None
+        summary = RunSummary.read_header(summary_path) if summary_path.is_file() else None
     except ChsmError as exc:
         return fail(str(exc), EXIT_NOT_EVALUATED)
     if (summary and summary.collection_errors) or (
-        status == _INTERRUPTED and not (summary and summary.scenarios)
+        status == _INTERRUPTED and not (summary and sum(summary.counts.values()))
     ):
         shutil.rmtree(run_dir)
         return fail("the features could not be collected (see the errors above)")

@@ -4,11 +4,18 @@ One ledger per process, registered as a pytest plugin. In a pytest-xdist run the
 is the account; each worker's sends what only it knows through xdist's own channels: its plan and
 each scenario's entry travel on test reports, and a refusal, the plan and what ``-k``/``-m`` left out
 travel in the worker's output when it finishes. Nothing is passed through files.
+
+The entries are kept on disk as they arrive (:class:`EntrySpool`), not in memory: a fleet's run has
+an entry a cluster, each with tens of findings, and summary.json is written from them a scenario at
+a time.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 import pytest
 
@@ -25,11 +32,60 @@ DESELECTED = "chsm_deselected"
 FLEET_SUMMARY = "chsm_fleet_summary"
 
 
+class EntrySpool:
+    """Scenario entries in an unnamed temporary file, one JSON line each, in the order they came;
+    in memory only each one's node id and place. The file goes when the spool is closed (or the
+    process ends)."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._places: list[tuple[str, int, int]] = []  # node id, offset, length
+
+    def add(self, entry: ScenarioEntry) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="chsm-entries-")  # noqa: SIM115 (closed by close)
+        line = json.dumps(entry.to_json()).encode()
+        offset = self._file.seek(0, 2)
+        self._file.write(line)
+        self._places.append((entry.nodeid, offset, len(line)))
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def nodeids(self) -> set[str]:
+        return {nodeid for nodeid, _, _ in self._places}
+
+    def read(self, order: dict[str, int]) -> Iterator[ScenarioEntry]:
+        """The entries, by their node ids' places in ``order`` (the rest last, as they came)."""
+        last = len(order)
+        places = sorted(self._places, key=lambda place: order.get(place[0], last))
+        for _, offset, length in places:
+            assert self._file is not None  # a place was only kept with the file written
+            self._file.seek(offset)
+            yield ScenarioEntry.model_validate_json(self._file.read(length))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._places = []
+
+
+class Replayable(Iterable[ScenarioEntry]):
+    """Entries that can be gone through again: each time, ``make`` gives them afresh."""
+
+    def __init__(self, make: Callable[[], Iterator[ScenarioEntry]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[ScenarioEntry]:
+        return self._make()
+
+
 class RunLedger:
     """Gathers every scenario's entry from the reports (this process's, or its xdist workers')."""
 
     def __init__(self) -> None:
-        self.entries: list[ScenarioEntry] = []
+        self.entries = EntrySpool()  # (controller, or a serial run) each scenario's entry as it ended
         self.waiver_notes: dict[str, None] = {}
         self.plan: list[dict[str, Any]] | None = None  # every selected scenario, as if it did not run
         self.refusal: str | None = None  # why the run refused to start, if it did
@@ -42,6 +98,10 @@ class RunLedger:
         self.fleet: dict[str, Any] | None = None  # (worker) what its part of a fleet audit did
         self.worker_fleets: list[dict[str, Any]] = []  # (controller) each worker's part
         self._plan_sent = False
+        self._worker = False
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self._worker = hasattr(config, "workerinput")
 
     # -- what this process saw ---------------------------------------------------------------------
 
@@ -75,9 +135,10 @@ class RunLedger:
         if (plan := getattr(report, PLAN, None)) is not None:
             self.planned(plan)
         entry = getattr(report, ENTRY, None)
-        if entry is not None:
-            self.entries.append(ScenarioEntry.from_json(entry))
+        if entry is not None and not self._worker:  # a worker's entries are its controller's to keep
+            self.entries.add(ScenarioEntry.from_json(entry))
             self.waiver_notes.update(dict.fromkeys(getattr(report, WAIVER_NOTES, ())))
+            delattr(report, ENTRY)  # pytest keeps every report to the end: the spool has the entry now
 
     # -- a worker's side of the channel -----------------------------------------------------------
 
@@ -119,11 +180,6 @@ class RunLedger:
 
     # -- the account -----------------------------------------------------------------------------------
 
-    def in_order(self) -> list[ScenarioEntry]:
-        """The entries in collection order (under xdist they arrive as workers finish)."""
-        last = len(self.order)
-        return sorted(self.entries, key=lambda e: self.order.get(e.nodeid, last))
-
     def selection(self, config: pytest.Config) -> Selection:
         """What chose the scenarios: the -k and -m expressions, and how many they left out."""
         return Selection(
@@ -132,24 +188,26 @@ class RunLedger:
             deselected=self.deselected,
         )
 
-    def every_planned_entry(self) -> list[ScenarioEntry]:
+    def every_planned_entry(self) -> Iterable[ScenarioEntry]:
         """Every scenario the run planned, in order: as it ended, or as not run, or as lost with its
-        worker."""
-        entries = [
+        worker. Read back from the spool each time they are gone through."""
+        return Replayable(self._planned_entries)
+
+    def accounted(self) -> int:
+        """How many scenarios :meth:`every_planned_entry` gives."""
+        seen = self.entries.nodeids()
+        return len(self.entries) + sum(1 for data in self.plan or [] if data["nodeid"] not in seen)
+
+    def _planned_entries(self) -> Iterator[ScenarioEntry]:
+        for e in self.entries.read(self.order):
             # pytest-xdist runs a crashed worker's test again on its replacement, in a process that has
             # not seen the rest of its story (the drill's restore, its inventory): the crash is what the
             # run observed, so the scenario is an error, and its message says both.
-            e.model_copy(
-                update={
-                    "outcome": Outcome.ERROR,
-                    "message": f"{e.message}; before that, {self.crashed[e.nodeid]}".lstrip("; "),
-                }
-            )
-            if e.nodeid in self.crashed
-            else e
-            for e in self.in_order()
-        ]
-        seen = {e.nodeid for e in entries}
+            if e.nodeid in self.crashed:
+                message = f"{e.message}; before that, {self.crashed[e.nodeid]}".lstrip("; ")
+                e = e.model_copy(update={"outcome": Outcome.ERROR, "message": message})
+            yield e
+        seen = self.entries.nodeids()
         for data in self.plan or []:
             if data["nodeid"] in seen:
                 continue
@@ -163,8 +221,7 @@ class RunLedger:
                 )
             else:
                 outcome, message = Outcome.NOT_RUN, "did not run"
-            entries.append(ScenarioEntry.from_json({**data, "outcome": outcome.value, "message": message}))
-        return entries
+            yield ScenarioEntry.from_json({**data, "outcome": outcome.value, "message": message})
 
     def interruption(self, exitstatus: int) -> str | None:
         """Why the run stopped before its end, if it did."""

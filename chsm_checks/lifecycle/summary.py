@@ -10,7 +10,8 @@ holds only sometimes (a fleet, a seal, the shards of a merge) are left out when 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -149,6 +150,9 @@ class MergedFrom(_Record):
     run_id: str
     manifest_sha256: str
     public_key_sha256: str
+
+
+_RECOVERY_CHECKS = frozenset({"backup.rpo", "restore.rto"})  # the checks whose figures the header repeats
 
 
 def _the_finding_with(entries: Iterable[ScenarioEntry], check: str, figure: str) -> FindingRecord | None:
@@ -304,9 +308,35 @@ class RunSummary(_Record):
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_first_problem(exc)}; not a chsm-checks summary") from None
 
+    @classmethod
+    def read_header(cls, path: Path) -> RunSummary:
+        """The summary at ``path`` with its scenarios left out (``scenarios`` is empty; ``counts``
+        still says how many ended each way): what the end of a run asks of a fleet's summary without
+        holding its thousands of scenarios. A file not laid out a scenario a line is read whole."""
+        split = _scenario_lines(path)
+        if split is None:
+            return cls.read(path).model_copy(update={"scenarios": ()})
+        return cls.parse(split[0], path)
+
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(summary_text(self.to_json()), encoding="utf-8")
+
+    @classmethod
+    def amend(cls, path: Path, **update: Any) -> None:
+        """Set fields of the summary at ``path`` other than its scenarios, whose lines are copied as
+        they are (a file not laid out a scenario a line is read and written whole)."""
+        if "scenarios" in update:
+            raise ValueError("amend leaves the scenarios as they are")
+        split = _scenario_lines(path)
+        if split is None:
+            cls.read(path).model_copy(update=update).write(path)
+            return
+        header = cls.parse(split[0], path).model_copy(update=update)
+        part = path.with_name(f".{path.name}.part")
+        with part.open("w", encoding="utf-8") as out:
+            out.writelines(_summary_pieces(header.to_json(), _lines_of(path, *split[1])))
+        os.replace(part, path)
 
     @property
     def deselected(self) -> int:
@@ -323,17 +353,68 @@ def summary_text(data: dict[str, Any]) -> str:
     Python's JSON encoder indents in Python and writes compact in C; a fleet's summary holds a
     scenario a cluster, each with tens of findings, where indenting every finding would take most
     of the time spent writing and reading the file. A scenario a line also keeps the file easy to
-    read, to diff and to search.
+    read, to diff and to search, and lets the run write it a scenario at a time (:func:`write_summary`).
     """
-    parts = []
-    for key, value in data.items():
-        if key == "scenarios" and value:
-            lines = ",\n".join("    " + json.dumps(entry) for entry in value)
-            text = f"[\n{lines}\n  ]"
-        else:
-            text = json.dumps(value, indent=2).replace("\n", "\n  ")
-        parts.append(f"  {json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return "".join(_summary_pieces(data, (json.dumps(entry) for entry in data["scenarios"])))
+
+
+def _summary_pieces(data: dict[str, Any], scenario_lines: Iterable[str]) -> Iterator[str]:
+    """:func:`summary_text` a piece at a time, the scenarios' lines taken from ``scenario_lines``
+    (``data["scenarios"]`` only holds their place)."""
+    yield "{\n"
+    for number, (key, value) in enumerate(data.items()):
+        yield (",\n" if number else "") + f"  {json.dumps(key)}: "
+        if key != "scenarios":
+            yield json.dumps(value, indent=2).replace("\n", "\n  ")
+            continue
+        lines = iter(scenario_lines)
+        if (first := next(lines, None)) is None:
+            yield "[]"
+            continue
+        yield "[\n    " + first
+        for line in lines:
+            yield ",\n    " + line
+        yield "\n  ]"
+    yield "\n}\n"
+
+
+_SCENARIOS_OPEN = '  "scenarios": [\n'
+_SCENARIOS_CLOSE = ("  ]\n", "  ],\n")
+
+
+def _scenario_lines(path: Path) -> tuple[str, tuple[int, int]] | None:
+    """summary.json's text with ``"scenarios": []`` in place of its scenarios' lines, and which
+    lines those are (the first and one past the last); ``None`` if it is not laid out as
+    :func:`summary_text` lays it out, a scenario a line."""
+    header: list[str] = []
+    try:
+        with path.open(encoding="utf-8") as text:
+            for number, line in enumerate(text):
+                if line != _SCENARIOS_OPEN:
+                    header.append(line)
+                    continue
+                first = number + 1
+                for number, line in enumerate(text, start=first):
+                    if line in _SCENARIOS_CLOSE:
+                        header.append('  "scenarios": []' + line[3:])
+                        header.extend(text)
+                        return "".join(header), (first, number)
+                    if not (line.startswith("    {") and line.rstrip().removesuffix(",").endswith("}")):
+                        return None  # a scenario over several lines
+                return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    return None
+
+
+def _lines_of(path: Path, first: int, end: int) -> Iterator[str]:
+    """The scenarios' lines ``first`` to ``end`` of ``path``, each as :func:`summary_text` takes it."""
+    with path.open(encoding="utf-8") as text:
+        for number, line in enumerate(text):
+            if number >= end:
+                return
+            if number >= first:
+                yield line.strip().removesuffix(",")
 
 
 def _first_problem(exc: ValidationError) -> str:
@@ -348,28 +429,24 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def counts_of(entries: Iterable[ScenarioEntry]) -> dict[str, int]:
-    """How many scenarios ended each way, every outcome named."""
-    counts = {o.value: 0 for o in Outcome}
-    for entry in entries:
-        counts[entry.outcome.value] += 1
-    return counts
-
-
 def write_summary(
     path: Path,
     run: RunSettings,
     waiver_notes: Iterable[str],
     fleet: dict[str, Any] | None,
-    entries: list[ScenarioEntry],
+    entries: Iterable[ScenarioEntry],
     exitstatus: int,
     collection_errors: Iterable[str] = (),
     *,
     interrupted: str | None = None,
     selection: Selection | None = None,
     organisation_controls: Iterable[OrganisationControl] = (),
-) -> RunSummary:
+) -> None:
     """Write ``summary.json``; replayed scenarios carry their cassette's provenance.
+
+    ``entries`` is gone through twice, to count and then to write a scenario at a time: a list, or
+    the run ledger's entries read back from where it keeps them on disk, so a fleet's summary is
+    never whole in memory.
 
     ``collection_errors`` names the test modules or features that could not be collected: their
     scenarios are missing from ``scenarios``, so the run is not a complete account. ``complete`` is
@@ -377,7 +454,12 @@ def write_summary(
     ``selection`` says what chose the scenarios (-k, -m) and how many it left out: a run that left
     some out is ``partial``, an account of what it selected and nothing more.
     """
-    counts = counts_of(entries)
+    counts = {o.value: 0 for o in Outcome}
+    measured = []  # the entries that judged a recovery point or time
+    for entry in entries:
+        counts[entry.outcome.value] += 1
+        if any(f.check in _RECOVERY_CHECKS for f in entry.findings):
+            measured.append(entry)
     errors = tuple(collection_errors)
     selection = selection or Selection()
     summary = RunSummary(
@@ -405,11 +487,12 @@ def write_summary(
         collection_errors=errors,
         counts=counts,
         waiver_notes=tuple(waiver_notes),
-        scenarios=tuple(entries),
+        scenarios=(),  # written from ``entries`` in their place
         fleet=fleet,
-        recovery_point=RecoveryPoint.of(entries, run.mode.evidence),
-        recovery_time=RecoveryTime.of(entries, run.mode.evidence),
+        recovery_point=RecoveryPoint.of(measured, run.mode.evidence),
+        recovery_time=RecoveryTime.of(measured, run.mode.evidence),
         organisation_controls=tuple(organisation_controls) or None,
     )
-    summary.write(path)
-    return summary
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(_summary_pieces(summary.to_json(), (json.dumps(e.to_json()) for e in entries)))
