@@ -129,6 +129,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         features_root = config.rootpath / features_root
     infos: list[ScenarioInfo] = []
     organisation = frozenset(control.tag for control in _organisation_controls())
+    # One mark for each label, shared by every item that carries it: a fleet's items carry the same
+    # tens of labels each, thousands of times over.
+    marks: dict[tuple[str, str], pytest.MarkDecorator] = {}
     for item in items:
         info = scenario_info(item, settings.cassette_dir, features_root)
         if info is None:
@@ -139,8 +142,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         scope = _fleet_scope(item)
         cluster = item.callspec.id if scope is not None else None  # type: ignore[attr-defined]
         found = labels(info.tags, settings.mode.evidence, info.expected, cluster, organisation)
-        for value, kind in [*found, *suite_labels(info.feature, info.rule)]:
-            item.add_marker(pytest.mark.allure_label(value, label_type=kind))
+        for label in [*found, *suite_labels(info.feature, info.rule)]:
+            if (mark := marks.get(label)) is None:
+                mark = pytest.mark.allure_label(label[0], label_type=label[1])
+                if label[1] != "cluster":  # a cluster's label is its own
+                    marks[label] = mark
+            item.add_marker(mark)
         infos.append(info)
     if (problem := plan.recordings_problem(settings, infos)) is not None:
         return _refuse(config, items, problem)

@@ -29,6 +29,7 @@ from chsm_checks.reports.oscal import (
     build_assessment_results,
     oscal_control_id,
     validate,
+    validate_file,
     write_assessment_results,
 )
 from tests.support.processes import ROOT, SharedRun, run_cli
@@ -524,9 +525,8 @@ def test_the_achieved_recovery_time_is_in_summary_matrix_and_oscal_and_is_the_re
     assert replayed in observation["remarks"]
 
 
-def test_a_large_runs_document_is_compact_ascii_and_valid(
-    tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue
-) -> None:
+def _large_run(tmp_path: Path, shipped_replay: SharedRun) -> tuple[Path, RunSummary]:
+    """The shipped replay's run directory with its scenarios copied until it is a large run."""
     run_dir = Path(shutil.copytree(shipped_replay.run_dir, tmp_path / "large", symlinks=True))
     data = json.loads((run_dir / "summary.json").read_text())
     shipped = data["scenarios"]
@@ -536,14 +536,26 @@ def test_a_large_runs_document_is_compact_ascii_and_valid(
         for n in range(copies)
         for entry in shipped
     ]
-    summary = RunSummary.model_validate(data)
+    return run_dir, RunSummary.model_validate(data)
+
+
+def test_a_large_runs_document_is_compact_ascii_and_valid_with_its_observations_a_line_each(
+    tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue
+) -> None:
+    run_dir, summary = _large_run(tmp_path, shipped_replay)
     path = write_assessment_results(run_dir, catalogue, summary=summary)
 
     text = path.read_text(encoding="utf-8")
-    assert text.count("\n") == 1
     assert text.isascii()
     document = json.loads(text)
+    observations = document["assessment-results"]["results"][0]["observations"]
+    lines = text.splitlines()
+    assert len(lines) == len(observations) + 2  # what comes before them, each of them, what comes after
+    assert lines[0].endswith('"observations": [')
+    assert [json.loads(line.removesuffix(",")) for line in lines[1:-1]] == observations
+    assert lines[-1].startswith("], ")
     assert validate(document, DEFAULT_OSCAL_VERSION) == []
+    assert validate_file(path, DEFAULT_OSCAL_VERSION) == []
     assert document == build_assessment_results(run_dir, summary, catalogue)
     observed = [
         remark
@@ -552,3 +564,53 @@ def test_a_large_runs_document_is_compact_ascii_and_valid(
     ]
     assert observed  # and each one a line, as a tool reads it
     assert all(len(r.split("```json\n", 1)[1].split("\n```", 1)[0].splitlines()) == 1 for r in observed)
+
+
+def _drop_uuid_of_observation(number: int) -> Any:
+    def edit(lines: list[str]) -> None:
+        line = lines[1 + number]
+        comma = "," if line.endswith(",") else ""
+        observation = json.loads(line.removesuffix(","))
+        del observation["uuid"]
+        lines[1 + number] = json.dumps(observation) + comma
+
+    return edit
+
+
+def _drop_metadata_title(lines: list[str]) -> None:
+    head = lines[0]
+    assert head.count('"title": ') >= 1
+    lines[0] = head.replace('"metadata": {"title": ', '"metadata": {"heading": ', 1)
+
+
+@pytest.mark.parametrize("oscal_version", OSCAL_VERSIONS)
+@pytest.mark.parametrize(
+    "edit",
+    [_drop_uuid_of_observation(0), _drop_uuid_of_observation(7), _drop_metadata_title],
+    ids=["first-observation", "eighth-observation", "metadata"],
+)
+def test_a_large_document_validated_a_piece_at_a_time_finds_what_validating_it_whole_finds(
+    tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue, oscal_version: str, edit: Any
+) -> None:
+    run_dir, summary = _large_run(tmp_path, shipped_replay)
+    path = write_assessment_results(run_dir, catalogue, summary=summary, oscal_version=oscal_version)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    problems = validate_file(path, oscal_version)
+
+    assert problems
+    assert problems == validate(json.loads(path.read_text(encoding="utf-8")), oscal_version)
+
+
+def test_a_large_document_cut_short_is_not_json(
+    tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue
+) -> None:
+    run_dir, summary = _large_run(tmp_path, shipped_replay)
+    path = write_assessment_results(run_dir, catalogue, summary=summary)
+    path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:5]) + "\n", encoding="utf-8")
+
+    [problem] = validate_file(path, DEFAULT_OSCAL_VERSION)
+
+    assert problem.startswith("$: not JSON (")

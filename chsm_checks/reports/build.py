@@ -9,7 +9,6 @@ cucumber.json are set right first: the findings moved to where junit-10.xsd allo
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,7 +20,7 @@ from .cucumber import write_agreeing
 from .junit import conform as conform_junit
 from .matrix import write_matrix
 from .offline_html import remove_allure_analytics, require_offline
-from .oscal import DEFAULT_OSCAL_VERSION, validate, write_assessment_results
+from .oscal import DEFAULT_OSCAL_VERSION, validate_file, write_assessment_results
 
 ALLURE_INSTALL = "npm install -g allure"
 
@@ -68,8 +67,8 @@ def build_reports(
     document_path = write_assessment_results(
         run_dir, load_catalogue(), summary=summary, oscal_version=oscal_version
     )
-    # What was written is what is validated: read back from disk.
-    problems = validate(json.loads(document_path.read_bytes()), oscal_version)
+    # What was written is what is validated: read back from disk (a fleet's, a piece at a time).
+    problems = validate_file(document_path, oscal_version)
     if problems:
         raise CouldNotEvaluate(
             f"{document_path} does not validate against OSCAL {oscal_version}: {problems[0]}"

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
@@ -32,7 +33,7 @@ from ..errors import ConfigError
 from ..lifecycle.summary import SUMMARY_FILE, FindingRecord, RunSummary, ScenarioEntry, WaiverRecord
 from .controls import Claim, Evidence, is_self_check, verdict, waiver_sentence
 from .controls import observations as scenario_observations
-from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate
+from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate, validate_file
 from .selection import selection_statement
 
 DOCUMENT = PurePosixPath("oscal/assessment-results.json")
@@ -52,16 +53,29 @@ def build_assessment_results(
     catalogue: Catalogue,
     *,
     oscal_version: str = DEFAULT_OSCAL_VERSION,
+    spool: TextIO | None = None,
 ) -> dict[str, Any]:
     """The OSCAL Assessment Results document of the run in ``run_dir`` whose ``summary.json`` is ``summary``.
 
     Evidence files are read from ``run_dir`` to hash them; one that is missing, or lies outside
     ``run_dir``, raises ``ConfigError``. Hrefs are relative to ``run_dir / DOCUMENT``.
+
+    With ``spool`` (a file open for writing and reading), each observation is written there as it is
+    made, a line of compact ASCII JSON, and the document holds them only as a place to write them
+    (:func:`write_compact_json` copies them): a fleet's tens of thousands are never in memory at once.
     """
     check_version(oscal_version)
     run = _Run(run_dir, summary)
     subjects = _Subjects(run)
-    observations = list(_observations(run, catalogue, subjects))
+    if spool is None:
+        observations = list(_observations(run, catalogue, subjects))
+        documents: list[dict[str, Any]] | _Spooled = [o.document for o in observations]
+    else:
+        observations = []
+        for observation in _observations(run, catalogue, subjects):
+            spool.write(json.dumps(observation.document, ensure_ascii=True) + "\n")
+            observations.append(replace(observation, document={}))
+        documents = _Spooled(spool, len(observations))
     evidenced = _controls_evidenced(observations, catalogue)
     plan = run.uid("assessment-plan")
 
@@ -83,7 +97,7 @@ def build_assessment_results(
                 }
             ),
             "reviewed-controls": _reviewed_controls(evidenced, catalogue),
-            "observations": [o.document for o in observations],
+            "observations": documents,
             "findings": [_finding(run, ref, obs) for ref, obs in evidenced.items()],
             "remarks": _md(
                 "\n\n".join(
@@ -142,21 +156,47 @@ def write_assessment_results(
     if summary is None and not source.is_file():
         raise ConfigError(f"{source}: not found (is {run_dir} a chsm-checks run directory?)")
     summary = summary or RunSummary.read(source)
-    document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
     path = run_dir / DOCUMENT
     path.parent.mkdir(parents=True, exist_ok=True)
     # Indented for a reader up to a few hundred scenarios. A fleet's document (tens of megabytes) is
     # written compact and ASCII-only (\u escapes): indenting would take seconds and double its size,
     # and one non-ASCII character would make Python hold its text at two or four bytes a character
-    # when it is read back to be validated.
-    large = is_large(summary)
-    with path.open("w", encoding="utf-8") as out:
-        if large:
-            write_compact_json(document, out, ensure_ascii=True)
-        else:
+    # when it is read back to be validated. Its observations are made and written a line each, never
+    # all in memory, and it is validated a piece at a time (:func:`validate_file`).
+    if not is_large(summary):
+        document = build_assessment_results(run_dir, summary, catalogue, oscal_version=oscal_version)
+        with path.open("w", encoding="utf-8") as out:
             json.dump(document, out, indent=2, ensure_ascii=False)
-        out.write("\n")
+            out.write("\n")
+        return path
+    with tempfile.TemporaryFile("w+", encoding="ascii") as spool:
+        document = build_assessment_results(
+            run_dir, summary, catalogue, oscal_version=oscal_version, spool=spool
+        )
+        with path.open("w", encoding="utf-8") as out:
+            write_compact_json(document, out, ensure_ascii=True)
+            out.write("\n")
     return path
+
+
+class _Spooled:
+    """A list of ``count`` JSON values, a line each in ``spool``: written by :func:`write_compact_json`
+    a line at a time, on lines of their own between the text before and after them."""
+
+    def __init__(self, spool: TextIO, count: int) -> None:
+        self._spool = spool
+        self._count = count
+
+    def write(self, out: TextIO) -> None:
+        if not self._count:
+            out.write("[]")
+            return
+        self._spool.flush()
+        self._spool.seek(0)
+        out.write("[\n")
+        for n, line in enumerate(self._spool):
+            out.write((",\n" if n else "") + line.rstrip("\n"))
+        out.write("\n]")
 
 
 _ENCODED_WHOLE = 64  # a list longer than this is written an item at a time, each item encoded whole
@@ -170,7 +210,9 @@ def write_compact_json(value: Any, out: TextIO, *, ensure_ascii: bool, levels: i
     below them, and each item of a long list, to ``json.dumps``: C's speed, and never more than one
     piece (one observation, one finding) held as text.
     """
-    if levels and isinstance(value, dict):
+    if isinstance(value, _Spooled):
+        value.write(out)
+    elif levels and isinstance(value, dict):
         out.write("{")
         for n, (key, item) in enumerate(value.items()):
             out.write((", " if n else "") + json.dumps(key, ensure_ascii=ensure_ascii) + ": ")
@@ -823,5 +865,6 @@ __all__ = [
     "build_assessment_results",
     "oscal_control_id",
     "validate",
+    "validate_file",
     "write_assessment_results",
 ]

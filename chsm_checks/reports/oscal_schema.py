@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -15,19 +16,58 @@ DEFAULT_OSCAL_VERSION = "1.1.3"
 _SCHEMA_FILE = "oscal_assessment-results_schema.json"
 
 
+OBSERVATIONS_OPEN = b'"observations": [\n'  # how a document with its observations a line each has them
+_OBSERVATIONS_AT: tuple[str | int, ...] = ("assessment-results", "results", 0, "observations")
+
+
 def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
     """Errors of ``document`` against the vendored NIST schema of ``oscal_version``; empty when valid.
 
     Validation runs in jsonschema-rs: a fleet's document holds thousands of findings, which the
     pure-Python validator takes seconds per thousand to walk.
     """
-    errors = sorted(
-        ((_json_path(e.instance_path), e.message) for e in _validator(oscal_version).iter_errors(document)),
-        key=lambda error: error[0],
-    )
-    return [
-        f"{path}: {message if len(message) <= 300 else message[:297] + '...'}" for path, message in errors
-    ]
+    return _problems((e.instance_path, e.message) for e in _validator(oscal_version).iter_errors(document))
+
+
+def validate_file(path: Path, oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
+    """Errors of the document written at ``path``, as :func:`validate` gives them, read from disk.
+
+    A fleet's document is written with its one result's observations a line each, the rest on the
+    lines before and after them: the rest is validated as a document holding its first observation,
+    and every other observation on its own against the schema's, so the document is never whole in
+    memory. A document written otherwise is read and validated whole.
+    """
+    errors: list[tuple[Sequence[str | int], str]] = []
+    try:
+        with path.open("rb") as text:
+            head = text.readline()
+            if not head.endswith(OBSERVATIONS_OPEN):
+                return validate(json.loads(head + text.read()), oscal_version)
+            observation = _observation_validator(oscal_version)
+            first, tail = b"", b""
+            for number, line in enumerate(text):
+                if line.startswith(b"]"):
+                    tail = line
+                    break
+                item = line.rstrip().removesuffix(b",")
+                if number == 0:
+                    first = item
+                    continue
+                where = (*_OBSERVATIONS_AT, number)
+                found = observation.iter_errors(json.loads(item))
+                errors.extend(((*where, *e.instance_path), e.message) for e in found)
+            document = json.loads(head + first + tail)
+    except ValueError as exc:
+        return [f"$: not JSON ({exc})"]
+    except OSError as exc:
+        return [f"$: cannot be read ({exc})"]
+    errors.extend((e.instance_path, e.message) for e in _validator(oscal_version).iter_errors(document))
+    return _problems(errors)
+
+
+def _problems(errors: Iterable[tuple[Sequence[str | int], str]]) -> list[str]:
+    found = sorted(((_json_path(where), message) for where, message in errors), key=lambda error: error[0])
+    return [f"{path}: {message if len(message) <= 300 else message[:297] + '...'}" for path, message in found]
 
 
 def _json_path(parts: Sequence[str | int]) -> str:
@@ -40,10 +80,30 @@ def check_version(oscal_version: str) -> None:
 
 
 @cache
-def _validator(oscal_version: str) -> Any:
+def _schema(oscal_version: str) -> dict[str, Any]:
     check_version(oscal_version)
+    source = files("chsm_checks.reports") / "oscal_schemas" / f"v{oscal_version}" / _SCHEMA_FILE
+    schema: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+    return schema
+
+
+@cache
+def _validator(oscal_version: str) -> Any:
     import jsonschema_rs
 
     # The schemas' patterns use \p{L} and \p{N}, which jsonschema-rs's regular expressions support.
-    source = files("chsm_checks.reports") / "oscal_schemas" / f"v{oscal_version}" / _SCHEMA_FILE
-    return jsonschema_rs.Draft7Validator(json.loads(source.read_text(encoding="utf-8")))
+    return jsonschema_rs.Draft7Validator(_schema(oscal_version))
+
+
+@cache
+def _observation_validator(oscal_version: str) -> Any:
+    """A validator of one observation as the schema checks each of a result's: the result's
+    ``observations`` items, with the schema's own identity and definitions to resolve them in."""
+    import jsonschema_rs
+
+    schema = _schema(oscal_version)
+    result = next(d for name, d in schema["definitions"].items() if name.endswith("-ar:result"))
+    items = result["properties"]["observations"]["items"]
+    return jsonschema_rs.Draft7Validator(
+        {key: schema[key] for key in ("$schema", "$id", "definitions")} | {"allOf": [items]}
+    )
