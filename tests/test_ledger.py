@@ -6,6 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from chsm_checks.lifecycle.ledger import ENTRY, PLAN, RunLedger
 from chsm_checks.lifecycle.summary import ScenarioEntry
 from chsm_checks.outcomes import Outcome
@@ -80,3 +82,20 @@ def test_a_closed_spool_holds_nothing() -> None:
 
     assert len(ledger.entries) == 0
     assert list(ledger.every_planned_entry()) == []
+
+
+def test_the_ledger_takes_the_entry_off_a_report_only_after_every_other_reader() -> None:
+    """The scenario's terminal lines (:class:`chsm_checks.lifecycle.terminal.ScenarioLines`) read the
+    entry from the same report: whatever order the plugins are registered in, they must see it."""
+    from chsm_checks.lifecycle.terminal import ScenarioLines
+
+    manager = pytest.PytestPluginManager()
+    lines = ScenarioLines("replay run of reference")
+    manager.register(lines, "lines")
+    manager.register(RunLedger(), "ledger")  # registered last: called first, unless it waits
+    report = _report("a", chsm_entry=_entry("a"))
+
+    manager.hook.pytest_runtest_logreport(report=report)
+
+    assert lines.done == 1
+    assert not hasattr(report, ENTRY)

@@ -129,6 +129,8 @@ class RunLedger:
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         self.started.add(nodeid)
 
+    # Last, because it takes the entry off the report: the scenario's terminal lines read it first.
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if str(report.when) == "???":  # pytest-xdist's report for a test whose worker died under it
             self.crashed[report.nodeid] = str(report.longrepr)
