@@ -16,7 +16,7 @@ with a ``400`` naming it, refuses a window starting more than 90 days back as th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from chsm_checks.sandbox.ids import sandbox_guid
@@ -24,7 +24,7 @@ from chsm_checks.sandbox.resources import page
 from chsm_checks.sandbox.routing import ArmCall
 from chsm_checks.sandbox.times import arm_time, unix_us
 from chsm_checks.sandbox.wire import ArmFault, ArmReply, JsonObject
-from chsm_checks.sandbox.world import CLUSTER_TYPE, OPERATOR_SIGN_IN_NAME, require_subscription
+from chsm_checks.sandbox.world import CLUSTER_TYPE, OPERATOR_SIGN_IN_NAME, positions, require_subscription
 
 ACTIVITY_TYPE = "Microsoft.Insights/eventtypes"
 RETENTION = timedelta(days=90)
@@ -96,13 +96,25 @@ def _operation(
 
 
 def activity_events(
-    state: JsonObject, now: float, about: Callable[[str], bool] = lambda cluster_id: True
+    state: JsonObject,
+    now: float,
+    about: Callable[[str], bool] = lambda cluster_id: True,
+    cluster: str | None = None,
 ) -> list[Dated]:
-    """Every event the activity log holds at ``now`` for the clusters ``about`` keeps: the seeded
-    history, then each job's (the others' events are never made: a fleet's log is long)."""
+    """Every event the activity log holds at ``now`` for the clusters ``about`` keeps (only
+    ``cluster``'s, any case, when it is given): the seeded history, then each job's (the others'
+    events are never made: a fleet's log is long, and read a cluster at a time)."""
     events: list[Dated] = []
     started = int(state.get("clock_started_us", unix_us(now)))
-    for n, past in enumerate(state.get("backup_history", [])):
+    history: list[JsonObject] = state.get("backup_history", [])
+    jobs: list[JsonObject] = state.get("jobs", [])
+    numbered: Iterable[tuple[int, JsonObject]] = enumerate(history)
+    if cluster is not None:
+        wanted = cluster.lower()
+        at = positions("backup history", history, _cluster_of).get(wanted, [])
+        numbered = [(n, history[n]) for n in at]
+        jobs = [jobs[n] for n in positions("jobs", jobs, _cluster_of).get(wanted, [])]
+    for n, past in numbered:
         if not about(str(past["cluster_id"])):
             continue
         end_us = started - round(float(past["hours_before_start"]) * _US_PER_HOUR)
@@ -112,7 +124,7 @@ def activity_events(
             state, past["cluster_id"], action, end_us - SEEDED_BACKUP_SECONDS * 1_000_000, end, f"seeded-{n}"
         )
     now_us = unix_us(now)
-    for job in state.get("jobs", []):
+    for job in jobs:
         if not about(str(job["cluster_id"])):
             continue
         verb = job["kind"] if not job["validate"] else f"validate{job['kind'].capitalize()}Properties"
@@ -126,6 +138,10 @@ def activity_events(
             state, job["cluster_id"], action, int(job["start_us"]), ends, f"job-{job['job_id']}"
         )
     return events
+
+
+def _cluster_of(record: JsonObject) -> str:
+    return str(record["cluster_id"]).lower()
 
 
 def _instant(text: str, what: str) -> datetime:
@@ -185,7 +201,7 @@ def list_activity(call: ArmCall) -> ArmReply:
 
     dated = [
         (at_us, event)
-        for at_us, event in activity_events(call.state, call.now, about)
+        for at_us, event in activity_events(call.state, call.now, about, one)
         if event["resourceId"].lower().startswith(prefix)
         and window[0] <= at_us <= window[1]
         and _matches(event, match["field"], match["value"] or "")

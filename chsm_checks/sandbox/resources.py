@@ -17,6 +17,7 @@ from chsm_checks.sandbox.world import (
     STORAGE_TYPE,
     find_resource,
     log_categories,
+    positions,
     properties_of,
     require_group,
     require_resource,
@@ -168,10 +169,14 @@ def _extensions_at(call: ArmCall, collection: str, marker: str, *, below: bool) 
     scope = call.params["scope"]
     require_scope(call.state, scope)
     wanted = scope.rstrip("/").lower()
+    bodies: list[JsonObject] = call.state.get(collection, [])
+    if not below:  # a fleet's clusters each ask for their own
+        scoped = positions(collection, bodies, lambda body: _extension_scope(body, marker).lower())
+        return [bodies[n] for n in scoped.get(wanted, [])]
     found: list[JsonObject] = []
-    for body in call.state.get(collection, []):
+    for body in bodies:
         at = _extension_scope(body, marker).lower()
-        if at == wanted or (below and at.startswith(wanted + "/")):
+        if at == wanted or at.startswith(wanted + "/"):
             found.append(body)
     return found
 

@@ -22,7 +22,7 @@ from chsm_checks.sandbox.profiles import seed_state
 from chsm_checks.sandbox.settings import SandboxSettings
 from chsm_checks.sandbox.times import unix_us
 from chsm_checks.sandbox.wire import JsonObject
-from chsm_checks.sandbox.world import STATE_FORMAT
+from chsm_checks.sandbox.world import STATE_FORMAT, changed, changing
 
 STATE_FILE = "state.json"
 
@@ -117,7 +117,7 @@ class SandboxStore:
     def transaction(self, now: float | None = None) -> Iterator[JsonObject]:
         """Hold the lock over the state as of ``now``, as :meth:`reading` does, and persist it when the
         block ends without an exception."""
-        with self._lock:
+        with self._lock, changing():
             self._complete_due_jobs(now)
             yield self._state
             self._save()
@@ -130,7 +130,7 @@ class SandboxStore:
     def reset(self) -> None:
         """Re-seed the world with the settings in force and forget the request log (and so the ARM
         requests a recorded clock has counted)."""
-        with self._lock:
+        with self._lock, changing():
             self._state = self._seeded(SandboxSettings.from_json(self._state["settings"]))
             self._requests.clear()
             self._request_count = 0
@@ -178,6 +178,7 @@ class SandboxStore:
     def _complete_due_jobs(self, now: float | None) -> None:
         # Jobs finish in the sandbox's time whether or not anyone polls them.
         if complete_due_jobs(self._state, self.now() if now is None else now):
+            changed()
             self._save()
 
     def _save(self) -> None:

@@ -7,6 +7,11 @@ snake_case keys. This is the compliant world; :mod:`.profiles` seeds it and then
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
 from chsm_checks.sandbox.hsm_state import seed_hsm_cluster
 from chsm_checks.sandbox.ids import sandbox_guid, sandbox_hex
 from chsm_checks.sandbox.settings import SandboxSettings
@@ -618,6 +623,57 @@ class _ResourceIndex:
 _INDEX = _ResourceIndex()
 
 
+class _Changes:
+    """How often the state has changed, and whether a change is under way: what :func:`positions`
+    keeps is good only between changes. ``SandboxStore`` says when (:func:`changing`)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.open = 0
+        self.lock = threading.Lock()  # stores in other threads (a test's) count here too
+
+    def count(self, opening: int) -> None:
+        with self.lock:
+            self.open += opening
+            self.generation += 1
+
+
+_CHANGES = _Changes()
+_T = TypeVar("_T")
+_POSITIONS: dict[str, tuple[int, object, dict[str, list[int]]]] = {}
+
+
+@contextmanager
+def changing() -> Iterator[None]:
+    """Around a change to the state: no :func:`positions` found before or during it is used after it."""
+    _CHANGES.count(+1)
+    try:
+        yield
+    finally:
+        _CHANGES.count(-1)
+
+
+def changed() -> None:
+    """After a change made outside :func:`changing` (jobs that finished as time passed)."""
+    _CHANGES.count(0)
+
+
+def positions(name: str, items: Sequence[_T], key: Callable[[_T], str]) -> dict[str, list[int]]:
+    """Where each ``key`` is in ``items``, in their order. A fleet's lists are read by cluster tens
+    of thousands of times, so this is kept under ``name`` until the state next changes (or
+    ``items`` is another list); while it is changing it is made afresh each time."""
+    generation = _CHANGES.generation
+    kept = _POSITIONS.get(name)
+    if kept is not None and kept[0] == generation and kept[1] is items and not _CHANGES.open:
+        return kept[2]
+    found: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        found.setdefault(key(item), []).append(n)
+    if not _CHANGES.open:
+        _POSITIONS[name] = (generation, items, found)
+    return found
+
+
 def find_resource(state: JsonObject, resource_id: str) -> JsonObject | None:
     """The stored resource with this id, compared case-insensitively as ARM does."""
     return _INDEX.find(state["resources"], resource_id.rstrip("/").lower())
@@ -625,8 +681,9 @@ def find_resource(state: JsonObject, resource_id: str) -> JsonObject | None:
 
 def resources_of_type(state: JsonObject, resource_type: str) -> list[JsonObject]:
     """Every stored resource of ``resource_type``, in seeding order."""
-    wanted = resource_type.lower()
-    return [r for r in state["resources"] if r["type"].lower() == wanted]
+    resources: list[JsonObject] = state["resources"]
+    by_type = positions("resources by type", resources, lambda r: str(r["type"]).lower())
+    return [resources[n] for n in by_type.get(resource_type.lower(), [])]
 
 
 def resource_groups_by_subscription(state: JsonObject) -> dict[str, list[str]]:
