@@ -108,10 +108,10 @@ PROFILE_BUCKETS = (
     ("Allure results (`write_test_case`)", "allure_commons/lifecycle.py", "write_test_case", "ct"),
     ("reports (`build_reports`)", _REPORTS + "build.py", "build_reports", "ct"),
     ("  OSCAL (`write_assessment_results`)", _REPORTS + "oscal.py", "write_assessment_results", "ct"),
-    ("  OSCAL schema validation (`validate`)", _REPORTS + "oscal_schema.py", "validate", "ct"),
+    ("  OSCAL schema validation (`validate_file`)", _REPORTS + "oscal_schema.py", "validate_file", "ct"),
     ("  summary.json (`write_summary`)", "chsm_checks/lifecycle/summary.py", "write_summary", "ct"),
     (
-        "summary.json read and written again (`record_signing`)",
+        "summary.json signing amended, its scenarios copied (`record_signing`)",
         "chsm_checks/lifecycle/finish.py",
         "record_signing",
         "ct",

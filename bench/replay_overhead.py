@@ -190,7 +190,7 @@ PROFILE_BUCKETS = (
     ("  sleeping in ptyprocess close (delayafterclose)", "ptyprocess/ptyprocess.py", "close", "ct"),
     ("  YAML parsing (yaml.safe_load)", "yaml/__init__.py", "safe_load", "ct"),
     ("reports: matrix, OSCAL, Allure HTML", "chsm_checks/reports/build.py", "build_reports", "ct"),
-    ("  of which OSCAL schema validation", "chsm_checks/reports/oscal_schema.py", "validate", "ct"),
+    ("  of which OSCAL schema validation", "chsm_checks/reports/oscal_schema.py", "validate_file", "ct"),
     ("seal: manifest and signature", "chsm_checks/evidence/bundle.py", "sign", "ct"),
 )
 

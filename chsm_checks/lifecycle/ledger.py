@@ -3,7 +3,7 @@
 One ledger per process, registered as a pytest plugin. In a pytest-xdist run the controller's ledger
 is the account; each worker's sends what only it knows through xdist's own channels: its plan and
 each scenario's entry travel on test reports, and a refusal, the plan and what ``-k``/``-m`` left out
-travel in the worker's output when it finishes. Nothing is passed through files.
+travel in the worker's output when it finishes. Nothing passes between processes through files.
 
 The entries are kept on disk as they arrive (:class:`EntrySpool`), not in memory: a fleet's run has
 an entry a cluster, each with tens of findings, and summary.json is written from them a scenario at
