@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from chsm_checks.xdist_scheduling import GroupScheduling
 
 DRILL = [f"steps/test_drill.py::test_{step}" for step in ("backup", "restore", "keys", "nodes")]
@@ -61,45 +63,27 @@ def test_the_drill_goes_whole_to_one_worker_and_the_catalogue_one_test_at_a_time
     assert second.shutting_down
 
 
-def test_the_test_a_worker_died_on_is_not_run_again_and_the_rest_of_its_story_is() -> None:
+@pytest.mark.parametrize(
+    "died_at",
+    [
+        pytest.param(1, id="the rest of its story goes to the replacement"),
+        # The replacement's one test would wait for a second: it runs once told to stop.
+        pytest.param(2, id="a single last test, and the replacement is told to stop"),
+        pytest.param(3, id="its last test, and nothing is left to run again"),
+    ],
+)
+def test_the_test_a_worker_died_on_is_not_run_again(died_at: int) -> None:
     first, second = Worker("gw0"), Worker("gw1")
     scheduler = _scheduler(first, second)
-    _complete(scheduler, first, DRILL[0])
-
-    assert scheduler.remove_node(first) == DRILL[1]  # it died on the restore
-    replacement = Worker("gw2")
-    _join(scheduler, replacement)
-
-    assert replacement.sent == DRILL[2:]
-    assert replacement.shutting_down
-
-
-def test_a_replacement_given_a_single_last_test_is_told_to_shut_down_so_that_it_runs_it() -> None:
-    first, second = Worker("gw0"), Worker("gw1")
-    scheduler = _scheduler(first, second)
-    for test in DRILL[:2]:
+    for test in DRILL[:died_at]:
         _complete(scheduler, first, test)
 
-    assert scheduler.remove_node(first) == DRILL[2]
+    assert scheduler.remove_node(first) == DRILL[died_at]
     replacement = Worker("gw2")
     _join(scheduler, replacement)
 
-    assert replacement.sent == DRILL[3:]
+    assert replacement.sent == DRILL[died_at + 1 :]
     assert replacement.shutting_down, "a worker runs a test once the next arrives or it is told to stop"
-
-
-def test_a_worker_that_died_on_its_last_test_leaves_nothing_to_run_again() -> None:
-    first, second = Worker("gw0"), Worker("gw1")
-    scheduler = _scheduler(first, second)
-    for test in DRILL[:3]:
-        _complete(scheduler, first, test)
-
-    assert scheduler.remove_node(first) == DRILL[3]
-    replacement = Worker("gw2")
-    _join(scheduler, replacement)
-
-    assert replacement.sent == []
-    assert replacement.shutting_down
 
 
 def test_a_replacement_is_given_two_tests_when_the_queue_holds_more_than_one() -> None:
