@@ -61,8 +61,8 @@ class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has n
         super()._reschedule(node)
         if node.shutting_down:
             return
-        # Until the node holds two tests (it runs one when the next arrives), and shut down once
-        # the queue is empty, so that it runs its last test.
+        # Fill the node to two tests (it runs one when the next arrives), and shut it down once the
+        # queue is empty, so that it runs its last test too.
         while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
             self._assign_work_unit(node)
         if not self.workqueue:
