@@ -312,6 +312,33 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    done = yield
+    let_go(item)  # not when the run is stopped under it: the session's teardown still finishes it
+    return done
+
+
+def let_go(item: pytest.Item) -> None:
+    """Let go of what a scenario kept once its reports are made: its entry is in the ledger and its
+    evidence on disk, but pytest keeps every item (and pytest-bdd each item's rendered scenario, its
+    data tables copied) to the end of the session: a fleet's ten thousand would stay."""
+    if stash.SCENARIO not in item.stash:
+        return
+    kept: tuple[pytest.StashKey[Any], ...] = (stash.FINDINGS, stash.EVIDENCE, stash.VERDICT)
+    for key in kept:
+        if key in item.stash:
+            del item.stash[key]
+    from allure_pytest_bdd.storage import ALLURE_PYTEST_BDD_HASHKEY
+    from pytest_bdd.reporting import scenario_reports_registry
+
+    scenario_reports_registry.pop(item, None)
+    if ALLURE_PYTEST_BDD_HASHKEY in item.stash:  # Allure's: the scenario and a failure's frames
+        del item.stash[ALLURE_PYTEST_BDD_HASHKEY]
+
+
 # -- summary ---------------------------------------------------------------------------------------
 
 

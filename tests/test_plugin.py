@@ -175,3 +175,58 @@ def test_an_unknown_tag_is_a_usage_error(project: pytest.Pytester) -> None:
 
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*sevrity-low*not found in `markers` configuration option*"])
+
+
+HOLDING = """
+
+import json
+
+import pytest
+from allure_pytest_bdd.storage import ALLURE_PYTEST_BDD_HASHKEY
+from pytest_bdd.reporting import scenario_reports_registry, test_report_context_registry
+
+from chsm_checks import stash
+
+KEPT = (("findings", stash.FINDINGS), ("evidence", stash.EVIDENCE), ("verdict", stash.VERDICT),
+        ("allure's scenario", ALLURE_PYTEST_BDD_HASHKEY))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    held = {
+        item.name: [name for name, key in KEPT if key in item.stash]
+        + (["rendered scenario"] if item in scenario_reports_registry else [])
+        for item in session.items
+    }
+    stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
+    reports = [r for kind in stats.values() for r in kind if isinstance(r, pytest.TestReport)]
+    carrying = [
+        r.nodeid for r in reports if r in test_report_context_registry or hasattr(r, "chsm_bdd_scenario")
+    ]
+    kept = {"items": held, "reports": [len(reports), carrying]}
+    (session.config.rootpath / "held.json").write_text(json.dumps(kept))
+"""
+
+
+def test_a_scenario_lets_go_of_what_it_kept_once_its_reports_are_made(project: pytest.Pytester) -> None:
+    """pytest keeps every item to the end of the session, and pytest-bdd each item's rendered scenario:
+    a fleet's ten thousand would stay. Once a scenario's reports are made its findings, evidence and
+    verdict are in the summary and on disk, and neither the item nor its reports hold them."""
+    project.makeconftest(STEPS + HOLDING)
+    _, outcomes = _run(project, "--mode=live", "--cucumberjson=out/cucumber.json")
+
+    kept = json.loads((project.path / "held.json").read_text())
+    held = kept["items"]
+    assert len(held) == len(outcomes) == 5
+    assert held == {name: [] for name in held}
+    reports, carrying = kept["reports"]
+    assert reports >= 5 * 3  # setup, call and teardown of each: pytest keeps them all
+    assert carrying == []  # none keeps its scenario's record once read
+    cucumber = json.loads((project.path / "out" / "cucumber.json").read_text())
+    steps = {e["name"]: len(e["steps"]) for feature in cucumber for e in feature["elements"]}
+    assert steps["A finding"] == 2  # cucumber.json's writer read the records first
+    summary = json.loads((project.path / "out" / "summary.json").read_text())
+    finding = next(e for e in summary["scenarios"] if e["name"] == "A finding")
+    assert finding["outcome"] == "failed"
+    assert finding["evidence"]
+    assert all((project.path / "out" / path).is_file() for path in finding["evidence"])

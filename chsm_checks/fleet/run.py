@@ -92,7 +92,11 @@ class FleetRun:
         self._by_test_id: dict[str, MemberScope] | None = None
         self._batches: dict[str, list[MemberScope]] = {}
         self._batch_of: dict[str, str] = {}
-        self._futures: dict[str, Future[MemberResult]] = {}
+        self._futures: dict[str, Future[MemberResult]] = {}  # judged, its evidence not yet given
+        self._given: set[str] = set()  # clusters whose evidence was given: their results let go
+        self._readers: dict[str, int] = {}  # resource key -> clusters whose evidence will show it
+        self._shows: dict[str, set[str]] = {}  # cluster -> the resource keys its evidence will show
+        self._unneeded: list[str] = []  # resource keys no evidence still to be given shows
         self._pool: ThreadPoolExecutor | None = None
         self._started = self._last_done = 0.0
         self._final: dict[str, Any] | None = None
@@ -129,6 +133,9 @@ class FleetRun:
         self._records.clear()
         self._audit = None
         self._futures.clear()
+        self._readers.clear()
+        self._shows.clear()
+        self._unneeded.clear()
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -203,14 +210,63 @@ class FleetRun:
         with self._lock:
             if key not in self._futures:
                 batch = self._batches.get(self._batch_of.get(key, ""), [scope])
-                pending = [s for s in batch if s.source_id.lower() not in self._futures]
+                pending = [s for s in batch if not self._judged_already(s.source_id.lower())]
+                if key in self._given:  # asked again after its evidence was given: judged again alone
+                    pending = [scope]
                 self.graph_held.update(self.audit.prefetch(pending or [scope]))
                 futures = self._submit(_across_subscriptions(pending or [scope]), checks, judge)
                 wait(futures)
+                for done in futures:
+                    if not done.cancelled() and done.exception() is None:
+                        shown = self._shows[done.result().scope.source_id.lower()] = self._shown(
+                            done.result()
+                        )
+                        for resource in shown:
+                            self._readers[resource] = self._readers.get(resource, 0) + 1
                 if self.worker_progress is not None:
                     self.worker_progress.update(self.counts(), force=True)
             future = self._futures[key]
         return future.result()
+
+    def _judged_already(self, key: str) -> bool:
+        return key in self._futures or key in self._given
+
+    def _shown(self, result: MemberResult) -> set[str]:
+        """The resource keys whose exchanges ``result``'s evidence shows (:meth:`evidence`)."""
+        shown: set[str] = set()
+        for resource_id in result.read:
+            held = self.graph_held.get(resource_id.lower())
+            shown.update(key.lower() for key in (resource_id, *(held.also_read if held is not None else ())))
+        return shown
+
+    def _given_evidence(self, result: MemberResult) -> None:
+        """Let go of what ``result``'s evidence was the last to need: the cluster's result and, once
+        no cluster still to be judged here can show them, the raw exchanges no evidence still to be
+        given shows (with their scrubbed records). The snapshots stay: a resource is read once.
+
+        Only once every planned cluster has been judged: a batch judged later may rest on a resource
+        an earlier batch read (the cache answers it without reading), and its evidence shows the
+        exchanges that read it then."""
+        key = result.scope.source_id.lower()
+        with self._lock:
+            if self._futures.pop(key, None) is None:
+                return  # judged outside the plan, or given already
+            self._given.add(key)
+            for resource in self._shows.pop(key, ()):
+                left = self._readers.get(resource, 1) - 1
+                if left > 0:
+                    self._readers[resource] = left
+                    continue
+                self._readers.pop(resource, None)
+                self._unneeded.append(resource)
+            if self.planned is None or len(self._given) + len(self._futures) < self.planned:
+                return
+            for resource in self._unneeded:
+                if resource in self._readers:  # a batch judged since shows it too
+                    continue
+                for raw in self.cache.exchanges.pop(resource, ()):
+                    self._records.pop(id(raw), None)
+            self._unneeded.clear()
 
     def _submit(
         self, scopes: Sequence[MemberScope], checks: Sequence[str], judge: Judge
@@ -278,7 +334,8 @@ class FleetRun:
         subscription's locks, a role definition): the run's scrubber gives it the same placeholders
         each time. The latest few thousand are kept, so the shared ones stay and memory does not
         grow with the fleet."""
-        key = id(raw)  # the raw exchange lives in the cache as long as this run's evidence is written
+        key = id(raw)  # the raw exchange stays in the cache while evidence may show it, and leaves
+        # this LRU when it leaves the cache (``_given_evidence``), so an id is never another's
         if key in self._records:
             self._records.move_to_end(key)
             return self._records[key]
@@ -290,7 +347,8 @@ class FleetRun:
     def evidence(self, result: MemberResult, scrubber: Scrubber) -> dict[str, Any]:
         """A cluster's evidence: where its backup resources came from, the cluster as listed, and
         each resource its checks read with the exchanges that read it (scrubbed as cassettes are;
-        a resource another cluster read first shows that same exchange)."""
+        a resource another cluster read first shows that same exchange). Given once per cluster:
+        what only it still needed is let go afterwards."""
         reads: list[dict[str, Any]] = []
         for resource_id in result.read:
             observed = self.cache.peek(resource_id)
@@ -317,12 +375,14 @@ class FleetRun:
             if "problem" in read:
                 read["problem"] = scrubber.identities(read["problem"])
         listed_by = self.listed_by
-        return {
+        evidence = {
             **result.scope.to_json(),
             "listed_as": scrubber.json_body(dict(result.scope.member.arm)),
             **({"listed_by": listed_by} if listed_by else {}),
             "reads": reads,
         }
+        self._given_evidence(result)
+        return evidence
 
 
 def merged_summary(controller: dict[str, Any], workers: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def title_paths_outside_the_rootdir() -> None:
     organisation's ``--features``): it takes the feature file's path relative to the rootdir, and
     raises ValueError for any other, which would fail the scenario. Such a feature's title path is its
     directory's name and the feature's. Features below the rootdir keep allure-pytest-bdd's own."""
-    from allure_pytest_bdd import pytest_bdd_listener  # type: ignore[import-untyped]
+    from allure_pytest_bdd import pytest_bdd_listener
 
     inner = pytest_bdd_listener.get_title_path
     if getattr(inner, "outside_the_rootdir", False):

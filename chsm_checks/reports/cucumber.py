@@ -163,11 +163,34 @@ class ScenarioReportsAcrossWorkers:
         if isinstance(carried, dict):  # the controller: give pytest-bdd back what its worker knew
             test_report_context_registry[report] = ReportContext(**carried)
 
+    @pytest.hookimpl(trylast=True, specname="pytest_runtest_logreport")
+    def pytest_runtest_logreport_forget(self, report: pytest.TestReport) -> None:
+        """Once every plugin has read the report (cucumber.json's writer, pytest-xdist sending it on):
+        pytest keeps every report to the end of the session, and each would keep its scenario's
+        record, all its tags included."""
+        from pytest_bdd.reporting import test_report_context_registry
+
+        test_report_context_registry.pop(report, None)
+        if hasattr(report, "chsm_bdd_scenario"):
+            del report.chsm_bdd_scenario
+
 
 class CucumberJson(LogBDDCucumberJSON):
     """pytest-bdd's cucumber.json writer, registered by ``chsm-checks run`` in its controlling process
     (as pytest-bdd's ``--cucumberjson`` would), without its notice on the terminal: the run's last
     lines name its reports."""
+
+    def __init__(self, logfile: str) -> None:
+        super().__init__(logfile)
+        self._tags: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
+
+    def _serialize_tags(self, item: Any) -> list[Any]:
+        """The tags of a scenario or feature: one list for every scenario that has the same tags on
+        the same line, as a fleet's thousands of clusters do (each a scenario of its own)."""
+        key = (item["line_number"], tuple(item["tags"]))
+        if key not in self._tags:
+            self._tags[key] = super()._serialize_tags(item)
+        return self._tags[key]
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         return None
