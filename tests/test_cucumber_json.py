@@ -3,13 +3,14 @@ one that failed or could not be evaluated is failed, and none is missing or read
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chsm_checks.lifecycle.summary import RunSummary
-from chsm_checks.reports.cucumber import agree_with_summary, scenario_status
+from chsm_checks.reports.cucumber import agree_with_summary, scenario_status, write_agreeing
 from tests.support.live_runs import live_run, load_json
 from tests.support.processes import SharedRun, run_cli
 from tests.support.summaries import typed_summary
@@ -193,3 +194,42 @@ def test_fixing_twice_changes_nothing() -> None:
     once = agree_with_summary(cucumber, summary)
 
     assert agree_with_summary(once, summary) == once
+
+
+def test_a_fleets_cucumber_json_is_set_right_in_the_summarys_order_with_its_tags_shared(
+    tmp_path: Path,
+) -> None:
+    """A fleet's feature has one scenario per cluster, all with the same tags: cucumber.json is set right
+    from the file as from the data, in summary.json's order, each tag read once for all of them."""
+    outcomes = ["passed", "failed", "error", "not_applicable"] * 50
+    tags = [{"name": f"@tag-{n}", "line": 4} for n in range(20)]
+    elements = [
+        {
+            "keyword": "Scenario", "id": f"test_one[c{n}]", "name": "One", "line": 5, "description": "",
+            "tags": [dict(tag) for tag in tags], "type": "scenario", "steps": [_step("passed")],
+        }
+        for n in reversed(range(len(outcomes)))
+    ]  # fmt: skip
+    cucumber, _ = _pair("passed", [])
+    cucumber[0]["elements"] = elements
+    summary = typed_summary(
+        {
+            "scenarios": [
+                {
+                    "nodeid": f"steps/test_x.py::test_one[c{n}]", "feature_file": "a.feature", "feature": "A",
+                    "name": "One", "tags": [], "outcome": outcome, "message": f"c{n} is {outcome}",
+                }
+                for n, outcome in enumerate(outcomes)
+            ]
+        }
+    )  # fmt: skip
+    (tmp_path / "cucumber.json").write_text(json.dumps(cucumber))
+
+    assert write_agreeing(tmp_path, summary)
+
+    written = json.loads((tmp_path / "cucumber.json").read_text())
+    assert written == agree_with_summary(cucumber, summary)
+    fixed = written[0]["elements"]
+    assert [e["id"] for e in fixed] == [f"test_one[c{n}]" for n in range(len(outcomes))]
+    assert [scenario_status(e) for e in fixed] == [CUCUMBER_STATUS[o] for o in outcomes]
+    assert all(e["tags"] == tags for e in fixed)

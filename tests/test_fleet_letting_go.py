@@ -147,3 +147,31 @@ def test_a_cluster_asked_for_again_after_its_evidence_is_judged_again(fleet: San
         }
     finally:
         run.close()
+
+
+def test_a_raw_exchange_keeps_only_the_headers_its_evidence_shows() -> None:
+    """Kept until its cluster's evidence is written, a raw exchange holds no bearer token and none of
+    the headers the scrub profile would drop; what it gives back scrubs to the same record."""
+    import httpx
+
+    from chsm_checks.evidence.store import exchange_record
+    from chsm_checks.fleet.audit import RawExchange
+
+    request = httpx.Request(
+        "GET",
+        "http://127.0.0.1:8765/subscriptions/s/providers/Microsoft.Authorization/locks?api-version=2020-05-01",
+        headers={"Authorization": "Bearer eyJ0eXAiOiJKV1Qi", "Content-Type": "application/json"},
+    )
+    response = httpx.Response(
+        200,
+        headers={"x-ms-request-id": "rid", "Set-Cookie": "x=1", "x-msedge-ref": "Ref A: 1"},
+        json={"value": []},
+        request=request,
+    )
+    raw = RawExchange.of(request, response, 1)
+
+    assert raw.request_headers == (("content-type", "application/json"),)
+    assert dict(raw.response_headers) == {"x-ms-request-id": "rid", "content-type": "application/json"}
+    assert "eyJ0eXAiOiJKV1Qi" not in repr(raw)
+    scrubber = Scrubber(subscription_id="")
+    assert exchange_record(scrubber, *raw.as_httpx()) == exchange_record(scrubber, request, response, 1)

@@ -29,6 +29,7 @@ from ..checks.environment import Environment, SnapshotCache, Unresolved
 from ..checks.model import Finding
 from ..checks.observed import Observed
 from ..container_uri import blob_endpoint, judge_container_uri
+from ..recording.scrub import REQUEST_HEADERS, RESPONSE_HEADERS
 from ..target import DEFAULT_PROTECTION, FleetBackupMapping, FleetTarget, ProtectionSettings
 from .discovery import (
     TAG_CONTAINER,
@@ -58,7 +59,9 @@ class DiscoveryListener(Protocol):
 
 @dataclass(frozen=True)
 class RawExchange:
-    """One exchange as sent and received, kept small until a cluster's evidence scrubs it."""
+    """One exchange as sent and received, kept small until a cluster's evidence scrubs it: of its
+    headers only those the scrub profile keeps (``REQUEST_HEADERS``, ``RESPONSE_HEADERS``), so no
+    bearer token waits in memory and a fleet's thousands of exchanges cost what their evidence shows."""
 
     method: str
     url: str
@@ -74,10 +77,10 @@ class RawExchange:
         return cls(
             request.method,
             str(request.url),
-            tuple(request.headers.multi_items()),
+            _kept(request.headers, REQUEST_HEADERS),
             request.content,
             response.status_code,
-            tuple(response.headers.multi_items()),
+            _kept(response.headers, RESPONSE_HEADERS),
             response.content,
             attempt,
         )
@@ -90,6 +93,10 @@ class RawExchange:
             self.status, headers=self.response_headers, content=self.response_body, request=request
         )
         return request, response, self.attempt
+
+
+def _kept(headers: httpx.Headers, allowed: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((key, value) for key, value in headers.multi_items() if key.lower() in allowed)
 
 
 _FIELDS = (  # scope field, its tag, what a person calls it

@@ -98,7 +98,15 @@ def _element_for(entry: ScenarioEntry, test_name: str) -> dict[str, Any]:
 def agree_with_summary(cucumber: list[dict[str, Any]], summary: RunSummary) -> list[dict[str, Any]]:
     """``cucumber`` (cucumber.json's content) with every scenario of ``summary`` in it, in the
     summary's order, each with the status its outcome gives. Applying it twice changes nothing."""
-    features = copy.deepcopy(cucumber)
+    return _agreeing(copy.deepcopy(cucumber), summary)
+
+
+def _agreeing(features: list[dict[str, Any]], summary: RunSummary) -> list[dict[str, Any]]:
+    """:func:`agree_with_summary`, changing ``features`` itself."""
+    elements = {  # each feature's scenarios by id: a fleet's feature has one per cluster
+        id(feature): {element["id"]: element for element in reversed(feature["elements"])}
+        for feature in features
+    }
     by_file = {feature["uri"].rsplit("/", 1)[-1]: feature for feature in features}
     base = next((f["uri"].rsplit("/", 1)[0] + "/" for f in features if "/" in f["uri"]), "features/")
     placed: dict[str, list[dict[str, Any]]] = {}
@@ -119,17 +127,19 @@ def agree_with_summary(cucumber: list[dict[str, Any]], summary: RunSummary) -> l
             }
             by_file[feature_file.rsplit("/", 1)[-1]] = feature
             features.append(feature)
+            elements[id(feature)] = {}
         test_name = entry.nodeid.split("::")[-1]
-        element = next((e for e in feature["elements"] if e["id"] == test_name), None)
+        element = elements[id(feature)].get(test_name)
         if element is None:
-            element = _element_for(entry, test_name)
+            element = elements[id(feature)][test_name] = _element_for(entry, test_name)
             feature["elements"].append(element)
         _agree(element, entry.outcome, entry.message)
         placed.setdefault(feature["uri"], []).append(element)
     order = list(placed)
     for feature in features:  # the summary's order; anything the summary does not name stays, last
         named = placed.get(feature["uri"], [])
-        feature["elements"] = named + [e for e in feature["elements"] if all(e is not n for n in named)]
+        ids = {id(element) for element in named}
+        feature["elements"] = named + [e for e in feature["elements"] if id(e) not in ids]
     features.sort(key=lambda f: order.index(f["uri"]) if f["uri"] in order else len(order))
     return features
 
@@ -141,9 +151,26 @@ def write_agreeing(run_dir: Path, summary: RunSummary | None = None) -> bool:
     if not path.is_file():
         return False
     summary = summary or RunSummary.read(run_dir / SUMMARY_FILE)
-    fixed = agree_with_summary(json.loads(path.read_text(encoding="utf-8")), summary)
+    # Read fresh, so changed in place; the tags every scenario of a feature shares are one object.
+    fixed = _agreeing(json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_Shared()), summary)
     path.write_text(json.dumps(fixed), encoding="utf-8")
     return True
+
+
+class _Shared:
+    """A JSON object hook giving one dict for each tag (``{"name": ..., "line": ...}``) however many
+    scenarios carry it: a fleet's ten thousand scenarios carry the same tags. Nothing changes tags."""
+
+    def __init__(self) -> None:
+        self._tags: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len(pairs) == 2 and pairs[0][0] == "name" and pairs[1][0] == "line":
+            key = tuple(pairs)
+            if key not in self._tags:
+                self._tags[key] = dict(pairs)
+            return self._tags[key]
+        return dict(pairs)
 
 
 class ScenarioReportsAcrossWorkers:
