@@ -539,7 +539,7 @@ def _large_run(tmp_path: Path, shipped_replay: SharedRun) -> tuple[Path, RunSumm
     return run_dir, RunSummary.model_validate(data)
 
 
-def test_a_large_runs_document_is_compact_ascii_and_valid_with_its_observations_a_line_each(
+def test_a_large_runs_document_is_compact_ascii_and_valid_with_its_observations_and_findings_a_line_each(
     tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue
 ) -> None:
     run_dir, summary = _large_run(tmp_path, shipped_replay)
@@ -549,10 +549,15 @@ def test_a_large_runs_document_is_compact_ascii_and_valid_with_its_observations_
     assert text.isascii()
     document = json.loads(text)
     observations = document["assessment-results"]["results"][0]["observations"]
+    findings = document["assessment-results"]["results"][0]["findings"]
     lines = text.splitlines()
-    assert len(lines) == len(observations) + 2  # what comes before them, each of them, what comes after
+    # What comes before the observations, each of them, what comes between, each finding, what comes after.
+    assert len(lines) == len(observations) + len(findings) + 3
     assert lines[0].endswith('"observations": [')
-    assert [json.loads(line.removesuffix(",")) for line in lines[1:-1]] == observations
+    between = len(observations) + 1
+    assert [json.loads(line.removesuffix(",")) for line in lines[1:between]] == observations
+    assert lines[between] == '], "findings": ['
+    assert [json.loads(line.removesuffix(",")) for line in lines[between + 1 : -1]] == findings
     assert lines[-1].startswith("], ")
     assert validate(document, DEFAULT_OSCAL_VERSION) == []
     assert validate_file(path, DEFAULT_OSCAL_VERSION) == []
@@ -577,6 +582,17 @@ def _drop_uuid_of_observation(number: int) -> Any:
     return edit
 
 
+def _drop_uuid_of_finding(number: int) -> Any:
+    def edit(lines: list[str]) -> None:
+        at = lines.index('], "findings": [') + 1 + number
+        comma = "," if lines[at].endswith(",") else ""
+        finding = json.loads(lines[at].removesuffix(","))
+        del finding["uuid"]
+        lines[at] = json.dumps(finding) + comma
+
+    return edit
+
+
 def _drop_metadata_title(lines: list[str]) -> None:
     head = lines[0]
     assert head.count('"title": ') >= 1
@@ -586,8 +602,14 @@ def _drop_metadata_title(lines: list[str]) -> None:
 @pytest.mark.parametrize("oscal_version", OSCAL_VERSIONS)
 @pytest.mark.parametrize(
     "edit",
-    [_drop_uuid_of_observation(0), _drop_uuid_of_observation(7), _drop_metadata_title],
-    ids=["first-observation", "eighth-observation", "metadata"],
+    [
+        _drop_uuid_of_observation(0),
+        _drop_uuid_of_observation(7),
+        _drop_uuid_of_finding(0),
+        _drop_uuid_of_finding(3),
+        _drop_metadata_title,
+    ],
+    ids=["first-observation", "eighth-observation", "first-finding", "fourth-finding", "metadata"],
 )
 def test_a_large_document_validated_a_piece_at_a_time_finds_what_validating_it_whole_finds(
     tmp_path: Path, shipped_replay: SharedRun, catalogue: Catalogue, oscal_version: str, edit: Any

@@ -309,6 +309,17 @@ class RunSummary(_Record):
             raise ConfigError(f"{where}: {_first_problem(exc)}; not a chsm-checks summary") from None
 
     @classmethod
+    def read_streamed(cls, path: Path) -> RunSummary:
+        """The summary at ``path`` with its scenarios read from the file a line at a time each time
+        they are gone through (:class:`ScenarioLines`), never all held: what the reports are built
+        from. A file not laid out a scenario a line is read whole."""
+        split = _scenario_lines(path)
+        if split is None:
+            return cls.read(path)
+        header = cls.parse(split[0], path)
+        return header.model_copy(update={"scenarios": ScenarioLines(path, *split[1])})
+
+    @classmethod
     def read_header(cls, path: Path) -> RunSummary:
         """The summary at ``path`` with its scenarios left out (``scenarios`` is empty; ``counts``
         still says how many ended each way): what the end of a run asks of a fleet's summary without
@@ -405,6 +416,28 @@ def _scenario_lines(path: Path) -> tuple[str, tuple[int, int]] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
     return None
+
+
+class ScenarioLines:
+    """summary.json's scenarios, lines ``first`` to ``end`` of ``path``, each read and checked as it
+    is reached: gone through as often as asked, one held at a time. A line that is not a scenario
+    ends the reading with one line naming the file, the line and the field."""
+
+    def __init__(self, path: Path, first: int, end: int) -> None:
+        self._path, self._first, self._end = path, first, end
+
+    def __len__(self) -> int:
+        return self._end - self._first
+
+    def __iter__(self) -> Iterator[ScenarioEntry]:
+        for number, line in enumerate(_lines_of(self._path, self._first, self._end), start=self._first + 1):
+            try:
+                yield ScenarioEntry.model_validate_json(line)
+            except ValidationError as exc:
+                problem = _first_problem(exc)
+                raise ConfigError(
+                    f"{self._path}: line {number}: scenarios: {problem}; not a chsm-checks summary"
+                ) from None
 
 
 def _lines_of(path: Path, first: int, end: int) -> Iterator[str]:

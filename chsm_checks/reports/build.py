@@ -57,7 +57,8 @@ def build_reports(
     """Set junit.xml and cucumber.json right; write the matrix, the OSCAL document (validated) and, if
     possible and ``html``, the Allure HTML report; else ``no_html``, if given, says why it was not."""
     notes = []
-    summary = RunSummary.read(run_dir / SUMMARY_FILE)
+    # Its scenarios read from the file as each report goes through them: a fleet's are never all held.
+    summary = RunSummary.read_streamed(run_dir / SUMMARY_FILE)
     if (run_dir / "junit.xml").is_file():  # a merged bundle keeps its shards' under shards/
         conform_junit(run_dir / "junit.xml", summary)
     write_agreeing(run_dir, summary)

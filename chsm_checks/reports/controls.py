@@ -13,8 +13,9 @@ applicable leaves it *not assessed*, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..checks.catalogue import Catalogue, ControlRef
 from ..lifecycle.summary import FindingRecord, RunSummary, ScenarioEntry, WaiverRecord
@@ -92,8 +93,38 @@ def scenario_claims(scenario: ScenarioEntry, catalogue: Catalogue) -> tuple[Clai
     return tuple(Claim(ref, str(scenario.outcome)) for ref in tagged_controls(scenario, catalogue))
 
 
-def verdict(evidence: Iterable[Evidence]) -> Verdict:
-    """A control's verdict from every piece of evidence for it."""
+@dataclass
+class ControlEvidence:
+    """What a control's verdict and its reports need of its evidence, gathered a piece at a time:
+    how many showed each status, and the pieces that did not pass (a pass is only counted, so a
+    fleet's hundreds of thousands of passing observations are not held). ``observations`` names each
+    piece's observation, when the caller gives one (OSCAL's related observations)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    unpassed: list[Evidence] = field(default_factory=list)
+    observations: list[str] = field(default_factory=list)
+
+    def add(self, evidence: Evidence, observation: str | None = None) -> None:
+        self.counts[evidence.status] += 1
+        if evidence.status != "passed":
+            self.unpassed.append(evidence)
+        if observation is not None:
+            self.observations.append(observation)
+
+    def __len__(self) -> int:
+        return sum(self.counts.values())
+
+    def verdict(self) -> Verdict:
+        return verdict(self.unpassed, passed=self.counts["passed"])
+
+    def tally(self) -> str:
+        """``3 failed, 97 passed``: how many pieces showed each status, in the statuses' order."""
+        return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(self.counts.items()))
+
+
+def verdict(evidence: Iterable[Evidence], *, passed: int = 0) -> Verdict:
+    """A control's verdict from every piece of evidence for it; ``passed`` more pieces that passed
+    may be counted rather than given (a pass is never named in a verdict's remarks)."""
     pieces = list(evidence)
 
     def listing(*statuses: str) -> list[str]:
@@ -112,7 +143,7 @@ def verdict(evidence: Iterable[Evidence]) -> Verdict:
             lines.append("Failed: " + "; ".join(failed) + ".")
         return Verdict("not-satisfied", "other" if unevaluated else "fail", " ".join(lines))
     inapplicable = listing("not_applicable")
-    if inapplicable or not pieces:
+    if inapplicable or not (pieces or passed):
         return Verdict(
             "not-assessed",
             "other",
@@ -140,7 +171,7 @@ def verdict(evidence: Iterable[Evidence]) -> Verdict:
             "Satisfied under waiver. "
             + " ".join(waiver_sentence(e.label, e.waiver) for e in waived if e.waiver),
         )
-    return Verdict("satisfied", "pass", f"Every related observation passed ({len(pieces)}).")
+    return Verdict("satisfied", "pass", f"Every related observation passed ({len(pieces) + passed}).")
 
 
 def waiver_sentence(what: str, waiver: WaiverRecord) -> str:
@@ -180,18 +211,28 @@ def observations(
 
 def run_verdicts(
     summary: RunSummary, catalogue: Catalogue
-) -> list[tuple[ControlRef, Verdict, list[Evidence]]]:
-    """Every control the run's evidence claims, in framework then mapping-file order, with its verdict."""
-    linked: dict[tuple[str, str], list[Evidence]] = {}
+) -> list[tuple[ControlRef, Verdict, ControlEvidence]]:
+    """Every control the run's evidence claims, in framework then mapping-file order, with its verdict
+    (the summary's scenarios gone through once)."""
+    linked: dict[tuple[str, str], ControlEvidence] = {}
     for scenario in summary.scenarios:
         for _, evidence, claims in observations(scenario, catalogue):
             for claim in claims:
-                linked.setdefault((claim.ref.framework, claim.ref.control_id), []).append(
+                linked.setdefault((claim.ref.framework, claim.ref.control_id), ControlEvidence()).add(
                     Evidence(evidence.label, claim.status, evidence.message, evidence.waiver)
                 )
     return [
-        (framework.ref(control_id), verdict(linked[(name, control_id)]), linked[(name, control_id)])
+        (ref, gathered.verdict(), gathered) for ref, gathered in in_catalogue_order(linked, catalogue).items()
+    ]
+
+
+def in_catalogue_order(
+    linked: Mapping[tuple[str, str], ControlEvidence], catalogue: Catalogue
+) -> dict[ControlRef, ControlEvidence]:
+    """``linked`` (by framework and control id) by control, in framework then mapping-file order."""
+    return {
+        framework.ref(control_id): linked[(name, control_id)]
         for name, framework in catalogue.frameworks.items()
         for control_id in framework.controls
         if (name, control_id) in linked
-    ]
+    }

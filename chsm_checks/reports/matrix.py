@@ -206,14 +206,13 @@ def _control_rows(summary: RunSummary, catalogue: Catalogue) -> list[_ControlRow
     """One row per control the run's evidence claims, problems first, as OSCAL judges them."""
     rows = []
     for ref, judged, evidence in run_verdicts(summary, catalogue):
-        tally = Counter(e.status for e in evidence)
         rows.append(
             _ControlRow(
                 control=(_control(ref.tag) or (0, ref.control_id))[1],
                 title=ref.title,
                 state=judged.state,
-                tally=", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(tally.items())),
-                why=_first_reason(judged, evidence),
+                tally=evidence.tally(),
+                why=_first_reason(judged, evidence.unpassed),
             )
         )
     order = {"not-satisfied": 0, "not-assessed": 1, "satisfied": 2}
@@ -358,27 +357,24 @@ def _needs_attention(cluster: _Cluster) -> bool:
 
 def _fleet(summary: RunSummary) -> _Fleet | None:
     """The fleet grid of a summary, or ``None`` when it holds no fleet scenario."""
-    scenarios = [s for s in summary.scenarios if "fleet" in s.tags]
-    if not scenarios:
-        return None
     checks: dict[str, None] = {}  # an ordered set
-    per_scenario: list[dict[str, list[str]]] = []
-    for scenario in scenarios:
+    seen: list[tuple[str, str, str | None, dict[str, str]]] = []  # one pass: the scenarios may be streamed
+    for scenario in summary.scenarios:
+        if "fleet" not in scenario.tags:
+            continue
         statuses: dict[str, list[str]] = {}
         for finding in scenario.findings:
             statuses.setdefault(finding.check, []).append(str(finding.status))
         checks.update(dict.fromkeys(statuses))
-        per_scenario.append(statuses)
+        worst = {check: status for check, found in statuses.items() if (status := _worst(found)) is not None}
+        seen.append((_test_id(scenario), str(scenario.outcome), _folder(list(scenario.evidence)), worst))
+    if not seen:
+        return None
     columns = tuple(checks)
     clusters = sorted(
         (
-            _Cluster(
-                test_id=_test_id(scenario),
-                outcome=str(scenario.outcome),
-                folder=_folder(list(scenario.evidence)),
-                cells=tuple(_worst(statuses.get(check, ())) for check in columns),
-            )
-            for scenario, statuses in zip(scenarios, per_scenario, strict=True)
+            _Cluster(test_id, outcome, folder, tuple(worst.get(check) for check in columns))
+            for test_id, outcome, folder, worst in seen
         ),
         key=lambda c: (not _needs_attention(c), c.test_id),
     )

@@ -20,9 +20,8 @@ import json
 import re
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
@@ -31,7 +30,7 @@ from urllib.parse import quote
 from ..checks.catalogue import Catalogue, ControlRef
 from ..errors import ConfigError
 from ..lifecycle.summary import SUMMARY_FILE, FindingRecord, RunSummary, ScenarioEntry, WaiverRecord
-from .controls import Claim, Evidence, is_self_check, verdict, waiver_sentence
+from .controls import Claim, ControlEvidence, Evidence, in_catalogue_order, is_self_check, waiver_sentence
 from .controls import observations as scenario_observations
 from .oscal_schema import DEFAULT_OSCAL_VERSION, OSCAL_VERSIONS, check_version, validate, validate_file
 from .selection import selection_statement
@@ -67,16 +66,21 @@ def build_assessment_results(
     check_version(oscal_version)
     run = _Run(run_dir, summary)
     subjects = _Subjects(run)
-    if spool is None:
-        observations = list(_observations(run, catalogue, subjects))
-        documents: list[dict[str, Any]] | _Spooled = [o.document for o in observations]
-    else:
-        observations = []
-        for observation in _observations(run, catalogue, subjects):
+    linked: dict[tuple[str, str], ControlEvidence] = {}  # each control's, as the observations are made
+    documents: list[dict[str, Any]] = []
+    count = 0
+    for observation in _observations(run, catalogue, subjects):
+        if spool is None:
+            documents.append(observation.document)
+        else:
             spool.write(json.dumps(observation.document, ensure_ascii=True) + "\n")
-            observations.append(replace(observation, document={}))
-        documents = _Spooled(spool, len(observations))
-    evidenced = _controls_evidenced(observations, catalogue)
+        count += 1
+        for claim in observation.claims:
+            linked.setdefault((claim.ref.framework, claim.ref.control_id), ControlEvidence()).add(
+                Evidence(observation.label, claim.status, observation.message, observation.waiver),
+                observation.uuid,
+            )
+    evidenced = in_catalogue_order(linked, catalogue)
     plan = run.uid("assessment-plan")
 
     result = _compact(
@@ -97,8 +101,11 @@ def build_assessment_results(
                 }
             ),
             "reviewed-controls": _reviewed_controls(evidenced, catalogue),
-            "observations": documents,
-            "findings": [_finding(run, ref, obs) for ref, obs in evidenced.items()],
+            "observations": documents if spool is None else _Spooled(spool, count),
+            "findings": _lines_if(
+                spool is not None,
+                [_finding(run, ref, obs, lazy=spool is not None) for ref, obs in evidenced.items()],
+            ),
             "remarks": _md(
                 "\n\n".join(
                     [
@@ -199,6 +206,38 @@ class _Spooled:
         out.write("\n]")
 
 
+class _Lines:
+    """A list written by :func:`write_compact_json` an item a line, on lines of their own between the
+    text before and after them (as the observations are): a fleet's findings each relate to one
+    observation a cluster, and are validated one at a time (:func:`validate_file`)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+
+    def write(self, out: TextIO) -> None:
+        out.write("[\n")
+        for n, item in enumerate(self._items):
+            if n:
+                out.write(",\n")
+            write_compact_json(item, out, ensure_ascii=True)
+        out.write("\n]")
+
+
+def _lines_if(lines: bool, items: list[Any]) -> list[Any] | _Lines:
+    return _Lines(items) if lines and items else items
+
+
+class _Related:
+    """A finding's related observations, ``{"observation-uuid": ...}`` each, made as they are written
+    by :func:`write_compact_json`: a fleet's control has one per cluster, and there are dozens."""
+
+    def __init__(self, uuids: list[str]) -> None:
+        self._uuids = uuids
+
+    def write(self, out: TextIO) -> None:
+        out.write("[" + ", ".join(f'{{"observation-uuid": "{uuid}"}}' for uuid in self._uuids) + "]")
+
+
 _ENCODED_WHOLE = 64  # a list longer than this is written an item at a time, each item encoded whole
 
 
@@ -210,7 +249,7 @@ def write_compact_json(value: Any, out: TextIO, *, ensure_ascii: bool, levels: i
     below them, and each item of a long list, to ``json.dumps``: C's speed, and never more than one
     piece (one observation, one finding) held as text.
     """
-    if isinstance(value, _Spooled):
+    if isinstance(value, _Spooled | _Lines | _Related):
         value.write(out)
     elif levels and isinstance(value, dict):
         out.write("{")
@@ -694,25 +733,6 @@ def _relevant_evidence(run: _Run, scenario: ScenarioEntry) -> list[dict[str, Any
 # -- controls and findings ---------------------------------------------------------------------------
 
 
-def _controls_evidenced(
-    observations: list[_Observation], catalogue: Catalogue
-) -> dict[ControlRef, list[tuple[_Observation, str]]]:
-    """Each control an observation evidences, in framework then mapping-file order, with its
-    observations and the status each shows for that control."""
-    linked: dict[tuple[str, str], list[tuple[_Observation, str]]] = {}
-    for observation in observations:
-        for claim in observation.claims:
-            linked.setdefault((claim.ref.framework, claim.ref.control_id), []).append(
-                (observation, claim.status)
-            )
-    return {
-        framework.ref(control_id): linked[(name, control_id)]
-        for name, framework in catalogue.frameworks.items()
-        for control_id in framework.controls
-        if (name, control_id) in linked
-    }
-
-
 def oscal_control_id(ref: ControlRef) -> str:
     """The control's OSCAL id: its id as published when that is an OSCAL token, else its Gherkin tag.
 
@@ -724,7 +744,7 @@ def oscal_control_id(ref: ControlRef) -> str:
 
 
 def _reviewed_controls(
-    evidenced: Mapping[ControlRef, list[tuple[_Observation, str]]], catalogue: Catalogue
+    evidenced: Mapping[ControlRef, ControlEvidence], catalogue: Catalogue
 ) -> dict[str, Any]:
     selections = []
     for name in catalogue.frameworks:
@@ -763,11 +783,19 @@ def _reviewed_controls(
     }
 
 
-def _finding(run: _Run, ref: ControlRef, observations: list[tuple[_Observation, str]]) -> dict[str, Any]:
-    judged = verdict(Evidence(o.label, status, o.message, o.waiver) for o, status in observations)
-    counts = Counter(status for _, status in observations)
-    tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+def _finding(
+    run: _Run, ref: ControlRef, observations: ControlEvidence, *, lazy: bool = False
+) -> dict[str, Any]:
+    """The control's finding; ``lazy``: its related observations made as they are written
+    (:class:`_Related`), not held, for a fleet's document."""
+    judged = observations.verdict()
+    tally = observations.tally()
     assessed = "" if judged.state != "not-assessed" else " Not assessed."
+    related: list[dict[str, str]] | _Related = (
+        _Related(observations.observations)
+        if lazy
+        else [{"observation-uuid": uuid} for uuid in observations.observations]
+    )
     return {
         "uuid": run.uid("finding", ref.framework, ref.control_id),
         "title": _line(f"{ref.framework} {ref.control_id}: {ref.title}"),
@@ -787,7 +815,7 @@ def _finding(run: _Run, ref: ControlRef, observations: list[tuple[_Observation, 
             "title": _line(ref.title),
             "status": {"state": judged.oscal_state, "reason": judged.reason, "remarks": _md(judged.remarks)},
         },
-        "related-observations": [{"observation-uuid": o.uuid} for o, _ in observations],
+        "related-observations": related,
     }
 
 

@@ -16,8 +16,11 @@ DEFAULT_OSCAL_VERSION = "1.1.3"
 _SCHEMA_FILE = "oscal_assessment-results_schema.json"
 
 
-OBSERVATIONS_OPEN = b'"observations": [\n'  # how a document with its observations a line each has them
-_OBSERVATIONS_AT: tuple[str | int, ...] = ("assessment-results", "results", 0, "observations")
+# How a fleet's document has its result's observations and findings, an item a line: the list's
+# name, its opening at the end of the line before its items, and where in the document it is.
+_RESULT_AT: tuple[str | int, ...] = ("assessment-results", "results", 0)
+_LISTS = {name: f'"{name}": [\n'.encode() for name in ("observations", "findings")}
+OBSERVATIONS_OPEN = _LISTS["observations"]
 
 
 def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
@@ -32,31 +35,38 @@ def validate(document: Mapping[str, Any], oscal_version: str = DEFAULT_OSCAL_VER
 def validate_file(path: Path, oscal_version: str = DEFAULT_OSCAL_VERSION) -> list[str]:
     """Errors of the document written at ``path``, as :func:`validate` gives them, read from disk.
 
-    A fleet's document is written with its one result's observations a line each, the rest on the
-    lines before and after them: the rest is validated as a document holding its first observation,
-    and every other observation on its own against the schema's, so the document is never whole in
-    memory. A document written otherwise is read and validated whole.
+    A fleet's document is written with its one result's observations a line each, and its findings
+    a line each after them, the rest on the lines before, between and after them: the rest is
+    validated as a document holding the first of each, and every other observation and finding on
+    its own against the schema's, so the document is never whole in memory. A document written
+    otherwise is read and validated whole.
     """
     errors: list[tuple[Sequence[str | int], str]] = []
     try:
         with path.open("rb") as text:
-            head = text.readline()
-            if not head.endswith(OBSERVATIONS_OPEN):
-                return validate(json.loads(head + text.read()), oscal_version)
-            observation = _observation_validator(oscal_version)
-            first, tail = b"", b""
-            for number, line in enumerate(text):
-                if line.startswith(b"]"):
-                    tail = line
-                    break
-                item = line.rstrip().removesuffix(b",")
-                if number == 0:
-                    first = item
-                    continue
-                where = (*_OBSERVATIONS_AT, number)
-                found = observation.iter_errors(json.loads(item))
-                errors.extend(((*where, *e.instance_path), e.message) for e in found)
-            document = json.loads(head + first + tail)
+            line = text.readline()
+            if not line.endswith(OBSERVATIONS_OPEN):
+                return validate(json.loads(line + text.read()), oscal_version)
+            skeleton = [line]  # the document with the first item of each list
+            while (
+                name := next((n for n, opening in _LISTS.items() if line.endswith(opening)), None)
+            ) is not None:
+                items = _item_validator(oscal_version, name)
+                line = b""
+                for number, line in enumerate(text):
+                    if line.startswith(b"]"):
+                        break
+                    item = line.rstrip().removesuffix(b",")
+                    if number == 0:
+                        skeleton.append(item)
+                        continue
+                    where = (*_RESULT_AT, name, number)
+                    errors.extend(
+                        ((*where, *e.instance_path), e.message) for e in items.iter_errors(json.loads(item))
+                    )
+                skeleton.append(line)
+            skeleton.append(text.read())
+            document = json.loads(b"".join(skeleton))
     except ValueError as exc:
         return [f"$: not JSON ({exc})"]
     except OSError as exc:
@@ -96,14 +106,14 @@ def _validator(oscal_version: str) -> Any:
 
 
 @cache
-def _observation_validator(oscal_version: str) -> Any:
-    """A validator of one observation as the schema checks each of a result's: the result's
-    ``observations`` items, with the schema's own identity and definitions to resolve them in."""
+def _item_validator(oscal_version: str, name: str) -> Any:
+    """A validator of one item of a result's ``name`` list (``observations``, ``findings``) as the
+    schema checks each, with the schema's own identity and definitions to resolve it in."""
     import jsonschema_rs
 
     schema = _schema(oscal_version)
-    result = next(d for name, d in schema["definitions"].items() if name.endswith("-ar:result"))
-    items = result["properties"]["observations"]["items"]
+    result = next(d for key, d in schema["definitions"].items() if key.endswith("-ar:result"))
+    items = result["properties"][name]["items"]
     return jsonschema_rs.Draft7Validator(
         {key: schema[key] for key in ("$schema", "$id", "definitions")} | {"allOf": [items]}
     )
