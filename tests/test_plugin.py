@@ -201,7 +201,9 @@ def pytest_sessionfinish(session):
     stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
     reports = [r for kind in stats.values() for r in kind if isinstance(r, pytest.TestReport)]
     carrying = [
-        r.nodeid for r in reports if r in test_report_context_registry or hasattr(r, "chsm_bdd_scenario")
+        r.nodeid
+        for r in reports
+        if r in test_report_context_registry or hasattr(r, "chsm_bdd_scenario") or r.keywords
     ]
     kept = {"items": held, "reports": [len(reports), carrying]}
     (session.config.rootpath / "held.json").write_text(json.dumps(kept))
@@ -221,7 +223,7 @@ def test_a_scenario_lets_go_of_what_it_kept_once_its_reports_are_made(project: p
     assert held == {name: [] for name in held}
     reports, carrying = kept["reports"]
     assert reports >= 5 * 3  # setup, call and teardown of each: pytest keeps them all
-    assert carrying == []  # none keeps its scenario's record once read
+    assert carrying == []  # none keeps its scenario's record or its keywords once read
     cucumber = json.loads((project.path / "out" / "cucumber.json").read_text())
     steps = {e["name"]: len(e["steps"]) for feature in cucumber for e in feature["elements"]}
     assert steps["A finding"] == 2  # cucumber.json's writer read the records first

@@ -193,13 +193,15 @@ class ScenarioReportsAcrossWorkers:
     @pytest.hookimpl(trylast=True, specname="pytest_runtest_logreport")
     def pytest_runtest_logreport_forget(self, report: pytest.TestReport) -> None:
         """Once every plugin has read the report (cucumber.json's writer, pytest-xdist sending it on):
-        pytest keeps every report to the end of the session, and each would keep its scenario's
-        record, all its tags included."""
+        pytest keeps every report to the end of the session, three a test, and each would keep its
+        scenario's record and its keywords (every tag, mark and name of its item: selection reads
+        the item's, never a report's)."""
         from pytest_bdd.reporting import test_report_context_registry
 
         test_report_context_registry.pop(report, None)
         if hasattr(report, "chsm_bdd_scenario"):
             del report.chsm_bdd_scenario
+        report.keywords = {}
 
 
 class CucumberJson(LogBDDCucumberJSON):
