@@ -198,3 +198,61 @@ def test_a_summary_s_header_names_the_file_when_it_is_not_one(tmp_path: Path) ->
 
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: tool_version: Field required"):
         RunSummary.read_header(path)
+
+
+def _laid_out_with_a_bad_scenario(shipped_replay: SharedRun, path: Path) -> int:
+    """summary.json as the run lays it out, a scenario a line, its third scenario's outcome not one;
+    the number of that line."""
+    data = json.loads((shipped_replay.run_dir / "summary.json").read_text(encoding="utf-8"))
+    _set_outcome(data)
+    text = summary_text(data)
+    path.write_text(text, encoding="utf-8")
+    return next(n for n, line in enumerate(text.splitlines(), 1) if '"recounted"' in line)
+
+
+def test_a_summary_read_a_scenario_at_a_time_is_refused_naming_the_line_and_field(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.json"
+    number = _laid_out_with_a_bad_scenario(shipped_replay, path)
+
+    with pytest.raises(ConfigError) as refused:
+        RunSummary.read_streamed(path)
+
+    assert str(refused.value) == (
+        f"{path}: line {number}: scenarios: outcome: Input should be 'passed', 'failed', 'error', "
+        "'not_applicable', 'waived' or 'not_run'; not a chsm-checks summary"
+    )
+
+
+def test_a_summary_read_a_scenario_at_a_time_gives_every_scenario_each_time(
+    shipped_replay: SharedRun,
+) -> None:
+    path = shipped_replay.run_dir / "summary.json"
+    whole = RunSummary.read(path)
+
+    streamed = RunSummary.read_streamed(path)
+
+    assert len(streamed.scenarios) == len(whole.scenarios)
+    assert list(streamed.scenarios) == list(whole.scenarios)
+    assert list(streamed.scenarios) == list(whole.scenarios)  # gone through again, read again
+    assert streamed.model_copy(update={"scenarios": whole.scenarios}) == whole
+
+
+def test_the_report_command_refuses_a_bad_scenario_line_before_it_writes_anything(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(shipped_replay.run_dir, run_dir, symlinks=True)
+    for sealed in ("MANIFEST.sha256", "MANIFEST.sha256.sig"):
+        (run_dir / sealed).unlink(missing_ok=True)
+    number = _laid_out_with_a_bad_scenario(shipped_replay, run_dir / "summary.json")
+    written = {name: (run_dir / name).read_bytes() for name in ("matrix.md", "junit.xml", "cucumber.json")}
+
+    result = run_cli("report", str(run_dir), offline=True)
+
+    assert result.returncode != 0
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"chsm-checks: {run_dir / 'summary.json'}: line {number}: scenarios: outcome: ")
+    assert "Traceback" not in result.output
+    assert {name: (run_dir / name).read_bytes() for name in written} == written  # nothing written is lost

@@ -312,12 +312,16 @@ class RunSummary(_Record):
     def read_streamed(cls, path: Path) -> RunSummary:
         """The summary at ``path`` with its scenarios read from the file a line at a time each time
         they are gone through (:class:`ScenarioLines`), never all held: what the reports are built
-        from. A file not laid out a scenario a line is read whole."""
+        from. Refused as :meth:`read` refuses it, before anything is built from it: every line is
+        checked first. A file not laid out a scenario a line is read whole."""
         split = _scenario_lines(path)
         if split is None:
             return cls.read(path)
         header = cls.parse(split[0], path)
-        return header.model_copy(update={"scenarios": ScenarioLines(path, *split[1])})
+        scenarios = ScenarioLines(path, *split[1])
+        for _ in scenarios:  # each checked, none kept
+            pass
+        return header.model_copy(update={"scenarios": scenarios})
 
     @classmethod
     def read_header(cls, path: Path) -> RunSummary:
