@@ -92,13 +92,19 @@ def test_text_that_is_not_json_is_refused_in_one_line() -> None:
         RunSummary.parse("<html>", "run/summary.json")
 
 
-def test_the_report_command_refuses_a_bad_summary_in_one_line(
-    shipped_replay: SharedRun, tmp_path: Path
-) -> None:
+def _unsealed_copy(shipped_replay: SharedRun, tmp_path: Path) -> Path:
+    """The shipped run copied, its seal removed, so that its summary may be edited."""
     run_dir = tmp_path / "run"
     shutil.copytree(shipped_replay.run_dir, run_dir, symlinks=True)
     for sealed in ("MANIFEST.sha256", "MANIFEST.sha256.sig"):
         (run_dir / sealed).unlink(missing_ok=True)
+    return run_dir
+
+
+def test_the_report_command_refuses_a_bad_summary_in_one_line(
+    shipped_replay: SharedRun, tmp_path: Path
+) -> None:
+    run_dir = _unsealed_copy(shipped_replay, tmp_path)
     (run_dir / "summary.json").write_text(_edited(shipped_replay, _drop_target_cloud), encoding="utf-8")
     matrix_before = (run_dir / "matrix.md").read_bytes()
 
@@ -242,10 +248,7 @@ def test_a_summary_read_a_scenario_at_a_time_gives_every_scenario_each_time(
 def test_the_report_command_refuses_a_bad_scenario_line_before_it_writes_anything(
     shipped_replay: SharedRun, tmp_path: Path
 ) -> None:
-    run_dir = tmp_path / "run"
-    shutil.copytree(shipped_replay.run_dir, run_dir, symlinks=True)
-    for sealed in ("MANIFEST.sha256", "MANIFEST.sha256.sig"):
-        (run_dir / sealed).unlink(missing_ok=True)
+    run_dir = _unsealed_copy(shipped_replay, tmp_path)
     number = _laid_out_with_a_bad_scenario(shipped_replay, run_dir / "summary.json")
     written = {name: (run_dir / name).read_bytes() for name in ("matrix.md", "junit.xml", "cucumber.json")}
 
