@@ -93,7 +93,8 @@ class FleetRun:
         self._batches: dict[str, list[MemberScope]] = {}
         self._batch_of: dict[str, str] = {}
         self._futures: dict[str, Future[MemberResult]] = {}  # judged, its evidence not yet given
-        self._given: set[str] = set()  # clusters whose evidence was given: their results let go
+        self._submitted: set[str] = set()  # every cluster sent to be judged
+        self._planned_judged = 0  # how many of them the plan names
         self._readers: dict[str, int] = {}  # resource key -> clusters whose evidence will show it
         self._shows: dict[str, set[str]] = {}  # cluster -> the resource keys its evidence will show
         self._unneeded: list[str] = []  # resource keys no evidence still to be given shows
@@ -210,8 +211,8 @@ class FleetRun:
         with self._lock:
             if key not in self._futures:
                 batch = self._batches.get(self._batch_of.get(key, ""), [scope])
-                pending = [s for s in batch if not self._judged_already(s.source_id.lower())]
-                if key in self._given:  # asked again after its evidence was given: judged again alone
+                pending = [s for s in batch if s.source_id.lower() not in self._submitted]
+                if key in self._submitted:  # asked again after its evidence was given: judged again alone
                     pending = [scope]
                 self.graph_held.update(self.audit.prefetch(pending or [scope]))
                 futures = self._submit(_across_subscriptions(pending or [scope]), checks, judge)
@@ -227,9 +228,6 @@ class FleetRun:
                     self.worker_progress.update(self.counts(), force=True)
             future = self._futures[key]
         return future.result()
-
-    def _judged_already(self, key: str) -> bool:
-        return key in self._futures or key in self._given
 
     def _shown(self, result: MemberResult) -> set[str]:
         """The resource keys whose exchanges ``result``'s evidence shows (:meth:`evidence`)."""
@@ -251,7 +249,6 @@ class FleetRun:
         with self._lock:
             if self._futures.pop(key, None) is None:
                 return  # judged outside the plan, or given already
-            self._given.add(key)
             for resource in self._shows.pop(key, ()):
                 left = self._readers.get(resource, 1) - 1
                 if left > 0:
@@ -259,7 +256,7 @@ class FleetRun:
                     continue
                 self._readers.pop(resource, None)
                 self._unneeded.append(resource)
-            if self.planned is None or len(self._given) + len(self._futures) < self.planned:
+            if self.planned is None or self._planned_judged < self.planned:
                 return
             for resource in self._unneeded:
                 if resource in self._readers:  # a batch judged since shows it too
@@ -279,7 +276,11 @@ class FleetRun:
         for scope in scopes:
             future = self._pool.submit(audit.judge, scope, checks, judge)
             future.add_done_callback(self._finished)
-            self._futures[scope.source_id.lower()] = future
+            key = scope.source_id.lower()
+            self._futures[key] = future
+            if key not in self._submitted:
+                self._submitted.add(key)
+                self._planned_judged += key in self._batch_of
             futures.append(future)
         return futures
 
