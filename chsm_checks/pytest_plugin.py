@@ -331,12 +331,15 @@ def let_go(item: pytest.Item) -> None:
     for key in kept:
         if key in item.stash:
             del item.stash[key]
-    from allure_pytest_bdd.storage import ALLURE_PYTEST_BDD_HASHKEY
+    from allure_pytest_bdd import storage
     from pytest_bdd.reporting import scenario_reports_registry
 
     scenario_reports_registry.pop(item, None)
-    if ALLURE_PYTEST_BDD_HASHKEY in item.stash:  # Allure's: the scenario and a failure's frames
-        del item.stash[ALLURE_PYTEST_BDD_HASHKEY]
+    # Allure's: the scenario and a failure's frames (its key is the plugin's own, not an API: were it
+    # renamed, only the memory would stay, never a report change).
+    allure_key = getattr(storage, "ALLURE_PYTEST_BDD_HASHKEY", None)
+    if allure_key is not None and allure_key in item.stash:
+        del item.stash[allure_key]
 
 
 # -- summary ---------------------------------------------------------------------------------------

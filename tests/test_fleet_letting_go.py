@@ -23,6 +23,7 @@ from chsm_checks.recording.scrub import Scrubber
 from chsm_checks.target import FleetSettings, FleetTarget, FleetTargetFile
 from tests.support.processes import Sandbox, sandbox_process
 
+TENANT, CALLER = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"
 CHECKS = [
     "storage.shared-key-disabled",
     "storage.private-endpoint",
@@ -149,9 +150,10 @@ def test_a_cluster_asked_for_again_after_its_evidence_is_judged_again(fleet: San
         run.close()
 
 
-def test_a_raw_exchange_keeps_only_the_headers_its_evidence_shows() -> None:
+def test_a_raw_exchange_keeps_only_the_headers_its_scrubbing_reads() -> None:
     """Kept until its cluster's evidence is written, a raw exchange holds no bearer token and none of
-    the headers the scrub profile would drop; what it gives back scrubs to the same record."""
+    the headers the scrubber neither keeps nor reads; what it gives back scrubs to the same record,
+    and teaches the scrubber the caller's ids ARM names in ``x-ms-operation-identifier``."""
     import httpx
 
     from chsm_checks.evidence.store import exchange_record
@@ -164,14 +166,23 @@ def test_a_raw_exchange_keeps_only_the_headers_its_evidence_shows() -> None:
     )
     response = httpx.Response(
         200,
-        headers={"x-ms-request-id": "rid", "Set-Cookie": "x=1", "x-msedge-ref": "Ref A: 1"},
+        headers={
+            "x-ms-request-id": "rid",
+            "Set-Cookie": "x=1",
+            "x-msedge-ref": "Ref A: 1",
+            "x-ms-operation-identifier": f"tenantId={TENANT},objectId={CALLER}/uksouth/c0ffee",
+        },
         json={"value": []},
         request=request,
     )
     raw = RawExchange.of(request, response, 1)
 
     assert raw.request_headers == (("content-type", "application/json"),)
-    assert dict(raw.response_headers) == {"x-ms-request-id": "rid", "content-type": "application/json"}
+    assert set(dict(raw.response_headers)) == {"x-ms-request-id", "content-type", "x-ms-operation-identifier"}
     assert "eyJ0eXAiOiJKV1Qi" not in repr(raw)
-    scrubber = Scrubber(subscription_id="")
-    assert exchange_record(scrubber, *raw.as_httpx()) == exchange_record(scrubber, request, response, 1)
+    from_raw, from_exchange = Scrubber(subscription_id=""), Scrubber(subscription_id="")
+    record = exchange_record(from_raw, *raw.as_httpx())
+    assert record == exchange_record(from_exchange, request, response, 1)
+    assert "x-ms-operation-identifier" not in record["response"]["headers"]
+    assert CALLER not in from_raw.text(f"created by {CALLER} in {TENANT}")
+    assert TENANT not in from_raw.text(f"created by {CALLER} in {TENANT}")

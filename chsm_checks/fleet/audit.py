@@ -29,7 +29,7 @@ from ..checks.environment import Environment, SnapshotCache, Unresolved
 from ..checks.model import Finding
 from ..checks.observed import Observed
 from ..container_uri import blob_endpoint, judge_container_uri
-from ..recording.scrub import REQUEST_HEADERS, RESPONSE_HEADERS
+from ..recording.scrub import READ_RESPONSE_HEADERS, REQUEST_HEADERS
 from ..target import DEFAULT_PROTECTION, FleetBackupMapping, FleetTarget, ProtectionSettings
 from .discovery import (
     TAG_CONTAINER,
@@ -60,8 +60,9 @@ class DiscoveryListener(Protocol):
 @dataclass(frozen=True)
 class RawExchange:
     """One exchange as sent and received, kept small until a cluster's evidence scrubs it: of its
-    headers only those the scrub profile keeps (``REQUEST_HEADERS``, ``RESPONSE_HEADERS``), so no
-    bearer token waits in memory and a fleet's thousands of exchanges cost what their evidence shows."""
+    headers only those the scrubber reads (``REQUEST_HEADERS``, ``READ_RESPONSE_HEADERS``: what it
+    keeps, and the one it learns ids from), so no bearer token waits in memory and a fleet's
+    thousands of exchanges cost about what their evidence shows."""
 
     method: str
     url: str
@@ -80,7 +81,7 @@ class RawExchange:
             _kept(request.headers, REQUEST_HEADERS),
             request.content,
             response.status_code,
-            _kept(response.headers, RESPONSE_HEADERS),
+            _kept(response.headers, READ_RESPONSE_HEADERS),
             response.content,
             attempt,
         )

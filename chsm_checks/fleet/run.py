@@ -229,13 +229,15 @@ class FleetRun:
             future = self._futures[key]
         return future.result()
 
+    def _exchange_keys(self, resource_id: str) -> tuple[str, ...]:
+        """The cache keys of the exchanges a read of ``resource_id`` shows: its own, and the ARM reads
+        a snapshot Resource Graph gave also rests on."""
+        held = self.graph_held.get(resource_id.lower())
+        return tuple(key.lower() for key in (resource_id, *(held.also_read if held is not None else ())))
+
     def _shown(self, result: MemberResult) -> set[str]:
         """The resource keys whose exchanges ``result``'s evidence shows (:meth:`evidence`)."""
-        shown: set[str] = set()
-        for resource_id in result.read:
-            held = self.graph_held.get(resource_id.lower())
-            shown.update(key.lower() for key in (resource_id, *(held.also_read if held is not None else ())))
-        return shown
+        return {key for resource_id in result.read for key in self._exchange_keys(resource_id)}
 
     def _given_evidence(self, result: MemberResult) -> None:
         """Let go of what ``result``'s evidence was the last to need: the cluster's result and, once
@@ -358,8 +360,8 @@ class FleetRun:
             held = self.graph_held.get(resource_id.lower())
             exchanges = [
                 exchange
-                for key in (resource_id, *(held.also_read if held is not None else ()))
-                for exchange in self.cache.exchanges.get(key.lower(), [])
+                for key in self._exchange_keys(resource_id)
+                for exchange in self.cache.exchanges.get(key, [])
             ]
             reads.append(
                 {

@@ -53,6 +53,10 @@ RESPONSE_HEADERS = frozenset(
         "x-ms-user-quota-resets-after",
     }
 )
+# Not kept, but read: ARM names the caller's tenant and object ids in it, and the scrubber learns them
+# there, so they are replaced wherever else they appear.
+ID_HEADER = "x-ms-operation-identifier"
+READ_RESPONSE_HEADERS = RESPONSE_HEADERS | {ID_HEADER}  # every response header the scrubber reads
 QUERY_PARAMETERS = frozenset({"api-version", "$filter", "$skiptoken", "$top", "$expand", "$select"})
 
 BODY_FIELDS = frozenset(
@@ -259,7 +263,7 @@ class Scrubber:
         headers: dict[str, list[str]] = {}
         for name, values in (scrubbed.get("headers") or {}).items():
             lower = name.lower()
-            if lower == "x-ms-operation-identifier":
+            if lower == ID_HEADER:
                 for kind, value in _OPERATION_IDENTIFIER_IDS.findall(" ".join(values)):
                     self._learn(value, ID_FIELDS[kind])
             if lower not in RESPONSE_HEADERS:

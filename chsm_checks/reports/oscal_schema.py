@@ -48,9 +48,7 @@ def validate_file(path: Path, oscal_version: str = DEFAULT_OSCAL_VERSION) -> lis
             if not line.endswith(OBSERVATIONS_OPEN):
                 return validate(json.loads(line + text.read()), oscal_version)
             skeleton = [line]  # the document with the first item of each list
-            while (
-                name := next((n for n, opening in _LISTS.items() if line.endswith(opening)), None)
-            ) is not None:
+            while (name := _list_opened_by(line)) is not None:
                 items = _item_validator(oscal_version, name)
                 line = b""
                 for number, line in enumerate(text):
@@ -73,6 +71,11 @@ def validate_file(path: Path, oscal_version: str = DEFAULT_OSCAL_VERSION) -> lis
         return [f"$: cannot be read ({exc})"]
     errors.extend((e.instance_path, e.message) for e in _validator(oscal_version).iter_errors(document))
     return _problems(errors)
+
+
+def _list_opened_by(line: bytes) -> str | None:
+    """The list (``observations``, ``findings``) whose items follow ``line`` a line each, if any."""
+    return next((name for name, opening in _LISTS.items() if line.endswith(opening)), None)
 
 
 def _problems(errors: Iterable[tuple[Sequence[str | int], str]]) -> list[str]:
